@@ -1,0 +1,102 @@
+//! Command line and environment configuration (clap).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// telecom-gis: telecom infrastructure inventory and coverage GIS service.
+#[derive(Debug, Parser)]
+#[command(name = "telecom-gis", version, about)]
+pub struct Cli {
+    /// PostgreSQL/PostGIS connection URL (never logged).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Log output: `text` for people, `json` for log collectors.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database, then serve the HTTP API (and the web map).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Load the Đà Nẵng sample: real districts plus generated synthetic assets (idempotent).
+    LoadSample(SampleArgs),
+    /// Write seeded synthetic assets as GeoJSON files (towers, fibre-routes, data-centres).
+    Generate(GenerateArgs),
+}
+
+/// Options of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BIND", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// TCP port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Public base URL for links (e.g. behind a proxy); default: from the Host header.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Folder of the web front end served to browsers.
+    #[arg(long, env = "WEB_DIR", default_value = "web")]
+    pub web_dir: PathBuf,
+    /// Largest number of database connections.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+/// Generator parameters shared by `generate` and `load-sample`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GeneratorArgs {
+    /// Random seed; the same seed gives the same assets.
+    #[arg(long, default_value_t = 2019)]
+    pub seed: u64,
+    /// Number of towers.
+    #[arg(long, default_value_t = 1500)]
+    pub towers: usize,
+    /// Kilometres of land fibre (backbone rings and feeders).
+    #[arg(long, default_value_t = 300.0)]
+    pub fibre_km: f64,
+    /// Number of data centres.
+    #[arg(long, default_value_t = 8)]
+    pub data_centres: usize,
+    /// Folder with danang_districts.geojson and danang_major_transport_lines.geojson.
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+/// Options of `load-sample`.
+#[derive(Debug, clap::Args)]
+pub struct SampleArgs {
+    /// Generator parameters.
+    #[command(flatten)]
+    pub generator: GeneratorArgs,
+}
+
+/// Options of `generate`.
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// Generator parameters.
+    #[command(flatten)]
+    pub generator: GeneratorArgs,
+    /// Output folder for towers.geojson, fibre-routes.geojson, data-centres.geojson.
+    #[arg(long, default_value = "generated")]
+    pub out: PathBuf,
+}

@@ -1,0 +1,171 @@
+//! PostGIS persistence: connection, migrations, and one module per aggregate.
+//!
+//! All SQL goes through bound parameters (`QueryBuilder::push_bind` or
+//! `$n`), never string interpolation of input.
+
+pub mod data_centres;
+pub mod districts;
+pub mod fibre_routes;
+pub mod filter;
+pub mod operators;
+pub mod towers;
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::domain::Invalid;
+
+pub use filter::{Bbox, ItemFilter};
+
+/// The embedded migrations in `migrations/`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// The oldest PostGIS this service runs on: 3.0 brings `ST_TileEnvelope`
+/// (vector tiles) and the geography functions used for lengths and areas.
+pub const MINIMUM_POSTGIS: (u32, u32) = (3, 0);
+
+/// Errors of the persistence layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// A query failed.
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// PostGIS is not installed in the database, or too old.
+    #[error("PostGIS {found} found; telecom-gis needs PostGIS {}.{} or newer", MINIMUM_POSTGIS.0, MINIMUM_POSTGIS.1)]
+    PostgisTooOld {
+        /// The version reported by the server ("none" when absent).
+        found: String,
+    },
+    /// The write would break a uniqueness rule (e.g. a duplicate site code).
+    #[error("conflict: {detail}")]
+    Conflict {
+        /// JSON Pointer of the conflicting member.
+        pointer: String,
+        /// What conflicts with what.
+        detail: String,
+    },
+    /// The write refers to things that do not exist (e.g. an unknown operator).
+    #[error("invalid reference")]
+    Invalid(Invalid),
+}
+
+/// Result alias of this module.
+pub type DbResult<T> = Result<T, DbError>;
+
+/// Opens a connection pool.
+///
+/// # Errors
+/// When the URL is malformed or the server cannot be reached within 10 s.
+pub async fn connect(url: &str, max_connections: u32) -> DbResult<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await?)
+}
+
+/// Applies pending migrations.
+///
+/// # Errors
+/// When a migration fails or an applied one was changed.
+pub async fn migrate(pool: &PgPool) -> DbResult<()> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Checks that PostGIS is available and recent enough; returns its version.
+///
+/// # Errors
+/// [`DbError::PostgisTooOld`] when missing or older than [`MINIMUM_POSTGIS`].
+pub async fn check_postgis(pool: &PgPool) -> DbResult<String> {
+    let available: Option<String> =
+        sqlx::query_scalar("select coalesce(installed_version, default_version) from pg_available_extensions where name = 'postgis'")
+            .fetch_optional(pool)
+            .await?;
+    let Some(version) = available else {
+        return Err(DbError::PostgisTooOld { found: "none".into() });
+    };
+    let mut parts = version.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse::<u32>().ok());
+    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if found < MINIMUM_POSTGIS {
+        return Err(DbError::PostgisTooOld { found: version });
+    }
+    Ok(version)
+}
+
+/// Turns a violation of a named constraint into a client-facing error.
+pub(crate) fn map_constraint(err: sqlx::Error) -> DbError {
+    let Some(db) = err.as_database_error() else {
+        return DbError::Sqlx(err);
+    };
+    let conflict = |pointer: &str, detail: &str| DbError::Conflict { pointer: pointer.into(), detail: detail.into() };
+    match db.constraint() {
+        Some("towers_site_code_unique") => conflict("/properties/site_code", "this operator already has a tower with this site_code"),
+        Some("towers_external_id_unique" | "fibre_routes_external_id_unique" | "data_centres_external_id_unique") => {
+            conflict("/properties/external_id", "this operator already has an asset with this external_id")
+        }
+        Some("districts_pkey") => conflict("/properties/code", "a district with this code already exists"),
+        Some("sectors_pkey") => conflict("/properties/sectors", "a sector id is already in use"),
+        Some(c) if c.ends_with("_operator_fk") => {
+            DbError::Invalid(Invalid::one("/properties/operator", "unknown operator: register it first (GET /operators lists them)"))
+        }
+        _ => DbError::Sqlx(err),
+    }
+}
+
+/// The lon/lat extent `[west, south, east, north]` of a collection's
+/// features, or `None` when it is empty.
+///
+/// # Errors
+/// On database failure.
+pub async fn extent(pool: &PgPool, c: crate::domain::CollectionId) -> DbResult<Option<[f64; 4]>> {
+    use crate::domain::CollectionId;
+    // Table names come from this match, never from input.
+    let table = match c {
+        CollectionId::Towers => "towers",
+        CollectionId::FibreRoutes => "fibre_routes",
+        CollectionId::DataCentres => "data_centres",
+        CollectionId::Districts => "districts",
+    };
+    let row: (Option<f64>, Option<f64>, Option<f64>, Option<f64>) = sqlx::query_as(&format!(
+        "select ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) from (select ST_Extent(geom) as e from {table}) x"
+    ))
+    .fetch_one(pool)
+    .await?;
+    Ok(match row {
+        (Some(a), Some(b), Some(c), Some(d)) => Some([a, b, c, d]),
+        _ => None,
+    })
+}
+
+/// True when `operator` already has an asset with `external_id` in the
+/// table of collection `c` (always false for `None` or districts).
+///
+/// # Errors
+/// On database failure.
+pub async fn exists_external_id(
+    conn: &mut sqlx::PgConnection,
+    c: crate::domain::CollectionId,
+    operator: &str,
+    external_id: Option<&str>,
+) -> DbResult<bool> {
+    use crate::domain::CollectionId;
+    let Some(external_id) = external_id else { return Ok(false) };
+    let table = match c {
+        CollectionId::Towers => "towers",
+        CollectionId::FibreRoutes => "fibre_routes",
+        CollectionId::DataCentres => "data_centres",
+        CollectionId::Districts => return Ok(false),
+    };
+    Ok(sqlx::query_scalar(&format!("select exists (select 1 from {table} where operator_id = $1 and external_id = $2)"))
+        .bind(operator)
+        .bind(external_id)
+        .fetch_one(conn)
+        .await?)
+}

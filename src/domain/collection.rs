@@ -1,0 +1,96 @@
+//! The feature collections the service publishes.
+
+use serde::Serialize;
+
+/// A published feature collection (OGC API – Features collection id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+pub enum CollectionId {
+    /// Mobile sites (Point) with their antenna sectors.
+    #[serde(rename = "towers")]
+    Towers,
+    /// Fibre-optic cable routes (LineString or MultiLineString).
+    #[serde(rename = "fibre-routes")]
+    FibreRoutes,
+    /// Data-centre sites (Point or Polygon).
+    #[serde(rename = "data-centres")]
+    DataCentres,
+    /// Analysis areas: the city's districts (MultiPolygon).
+    #[serde(rename = "districts")]
+    Districts,
+}
+
+impl CollectionId {
+    /// Every collection, in the order the service lists them.
+    pub const ALL: [CollectionId; 4] = [
+        CollectionId::Towers,
+        CollectionId::FibreRoutes,
+        CollectionId::DataCentres,
+        CollectionId::Districts,
+    ];
+
+    /// The collection id used in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollectionId::Towers => "towers",
+            CollectionId::FibreRoutes => "fibre-routes",
+            CollectionId::DataCentres => "data-centres",
+            CollectionId::Districts => "districts",
+        }
+    }
+
+    /// Parses a collection id from a URL segment.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Human-readable title.
+    pub fn title(self) -> &'static str {
+        match self {
+            CollectionId::Towers => "Towers and antenna sectors",
+            CollectionId::FibreRoutes => "Fibre routes",
+            CollectionId::DataCentres => "Data centres",
+            CollectionId::Districts => "Districts (analysis areas)",
+        }
+    }
+
+    /// One-paragraph description.
+    pub fn description(self) -> &'static str {
+        match self {
+            CollectionId::Towers => {
+                "Mobile sites of every carrier: structure, height, status, co-located tenant \
+                 operators, and the antenna sectors mounted on each (property `sectors`)."
+            }
+            CollectionId::FibreRoutes => {
+                "Fibre-optic cable routes with placement (underground, aerial, submarine), fibre \
+                 count, capacity and geodesic length in metres."
+            }
+            CollectionId::DataCentres => {
+                "Data-centre sites (point or footprint polygon) with Uptime tier, power and racks."
+            }
+            CollectionId::Districts => {
+                "Analysis areas: Đà Nẵng's districts with 2019 census population and geodesic area."
+            }
+        }
+    }
+
+    /// Geometry types a feature of this collection may have (GeoJSON names).
+    pub fn geometry_types(self) -> &'static [&'static str] {
+        match self {
+            CollectionId::Towers => &["Point"],
+            CollectionId::FibreRoutes => &["LineString", "MultiLineString"],
+            CollectionId::DataCentres => &["Point", "Polygon"],
+            CollectionId::Districts => &["Polygon", "MultiPolygon"],
+        }
+    }
+
+    /// Whether feature ids of this collection are integers (else text codes).
+    pub fn numeric_ids(self) -> bool {
+        !matches!(self, CollectionId::Districts)
+    }
+}
+
+impl std::fmt::Display for CollectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

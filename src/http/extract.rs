@@ -1,0 +1,185 @@
+//! Extractors and body parsing that turn every malformed request into a
+//! problem+json error instead of axum's plain-text rejections.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRef, FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult, ProblemItem};
+use crate::domain::geometry::is_accepted_crs;
+
+/// The absolute base URL of the service for links, without a trailing
+/// slash: the configured public URL, else `http(s)://<Host>` of the request
+/// (GDAL's OAPIF driver needs absolute links).
+#[derive(Debug, Clone)]
+pub struct BaseUrl(pub String);
+
+impl<S> FromRequestParts<S> for BaseUrl
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let st = AppState::from_ref(state);
+        if let Some(url) = st.public_url {
+            return Ok(BaseUrl(url.trim_end_matches('/').to_owned()));
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c)))
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .unwrap_or("localhost");
+        let proto = match parts.headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()) {
+            Some("https") => "https",
+            _ => "http",
+        };
+        Ok(BaseUrl(format!("{proto}://{host}")))
+    }
+}
+
+/// Path parameters, with rejections as problem+json (404).
+pub struct PathParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for PathParams<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(PathParams(v)),
+            Err(e) => Err(ApiError::NotFound(format!("invalid path: {}", e.body_text()))),
+        }
+    }
+}
+
+/// Turns a body-reading failure into a problem (413 when over the limit).
+pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(format!("the request body exceeds {} bytes", super::MAX_BODY_BYTES))
+        } else {
+            ApiError::BadRequest { detail: format!("could not read the request body: {}", e.body_text()), errors: vec![] }
+        }
+    })
+}
+
+/// Checks `Content-Type` (one of `accepted`, or absent) and `Content-Crs`
+/// (CRS84/EPSG:4326 only), then parses the body as JSON.
+///
+/// # Errors
+/// 415 for another media type, 400 for a foreign CRS, an empty body or a
+/// JSON syntax error (with line and column).
+pub fn json_body(headers: &HeaderMap, body: &Bytes, accepted: &[&str]) -> ApiResult<Value> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if !accepted.contains(&ct.as_str()) {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Type '{ct}' is not accepted here; send one of: {}",
+                accepted.join(", ")
+            )));
+        }
+    }
+    if let Some(crs) = headers.get("content-crs") {
+        let crs = crs.to_str().unwrap_or("");
+        if !is_accepted_crs(crs) {
+            return Err(ApiError::BadRequest {
+                detail: format!("Content-Crs '{crs}' is not supported: send lon/lat in CRS84 (EPSG:4326)"),
+                errors: vec![ProblemItem::header("Content-Crs", "only CRS84 / EPSG:4326 is accepted")],
+            });
+        }
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::body("", "the request body is empty; send a GeoJSON Feature"));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::body("", format!("not valid JSON at line {}, column {}: {e}", e.line(), e.column()))
+    })
+}
+
+/// The parts of a GeoJSON Feature object.
+pub struct FeatureParts<'a> {
+    /// `geometry` member (may be absent or null).
+    pub geometry: Option<&'a Value>,
+    /// `properties` member (null or absent gives an empty object).
+    pub properties: std::borrow::Cow<'a, Map<String, Value>>,
+    /// `id` member.
+    pub id: Option<&'a Value>,
+}
+
+/// Checks that `v` is a GeoJSON Feature and splits it.
+///
+/// # Errors
+/// 400 when it is not an object of type `Feature`, or `properties` is not an
+/// object; 422 for a foreign `crs` member.
+pub fn feature_parts(v: &Value) -> ApiResult<FeatureParts<'_>> {
+    let Some(obj) = v.as_object() else {
+        return Err(ApiError::body("", "the body must be a GeoJSON Feature object"));
+    };
+    match obj.get("type").and_then(Value::as_str) {
+        Some("Feature") => {}
+        Some("FeatureCollection") => {
+            return Err(ApiError::body("/type", "send one Feature per request (bulk import: POST /imports, planned)"));
+        }
+        Some(other) => return Err(ApiError::body("/type", format!("must be \"Feature\", got \"{other}\""))),
+        None => return Err(ApiError::body("/type", "is required and must be \"Feature\"")),
+    }
+    let mut crs_errors = crate::domain::Invalid::default();
+    crate::domain::geometry::check_crs_member(obj, "", &mut crs_errors);
+    if !crs_errors.is_empty() {
+        return Err(ApiError::Invalid(crs_errors));
+    }
+    let properties = match obj.get("properties") {
+        None | Some(Value::Null) => std::borrow::Cow::Owned(Map::new()),
+        Some(Value::Object(m)) => std::borrow::Cow::Borrowed(m),
+        Some(_) => return Err(ApiError::body("/properties", "must be an object (or null)")),
+    };
+    Ok(FeatureParts { geometry: obj.get("geometry"), properties, id: obj.get("id") })
+}
+
+/// Applies an RFC 7396 JSON merge patch to `target`.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_patch;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396_examples() {
+        let mut t = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut t, &json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(t, json!({"a": "z", "c": {"d": "e"}}));
+        let mut t = json!({"a": [1, 2]});
+        merge_patch(&mut t, &json!({"a": [3]}));
+        assert_eq!(t, json!({"a": [3]}));
+    }
+}

@@ -1,0 +1,285 @@
+//! GeoJSON (RFC 7946) representations of stored assets: lon/lat order, no
+//! `crs` member, exterior rings counter-clockwise and holes clockwise.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use geo::orient::{Direction, Orient};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+
+use crate::domain::data_centre::DataCentre;
+use crate::domain::district::District;
+use crate::domain::fibre::FibreRoute;
+use crate::domain::tower::{Sector, Tower};
+
+/// A hypermedia link (OGC API – Common).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Link {
+    /// Absolute URL.
+    pub href: String,
+    /// Relation type (`self`, `next`, `items`, …).
+    pub rel: String,
+    /// Media type of the target.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    /// Human-readable title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+impl Link {
+    /// A link with a media type and no title.
+    pub fn new(href: impl Into<String>, rel: &str, type_: &str) -> Self {
+        Self { href: href.into(), rel: rel.into(), type_: Some(type_.into()), title: None }
+    }
+
+    /// Sets the title.
+    pub fn titled(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+}
+
+/// GeoJSON geometry of `g`, with polygon rings oriented per RFC 7946.
+pub fn geojson_geometry(g: &geo::Geometry<f64>) -> geojson::Geometry {
+    let oriented = match g {
+        geo::Geometry::Polygon(p) => geo::Geometry::Polygon(p.orient(Direction::Default)),
+        geo::Geometry::MultiPolygon(mp) => geo::Geometry::MultiPolygon(mp.orient(Direction::Default)),
+        other => other.clone(),
+    };
+    geojson::Geometry::new(geojson::Value::from(&oriented))
+}
+
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Writes the common Feature envelope: `type`, `id`, `geometry`, then the
+/// properties produced by `props`, then optional `links`.
+fn feature<S: Serializer, I: Serialize, G: Serialize, P: Serialize>(
+    s: S,
+    id: I,
+    geometry: G,
+    props: P,
+    links: Option<&[Link]>,
+) -> Result<S::Ok, S::Error> {
+    let mut m = s.serialize_map(None)?;
+    m.serialize_entry("type", "Feature")?;
+    m.serialize_entry("id", &id)?;
+    m.serialize_entry("geometry", &geometry)?;
+    m.serialize_entry("properties", &props)?;
+    if let Some(l) = links {
+        m.serialize_entry("links", l)?;
+    }
+    m.end()
+}
+
+#[derive(Serialize)]
+struct PointGeometry {
+    #[serde(rename = "type")]
+    type_: &'static str,
+    coordinates: [f64; 2],
+}
+
+#[derive(Serialize)]
+struct SectorProps<'a> {
+    id: i64,
+    operator: &'a str,
+    technology: &'a str,
+    frequency_mhz: f64,
+    azimuth_deg: f64,
+    beamwidth_deg: f64,
+    tilt_deg: f64,
+    height_m: f64,
+    eirp_dbm: f64,
+    range_m: Option<f64>,
+}
+
+impl<'a> From<&'a Sector> for SectorProps<'a> {
+    fn from(s: &'a Sector) -> Self {
+        SectorProps {
+            id: s.id,
+            operator: &s.operator,
+            technology: &s.technology,
+            frequency_mhz: s.frequency_mhz,
+            azimuth_deg: s.azimuth_deg,
+            beamwidth_deg: s.beamwidth_deg,
+            tilt_deg: s.tilt_deg,
+            height_m: s.height_m,
+            eirp_dbm: s.eirp_dbm,
+            range_m: s.range_m,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TowerProps<'a> {
+    operator: &'a str,
+    site_code: &'a str,
+    name: Option<&'a str>,
+    structure_type: &'a str,
+    mast_class: Option<&'static str>,
+    height_m: f64,
+    status: &'a str,
+    tenants: &'a [String],
+    external_id: Option<&'a str>,
+    synthetic: bool,
+    sectors: Vec<SectorProps<'a>>,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A tower as a GeoJSON Feature; its sectors are the array `sectors`.
+pub struct TowerFeature<'a>(pub &'a Tower, pub Option<&'a [Link]>);
+
+impl Serialize for TowerFeature<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.0;
+        let props = TowerProps {
+            operator: &t.operator,
+            site_code: &t.site_code,
+            name: t.name.as_deref(),
+            structure_type: &t.structure_type,
+            mast_class: t.mast_class().map(|m| m.as_str()),
+            height_m: t.height_m,
+            status: &t.status,
+            tenants: &t.tenants,
+            external_id: t.external_id.as_deref(),
+            synthetic: t.synthetic,
+            sectors: t.sectors.iter().map(SectorProps::from).collect(),
+            created_at: ts(&t.created_at),
+            updated_at: ts(&t.updated_at),
+        };
+        feature(s, t.id, PointGeometry { type_: "Point", coordinates: [t.lon, t.lat] }, props, self.1)
+    }
+}
+
+#[derive(Serialize)]
+struct FibreProps<'a> {
+    operator: &'a str,
+    name: Option<&'a str>,
+    placement: &'a str,
+    fibre_count: i32,
+    capacity_gbps: Option<f64>,
+    status: &'a str,
+    length_m: f64,
+    external_id: Option<&'a str>,
+    synthetic: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A fibre route as a GeoJSON Feature.
+pub struct FibreFeature<'a>(pub &'a FibreRoute, pub Option<&'a [Link]>);
+
+impl Serialize for FibreFeature<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.0;
+        let props = FibreProps {
+            operator: &f.operator,
+            name: f.name.as_deref(),
+            placement: &f.placement,
+            fibre_count: f.fibre_count,
+            capacity_gbps: f.capacity_gbps,
+            status: &f.status,
+            length_m: (f.length_m * 10.0).round() / 10.0,
+            external_id: f.external_id.as_deref(),
+            synthetic: f.synthetic,
+            created_at: ts(&f.created_at),
+            updated_at: ts(&f.updated_at),
+        };
+        feature(s, f.id, geojson_geometry(&f.geometry), props, self.1)
+    }
+}
+
+#[derive(Serialize)]
+struct DataCentreProps<'a> {
+    operator: &'a str,
+    name: &'a str,
+    tier: Option<i16>,
+    power_mw: Option<f64>,
+    racks: Option<i32>,
+    status: &'a str,
+    external_id: Option<&'a str>,
+    synthetic: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A data centre as a GeoJSON Feature.
+pub struct DataCentreFeature<'a>(pub &'a DataCentre, pub Option<&'a [Link]>);
+
+impl Serialize for DataCentreFeature<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = self.0;
+        let props = DataCentreProps {
+            operator: &d.operator,
+            name: &d.name,
+            tier: d.tier,
+            power_mw: d.power_mw,
+            racks: d.racks,
+            status: &d.status,
+            external_id: d.external_id.as_deref(),
+            synthetic: d.synthetic,
+            created_at: ts(&d.created_at),
+            updated_at: ts(&d.updated_at),
+        };
+        feature(s, d.id, geojson_geometry(&d.geometry), props, self.1)
+    }
+}
+
+#[derive(Serialize)]
+struct DistrictProps<'a> {
+    code: &'a str,
+    name: &'a str,
+    name_ascii: &'a str,
+    population: i64,
+    area_km2: f64,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A district as a GeoJSON Feature; its id is its code.
+pub struct DistrictFeature<'a>(pub &'a District, pub Option<&'a [Link]>);
+
+impl Serialize for DistrictFeature<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = self.0;
+        let props = DistrictProps {
+            code: &d.code,
+            name: &d.name,
+            name_ascii: &d.name_ascii,
+            population: d.population,
+            area_km2: (d.area_km2 * 1000.0).round() / 1000.0,
+            created_at: ts(&d.created_at),
+            updated_at: ts(&d.updated_at),
+        };
+        let geom = geojson_geometry(&geo::Geometry::MultiPolygon(d.geometry.clone()));
+        feature(s, &d.code, geom, props, self.1)
+    }
+}
+
+/// A page of features (OGC API – Features `items` response).
+#[derive(Serialize)]
+pub struct FeatureCollection<F: Serialize> {
+    /// Always `FeatureCollection`.
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    /// The features of this page.
+    pub features: Vec<F>,
+    /// Features matching the query, over all pages.
+    #[serde(rename = "numberMatched")]
+    pub number_matched: i64,
+    /// Features in this page.
+    #[serde(rename = "numberReturned")]
+    pub number_returned: usize,
+    /// When the response was produced (RFC 3339).
+    #[serde(rename = "timeStamp")]
+    pub time_stamp: String,
+    /// `self`, `next`, `prev` and `collection` links.
+    pub links: Vec<Link>,
+}
+
+/// Now as RFC 3339 (UTC, seconds).
+pub fn now_stamp() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}

@@ -1,0 +1,119 @@
+//! HTTP layer: axum routers, extractors, DTOs and status codes.
+//!
+//! Serves OGC API – Features Part 1 (Core, GeoJSON, OpenAPI 3.0) and Part 4
+//! (create, replace, update, delete) over the collections in
+//! [`CollectionId`](crate::domain::CollectionId), plus `/operators`.
+
+pub mod access;
+pub mod error;
+pub mod extract;
+pub mod features;
+pub mod items;
+pub mod ogc;
+pub mod openapi;
+pub mod params;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sqlx::PgPool;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+use self::error::ApiError;
+
+/// Largest accepted request body, bytes.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Connection pool to PostGIS.
+    pub pool: PgPool,
+    /// Public base URL used in links (e.g. `https://gis.example.org`); when
+    /// `None`, links are built from the request's `Host` header.
+    pub public_url: Option<Arc<str>>,
+    /// Folder of the web front end, served at `/` for browsers.
+    pub web_dir: Option<PathBuf>,
+}
+
+impl AppState {
+    /// State with links built from the request and no web front end.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool, public_url: None, web_dir: None }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no resource at this path; the landing page / lists the API".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::Internal("handler panicked".into()).into_response()
+}
+
+/// The service's router with all middleware, ready to serve.
+pub fn app(state: AppState) -> Router {
+    let web = state.web_dir.clone();
+    let api = Router::new()
+        .route("/", get(ogc::landing))
+        .route("/conformance", get(ogc::conformance))
+        .route("/api", get(openapi::document))
+        .route("/operators", get(ogc::operators))
+        .route("/healthz", get(ogc::healthz))
+        .route("/collections", get(ogc::collections))
+        .route("/collections/{collection_id}", get(ogc::collection_one))
+        .route("/collections/{collection_id}/queryables", get(ogc::queryables))
+        .route("/collections/{collection_id}/items", get(items::list).post(items::create))
+        .route(
+            "/collections/{collection_id}/items/{feature_id}",
+            get(items::get_one).put(items::replace).patch(items::patch).delete(items::delete),
+        )
+        .method_not_allowed_fallback(method_not_allowed);
+    let router = match web {
+        Some(dir) if dir.is_dir() => api.fallback_service(ServeDir::new(dir).fallback(get(not_found))),
+        _ => api.fallback(not_found),
+    };
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CompressionLayer::new())
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+                .allow_headers([header::CONTENT_TYPE, header::ACCEPT, header::AUTHORIZATION, header::IF_MATCH])
+                .expose_headers([header::LOCATION, header::ETAG])
+                .max_age(Duration::from_secs(3600)),
+        )
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
+            tracing::info_span!("request", method = %req.method(), route, uri = %req.uri().path())
+        }))
+        .with_state(state)
+}
+
+/// `Content-Type` of GeoJSON responses.
+pub const GEO_JSON: &str = "application/geo+json";
+/// `Content-Crs` of every feature response.
+pub const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+
+/// A JSON response with the given media type.
+pub fn json_response(status: axum::http::StatusCode, media_type: &'static str, body: Vec<u8>) -> Response {
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    res
+}

@@ -1,0 +1,47 @@
+//! The OpenAPI 3.0 document, generated from the handlers' annotations.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use utoipa::OpenApi;
+
+use super::error::{ApiResult, ApiError};
+use super::json_response;
+
+/// The API definition.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "telecom-gis",
+        description = "Telecom infrastructure inventory and coverage GIS for Đà Nẵng. OGC API – Features Part 1 (Core, GeoJSON) and Part 4 (create, replace, update, delete). Coordinates are CRS84, lon/lat order.",
+        license(name = "AGPL-3.0-or-later")
+    ),
+    paths(
+        super::ogc::landing,
+        super::ogc::conformance,
+        super::ogc::collections,
+        super::ogc::collection_one,
+        super::ogc::queryables,
+        super::ogc::operators,
+        super::ogc::healthz,
+        super::items::list,
+        super::items::get_one,
+        super::items::create,
+        super::items::replace,
+        super::items::patch,
+        super::items::delete,
+    ),
+    components(schemas(super::error::Problem, super::error::ProblemItem, super::features::Link, crate::domain::operator::Operator)),
+    tags(
+        (name = "Capabilities", description = "Landing page, conformance and collections"),
+        (name = "Features", description = "Read and write features"),
+        (name = "Operators", description = "Carriers"),
+        (name = "Operations", description = "Health"),
+    )
+)]
+pub struct ApiDoc;
+
+/// `GET /api`: the OpenAPI document as JSON.
+pub async fn document() -> ApiResult<Response> {
+    let body = ApiDoc::openapi().to_json().map_err(ApiError::internal)?;
+    Ok(json_response(StatusCode::OK, "application/vnd.oai.openapi+json;version=3.0", body.into_bytes()))
+}

@@ -1,0 +1,236 @@
+//! Query-parameter parsing for the items endpoints, with 400 errors that
+//! name the parameter.
+
+use crate::db::{Bbox, ItemFilter};
+use crate::domain::CollectionId;
+use crate::domain::geometry::is_accepted_crs;
+
+use super::error::{ApiError, ApiResult, ProblemItem};
+
+/// Page size when `limit` is absent.
+pub const DEFAULT_LIMIT: i64 = 100;
+/// Largest page; a larger `limit` is clamped to it (OGC API – Features
+/// /req/core/fc-limit-response-1 permits this instead of an error).
+pub const MAX_LIMIT: i64 = 10_000;
+
+/// How a queryable's value is checked.
+#[derive(Debug, Clone, Copy)]
+pub enum QueryableKind {
+    /// Any non-empty text up to 200 characters.
+    Text,
+    /// One of a closed set of values.
+    OneOf(&'static [&'static str]),
+    /// An integer within bounds.
+    Integer(i64, i64),
+}
+
+const STATUS: &[&str] = &["planned", "under_construction", "operational", "retired"];
+const OPERATOR_HELP: QueryableKind = QueryableKind::Text;
+
+/// The properties a collection can be filtered on (`?name=value`), with
+/// their kinds; these are also the collection's OGC queryables.
+pub fn queryables(c: CollectionId) -> &'static [(&'static str, QueryableKind)] {
+    match c {
+        CollectionId::Towers => &[
+            ("operator", OPERATOR_HELP),
+            ("tenant", OPERATOR_HELP),
+            ("status", QueryableKind::OneOf(STATUS)),
+            ("structure_type", QueryableKind::OneOf(&["monopole", "lattice", "guyed", "rooftop", "camouflaged", "compact"])),
+            ("technology", QueryableKind::OneOf(&["2G", "3G", "4G", "5G"])),
+            ("site_code", QueryableKind::Text),
+            ("external_id", QueryableKind::Text),
+        ],
+        CollectionId::FibreRoutes => &[
+            ("operator", OPERATOR_HELP),
+            ("status", QueryableKind::OneOf(STATUS)),
+            ("placement", QueryableKind::OneOf(&["underground", "aerial", "submarine"])),
+            ("external_id", QueryableKind::Text),
+        ],
+        CollectionId::DataCentres => &[
+            ("operator", OPERATOR_HELP),
+            ("status", QueryableKind::OneOf(STATUS)),
+            ("tier", QueryableKind::Integer(1, 4)),
+            ("external_id", QueryableKind::Text),
+        ],
+        CollectionId::Districts => &[("code", QueryableKind::Text), ("name", QueryableKind::Text)],
+    }
+}
+
+/// Splits a raw query string into (name, value) pairs.
+///
+/// # Errors
+/// 400 when the query string is not valid `application/x-www-form-urlencoded`.
+pub fn parse_pairs(raw: Option<&str>) -> ApiResult<Vec<(String, String)>> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest { detail: format!("malformed query string: {e}"), errors: vec![] })
+}
+
+/// Parses a `bbox` value: `minLon,minLat,maxLon,maxLat` (or the 6-number
+/// form with heights, which are ignored). With `swap_axes` (bbox-crs
+/// EPSG:4326, whose axis order is lat/lon) the pairs are read lat,lon.
+///
+/// # Errors
+/// 400 naming `bbox` for any malformed or out-of-range value.
+pub fn parse_bbox(value: &str, swap_axes: bool) -> ApiResult<Bbox> {
+    let nums: Vec<f64> = value
+        .split(',')
+        .map(|s| s.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| ApiError::param("bbox", format!("'{value}' must be 4 comma-separated numbers: minLon,minLat,maxLon,maxLat")))?;
+    let [a, b, c, d] = match nums[..] {
+        [a, b, c, d] => [a, b, c, d],
+        [a, b, _, c, d, _] => [a, b, c, d],
+        _ => return Err(ApiError::param("bbox", format!("expected 4 (or 6) numbers minLon,minLat,maxLon,maxLat, got {}", nums.len()))),
+    };
+    let (min_lon, min_lat, max_lon, max_lat) = if swap_axes { (b, a, d, c) } else { (a, b, c, d) };
+    if [min_lon, min_lat, max_lon, max_lat].iter().any(|v| !v.is_finite()) {
+        return Err(ApiError::param("bbox", "coordinates must be finite numbers"));
+    }
+    let mut errors = Vec::new();
+    for (v, what) in [(min_lon, "minimum longitude"), (max_lon, "maximum longitude")] {
+        if !(-180.0..=180.0).contains(&v) {
+            errors.push(format!("{what} {v} is outside −180…180"));
+        }
+    }
+    for (v, what) in [(min_lat, "minimum latitude"), (max_lat, "maximum latitude")] {
+        if !(-90.0..=90.0).contains(&v) {
+            errors.push(format!("{what} {v} is outside −90…90"));
+        }
+    }
+    if min_lat > max_lat {
+        errors.push(format!("minimum latitude {min_lat} is greater than maximum latitude {max_lat}"));
+    }
+    if min_lon > max_lon {
+        errors.push(format!(
+            "minimum longitude {min_lon} is greater than maximum longitude {max_lon} (boxes across the antimeridian are not supported)"
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::BadRequest {
+            detail: format!("invalid query parameter 'bbox': {}", errors.join("; ")),
+            errors: errors.into_iter().map(|e| ProblemItem::parameter("bbox", e)).collect(),
+        });
+    }
+    Ok(Bbox { min_lon, min_lat, max_lon, max_lat })
+}
+
+fn parse_int(name: &str, value: &str, min: i64, max: i64) -> ApiResult<i64> {
+    let v: i64 = value.trim().parse().map_err(|_| ApiError::param(name, format!("'{value}' is not an integer")))?;
+    if v < min || v > max {
+        return Err(ApiError::param(name, format!("{v} is out of range {min}…{max}")));
+    }
+    Ok(v)
+}
+
+/// Checks an `f` (output format) parameter: only GeoJSON/JSON is served.
+///
+/// # Errors
+/// 400 for any other format.
+pub fn check_format(value: &str) -> ApiResult<()> {
+    match value {
+        "json" | "geojson" | "application/json" | "application/geo+json" => Ok(()),
+        other => Err(ApiError::param("f", format!("format '{other}' is not available; use f=json"))),
+    }
+}
+
+const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+
+/// Parses the query of `GET /collections/{id}/items` into a filter.
+///
+/// Accepted: `limit` (1…, clamped to [`MAX_LIMIT`]), `offset` (≥ 0), `bbox`,
+/// `bbox-crs` (CRS84 or EPSG:4326), `crs` (CRS84 only), `f`, and the
+/// collection's queryables. Anything else is a 400, as OGC API – Features
+/// /req/core/query-param-unknown asks.
+///
+/// # Errors
+/// 400 naming the offending parameter.
+pub fn items_filter(c: CollectionId, pairs: &[(String, String)]) -> ApiResult<ItemFilter> {
+    let mut filter = ItemFilter { limit: DEFAULT_LIMIT, ..ItemFilter::default() };
+    let mut seen: Vec<&str> = Vec::new();
+    let mut bbox_raw: Option<&str> = None;
+    let mut swap = false;
+    let q = queryables(c);
+    for (name, value) in pairs {
+        if seen.contains(&name.as_str()) {
+            return Err(ApiError::param(name, "given more than once"));
+        }
+        seen.push(name);
+        match name.as_str() {
+            "limit" => filter.limit = parse_int("limit", value, 1, i64::MAX)?.min(MAX_LIMIT),
+            "offset" => filter.offset = parse_int("offset", value, 0, i64::MAX / 2)?,
+            "bbox" => bbox_raw = Some(value),
+            "bbox-crs" => {
+                if !is_accepted_crs(value) {
+                    return Err(ApiError::param("bbox-crs", format!("'{value}' is not supported; use {CRS84}")));
+                }
+                swap = value.contains("EPSG") && value.contains("4326");
+            }
+            "crs" => {
+                if !is_accepted_crs(value) || value.contains("EPSG") {
+                    return Err(ApiError::param("crs", format!("'{value}' is not supported; features are served in {CRS84}")));
+                }
+            }
+            "f" => check_format(value)?,
+            other => {
+                let Some((_, kind)) = q.iter().find(|(n, _)| *n == other) else {
+                    let mut known: Vec<&str> = vec!["limit", "offset", "bbox", "bbox-crs", "crs", "f"];
+                    known.extend(q.iter().map(|(n, _)| *n));
+                    return Err(ApiError::param(other, format!("unknown parameter; this collection accepts: {}", known.join(", "))));
+                };
+                let v = value.trim();
+                match kind {
+                    QueryableKind::Text if v.is_empty() || v.chars().count() > 200 => {
+                        return Err(ApiError::param(other, "must be 1–200 characters"));
+                    }
+                    QueryableKind::OneOf(allowed) if !allowed.contains(&v) => {
+                        return Err(ApiError::param(other, format!("'{v}' is not one of: {}", allowed.join(", "))));
+                    }
+                    QueryableKind::Integer(min, max) => {
+                        parse_int(other, v, *min, *max)?;
+                    }
+                    _ => {}
+                }
+                filter.properties.push((other.to_owned(), v.to_owned()));
+            }
+        }
+    }
+    if let Some(raw) = bbox_raw {
+        filter.bbox = Some(parse_bbox(raw, swap)?);
+    }
+    Ok(filter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(q: &str) -> Vec<(String, String)> {
+        parse_pairs(Some(q)).unwrap()
+    }
+
+    #[test]
+    fn a_limit_above_the_maximum_is_clamped() {
+        let f = items_filter(CollectionId::Towers, &pairs("limit=999999")).unwrap();
+        assert_eq!(f.limit, MAX_LIMIT);
+    }
+
+    #[test]
+    fn a_bbox_in_epsg_4326_axis_order_is_swapped_to_lon_lat() {
+        let f = items_filter(CollectionId::Towers, &pairs("bbox=16,108,16.1,108.3&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/4326")).unwrap();
+        assert_eq!(f.bbox, Some(Bbox { min_lon: 108.0, min_lat: 16.0, max_lon: 108.3, max_lat: 16.1 }));
+    }
+
+    #[test]
+    fn an_unknown_parameter_is_named_in_the_error() {
+        let e = items_filter(CollectionId::Towers, &pairs("colour=red")).unwrap_err();
+        assert!(matches!(e, ApiError::BadRequest { ref errors, .. } if errors[0].parameter.as_deref() == Some("colour")));
+    }
+
+    #[test]
+    fn an_inverted_bbox_is_rejected() {
+        assert!(parse_bbox("108.3,16,108.0,16.1", false).is_err());
+        assert!(parse_bbox("108,16.2,108.3,16.1", false).is_err());
+        assert!(parse_bbox("108,16,108.3", false).is_err());
+        assert!(parse_bbox("a,b,c,d", false).is_err());
+    }
+}

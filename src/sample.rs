@@ -1,0 +1,188 @@
+//! The Đà Nẵng sample: real district polygons (2019 census) from `data/`,
+//! the carriers, and generated synthetic assets, loaded idempotently.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::config::GeneratorArgs;
+use crate::db::{self, DbError};
+use crate::domain::Invalid;
+use crate::domain::data_centre::NewDataCentre;
+use crate::domain::district::NewDistrict;
+use crate::domain::fibre::NewFibreRoute;
+use crate::domain::operator::Operator;
+use crate::domain::tower::NewTower;
+use crate::generate::{self, GenerateParams, SampleAssets};
+
+/// District polygons file in the data folder.
+pub const DISTRICTS_FILE: &str = "danang_districts.geojson";
+/// Transport lines file in the data folder.
+pub const TRANSPORT_FILE: &str = "danang_major_transport_lines.geojson";
+
+/// Errors of loading the sample.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    /// A data file could not be read or parsed.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The generator refused its parameters.
+    #[error(transparent)]
+    Generate(#[from] generate::GenerateError),
+    /// A feature failed validation (a bug in the data or the generator).
+    #[error("{what} is invalid: {errors:?}")]
+    Invalid {
+        /// Which feature.
+        what: String,
+        /// The problems.
+        errors: Invalid,
+    },
+    /// Database failure.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for SampleError {
+    fn from(e: sqlx::Error) -> Self {
+        SampleError::Db(e.into())
+    }
+}
+
+/// Counts of what a load did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Districts inserted or updated.
+    pub districts: usize,
+    /// Towers inserted (existing site codes are skipped).
+    pub towers_inserted: usize,
+    /// Fibre routes inserted.
+    pub fibre_routes_inserted: usize,
+    /// Data centres inserted.
+    pub data_centres_inserted: usize,
+    /// Features already present and left unchanged.
+    pub skipped: usize,
+}
+
+fn read_fc(path: &Path) -> Result<geojson::FeatureCollection, SampleError> {
+    let err = |reason: String| SampleError::File { path: path.display().to_string(), reason };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    text.parse::<geojson::GeoJson>()
+        .map_err(|e| err(e.to_string()))
+        .and_then(|g| geojson::FeatureCollection::try_from(g).map_err(|e| err(e.to_string())))
+}
+
+/// Reads the district polygons of `data_dir` as validated districts.
+///
+/// # Errors
+/// When the file is missing or a district is invalid.
+pub fn read_districts(data_dir: &Path) -> Result<Vec<NewDistrict>, SampleError> {
+    let fc = read_fc(&data_dir.join(DISTRICTS_FILE))?;
+    fc.features
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let p = f.properties.clone().unwrap_or_default();
+            let props = json!({
+                "code": p.get("district_code").cloned().unwrap_or(Value::Null),
+                "name": p.get("name").cloned().unwrap_or(Value::Null),
+                "name_ascii": p.get("name_ascii").cloned().unwrap_or(Value::Null),
+                "population": p.get("pop_2019").cloned().unwrap_or(Value::Null),
+            });
+            let geometry = f.geometry.as_ref().map(|g| serde_json::to_value(g).unwrap_or(Value::Null));
+            NewDistrict::from_feature(geometry.as_ref(), props.as_object().expect("object literal"), None)
+                .map_err(|errors| SampleError::Invalid { what: format!("district feature {i}"), errors })
+        })
+        .collect()
+}
+
+/// Generates the synthetic assets for `args` over the districts of its data folder.
+///
+/// # Errors
+/// When a data file is missing or the parameters are out of range.
+pub fn generate_assets(args: &GeneratorArgs) -> Result<SampleAssets, SampleError> {
+    let districts = read_fc(&args.data_dir.join(DISTRICTS_FILE))?;
+    let transport = read_fc(&args.data_dir.join(TRANSPORT_FILE))?;
+    let areas = generate::areas_from_geojson(&districts)?;
+    let lines = generate::lines_from_geojson(&transport)?;
+    let params = GenerateParams { seed: args.seed, towers: args.towers, fibre_km: args.fibre_km, data_centres: args.data_centres };
+    Ok(generate::generate(&params, &areas, &lines)?)
+}
+
+fn parts(f: &geojson::Feature) -> (Option<Value>, serde_json::Map<String, Value>) {
+    let g = f.geometry.as_ref().and_then(|g| serde_json::to_value(g).ok());
+    (g, f.properties.clone().unwrap_or_default())
+}
+
+/// Loads operators, districts and generated assets in one transaction.
+/// Re-running with the same parameters adds nothing: towers are keyed by
+/// (operator, site code), other assets by (operator, external id).
+///
+/// # Errors
+/// On any failure; the database is then left unchanged.
+pub async fn load(pool: &PgPool, args: &GeneratorArgs) -> Result<LoadReport, SampleError> {
+    let districts = read_districts(&args.data_dir)?;
+    let assets = generate_assets(args)?;
+    let mut report = LoadReport::default();
+    let mut tx = pool.begin().await?;
+    for op in generate::OPERATORS {
+        let op = Operator { id: op.id.into(), name: op.name.into(), mcc: op.mcc, mnc: op.mnc };
+        db::operators::upsert(&mut *tx, &op).await?;
+    }
+    for d in &districts {
+        db::districts::upsert(&mut tx, d).await?;
+        report.districts += 1;
+    }
+    for (i, f) in assets.towers.features.iter().enumerate() {
+        let (g, p) = parts(f);
+        let t = NewTower::from_feature(g.as_ref(), &p).map_err(|errors| SampleError::Invalid { what: format!("tower {i}"), errors })?;
+        match db::towers::insert_if_absent(&mut tx, &t).await? {
+            Some(_) => report.towers_inserted += 1,
+            None => report.skipped += 1,
+        }
+    }
+    for (i, f) in assets.fibre_routes.features.iter().enumerate() {
+        let (g, p) = parts(f);
+        let r = NewFibreRoute::from_feature(g.as_ref(), &p).map_err(|errors| SampleError::Invalid { what: format!("fibre route {i}"), errors })?;
+        if db::exists_external_id(&mut tx, crate::domain::CollectionId::FibreRoutes, &r.operator, r.external_id.as_deref()).await? {
+            report.skipped += 1;
+        } else {
+            db::fibre_routes::insert(&mut tx, &r).await?;
+            report.fibre_routes_inserted += 1;
+        }
+    }
+    for (i, f) in assets.data_centres.features.iter().enumerate() {
+        let (g, p) = parts(f);
+        let d = NewDataCentre::from_feature(g.as_ref(), &p).map_err(|errors| SampleError::Invalid { what: format!("data centre {i}"), errors })?;
+        if db::exists_external_id(&mut tx, crate::domain::CollectionId::DataCentres, &d.operator, d.external_id.as_deref()).await? {
+            report.skipped += 1;
+        } else {
+            db::data_centres::insert(&mut tx, &d).await?;
+            report.data_centres_inserted += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// Writes the generated assets as three GeoJSON files in `out`.
+///
+/// # Errors
+/// When generation or writing fails.
+pub fn write_generated(args: &GeneratorArgs, out: &Path) -> Result<Vec<std::path::PathBuf>, SampleError> {
+    let assets = generate_assets(args)?;
+    let ioerr = |p: &Path, e: std::io::Error| SampleError::File { path: p.display().to_string(), reason: e.to_string() };
+    std::fs::create_dir_all(out).map_err(|e| ioerr(out, e))?;
+    let mut written = Vec::new();
+    for (name, fc) in [("towers", &assets.towers), ("fibre-routes", &assets.fibre_routes), ("data-centres", &assets.data_centres)] {
+        let path = out.join(format!("{name}.geojson"));
+        std::fs::write(&path, fc.to_string()).map_err(|e| ioerr(&path, e))?;
+        written.push(path);
+    }
+    Ok(written)
+}
