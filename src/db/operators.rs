@@ -27,14 +27,15 @@ pub async fn list(pool: &PgPool) -> DbResult<Vec<Operator>> {
         .collect())
 }
 
-/// Inserts or updates an operator by id.
+/// Inserts or updates an operator by id (an identical row is left untouched).
 ///
 /// # Errors
 /// On database failure or a value that breaks a constraint.
 pub async fn upsert(db: impl PgExecutor<'_>, op: &Operator) -> DbResult<()> {
     sqlx::query(
         "insert into operators (id, name, mcc, mnc) values ($1, $2, $3, $4)
-         on conflict (id) do update set name = excluded.name, mcc = excluded.mcc, mnc = excluded.mnc",
+         on conflict (id) do update set name = excluded.name, mcc = excluded.mcc, mnc = excluded.mnc
+         where (operators.name, operators.mcc, operators.mnc) is distinct from (excluded.name, excluded.mcc, excluded.mnc)",
     )
     .bind(&op.id)
     .bind(&op.name)

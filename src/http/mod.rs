@@ -27,7 +27,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::services::ServeDir;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use self::error::ApiError;
 
@@ -102,7 +102,8 @@ pub fn app(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
             tracing::info_span!("request", method = %req.method(), route, uri = %req.uri().path())
-        }))
+        })
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)))
         .with_state(state)
 }
 

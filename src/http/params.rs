@@ -117,7 +117,8 @@ pub fn parse_bbox(value: &str, swap_axes: bool) -> ApiResult<Bbox> {
 fn parse_int(name: &str, value: &str, min: i64, max: i64) -> ApiResult<i64> {
     let v: i64 = value.trim().parse().map_err(|_| ApiError::param(name, format!("'{value}' is not an integer")))?;
     if v < min || v > max {
-        return Err(ApiError::param(name, format!("{v} is out of range {min}…{max}")));
+        let range = if max >= i64::MAX / 2 { format!("at least {min}") } else { format!("between {min} and {max}") };
+        return Err(ApiError::param(name, format!("{v} is out of range: must be {range}")));
     }
     Ok(v)
 }

@@ -1,0 +1,179 @@
+//! Shared test helpers: drive the real router in-process, or serve it on a
+//! loopback port for external clients (GDAL).
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use sqlx::PgPool;
+use telecom_gis::config::GeneratorArgs;
+use telecom_gis::{AppState, app};
+use tower::ServiceExt;
+
+/// A response read to the end.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as JSON (panics with the body text when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// Asserts a problem+json reply with `status`, and returns the body.
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(self.content_type, "application/problem+json");
+        let p = self.json();
+        assert_eq!(p["status"], status);
+        assert!(p["title"].is_string() && p["type"].is_string() && p["detail"].is_string(), "{p}");
+        p
+    }
+}
+
+/// Sends one request through the real router (links use host `test.local`).
+pub async fn send(pool: &PgPool, method: Method, uri: &str, body: Option<(&str, Vec<u8>)>) -> Reply {
+    let mut req = Request::builder().method(method).uri(uri).header(header::HOST, "test.local");
+    let body = match body {
+        Some((ct, bytes)) => {
+            req = req.header(header::CONTENT_TYPE, ct);
+            Body::from(bytes)
+        }
+        None => Body::empty(),
+    };
+    let res = app(AppState::new(pool.clone())).oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    Reply { status, content_type, headers, body }
+}
+
+/// `GET uri`.
+pub async fn get(pool: &PgPool, uri: &str) -> Reply {
+    send(pool, Method::GET, uri, None).await
+}
+
+/// `method uri` with a JSON body of media type `application/geo+json`.
+pub async fn send_json(pool: &PgPool, method: Method, uri: &str, body: &Value) -> Reply {
+    send(pool, method, uri, Some(("application/geo+json", serde_json::to_vec(body).unwrap()))).await
+}
+
+/// The project's data folder.
+pub fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
+/// Generator arguments for a small deterministic sample.
+pub fn sample_args(towers: usize) -> GeneratorArgs {
+    GeneratorArgs { seed: 7, towers, fibre_km: 60.0, data_centres: 4, data_dir: data_dir() }
+}
+
+/// Loads the real districts, the operators and a small generated sample.
+pub async fn load_sample(pool: &PgPool, towers: usize) {
+    telecom_gis::sample::load(pool, &sample_args(towers)).await.expect("sample loads");
+}
+
+/// Registers the four sample operators only.
+pub async fn operators(pool: &PgPool) {
+    for op in telecom_gis::generate::OPERATORS {
+        sqlx::query("insert into operators (id, name, mcc, mnc) values ($1, $2, $3, $4)")
+            .bind(op.id)
+            .bind(op.name)
+            .bind(op.mcc)
+            .bind(op.mnc)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
+/// Row counts of every table, to assert that a refused request changed nothing.
+pub async fn row_counts(pool: &PgPool) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for t in ["operators", "towers", "tower_tenants", "sectors", "fibre_routes", "data_centres", "districts"] {
+        let n: i64 = sqlx::query_scalar(&format!("select count(*) from {t}")).fetch_one(pool).await.unwrap();
+        out.push((t.to_owned(), n));
+    }
+    out
+}
+
+/// A fingerprint of all stored data (row contents), stronger than counts.
+pub async fn fingerprint(pool: &PgPool) -> String {
+    let mut s = String::new();
+    for t in ["operators", "towers", "tower_tenants", "sectors", "fibre_routes", "data_centres", "districts"] {
+        let h: Option<String> = sqlx::query_scalar(&format!("select md5(string_agg(x::text, ',' order by x::text)) from {t} x"))
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        s.push_str(&format!("{t}:{};", h.unwrap_or_default()));
+    }
+    s
+}
+
+/// Serves the router on a free loopback port; returns its base URL.
+pub async fn serve(pool: &PgPool) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app(AppState::new(pool.clone()));
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    format!("http://{addr}")
+}
+
+/// A valid tower feature owned by viettel with one vnpt tenant sector.
+pub fn tower_feature() -> Value {
+    serde_json::json!({
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [108.2208, 16.0471]},
+        "properties": {
+            "operator": "viettel", "site_code": "TEST-001", "name": "Hải Châu thử nghiệm",
+            "structure_type": "monopole", "height_m": 36.0, "status": "operational",
+            "tenants": ["vnpt"],
+            "sectors": [
+                {"operator": "viettel", "technology": "4G", "frequency_mhz": 1842.5, "azimuth_deg": 0,
+                 "beamwidth_deg": 65, "tilt_deg": 4, "height_m": 34, "eirp_dbm": 61},
+                {"operator": "vnpt", "technology": "5G", "frequency_mhz": 3500, "azimuth_deg": 120,
+                 "beamwidth_deg": 65, "tilt_deg": 6, "height_m": 30, "eirp_dbm": 66, "range_m": 900}
+            ]
+        }
+    })
+}
+
+/// A valid fibre route feature.
+pub fn fibre_feature() -> Value {
+    serde_json::json!({
+        "type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": [[108.20, 16.05], [108.21, 16.06], [108.22, 16.06]]},
+        "properties": {"operator": "fpt", "name": "Tuyến cáp thử", "placement": "underground",
+                       "fibre_count": 96, "capacity_gbps": 100, "status": "operational", "external_id": "FPT-T-1"}
+    })
+}
+
+/// A valid data-centre feature (footprint polygon, counter-clockwise).
+pub fn data_centre_feature() -> Value {
+    serde_json::json!({
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [[[108.2, 16.0], [108.201, 16.0], [108.201, 16.001], [108.2, 16.001], [108.2, 16.0]]]},
+        "properties": {"operator": "vnpt", "name": "IDC thử nghiệm", "tier": 3, "power_mw": 2.5, "racks": 200}
+    })
+}
+
+/// A valid district feature.
+pub fn district_feature() -> Value {
+    serde_json::json!({
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [[[108.0, 16.0], [108.01, 16.0], [108.01, 16.01], [108.0, 16.01], [108.0, 16.0]]]},
+        "properties": {"code": "T01", "name": "Khu thử nghiệm", "population": 1000}
+    })
+}
