@@ -1,4 +1,9 @@
-#![doc = include_str!("../README.md")]
+//! telecom-gis: telecom infrastructure inventory and coverage GIS service.
+//!
+//! Layers point inward: [`http`] (axum routers, extractors, DTOs) calls
+//! [`domain`] (validated types) and [`spatial`] (in-memory geometry), which
+//! rest on [`db`] (sqlx/PostGIS). [`app`] builds the router so tests drive the
+//! real service. See the README for the API and operations.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

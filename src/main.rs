@@ -11,7 +11,8 @@ use telecom_gis::{AppState, app, db, sample};
 use tracing_subscriber::EnvFilter;
 
 fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -21,7 +22,9 @@ fn init_tracing(format: LogFormat) {
 
 async fn connect(url: Option<&str>, max: u32) -> Result<sqlx::PgPool> {
     let url = url.context("DATABASE_URL is not set: pass --database-url or set DATABASE_URL (make run provisions one)")?;
-    let pool = db::connect(url, max).await.context("cannot connect to the database")?;
+    let pool = db::connect(url, max)
+        .await
+        .context("cannot connect to the database")?;
     let postgis = db::check_postgis(&pool).await?;
     tracing::info!(postgis.version = %postgis, "connected to PostgreSQL/PostGIS");
     Ok(pool)
@@ -52,11 +55,19 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => {
             let pool = connect(url, args.db_max_connections).await?;
             db::migrate(&pool).await?;
-            let state = AppState { pool, public_url: args.public_url.map(Arc::from), web_dir: Some(args.web_dir) };
+            let state = AppState {
+                pool,
+                public_url: args.public_url.map(Arc::from),
+                web_dir: Some(args.web_dir),
+            };
             let addr = std::net::SocketAddr::new(args.bind, args.port);
-            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
             tracing::info!(%addr, "serving http://{addr}/");
-            axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+            axum::serve(listener, app(state))
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
         }
         Command::Migrate => {
             let pool = connect(url, 2).await?;

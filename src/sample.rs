@@ -70,7 +70,10 @@ pub struct LoadReport {
 }
 
 fn read_fc(path: &Path) -> Result<geojson::FeatureCollection, SampleError> {
-    let err = |reason: String| SampleError::File { path: path.display().to_string(), reason };
+    let err = |reason: String| SampleError::File {
+        path: path.display().to_string(),
+        reason,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     text.parse::<geojson::GeoJson>()
         .map_err(|e| err(e.to_string()))
@@ -94,9 +97,19 @@ pub fn read_districts(data_dir: &Path) -> Result<Vec<NewDistrict>, SampleError> 
                 "name_ascii": p.get("name_ascii").cloned().unwrap_or(Value::Null),
                 "population": p.get("pop_2019").cloned().unwrap_or(Value::Null),
             });
-            let geometry = f.geometry.as_ref().map(|g| serde_json::to_value(g).unwrap_or(Value::Null));
-            NewDistrict::from_feature(geometry.as_ref(), props.as_object().expect("object literal"), None)
-                .map_err(|errors| SampleError::Invalid { what: format!("district feature {i}"), errors })
+            let geometry = f
+                .geometry
+                .as_ref()
+                .map(|g| serde_json::to_value(g).unwrap_or(Value::Null));
+            NewDistrict::from_feature(
+                geometry.as_ref(),
+                props.as_object().expect("object literal"),
+                None,
+            )
+            .map_err(|errors| SampleError::Invalid {
+                what: format!("district feature {i}"),
+                errors,
+            })
         })
         .collect()
 }
@@ -110,12 +123,20 @@ pub fn generate_assets(args: &GeneratorArgs) -> Result<SampleAssets, SampleError
     let transport = read_fc(&args.data_dir.join(TRANSPORT_FILE))?;
     let areas = generate::areas_from_geojson(&districts)?;
     let lines = generate::lines_from_geojson(&transport)?;
-    let params = GenerateParams { seed: args.seed, towers: args.towers, fibre_km: args.fibre_km, data_centres: args.data_centres };
+    let params = GenerateParams {
+        seed: args.seed,
+        towers: args.towers,
+        fibre_km: args.fibre_km,
+        data_centres: args.data_centres,
+    };
     Ok(generate::generate(&params, &areas, &lines)?)
 }
 
 fn parts(f: &geojson::Feature) -> (Option<Value>, serde_json::Map<String, Value>) {
-    let g = f.geometry.as_ref().and_then(|g| serde_json::to_value(g).ok());
+    let g = f
+        .geometry
+        .as_ref()
+        .and_then(|g| serde_json::to_value(g).ok());
     (g, f.properties.clone().unwrap_or_default())
 }
 
@@ -131,25 +152,51 @@ pub async fn load(pool: &PgPool, args: &GeneratorArgs) -> Result<LoadReport, Sam
     let mut report = LoadReport::default();
     let mut tx = pool.begin().await?;
     for op in generate::OPERATORS {
-        let op = Operator { id: op.id.into(), name: op.name.into(), mcc: op.mcc, mnc: op.mnc };
+        let op = Operator {
+            id: op.id.into(),
+            name: op.name.into(),
+            mcc: op.mcc,
+            mnc: op.mnc,
+        };
         db::operators::upsert(&mut *tx, &op).await?;
     }
     for d in &districts {
         db::districts::upsert(&mut tx, d).await?;
         report.districts += 1;
     }
+    let existing: std::collections::HashSet<(String, String)> =
+        db::towers::site_codes(&mut tx).await?.into_iter().collect();
+    let mut fresh = Vec::new();
     for (i, f) in assets.towers.features.iter().enumerate() {
         let (g, p) = parts(f);
-        let t = NewTower::from_feature(g.as_ref(), &p).map_err(|errors| SampleError::Invalid { what: format!("tower {i}"), errors })?;
-        match db::towers::insert_if_absent(&mut tx, &t).await? {
-            Some(_) => report.towers_inserted += 1,
-            None => report.skipped += 1,
+        let t = NewTower::from_feature(g.as_ref(), &p).map_err(|errors| SampleError::Invalid {
+            what: format!("tower {i}"),
+            errors,
+        })?;
+        if existing.contains(&(t.operator.clone(), t.site_code.clone())) {
+            report.skipped += 1;
+        } else {
+            fresh.push(t);
         }
+    }
+    for chunk in fresh.chunks(5_000) {
+        report.towers_inserted += db::towers::insert_many(&mut tx, chunk).await?.len();
     }
     for (i, f) in assets.fibre_routes.features.iter().enumerate() {
         let (g, p) = parts(f);
-        let r = NewFibreRoute::from_feature(g.as_ref(), &p).map_err(|errors| SampleError::Invalid { what: format!("fibre route {i}"), errors })?;
-        if db::exists_external_id(&mut tx, crate::domain::CollectionId::FibreRoutes, &r.operator, r.external_id.as_deref()).await? {
+        let r =
+            NewFibreRoute::from_feature(g.as_ref(), &p).map_err(|errors| SampleError::Invalid {
+                what: format!("fibre route {i}"),
+                errors,
+            })?;
+        if db::exists_external_id(
+            &mut tx,
+            crate::domain::CollectionId::FibreRoutes,
+            &r.operator,
+            r.external_id.as_deref(),
+        )
+        .await?
+        {
             report.skipped += 1;
         } else {
             db::fibre_routes::insert(&mut tx, &r).await?;
@@ -158,8 +205,19 @@ pub async fn load(pool: &PgPool, args: &GeneratorArgs) -> Result<LoadReport, Sam
     }
     for (i, f) in assets.data_centres.features.iter().enumerate() {
         let (g, p) = parts(f);
-        let d = NewDataCentre::from_feature(g.as_ref(), &p).map_err(|errors| SampleError::Invalid { what: format!("data centre {i}"), errors })?;
-        if db::exists_external_id(&mut tx, crate::domain::CollectionId::DataCentres, &d.operator, d.external_id.as_deref()).await? {
+        let d =
+            NewDataCentre::from_feature(g.as_ref(), &p).map_err(|errors| SampleError::Invalid {
+                what: format!("data centre {i}"),
+                errors,
+            })?;
+        if db::exists_external_id(
+            &mut tx,
+            crate::domain::CollectionId::DataCentres,
+            &d.operator,
+            d.external_id.as_deref(),
+        )
+        .await?
+        {
             report.skipped += 1;
         } else {
             db::data_centres::insert(&mut tx, &d).await?;
@@ -174,12 +232,22 @@ pub async fn load(pool: &PgPool, args: &GeneratorArgs) -> Result<LoadReport, Sam
 ///
 /// # Errors
 /// When generation or writing fails.
-pub fn write_generated(args: &GeneratorArgs, out: &Path) -> Result<Vec<std::path::PathBuf>, SampleError> {
+pub fn write_generated(
+    args: &GeneratorArgs,
+    out: &Path,
+) -> Result<Vec<std::path::PathBuf>, SampleError> {
     let assets = generate_assets(args)?;
-    let ioerr = |p: &Path, e: std::io::Error| SampleError::File { path: p.display().to_string(), reason: e.to_string() };
+    let ioerr = |p: &Path, e: std::io::Error| SampleError::File {
+        path: p.display().to_string(),
+        reason: e.to_string(),
+    };
     std::fs::create_dir_all(out).map_err(|e| ioerr(out, e))?;
     let mut written = Vec::new();
-    for (name, fc) in [("towers", &assets.towers), ("fibre-routes", &assets.fibre_routes), ("data-centres", &assets.data_centres)] {
+    for (name, fc) in [
+        ("towers", &assets.towers),
+        ("fibre-routes", &assets.fibre_routes),
+        ("data-centres", &assets.data_centres),
+    ] {
         let path = out.join(format!("{name}.geojson"));
         std::fs::write(&path, fc.to_string()).map_err(|e| ioerr(&path, e))?;
         written.push(path);

@@ -13,12 +13,19 @@ use common::{get, load_sample};
 
 /// Strips scheme and host from an absolute link, for the in-process router.
 fn path_of(href: &str) -> String {
-    let rest = href.strip_prefix("http://test.local").unwrap_or_else(|| panic!("link is not absolute on the request host: {href}"));
+    let rest = href
+        .strip_prefix("http://test.local")
+        .unwrap_or_else(|| panic!("link is not absolute on the request host: {href}"));
     rest.to_owned()
 }
 
 fn next_link(fc: &Value) -> Option<String> {
-    fc["links"].as_array().unwrap().iter().find(|l| l["rel"] == "next").map(|l| l["href"].as_str().unwrap().to_owned())
+    fc["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "next")
+        .map(|l| l["href"].as_str().unwrap().to_owned())
 }
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
@@ -35,7 +42,11 @@ async fn following_next_links_returns_every_tower_exactly_once(pool: PgPool) {
         let feats = fc["features"].as_array().unwrap();
         assert_eq!(fc["numberReturned"].as_u64().unwrap() as usize, feats.len());
         for f in feats {
-            assert!(seen.insert(f["id"].as_i64().unwrap()), "feature {} returned twice", f["id"]);
+            assert!(
+                seen.insert(f["id"].as_i64().unwrap()),
+                "feature {} returned twice",
+                f["id"]
+            );
         }
         pages += 1;
         match next_link(&fc) {
@@ -44,20 +55,42 @@ async fn following_next_links_returns_every_tower_exactly_once(pool: PgPool) {
         }
     }
     assert_eq!(pages, 5);
-    let all: Vec<i64> = sqlx::query_scalar("select id from towers order by id").fetch_all(&pool).await.unwrap();
+    let all: Vec<i64> = sqlx::query_scalar("select id from towers order by id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), all);
 }
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn paging_keeps_filters_and_offers_a_prev_link(pool: PgPool) {
     load_sample(&pool, 150).await;
-    let fc = get(&pool, "/collections/towers/items?operator=viettel&limit=10&offset=10").await.json();
-    let n: i64 = sqlx::query_scalar("select count(*) from towers where operator_id = 'viettel'").fetch_one(&pool).await.unwrap();
+    let fc = get(
+        &pool,
+        "/collections/towers/items?operator=viettel&limit=10&offset=10",
+    )
+    .await
+    .json();
+    let n: i64 = sqlx::query_scalar("select count(*) from towers where operator_id = 'viettel'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(fc["numberMatched"], n);
     let next = next_link(&fc).unwrap();
-    assert!(next.contains("operator=viettel") && next.contains("offset=20"), "{next}");
-    let prev = fc["links"].as_array().unwrap().iter().find(|l| l["rel"] == "prev").unwrap();
-    assert!(!prev["href"].as_str().unwrap().contains("offset="), "prev of offset 10 is the first page: {prev}");
+    assert!(
+        next.contains("operator=viettel") && next.contains("offset=20"),
+        "{next}"
+    );
+    let prev = fc["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "prev")
+        .unwrap();
+    assert!(
+        !prev["href"].as_str().unwrap().contains("offset="),
+        "prev of offset 10 is the first page: {prev}"
+    );
 }
 
 /// Seeded xorshift for reproducible random boxes.
@@ -85,8 +118,16 @@ async fn bbox_filtering_matches_postgis_st_intersects_for_random_boxes(pool: PgP
         for _ in 0..8 {
             let w = 107.8 + rng.next_f64() * 0.5;
             let s = 15.9 + rng.next_f64() * 0.3;
-            let (e, n) = (w + 0.02 + rng.next_f64() * 0.2, s + 0.02 + rng.next_f64() * 0.15);
-            let fc = get(&pool, &format!("/collections/{collection}/items?bbox={w},{s},{e},{n}&limit=10000")).await.json();
+            let (e, n) = (
+                w + 0.02 + rng.next_f64() * 0.2,
+                s + 0.02 + rng.next_f64() * 0.15,
+            );
+            let fc = get(
+                &pool,
+                &format!("/collections/{collection}/items?bbox={w},{s},{e},{n}&limit=10000"),
+            )
+            .await
+            .json();
             let got: BTreeSet<String> = fc["features"]
                 .as_array()
                 .unwrap()
@@ -118,18 +159,47 @@ async fn bbox_filtering_matches_postgis_st_intersects_for_random_boxes(pool: PgP
 async fn property_filters_select_the_same_rows_as_sql(pool: PgPool) {
     load_sample(&pool, 300).await;
     let cases = [
-        ("towers?operator=vnpt", "select count(*) from towers where operator_id = 'vnpt'"),
-        ("towers?status=operational", "select count(*) from towers where status = 'operational'"),
-        ("towers?structure_type=rooftop", "select count(*) from towers where structure_type = 'rooftop'"),
-        ("towers?technology=5G", "select count(distinct tower_id) from sectors where technology = '5G'"),
-        ("towers?tenant=mobifone", "select count(*) from tower_tenants where operator_id = 'mobifone'"),
-        ("fibre-routes?placement=underground", "select count(*) from fibre_routes where placement = 'underground'"),
-        ("data-centres?tier=3", "select count(*) from data_centres where tier = 3"),
-        ("districts?code=497", "select count(*) from districts where code = '497'"),
+        (
+            "towers?operator=vnpt",
+            "select count(*) from towers where operator_id = 'vnpt'",
+        ),
+        (
+            "towers?status=operational",
+            "select count(*) from towers where status = 'operational'",
+        ),
+        (
+            "towers?structure_type=rooftop",
+            "select count(*) from towers where structure_type = 'rooftop'",
+        ),
+        (
+            "towers?technology=5G",
+            "select count(distinct tower_id) from sectors where technology = '5G'",
+        ),
+        (
+            "towers?tenant=mobifone",
+            "select count(*) from tower_tenants where operator_id = 'mobifone'",
+        ),
+        (
+            "fibre-routes?placement=underground",
+            "select count(*) from fibre_routes where placement = 'underground'",
+        ),
+        (
+            "data-centres?tier=3",
+            "select count(*) from data_centres where tier = 3",
+        ),
+        (
+            "districts?code=497",
+            "select count(*) from districts where code = '497'",
+        ),
     ];
     for (q, sql) in cases {
         let (c, params) = q.split_once('?').unwrap();
-        let fc = get(&pool, &format!("/collections/{c}/items?{params}&limit=10000")).await.json();
+        let fc = get(
+            &pool,
+            &format!("/collections/{c}/items?{params}&limit=10000"),
+        )
+        .await
+        .json();
         let want: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
         assert_eq!(fc["numberMatched"], want, "{q}");
         assert_eq!(fc["features"].as_array().unwrap().len() as i64, want, "{q}");
@@ -155,7 +225,9 @@ async fn malformed_list_parameters_answer_400_naming_the_parameter(pool: PgPool)
         ("f=html", "f"),
         ("limit=5&limit=6", "limit"),
     ] {
-        let p = get(&pool, &format!("/collections/towers/items?{q}")).await.problem(400);
+        let p = get(&pool, &format!("/collections/towers/items?{q}"))
+            .await
+            .problem(400);
         assert_eq!(p["errors"][0]["parameter"], param, "{q}: {p}");
     }
 }
@@ -163,9 +235,16 @@ async fn malformed_list_parameters_answer_400_naming_the_parameter(pool: PgPool)
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn a_limit_above_the_maximum_is_clamped_not_refused(pool: PgPool) {
     load_sample(&pool, 30).await;
-    let fc = get(&pool, "/collections/towers/items?limit=50000").await.json();
+    let fc = get(&pool, "/collections/towers/items?limit=50000")
+        .await
+        .json();
     assert_eq!(fc["numberReturned"], 30);
-    let self_link = fc["links"].as_array().unwrap().iter().find(|l| l["rel"] == "self").unwrap();
+    let self_link = fc["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "self")
+        .unwrap();
     assert!(self_link["href"].as_str().unwrap().contains("limit=10000"));
 }
 
@@ -181,13 +260,20 @@ async fn output_is_rfc_7946_geojson_with_counter_clockwise_shells(pool: PgPool) 
         let g: geojson::Geometry = serde_json::from_value(f["geometry"].clone()).unwrap();
         let mp: geo::MultiPolygon<f64> = g.value.try_into().unwrap();
         for p in &mp {
-            assert!(p.exterior().is_ccw(), "district {} has a clockwise shell", f["id"]);
+            assert!(
+                p.exterior().is_ccw(),
+                "district {} has a clockwise shell",
+                f["id"]
+            );
             for hole in p.interiors() {
                 assert!(hole.is_cw());
             }
         }
         let c = mp.0[0].exterior().0[0];
-        assert!((107.0..109.0).contains(&c.x) && (15.0..17.0).contains(&c.y), "lon/lat order");
+        assert!(
+            (107.0..109.0).contains(&c.x) && (15.0..17.0).contains(&c.y),
+            "lon/lat order"
+        );
     }
     let _ = Direction::Default;
     assert!(fc.get("crs").is_none());
@@ -196,26 +282,48 @@ async fn output_is_rfc_7946_geojson_with_counter_clockwise_shells(pool: PgPool) 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn a_tower_carries_its_sectors_with_ids_operators_and_angles(pool: PgPool) {
     load_sample(&pool, 40).await;
-    let id: i64 = sqlx::query_scalar("select tower_id from sectors group by tower_id order by count(*) desc, tower_id limit 1")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let id: i64 = sqlx::query_scalar(
+        "select tower_id from sectors group by tower_id order by count(*) desc, tower_id limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     let r = get(&pool, &format!("/collections/towers/items/{id}")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.content_type, "application/geo+json");
     let f = r.json();
     assert_eq!(f["id"], id);
     let sectors = f["properties"]["sectors"].as_array().unwrap();
-    let n: i64 = sqlx::query_scalar("select count(*) from sectors where tower_id = $1").bind(id).fetch_one(&pool).await.unwrap();
+    let n: i64 = sqlx::query_scalar("select count(*) from sectors where tower_id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(sectors.len() as i64, n);
     for s in sectors {
-        for k in ["id", "operator", "technology", "frequency_mhz", "azimuth_deg", "beamwidth_deg", "tilt_deg", "height_m", "eirp_dbm"] {
+        for k in [
+            "id",
+            "operator",
+            "technology",
+            "frequency_mhz",
+            "azimuth_deg",
+            "beamwidth_deg",
+            "tilt_deg",
+            "height_m",
+            "eirp_dbm",
+        ] {
             assert!(!s[k].is_null(), "sector lacks {k}: {s}");
         }
     }
     let links = f["links"].as_array().unwrap();
-    assert!(links.iter().any(|l| l["rel"] == "self" && l["href"] == format!("http://test.local/collections/towers/items/{id}")));
-    let (lon, lat): (f64, f64) = sqlx::query_as("select ST_X(geom), ST_Y(geom) from towers where id = $1").bind(id).fetch_one(&pool).await.unwrap();
+    assert!(links.iter().any(|l| l["rel"] == "self"
+        && l["href"] == format!("http://test.local/collections/towers/items/{id}")));
+    let (lon, lat): (f64, f64) =
+        sqlx::query_as("select ST_X(geom), ST_Y(geom) from towers where id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(f["geometry"]["coordinates"], serde_json::json!([lon, lat]));
 }
 

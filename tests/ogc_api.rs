@@ -10,7 +10,12 @@ use sqlx::PgPool;
 use common::{get, load_sample, send};
 
 fn link<'a>(doc: &'a Value, rel: &str) -> &'a Value {
-    doc["links"].as_array().unwrap().iter().find(|l| l["rel"] == rel).unwrap_or_else(|| panic!("no {rel} link in {doc}"))
+    doc["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == rel)
+        .unwrap_or_else(|| panic!("no {rel} link in {doc}"))
 }
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
@@ -20,17 +25,37 @@ async fn the_landing_page_links_the_api_conformance_and_data_absolutely(pool: Pg
     assert_eq!(r.content_type, "application/json");
     let doc = r.json();
     assert_eq!(link(&doc, "service-desc")["href"], "http://test.local/api");
-    assert_eq!(link(&doc, "service-desc")["type"], "application/vnd.oai.openapi+json;version=3.0");
-    assert_eq!(link(&doc, "conformance")["href"], "http://test.local/conformance");
+    assert_eq!(
+        link(&doc, "service-desc")["type"],
+        "application/vnd.oai.openapi+json;version=3.0"
+    );
+    assert_eq!(
+        link(&doc, "conformance")["href"],
+        "http://test.local/conformance"
+    );
     assert_eq!(link(&doc, "data")["href"], "http://test.local/collections");
 }
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn conformance_declares_core_geojson_oas30_and_part_4(pool: PgPool) {
     let doc = get(&pool, "/conformance").await.json();
-    let classes: Vec<&str> = doc["conformsTo"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-    for c in ["conf/core", "conf/geojson", "conf/oas30", "ogcapi-features-4/1.0/conf/create-replace-delete", "ogcapi-features-4/1.0/conf/update"] {
-        assert!(classes.iter().any(|k| k.ends_with(c) || k.contains(c)), "missing {c}");
+    let classes: Vec<&str> = doc["conformsTo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for c in [
+        "conf/core",
+        "conf/geojson",
+        "conf/oas30",
+        "ogcapi-features-4/1.0/conf/create-replace-delete",
+        "ogcapi-features-4/1.0/conf/update",
+    ] {
+        assert!(
+            classes.iter().any(|k| k.ends_with(c) || k.contains(c)),
+            "missing {c}"
+        );
     }
 }
 
@@ -38,7 +63,12 @@ async fn conformance_declares_core_geojson_oas30_and_part_4(pool: PgPool) {
 async fn collections_list_the_four_layers_with_extents_and_item_links(pool: PgPool) {
     load_sample(&pool, 30).await;
     let doc = get(&pool, "/collections").await.json();
-    let ids: Vec<&str> = doc["collections"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = doc["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["towers", "fibre-routes", "data-centres", "districts"]);
     let (w, s, e, n): (f64, f64, f64, f64) =
         sqlx::query_as("select ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x) from (select ST_Extent(geom) x from towers) q")
@@ -46,8 +76,14 @@ async fn collections_list_the_four_layers_with_extents_and_item_links(pool: PgPo
             .await
             .unwrap();
     let towers = get(&pool, "/collections/towers").await.json();
-    assert_eq!(towers["extent"]["spatial"]["bbox"][0], serde_json::json!([w, s, e, n]));
-    assert_eq!(link(&towers, "items")["href"], "http://test.local/collections/towers/items");
+    assert_eq!(
+        towers["extent"]["spatial"]["bbox"][0],
+        serde_json::json!([w, s, e, n])
+    );
+    assert_eq!(
+        link(&towers, "items")["href"],
+        "http://test.local/collections/towers/items"
+    );
     assert_eq!(link(&towers, "items")["type"], "application/geo+json");
 }
 
@@ -56,7 +92,10 @@ async fn queryables_describe_the_filterable_properties(pool: PgPool) {
     let r = get(&pool, "/collections/towers/queryables").await;
     assert_eq!(r.content_type, "application/schema+json");
     let doc = r.json();
-    assert_eq!(doc["properties"]["technology"]["enum"], serde_json::json!(["2G", "3G", "4G", "5G"]));
+    assert_eq!(
+        doc["properties"]["technology"]["enum"],
+        serde_json::json!(["2G", "3G", "4G", "5G"])
+    );
     assert!(doc["properties"]["operator"].is_object());
 }
 
@@ -65,9 +104,20 @@ async fn the_openapi_document_is_version_3_0_and_documents_every_endpoint(pool: 
     let r = get(&pool, "/api").await;
     assert_eq!(r.status, 200);
     let doc = r.json();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.0"), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.0"),
+        "{}",
+        doc["openapi"]
+    );
     let paths = doc["paths"].as_object().unwrap();
-    for p in ["/", "/conformance", "/collections", "/collections/{collectionId}", "/collections/{collectionId}/items", "/collections/{collectionId}/items/{featureId}"] {
+    for p in [
+        "/",
+        "/conformance",
+        "/collections",
+        "/collections/{collectionId}",
+        "/collections/{collectionId}/items",
+        "/collections/{collectionId}/items/{featureId}",
+    ] {
         assert!(paths.contains_key(p), "missing {p}");
     }
     let item = &paths["/collections/{collectionId}/items/{featureId}"];
@@ -87,15 +137,24 @@ async fn the_openapi_document_is_version_3_0_and_documents_every_endpoint(pool: 
 async fn operators_are_listed_with_mobile_network_codes(pool: PgPool) {
     load_sample(&pool, 5).await;
     let doc = get(&pool, "/operators").await.json();
-    let viettel = doc["operators"].as_array().unwrap().iter().find(|o| o["id"] == "viettel").unwrap();
+    let viettel = doc["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == "viettel")
+        .unwrap();
     assert_eq!(viettel["mcc"], 452);
     assert_eq!(viettel["mnc"], 4);
 }
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn unsupported_methods_and_parameters_answer_problems(pool: PgPool) {
-    send(&pool, Method::DELETE, "/collections", None).await.problem(405);
-    send(&pool, Method::POST, "/conformance", None).await.problem(405);
+    send(&pool, Method::DELETE, "/collections", None)
+        .await
+        .problem(405);
+    send(&pool, Method::POST, "/conformance", None)
+        .await
+        .problem(405);
     let p = get(&pool, "/collections?foo=1").await.problem(400);
     assert_eq!(p["errors"][0]["parameter"], "foo");
 }

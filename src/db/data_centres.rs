@@ -44,7 +44,8 @@ impl Row {
     }
 }
 
-const SELECT: &str = "select d.id, d.operator_id, d.name, d.tier, d.power_mw, d.racks, d.status, d.external_id,
+const SELECT: &str =
+    "select d.id, d.operator_id, d.name, d.tier, d.power_mw, d.racks, d.status, d.external_id,
         d.synthetic, d.geom, d.created_at, d.updated_at
     from data_centres d where true";
 
@@ -100,6 +101,7 @@ pub async fn get(conn: &mut PgConnection, id: i64) -> DbResult<Option<DataCentre
 /// duplicate external id, else on database failure.
 pub async fn insert(conn: &mut PgConnection, d: &NewDataCentre) -> DbResult<i64> {
     check_operator(conn, &d.operator).await?;
+    super::check_polygon_validity(conn, &d.geometry).await?;
     sqlx::query_scalar(
         "insert into data_centres (operator_id, name, tier, power_mw, racks, status, external_id, synthetic, geom)
          values ($1, $2, $3, $4, $5, $6, $7, $8, ST_ForcePolygonCCW(ST_SetSRID($9::geometry, 4326)))
@@ -130,6 +132,7 @@ pub async fn insert(conn: &mut PgConnection, d: &NewDataCentre) -> DbResult<i64>
 /// As [`insert`].
 pub async fn replace(conn: &mut PgConnection, id: i64, d: &NewDataCentre) -> DbResult<bool> {
     check_operator(conn, &d.operator).await?;
+    super::check_polygon_validity(conn, &d.geometry).await?;
     let done = sqlx::query(
         "update data_centres set operator_id = $2, name = $3, tier = $4, power_mw = $5, racks = $6, status = $7,
                 external_id = $8, synthetic = $9, geom = ST_ForcePolygonCCW(ST_SetSRID($10::geometry, 4326))
@@ -156,6 +159,9 @@ pub async fn replace(conn: &mut PgConnection, id: i64, d: &NewDataCentre) -> DbR
 /// # Errors
 /// On database failure.
 pub async fn delete(conn: &mut PgConnection, id: i64) -> DbResult<bool> {
-    let done = sqlx::query("delete from data_centres where id = $1").bind(id).execute(conn).await?;
+    let done = sqlx::query("delete from data_centres where id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() > 0)
 }

@@ -88,6 +88,7 @@ pub async fn get(conn: &mut PgConnection, code: &str) -> DbResult<Option<Distric
 /// # Errors
 /// [`super::DbError::Conflict`] when the code exists, else on database failure.
 pub async fn insert(conn: &mut PgConnection, d: &NewDistrict) -> DbResult<String> {
+    super::check_polygon_validity(conn, &geo::Geometry::MultiPolygon(d.geometry.clone())).await?;
     sqlx::query("insert into districts (code, name, name_ascii, population, geom)
                  values ($1, $2, $3, $4, ST_Multi(ST_ForcePolygonCCW(ST_SetSRID($5::geometry, 4326))))")
         .bind(&d.code)
@@ -106,6 +107,7 @@ pub async fn insert(conn: &mut PgConnection, d: &NewDistrict) -> DbResult<String
 /// # Errors
 /// On database failure.
 pub async fn upsert(conn: &mut PgConnection, d: &NewDistrict) -> DbResult<()> {
+    super::check_polygon_validity(conn, &geo::Geometry::MultiPolygon(d.geometry.clone())).await?;
     sqlx::query("insert into districts (code, name, name_ascii, population, geom)
                  values ($1, $2, $3, $4, ST_Multi(ST_ForcePolygonCCW(ST_SetSRID($5::geometry, 4326))))
                  on conflict (code) do update set name = excluded.name, name_ascii = excluded.name_ascii,
@@ -128,18 +130,21 @@ pub async fn upsert(conn: &mut PgConnection, d: &NewDistrict) -> DbResult<()> {
 /// # Errors
 /// As [`insert`].
 pub async fn replace(conn: &mut PgConnection, code: &str, d: &NewDistrict) -> DbResult<bool> {
-    let done = sqlx::query("update districts set code = $2, name = $3, name_ascii = $4, population = $5,
+    super::check_polygon_validity(conn, &geo::Geometry::MultiPolygon(d.geometry.clone())).await?;
+    let done = sqlx::query(
+        "update districts set code = $2, name = $3, name_ascii = $4, population = $5,
                  geom = ST_Multi(ST_ForcePolygonCCW(ST_SetSRID($6::geometry, 4326)))
-                 where code = $1")
-        .bind(code)
-        .bind(&d.code)
-        .bind(&d.name)
-        .bind(&d.name_ascii)
-        .bind(d.population)
-        .bind(wkb::Encode(geo::Geometry::MultiPolygon(d.geometry.clone())))
-        .execute(conn)
-        .await
-        .map_err(map_constraint)?;
+                 where code = $1",
+    )
+    .bind(code)
+    .bind(&d.code)
+    .bind(&d.name)
+    .bind(&d.name_ascii)
+    .bind(d.population)
+    .bind(wkb::Encode(geo::Geometry::MultiPolygon(d.geometry.clone())))
+    .execute(conn)
+    .await
+    .map_err(map_constraint)?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -148,6 +153,9 @@ pub async fn replace(conn: &mut PgConnection, code: &str, d: &NewDistrict) -> Db
 /// # Errors
 /// On database failure.
 pub async fn delete(conn: &mut PgConnection, code: &str) -> DbResult<bool> {
-    let done = sqlx::query("delete from districts where code = $1").bind(code).execute(conn).await?;
+    let done = sqlx::query("delete from districts where code = $1")
+        .bind(code)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() > 0)
 }

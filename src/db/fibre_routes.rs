@@ -46,7 +46,8 @@ impl Row {
     }
 }
 
-const SELECT: &str = "select f.id, f.operator_id, f.name, f.placement, f.fibre_count, f.capacity_gbps, f.status,
+const SELECT: &str =
+    "select f.id, f.operator_id, f.name, f.placement, f.fibre_count, f.capacity_gbps, f.status,
         f.external_id, f.synthetic, f.length_m, f.geom, f.created_at, f.updated_at
     from fibre_routes f where true";
 
@@ -170,6 +171,9 @@ pub async fn replace(conn: &mut PgConnection, id: i64, f: &NewFibreRoute) -> DbR
 /// # Errors
 /// On database failure.
 pub async fn delete(conn: &mut PgConnection, id: i64) -> DbResult<bool> {
-    let done = sqlx::query("delete from fibre_routes where id = $1").bind(id).execute(conn).await?;
+    let done = sqlx::query("delete from fibre_routes where id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() > 0)
 }

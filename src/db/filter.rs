@@ -54,7 +54,10 @@ pub(crate) fn push_conditions<'a>(
     }
     for (name, value) in &filter.properties {
         if let Some((prefix, suffix)) = column(name) {
-            qb.push(" and ").push(prefix).push_bind(value.as_str()).push(suffix);
+            qb.push(" and ")
+                .push(prefix)
+                .push_bind(value.as_str())
+                .push(suffix);
         }
     }
 }

@@ -89,9 +89,13 @@ pub async fn check_postgis(pool: &PgPool) -> DbResult<String> {
             .fetch_optional(pool)
             .await?;
     let Some(version) = available else {
-        return Err(DbError::PostgisTooOld { found: "none".into() });
+        return Err(DbError::PostgisTooOld {
+            found: "none".into(),
+        });
     };
-    let mut parts = version.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse::<u32>().ok());
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
     let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     if found < MINIMUM_POSTGIS {
         return Err(DbError::PostgisTooOld { found: version });
@@ -104,17 +108,43 @@ pub(crate) fn map_constraint(err: sqlx::Error) -> DbError {
     let Some(db) = err.as_database_error() else {
         return DbError::Sqlx(err);
     };
-    let conflict = |pointer: &str, detail: &str| DbError::Conflict { pointer: pointer.into(), detail: detail.into() };
+    // 22021/22P05: text PostgreSQL cannot store (e.g. NUL); validation should catch it first.
+    if matches!(db.code().as_deref(), Some("22021" | "22P05")) {
+        return DbError::Invalid(Invalid::one(
+            "/properties",
+            "a text value contains characters that cannot be stored (NUL)",
+        ));
+    }
+    let conflict = |pointer: &str, detail: &str| DbError::Conflict {
+        pointer: pointer.into(),
+        detail: detail.into(),
+    };
     match db.constraint() {
-        Some("towers_site_code_unique") => conflict("/properties/site_code", "this operator already has a tower with this site_code"),
-        Some("towers_external_id_unique" | "fibre_routes_external_id_unique" | "data_centres_external_id_unique") => {
-            conflict("/properties/external_id", "this operator already has an asset with this external_id")
-        }
-        Some("districts_pkey") => conflict("/properties/code", "a district with this code already exists"),
+        Some("towers_site_code_unique") => conflict(
+            "/properties/site_code",
+            "this operator already has a tower with this site_code",
+        ),
+        Some(
+            "towers_external_id_unique"
+            | "fibre_routes_external_id_unique"
+            | "data_centres_external_id_unique",
+        ) => conflict(
+            "/properties/external_id",
+            "this operator already has an asset with this external_id",
+        ),
+        Some("districts_pkey") => conflict(
+            "/properties/code",
+            "a district with this code already exists",
+        ),
         Some("sectors_pkey") => conflict("/properties/sectors", "a sector id is already in use"),
-        Some(c) if c.ends_with("_operator_fk") => {
-            DbError::Invalid(Invalid::one("/properties/operator", "unknown operator: register it first (GET /operators lists them)"))
-        }
+        Some(c) if c.ends_with("_geom_valid") => DbError::Invalid(Invalid::one(
+            "/geometry",
+            "PostGIS rejects this geometry as invalid",
+        )),
+        Some(c) if c.ends_with("_operator_fk") => DbError::Invalid(Invalid::one(
+            "/properties/operator",
+            "unknown operator: register it first (GET /operators lists them)",
+        )),
         _ => DbError::Sqlx(err),
     }
 }
@@ -156,16 +186,61 @@ pub async fn exists_external_id(
     external_id: Option<&str>,
 ) -> DbResult<bool> {
     use crate::domain::CollectionId;
-    let Some(external_id) = external_id else { return Ok(false) };
+    let Some(external_id) = external_id else {
+        return Ok(false);
+    };
     let table = match c {
         CollectionId::Towers => "towers",
         CollectionId::FibreRoutes => "fibre_routes",
         CollectionId::DataCentres => "data_centres",
         CollectionId::Districts => return Ok(false),
     };
-    Ok(sqlx::query_scalar(&format!("select exists (select 1 from {table} where operator_id = $1 and external_id = $2)"))
-        .bind(operator)
-        .bind(external_id)
+    Ok(sqlx::query_scalar(&format!(
+        "select exists (select 1 from {table} where operator_id = $1 and external_id = $2)"
+    ))
+    .bind(operator)
+    .bind(external_id)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Checks a polygonal geometry with PostGIS's own validity rules
+/// (`ST_IsValidDetail`), which also catch what `geo::Validation` does not,
+/// such as a hole that splits the interior in two.
+///
+/// # Errors
+/// [`DbError::Invalid`] at `/geometry` with the reason and the lon/lat of
+/// the problem; or on database failure.
+pub async fn check_polygon_validity(
+    conn: &mut sqlx::PgConnection,
+    g: &geo::Geometry<f64>,
+) -> DbResult<()> {
+    if !matches!(
+        g,
+        geo::Geometry::Polygon(_) | geo::Geometry::MultiPolygon(_)
+    ) {
+        return Ok(());
+    }
+    let (valid, reason, lon, lat): (bool, Option<String>, Option<f64>, Option<f64>) =
+        sqlx::query_as(
+            "select (d).valid, (d).reason, ST_X((d).location), ST_Y((d).location)
+         from (select ST_IsValidDetail(ST_SetSRID($1::geometry, 4326)) as d) x",
+        )
+        .bind(geozero::wkb::Encode(g.clone()))
         .fetch_one(conn)
-        .await?)
+        .await?;
+    if valid {
+        return Ok(());
+    }
+    let at = match (lon, lat) {
+        (Some(x), Some(y)) => format!(" at lon {x:.7}, lat {y:.7}"),
+        _ => String::new(),
+    };
+    Err(DbError::Invalid(Invalid::one(
+        "/geometry/coordinates",
+        format!(
+            "invalid polygon: {}{at}",
+            reason.unwrap_or_else(|| "not valid".into())
+        ),
+    )))
 }

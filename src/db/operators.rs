@@ -23,7 +23,12 @@ pub async fn list(pool: &PgPool) -> DbResult<Vec<Operator>> {
         .await?;
     Ok(rows
         .into_iter()
-        .map(|r| Operator { id: r.id, name: r.name, mcc: r.mcc, mnc: r.mnc })
+        .map(|r| Operator {
+            id: r.id,
+            name: r.name,
+            mcc: r.mcc,
+            mnc: r.mnc,
+        })
         .collect())
 }
 

@@ -69,8 +69,14 @@ fn column(name: &str) -> Option<(&'static str, &'static str)> {
         "structure_type" => ("t.structure_type = ", ""),
         "site_code" => ("t.site_code = ", ""),
         "external_id" => ("t.external_id = ", ""),
-        "tenant" => ("exists (select 1 from tower_tenants tt where tt.tower_id = t.id and tt.operator_id = ", ")"),
-        "technology" => ("exists (select 1 from sectors s where s.tower_id = t.id and s.technology = ", ")"),
+        "tenant" => (
+            "exists (select 1 from tower_tenants tt where tt.tower_id = t.id and tt.operator_id = ",
+            ")",
+        ),
+        "technology" => (
+            "exists (select 1 from sectors s where s.tower_id = t.id and s.technology = ",
+            ")",
+        ),
         _ => return None,
     })
 }
@@ -85,7 +91,8 @@ async fn attach_sectors(pool: &mut PgConnection, rows: Vec<TowerRow>) -> DbResul
     .bind(&ids)
     .fetch_all(&mut *pool)
     .await?;
-    let mut by_tower: std::collections::HashMap<i64, Vec<Sector>> = std::collections::HashMap::with_capacity(rows.len());
+    let mut by_tower: std::collections::HashMap<i64, Vec<Sector>> =
+        std::collections::HashMap::with_capacity(rows.len());
     for s in sectors {
         by_tower.entry(s.tower_id).or_default().push(s.into());
     }
@@ -155,7 +162,10 @@ async fn check_references(conn: &mut PgConnection, t: &NewTower) -> DbResult<()>
     }
     let mut invalid = Invalid::default();
     for (pointer, id) in refs.into_iter().filter(|(_, id)| missing.contains(id)) {
-        invalid.push(pointer, format!("unknown operator '{id}': register it first (GET /operators lists them)"));
+        invalid.push(
+            pointer,
+            format!("unknown operator '{id}': register it first (GET /operators lists them)"),
+        );
     }
     Err(DbError::Invalid(invalid))
 }
@@ -249,11 +259,13 @@ pub async fn insert(conn: &mut PgConnection, t: &NewTower) -> DbResult<i64> {
 /// # Errors
 /// As [`insert`].
 pub async fn insert_if_absent(conn: &mut PgConnection, t: &NewTower) -> DbResult<Option<i64>> {
-    let exists: bool = sqlx::query_scalar("select exists (select 1 from towers where operator_id = $1 and site_code = $2)")
-        .bind(&t.operator)
-        .bind(&t.site_code)
-        .fetch_one(&mut *conn)
-        .await?;
+    let exists: bool = sqlx::query_scalar(
+        "select exists (select 1 from towers where operator_id = $1 and site_code = $2)",
+    )
+    .bind(&t.operator)
+    .bind(&t.site_code)
+    .fetch_one(&mut *conn)
+    .await?;
     if exists {
         return Ok(None);
     }
@@ -298,6 +310,113 @@ pub async fn replace(conn: &mut PgConnection, id: i64, t: &NewTower) -> DbResult
 /// # Errors
 /// On database failure.
 pub async fn delete(conn: &mut PgConnection, id: i64) -> DbResult<bool> {
-    let done = sqlx::query("delete from towers where id = $1").bind(id).execute(conn).await?;
+    let done = sqlx::query("delete from towers where id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Inserts many new towers (with tenants and sectors) in a few statements;
+/// returns their ids in input order. Sector ids in the input are ignored.
+/// Run it inside a transaction.
+///
+/// # Errors
+/// As [`insert`]; on error nothing of the batch should be committed.
+pub async fn insert_many(conn: &mut PgConnection, towers: &[NewTower]) -> DbResult<Vec<i64>> {
+    let mut ops: Vec<String> = towers
+        .iter()
+        .flat_map(|t| std::iter::once(t.operator.clone()).chain(t.tenants.iter().cloned()))
+        .collect();
+    ops.sort();
+    ops.dedup();
+    let missing = super::operators::missing(&mut *conn, &ops).await?;
+    if let Some(m) = missing.first() {
+        return Err(DbError::Invalid(Invalid::one(
+            "/properties/operator",
+            format!("unknown operator '{m}'"),
+        )));
+    }
+    let ids: Vec<i64> = sqlx::query_scalar(include_str!("sql/towers_insert_many.sql"))
+        .bind(
+            towers
+                .iter()
+                .map(|t| t.operator.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            towers
+                .iter()
+                .map(|t| t.site_code.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(towers.iter().map(|t| t.name.as_deref()).collect::<Vec<_>>())
+        .bind(
+            towers
+                .iter()
+                .map(|t| t.structure_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(towers.iter().map(|t| t.height_m).collect::<Vec<_>>())
+        .bind(towers.iter().map(|t| t.status.as_str()).collect::<Vec<_>>())
+        .bind(
+            towers
+                .iter()
+                .map(|t| t.external_id.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(towers.iter().map(|t| t.synthetic).collect::<Vec<_>>())
+        .bind(towers.iter().map(|t| t.lon).collect::<Vec<_>>())
+        .bind(towers.iter().map(|t| t.lat).collect::<Vec<_>>())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_constraint)?;
+    let (mut tt_tower, mut tt_op) = (Vec::new(), Vec::new());
+    for (id, t) in ids.iter().zip(towers) {
+        for op in &t.tenants {
+            tt_tower.push(*id);
+            tt_op.push(op.as_str());
+        }
+    }
+    sqlx::query("insert into tower_tenants (tower_id, operator_id) select * from unnest($1::bigint[], $2::text[])")
+        .bind(&tt_tower)
+        .bind(&tt_op)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_constraint)?;
+    let sectors: Vec<(i64, &crate::domain::tower::NewSector)> = ids
+        .iter()
+        .zip(towers)
+        .flat_map(|(id, t)| t.sectors.iter().map(move |s| (*id, s)))
+        .collect();
+    sqlx::query(
+        "insert into sectors (tower_id, operator_id, technology, frequency_mhz, azimuth_deg, beamwidth_deg,
+                              tilt_deg, height_m, eirp_dbm, range_m)
+         select * from unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::float8[],
+                              $7::float8[], $8::float8[], $9::float8[], $10::float8[])",
+    )
+    .bind(sectors.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind(sectors.iter().map(|(_, s)| s.operator.as_str()).collect::<Vec<_>>())
+    .bind(sectors.iter().map(|(_, s)| s.technology.as_str()).collect::<Vec<_>>())
+    .bind(sectors.iter().map(|(_, s)| s.frequency_mhz).collect::<Vec<_>>())
+    .bind(sectors.iter().map(|(_, s)| s.azimuth_deg).collect::<Vec<_>>())
+    .bind(sectors.iter().map(|(_, s)| s.beamwidth_deg).collect::<Vec<_>>())
+    .bind(sectors.iter().map(|(_, s)| s.tilt_deg).collect::<Vec<_>>())
+    .bind(sectors.iter().map(|(_, s)| s.height_m).collect::<Vec<_>>())
+    .bind(sectors.iter().map(|(_, s)| s.eirp_dbm).collect::<Vec<_>>())
+    .bind(sectors.iter().map(|(_, s)| s.range_m).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await
+    .map_err(map_constraint)?;
+    Ok(ids)
+}
+
+/// Every (operator, site code) pair already stored.
+///
+/// # Errors
+/// On database failure.
+pub async fn site_codes(conn: &mut PgConnection) -> DbResult<Vec<(String, String)>> {
+    Ok(sqlx::query_as("select operator_id, site_code from towers")
+        .fetch_all(conn)
+        .await?)
 }

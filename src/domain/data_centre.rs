@@ -47,7 +47,10 @@ impl NewDataCentre {
     ///
     /// # Errors
     /// Every problem found, with JSON Pointers into the Feature.
-    pub fn from_feature(geometry: Option<&Value>, properties: &serde_json::Map<String, Value>) -> Result<Self, Invalid> {
+    pub fn from_feature(
+        geometry: Option<&Value>,
+        properties: &serde_json::Map<String, Value>,
+    ) -> Result<Self, Invalid> {
         let mut errors = Invalid::default();
         let geom = geometry::parse_geometry(geometry, &["Point", "Polygon"], "/geometry")
             .map_err(|e| errors.extend(e))
@@ -64,17 +67,19 @@ impl NewDataCentre {
         let synthetic = p.opt_bool("synthetic").unwrap_or(false);
         errors.extend(p.finish());
         match (geom, operator, name, tier) {
-            (Some(geometry), Some(operator), Some(name), Some(tier)) if errors.is_empty() => Ok(Self {
-                operator,
-                name,
-                tier: Some(tier as i16),
-                power_mw,
-                racks: racks.map(|r| r as i32),
-                status,
-                external_id,
-                synthetic,
-                geometry,
-            }),
+            (Some(geometry), Some(operator), Some(name), Some(tier)) if errors.is_empty() => {
+                Ok(Self {
+                    operator,
+                    name,
+                    tier: Some(tier as i16),
+                    power_mw,
+                    racks: racks.map(|r| r as i32),
+                    status,
+                    external_id,
+                    synthetic,
+                    geometry,
+                })
+            }
             _ => Err(errors),
         }
     }

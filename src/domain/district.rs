@@ -26,7 +26,11 @@ pub struct NewDistrict {
 
 /// True when `code` is a valid district code (`[A-Za-z0-9_-]{1,32}`).
 pub fn is_valid_code(code: &str) -> bool {
-    !code.is_empty() && code.len() <= 32 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !code.is_empty()
+        && code.len() <= 32
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Strips Vietnamese diacritics (and đ/Đ) for an ASCII name.
@@ -34,7 +38,12 @@ pub fn ascii_name(name: &str) -> String {
     const FROM: &str = "àáạảãâầấậẩẫăằắặẳẵèéẹẻẽêềếệểễìíịỉĩòóọỏõôồốộổỗơờớợởỡùúụủũưừứựửữỳýỵỷỹđÀÁẠẢÃÂẦẤẬẨẪĂẰẮẶẲẴÈÉẸẺẼÊỀẾỆỂỄÌÍỊỈĨÒÓỌỎÕÔỒỐỘỔỖƠỜỚỢỞỠÙÚỤỦŨƯỪỨỰỬỮỲÝỴỶỸĐ";
     const TO: &str = "aaaaaaaaaaaaaaaaaeeeeeeeeeeeiiiiiooooooooooooooooouuuuuuuuuuuyyyyydAAAAAAAAAAAAAAAAAEEEEEEEEEEEIIIIIOOOOOOOOOOOOOOOOOUUUUUUUUUUUYYYYYD";
     name.chars()
-        .map(|c| FROM.chars().position(|f| f == c).and_then(|i| TO.chars().nth(i)).unwrap_or(c))
+        .map(|c| {
+            FROM.chars()
+                .position(|f| f == c)
+                .and_then(|i| TO.chars().nth(i))
+                .unwrap_or(c)
+        })
         .collect()
 }
 
@@ -63,10 +72,10 @@ impl NewDistrict {
                 None
             }
         };
-        if let Some(c) = &code {
-            if !is_valid_code(c) {
-                p.fail("code", "must be 1–32 letters, digits, '_' or '-'");
-            }
+        if let Some(c) = &code
+            && !is_valid_code(c)
+        {
+            p.fail("code", "must be 1–32 letters, digits, '_' or '-'");
         }
         let name = p.req_str("name", 200);
         let name_ascii = p.opt_str("name_ascii", 200);

@@ -54,34 +54,46 @@ impl NewFibreRoute {
     ///
     /// # Errors
     /// Every problem found, with JSON Pointers into the Feature.
-    pub fn from_feature(geometry: Option<&Value>, properties: &serde_json::Map<String, Value>) -> Result<Self, Invalid> {
+    pub fn from_feature(
+        geometry: Option<&Value>,
+        properties: &serde_json::Map<String, Value>,
+    ) -> Result<Self, Invalid> {
         let mut errors = Invalid::default();
-        let geom = geometry::parse_geometry(geometry, &["LineString", "MultiLineString"], "/geometry")
-            .map_err(|e| errors.extend(e))
-            .ok();
+        let geom =
+            geometry::parse_geometry(geometry, &["LineString", "MultiLineString"], "/geometry")
+                .map_err(|e| errors.extend(e))
+                .ok();
         let mut p = Props::new(properties, "/properties");
         p.ignore(READ_ONLY);
         let operator = p.req_str("operator", 63);
         let name = p.opt_str("name", 200);
         let placement: Option<Placement> = p.req_enum("placement");
         let fibre_count = p.req_i64("fibre_count", bounds::FIBRE_COUNT.0, bounds::FIBRE_COUNT.1);
-        let capacity_gbps = p.opt_f64("capacity_gbps", bounds::CAPACITY_GBPS.0, bounds::CAPACITY_GBPS.1);
+        let capacity_gbps = p.opt_f64(
+            "capacity_gbps",
+            bounds::CAPACITY_GBPS.0,
+            bounds::CAPACITY_GBPS.1,
+        );
         let status: Status = p.opt_enum("status").unwrap_or(Status::Operational);
         let external_id = p.opt_str("external_id", 128);
         let synthetic = p.opt_bool("synthetic").unwrap_or(false);
         errors.extend(p.finish());
         match (geom, operator, placement, fibre_count) {
-            (Some(geometry), Some(operator), Some(placement), Some(fibre_count)) if errors.is_empty() => Ok(Self {
-                operator,
-                name,
-                placement,
-                fibre_count: fibre_count as i32,
-                capacity_gbps,
-                status,
-                external_id,
-                synthetic,
-                geometry,
-            }),
+            (Some(geometry), Some(operator), Some(placement), Some(fibre_count))
+                if errors.is_empty() =>
+            {
+                Ok(Self {
+                    operator,
+                    name,
+                    placement,
+                    fibre_count: fibre_count as i32,
+                    capacity_gbps,
+                    status,
+                    external_id,
+                    synthetic,
+                    geometry,
+                })
+            }
             _ => Err(errors),
         }
     }

@@ -49,7 +49,9 @@ pub fn check_crs_member(obj: &serde_json::Map<String, Value>, pointer: &str, err
         Some(n) if is_accepted_crs(n) => {}
         Some(n) => errors.push(
             format!("{pointer}/crs"),
-            format!("coordinate reference system '{n}' is not supported: send EPSG:4326 (CRS84) lon/lat"),
+            format!(
+                "coordinate reference system '{n}' is not supported: send EPSG:4326 (CRS84) lon/lat"
+            ),
         ),
         None => errors.push(
             format!("{pointer}/crs"),
@@ -76,22 +78,33 @@ struct Parser {
 impl Parser {
     fn position(&mut self, v: &Value, ptr: &str) -> Option<Coord<f64>> {
         let Some(arr) = v.as_array() else {
-            self.errors.push(ptr, format!("a position must be an array [lon, lat], got {}", describe(v)));
+            self.errors.push(
+                ptr,
+                format!(
+                    "a position must be an array [lon, lat], got {}",
+                    describe(v)
+                ),
+            );
             return None;
         };
         if arr.len() < 2 || arr.len() > 3 {
             self.errors.push(
                 ptr,
-                format!("a position must have 2 numbers [lon, lat] (or 3 with altitude), got {}", arr.len()),
+                format!(
+                    "a position must have 2 numbers [lon, lat] (or 3 with altitude), got {}",
+                    arr.len()
+                ),
             );
             return None;
         }
         let (Some(lon), Some(lat)) = (arr[0].as_f64(), arr[1].as_f64()) else {
-            self.errors.push(ptr, "a position's coordinates must be numbers [lon, lat]");
+            self.errors
+                .push(ptr, "a position's coordinates must be numbers [lon, lat]");
             return None;
         };
         if arr.len() == 3 && arr[2].as_f64().is_none() {
-            self.errors.push(format!("{ptr}/2"), "altitude must be a number");
+            self.errors
+                .push(format!("{ptr}/2"), "altitude must be a number");
             return None;
         }
         let mut ok = true;
@@ -119,7 +132,10 @@ impl Parser {
 
     fn positions(&mut self, v: &Value, ptr: &str) -> Option<Vec<Coord<f64>>> {
         let Some(arr) = v.as_array() else {
-            self.errors.push(ptr, format!("must be an array of positions, got {}", describe(v)));
+            self.errors.push(
+                ptr,
+                format!("must be an array of positions, got {}", describe(v)),
+            );
             return None;
         };
         let before = self.errors.errors.len();
@@ -135,7 +151,8 @@ impl Parser {
         let coords = self.positions(v, ptr)?;
         let distinct = coords.windows(2).any(|w| w[0] != w[1]);
         if coords.len() < 2 || !distinct {
-            self.errors.push(ptr, "a line string needs at least two distinct positions");
+            self.errors
+                .push(ptr, "a line string needs at least two distinct positions");
             return None;
         }
         Some(LineString::new(coords))
@@ -146,7 +163,10 @@ impl Parser {
         if coords.len() < 4 {
             self.errors.push(
                 ptr,
-                format!("a linear ring needs at least 4 positions (first = last), got {}", coords.len()),
+                format!(
+                    "a linear ring needs at least 4 positions (first = last), got {}",
+                    coords.len()
+                ),
             );
             return None;
         }
@@ -174,7 +194,10 @@ impl Parser {
 
     fn polygon(&mut self, v: &Value, ptr: &str) -> Option<Polygon<f64>> {
         let Some(rings) = v.as_array() else {
-            self.errors.push(ptr, format!("must be an array of linear rings, got {}", describe(v)));
+            self.errors.push(
+                ptr,
+                format!("must be an array of linear rings, got {}", describe(v)),
+            );
             return None;
         };
         if rings.is_empty() {
@@ -228,17 +251,15 @@ pub fn ring_self_intersection(ring: &LineString<f64>) -> Option<Coord<f64>> {
             let (a, b) = (i.min(j), i.max(j));
             let adjacent = b == a + 1 || (a == 0 && b == n - 1);
             match line_intersection(segs[a], segs[b]) {
-                None => {}
-                Some(geo::LineIntersection::Collinear { intersection }) => {
-                    if !adjacent || intersection.start != intersection.end {
-                        return Some(intersection.start);
-                    }
+                Some(geo::LineIntersection::Collinear { intersection })
+                    if !adjacent || intersection.start != intersection.end =>
+                {
+                    return Some(intersection.start);
                 }
-                Some(geo::LineIntersection::SinglePoint { intersection, .. }) => {
-                    if !adjacent {
-                        return Some(intersection);
-                    }
+                Some(geo::LineIntersection::SinglePoint { intersection, .. }) if !adjacent => {
+                    return Some(intersection);
                 }
+                _ => {}
             }
         }
     }
@@ -250,32 +271,50 @@ pub fn ring_self_intersection(ring: &LineString<f64>) -> Option<Coord<f64>> {
 ///
 /// # Errors
 /// Every problem found, each with a JSON Pointer below `pointer`.
-pub fn parse_geometry(value: Option<&Value>, allowed: &[&str], pointer: &str) -> Result<Geometry<f64>, Invalid> {
+pub fn parse_geometry(
+    value: Option<&Value>,
+    allowed: &[&str],
+    pointer: &str,
+) -> Result<Geometry<f64>, Invalid> {
     let expected = allowed.join(" or ");
     let obj = match value {
         None | Some(Value::Null) => {
-            return Err(Invalid::one(pointer, format!("is required: a GeoJSON {expected} in lon/lat (EPSG:4326)")));
+            return Err(Invalid::one(
+                pointer,
+                format!("is required: a GeoJSON {expected} in lon/lat (EPSG:4326)"),
+            ));
         }
         Some(Value::Object(o)) => o,
         Some(other) => {
-            return Err(Invalid::one(pointer, format!("must be a GeoJSON geometry object, got {}", describe(other))));
+            return Err(Invalid::one(
+                pointer,
+                format!("must be a GeoJSON geometry object, got {}", describe(other)),
+            ));
         }
     };
-    let mut p = Parser { errors: Invalid::default() };
+    let mut p = Parser {
+        errors: Invalid::default(),
+    };
     check_crs_member(obj, pointer, &mut p.errors);
     let Some(gtype) = obj.get("type").and_then(Value::as_str) else {
-        p.errors.push(format!("{pointer}/type"), format!("is required: one of {expected}"));
+        p.errors.push(
+            format!("{pointer}/type"),
+            format!("is required: one of {expected}"),
+        );
         return Err(p.errors);
     };
     if !allowed.contains(&gtype) {
         p.errors.push(
             format!("{pointer}/type"),
-            format!("geometry type {gtype} is not accepted in this collection: expected {expected}"),
+            format!(
+                "geometry type {gtype} is not accepted in this collection: expected {expected}"
+            ),
         );
         return Err(p.errors);
     }
     let Some(coords) = obj.get("coordinates") else {
-        p.errors.push(format!("{pointer}/coordinates"), "is required");
+        p.errors
+            .push(format!("{pointer}/coordinates"), "is required");
         return Err(p.errors);
     };
     let cptr = format!("{pointer}/coordinates");
@@ -293,7 +332,8 @@ pub fn parse_geometry(value: Option<&Value>, allowed: &[&str], pointer: &str) ->
                 (p.errors.errors.len() == before).then(|| MultiLineString::new(parsed).into())
             }
             _ => {
-                p.errors.push(&cptr, "must be a non-empty array of line strings");
+                p.errors
+                    .push(&cptr, "must be a non-empty array of line strings");
                 None
             }
         },
@@ -320,12 +360,16 @@ pub fn parse_geometry(value: Option<&Value>, allowed: &[&str], pointer: &str) ->
                 }
             }
             _ => {
-                p.errors.push(&cptr, "must be a non-empty array of polygons");
+                p.errors
+                    .push(&cptr, "must be a non-empty array of polygons");
                 None
             }
         },
         other => {
-            p.errors.push(format!("{pointer}/type"), format!("unsupported geometry type {other}"));
+            p.errors.push(
+                format!("{pointer}/type"),
+                format!("unsupported geometry type {other}"),
+            );
             None
         }
     };
@@ -346,13 +390,21 @@ mod tests {
 
     #[test]
     fn a_valid_point_parses_in_lon_lat_order() {
-        let g = parse(json!({"type": "Point", "coordinates": [108.2, 16.05]}), &["Point"]).unwrap();
+        let g = parse(
+            json!({"type": "Point", "coordinates": [108.2, 16.05]}),
+            &["Point"],
+        )
+        .unwrap();
         assert_eq!(g, Geometry::Point(Point::new(108.2, 16.05)));
     }
 
     #[test]
     fn swapped_coordinates_are_reported_with_a_hint() {
-        let e = parse(json!({"type": "Point", "coordinates": [16.05, 108.2]}), &["Point"]).unwrap_err();
+        let e = parse(
+            json!({"type": "Point", "coordinates": [16.05, 108.2]}),
+            &["Point"],
+        )
+        .unwrap_err();
         assert_eq!(e.errors[0].pointer, "/geometry/coordinates/1");
         assert!(e.errors[0].detail.contains("swapped"), "{e:?}");
     }
@@ -362,7 +414,10 @@ mod tests {
         let bow = json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [2.0, 2.0], [2.0, 0.0], [0.0, 2.0], [0.0, 0.0]]]});
         let e = parse(bow, &["Polygon"]).unwrap_err();
         assert_eq!(e.errors[0].pointer, "/geometry/coordinates/0");
-        assert!(e.errors[0].detail.contains("lon 1.0000000, lat 1.0000000"), "{e:?}");
+        assert!(
+            e.errors[0].detail.contains("lon 1.0000000, lat 1.0000000"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -374,13 +429,23 @@ mod tests {
 
     #[test]
     fn a_square_is_not_self_intersecting() {
-        let sq = LineString::from(vec![(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0), (0.0, 0.0)]);
+        let sq = LineString::from(vec![
+            (0.0, 0.0),
+            (1.0, 0.0),
+            (1.0, 1.0),
+            (0.0, 1.0),
+            (0.0, 0.0),
+        ]);
         assert_eq!(ring_self_intersection(&sq), None);
     }
 
     #[test]
     fn a_disallowed_geometry_type_names_the_accepted_ones() {
-        let e = parse(json!({"type": "Point", "coordinates": [1.0, 1.0]}), &["LineString", "MultiLineString"]).unwrap_err();
+        let e = parse(
+            json!({"type": "Point", "coordinates": [1.0, 1.0]}),
+            &["LineString", "MultiLineString"],
+        )
+        .unwrap_err();
         assert_eq!(e.errors[0].pointer, "/geometry/type");
         assert!(e.errors[0].detail.contains("LineString or MultiLineString"));
     }

@@ -80,7 +80,10 @@ impl<'a> Props<'a> {
         match self.get(key)? {
             Value::String(s) => {
                 let t = s.trim();
-                if t.is_empty() {
+                if t.contains('\0') {
+                    self.fail(key, "must not contain NUL characters");
+                    None
+                } else if t.is_empty() {
                     None
                 } else if t.chars().count() > max_len {
                     self.fail(key, format!("must be at most {max_len} characters"));
@@ -101,7 +104,13 @@ impl<'a> Props<'a> {
     pub fn req_str(&mut self, key: &'a str, max_len: usize) -> Option<String> {
         let present = matches!(self.obj.get(key), Some(v) if !v.is_null());
         let v = self.opt_str(key, max_len);
-        if v.is_none() && !self.errors.errors.iter().any(|e| e.pointer == self.pointer(key)) {
+        if v.is_none()
+            && !self
+                .errors
+                .errors
+                .iter()
+                .any(|e| e.pointer == self.pointer(key))
+        {
             let msg = if present {
                 "must not be blank"
             } else {
@@ -112,9 +121,17 @@ impl<'a> Props<'a> {
         v
     }
 
-    /// An optional value of a closed set (see `text_enum!`).
+    /// An optional value of a closed set (see `text_enum!`); a blank string
+    /// is an error, not an absent value.
     pub fn opt_enum<T: FromStr<Err = String>>(&mut self, key: &'a str) -> Option<T> {
-        let s = self.opt_str(key, 64)?;
+        let blank = matches!(self.obj.get(key), Some(Value::String(s)) if s.trim().is_empty());
+        let Some(s) = self.opt_str(key, 64) else {
+            if blank {
+                let expected = "x".parse::<T>().err().unwrap_or_default();
+                self.fail(key, format!("must not be blank: {expected}"));
+            }
+            return None;
+        };
         match s.parse::<T>() {
             Ok(v) => Some(v),
             Err(msg) => {
@@ -140,7 +157,10 @@ impl<'a> Props<'a> {
         match v.as_f64() {
             Some(x) if x.is_finite() && x >= min && x <= max => Some(x),
             Some(x) => {
-                self.fail(key, format!("{x} is out of range: must be between {min} and {max}"));
+                self.fail(
+                    key,
+                    format!("{x} is out of range: must be between {min} and {max}"),
+                );
                 None
             }
             None => {
@@ -164,13 +184,18 @@ impl<'a> Props<'a> {
     /// An optional integer within `[min, max]`.
     pub fn opt_i64(&mut self, key: &'a str, min: i64, max: i64) -> Option<i64> {
         let v = self.get(key)?;
-        let as_int = v
-            .as_i64()
-            .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64));
+        let as_int = v.as_i64().or_else(|| {
+            v.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        });
         match as_int {
             Some(x) if x >= min && x <= max => Some(x),
             Some(x) => {
-                self.fail(key, format!("{x} is out of range: must be between {min} and {max}"));
+                self.fail(
+                    key,
+                    format!("{x} is out of range: must be between {min} and {max}"),
+                );
                 None
             }
             None => {
@@ -230,7 +255,10 @@ impl<'a> Props<'a> {
             let p = self.pointer(k);
             self.errors.push(
                 p,
-                format!("unknown property; accepted properties are: {}", known.join(", ")),
+                format!(
+                    "unknown property; accepted properties are: {}",
+                    known.join(", ")
+                ),
             );
         }
         self.errors

@@ -120,8 +120,10 @@ pub struct NewTower {
     pub height_m: f64,
     /// Life-cycle status.
     pub status: Status,
-    /// Operators sharing the tower (not the owner), sorted, distinct.
+    /// Operators sharing the tower (not the owner), distinct, in submitted order.
     pub tenants: Vec<String>,
+    /// Index of each tenant in the submitted `tenants` array (for error pointers).
+    pub tenant_positions: Vec<usize>,
     /// The owner's own identifier, unique per operator.
     pub external_id: Option<String>,
     /// True for generated sample data.
@@ -143,45 +145,92 @@ fn parse_sector(value: &Value, base: String) -> Result<NewSector, Invalid> {
     let Some(obj) = value.as_object() else {
         return Err(Invalid::one(base, "a sector must be an object"));
     };
+    let base_ptr = base.clone();
     let mut p = Props::new(obj, base);
     p.ignore(SECTOR_READ_ONLY);
     let id = p.opt_i64("id", 1, i64::MAX);
     let operator = p.req_str("operator", 63);
     let technology: Option<Technology> = p.req_enum("technology");
     let frequency_mhz = p.req_f64("frequency_mhz", 1.0, 100_000.0);
-    if let (Some(t), Some(f)) = (technology, frequency_mhz) {
-        if !t.bands_mhz().iter().any(|(lo, hi)| f >= *lo && f <= *hi) {
-            let bands: Vec<String> = t.bands_mhz().iter().map(|(lo, hi)| format!("{lo}–{hi}")).collect();
-            p.fail("frequency_mhz", format!("{f} MHz is outside the {t} bands ({} MHz)", bands.join(", ")));
+    if let (Some(t), Some(f)) = (technology, frequency_mhz)
+        && !t.bands_mhz().iter().any(|(lo, hi)| f >= *lo && f <= *hi)
+    {
+        {
+            let bands: Vec<String> = t
+                .bands_mhz()
+                .iter()
+                .map(|(lo, hi)| format!("{lo}–{hi}"))
+                .collect();
+            p.fail(
+                "frequency_mhz",
+                format!(
+                    "{f} MHz is outside the {t} bands ({} MHz)",
+                    bands.join(", ")
+                ),
+            );
         }
     }
     let azimuth_deg = p.req_f64("azimuth_deg", bounds::AZIMUTH_DEG.0, bounds::AZIMUTH_DEG.1);
-    let beamwidth_deg = p.req_f64("beamwidth_deg", bounds::BEAMWIDTH_DEG.0, bounds::BEAMWIDTH_DEG.1);
-    let tilt_deg = p.opt_f64("tilt_deg", bounds::TILT_DEG.0, bounds::TILT_DEG.1).unwrap_or(0.0);
+    let beamwidth_deg = p.req_f64(
+        "beamwidth_deg",
+        bounds::BEAMWIDTH_DEG.0,
+        bounds::BEAMWIDTH_DEG.1,
+    );
+    let tilt_deg = p
+        .opt_f64("tilt_deg", bounds::TILT_DEG.0, bounds::TILT_DEG.1)
+        .unwrap_or(0.0);
     let height_m = p.req_f64("height_m", bounds::HEIGHT_M.0, bounds::HEIGHT_M.1);
     let eirp_dbm = p.req_f64("eirp_dbm", bounds::EIRP_DBM.0, bounds::EIRP_DBM.1);
     let range_m = p.opt_f64("range_m", bounds::RANGE_M.0, bounds::RANGE_M.1);
     let errors = p.finish();
-    match (operator, technology, frequency_mhz, azimuth_deg, beamwidth_deg, height_m, eirp_dbm) {
-        (Some(operator), Some(technology), Some(frequency_mhz), Some(azimuth_deg), Some(beamwidth_deg), Some(height_m), Some(eirp_dbm))
-            if errors.is_empty() =>
-        {
-            Ok(NewSector { id, operator, technology, frequency_mhz, azimuth_deg, beamwidth_deg, tilt_deg, height_m, eirp_dbm, range_m })
-        }
+    match (
+        operator,
+        technology,
+        frequency_mhz,
+        azimuth_deg,
+        beamwidth_deg,
+        height_m,
+        eirp_dbm,
+    ) {
+        (
+            Some(operator),
+            Some(technology),
+            Some(frequency_mhz),
+            Some(azimuth_deg),
+            Some(beamwidth_deg),
+            Some(height_m),
+            Some(eirp_dbm),
+        ) if errors.is_empty() => Ok(NewSector {
+            id,
+            operator,
+            technology,
+            frequency_mhz,
+            azimuth_deg,
+            beamwidth_deg,
+            tilt_deg,
+            height_m,
+            eirp_dbm,
+            range_m,
+        }),
+        _ if errors.is_empty() => Err(Invalid::one(base_ptr, "incomplete sector")),
         _ => Err(errors),
     }
 }
 
-/// Reads a list of operator ids (`tenants`) with pointers to bad entries.
-fn parse_tenants(p: &mut Props<'_>, items: &[Value]) -> Vec<String> {
-    let mut tenants = Vec::new();
+/// Reads a list of operator ids (`tenants`) with pointers to bad entries;
+/// returns each accepted id with its index in the submitted array.
+fn parse_tenants(p: &mut Props<'_>, items: &[Value]) -> Vec<(usize, String)> {
+    let mut tenants: Vec<(usize, String)> = Vec::new();
     for (i, v) in items.iter().enumerate() {
         match v.as_str().map(str::trim) {
-            Some(s) if !s.is_empty() => {
-                if tenants.iter().any(|t: &String| t == s) {
-                    p.fail_path(&format!("tenants/{i}"), format!("operator '{s}' is listed twice"));
+            Some(s) if !s.is_empty() && !s.contains('\0') && s.len() <= 63 => {
+                if tenants.iter().any(|(_, t)| t == s) {
+                    p.fail_path(
+                        &format!("tenants/{i}"),
+                        format!("operator '{s}' is listed twice"),
+                    );
                 } else {
-                    tenants.push(s.to_owned());
+                    tenants.push((i, s.to_owned()));
                 }
             }
             _ => p.fail_path(&format!("tenants/{i}"), "must be an operator id (string)"),
@@ -195,7 +244,10 @@ impl NewTower {
     ///
     /// # Errors
     /// Every problem found, with JSON Pointers into the Feature.
-    pub fn from_feature(geometry: Option<&Value>, properties: &serde_json::Map<String, Value>) -> Result<Self, Invalid> {
+    pub fn from_feature(
+        geometry: Option<&Value>,
+        properties: &serde_json::Map<String, Value>,
+    ) -> Result<Self, Invalid> {
         let mut errors = Invalid::default();
         let point = match geometry::parse_geometry(geometry, &["Point"], "/geometry") {
             Ok(geo::Geometry::Point(p)) => Some(p),
@@ -214,39 +266,51 @@ impl NewTower {
         let height_m = p.req_f64("height_m", bounds::HEIGHT_M.0, bounds::HEIGHT_M.1);
         let status: Status = p.opt_enum("status").unwrap_or(Status::Operational);
         let tenant_values = p.opt_array("tenants");
-        let mut tenants = parse_tenants(&mut p, tenant_values);
-        if let Some(owner) = &operator {
-            if let Some(i) = tenants.iter().position(|t| t == owner) {
-                p.fail_path(&format!("tenants/{i}"), "the owner cannot also be a tenant of its own tower");
-            }
+        let parsed_tenants = parse_tenants(&mut p, tenant_values);
+        if let Some((i, _)) = parsed_tenants
+            .iter()
+            .find(|(_, t)| Some(t) == operator.as_ref())
+        {
+            p.fail_path(
+                &format!("tenants/{i}"),
+                "the owner cannot also be a tenant of its own tower",
+            );
         }
-        tenants.sort();
+        let (tenant_positions, tenants): (Vec<usize>, Vec<String>) =
+            parsed_tenants.into_iter().unzip();
         let external_id = p.opt_str("external_id", 128);
         let synthetic = p.opt_bool("synthetic").unwrap_or(false);
         let sector_values = p.opt_array("sectors");
         if sector_values.len() > bounds::MAX_SECTORS {
-            p.fail("sectors", format!("at most {} sectors per tower", bounds::MAX_SECTORS));
+            p.fail(
+                "sectors",
+                format!("at most {} sectors per tower", bounds::MAX_SECTORS),
+            );
         }
         let mut sectors = Vec::with_capacity(sector_values.len());
         let mut sector_errors = Invalid::default();
         for (i, v) in sector_values.iter().enumerate() {
             match parse_sector(v, format!("/properties/sectors/{i}")) {
                 Ok(s) => {
-                    if let Some(owner) = &operator {
-                        if &s.operator != owner && !tenants.contains(&s.operator) {
-                            sector_errors.push(
+                    if let Some(owner) = &operator
+                        && &s.operator != owner
+                        && !tenants.contains(&s.operator)
+                    {
+                        sector_errors.push(
                                 format!("/properties/sectors/{i}/operator"),
                                 format!(
                                     "operator '{}' is neither the tower's owner '{owner}' nor one of its tenants; add it to tenants first",
                                     s.operator
                                 ),
                             );
-                        }
                     }
-                    if let Some(id) = s.id {
-                        if sectors.iter().any(|o: &NewSector| o.id == Some(id)) {
-                            sector_errors.push(format!("/properties/sectors/{i}/id"), format!("sector id {id} is listed twice"));
-                        }
+                    if let Some(id) = s.id
+                        && sectors.iter().any(|o: &NewSector| o.id == Some(id))
+                    {
+                        sector_errors.push(
+                            format!("/properties/sectors/{i}/id"),
+                            format!("sector id {id} is listed twice"),
+                        );
                     }
                     sectors.push(s);
                 }
@@ -256,20 +320,25 @@ impl NewTower {
         errors.extend(p.finish());
         errors.extend(sector_errors);
         match (point, operator, site_code, structure_type, height_m) {
-            (Some(pt), Some(operator), Some(site_code), Some(structure_type), Some(height_m)) if errors.is_empty() => Ok(NewTower {
-                operator,
-                site_code,
-                name,
-                structure_type,
-                height_m,
-                status,
-                tenants,
-                external_id,
-                synthetic,
-                lon: pt.x(),
-                lat: pt.y(),
-                sectors,
-            }),
+            (Some(pt), Some(operator), Some(site_code), Some(structure_type), Some(height_m))
+                if errors.is_empty() =>
+            {
+                Ok(NewTower {
+                    operator,
+                    site_code,
+                    name,
+                    structure_type,
+                    height_m,
+                    status,
+                    tenants,
+                    tenant_positions,
+                    external_id,
+                    synthetic,
+                    lon: pt.x(),
+                    lat: pt.y(),
+                    sectors,
+                })
+            }
             _ => Err(errors),
         }
     }
@@ -277,7 +346,7 @@ impl NewTower {
     /// Every operator id this tower references (owner, tenants, sector operators).
     pub fn referenced_operators(&self) -> Vec<(String, String)> {
         let mut refs = vec![("/properties/operator".to_owned(), self.operator.clone())];
-        for (i, t) in self.tenants.iter().enumerate() {
+        for (i, t) in self.tenant_positions.iter().zip(&self.tenants) {
             refs.push((format!("/properties/tenants/{i}"), t.clone()));
         }
         refs
@@ -349,7 +418,10 @@ pub struct Tower {
 impl Tower {
     /// Mast class derived from the structure type.
     pub fn mast_class(&self) -> Option<MastClass> {
-        self.structure_type.parse::<StructureType>().ok().map(StructureType::mast_class)
+        self.structure_type
+            .parse::<StructureType>()
+            .ok()
+            .map(StructureType::mast_class)
     }
 }
 
@@ -410,7 +482,10 @@ mod tests {
         let e = tower(json!({})).unwrap_err();
         let ptrs: Vec<&str> = e.errors.iter().map(|e| e.pointer.as_str()).collect();
         for k in ["operator", "site_code", "structure_type", "height_m"] {
-            assert!(ptrs.contains(&format!("/properties/{k}").as_str()), "{ptrs:?}");
+            assert!(
+                ptrs.contains(&format!("/properties/{k}").as_str()),
+                "{ptrs:?}"
+            );
         }
     }
 }

@@ -34,7 +34,12 @@ pub enum Action {
 ///
 /// # Errors
 /// 401/403 once access control lands; never at present.
-pub fn authorize(actor: &Actor, action: Action, collection: CollectionId, owner: Option<&str>) -> ApiResult<()> {
+pub fn authorize(
+    actor: &Actor,
+    action: Action,
+    collection: CollectionId,
+    owner: Option<&str>,
+) -> ApiResult<()> {
     tracing::trace!(?actor, ?action, %collection, owner, "authorize");
     Ok(())
 }

@@ -26,15 +26,30 @@ pub struct ProblemItem {
 impl ProblemItem {
     /// A problem with query parameter `name`.
     pub fn parameter(name: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { detail: detail.into(), pointer: None, parameter: Some(name.into()), header: None }
+        Self {
+            detail: detail.into(),
+            pointer: None,
+            parameter: Some(name.into()),
+            header: None,
+        }
     }
     /// A problem at JSON Pointer `pointer` of the body.
     pub fn pointer(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { detail: detail.into(), pointer: Some(pointer.into()), parameter: None, header: None }
+        Self {
+            detail: detail.into(),
+            pointer: Some(pointer.into()),
+            parameter: None,
+            header: None,
+        }
     }
     /// A problem with request header `name`.
     pub fn header(name: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { detail: detail.into(), pointer: None, parameter: None, header: Some(name.into()) }
+        Self {
+            detail: detail.into(),
+            pointer: None,
+            parameter: None,
+            header: Some(name.into()),
+        }
     }
 }
 
@@ -113,7 +128,10 @@ impl ApiError {
     /// A 400 about the body as a whole or one place in it.
     pub fn body(pointer: &str, detail: impl Into<String>) -> Self {
         let detail = detail.into();
-        ApiError::BadRequest { detail: format!("invalid request body: {detail}"), errors: vec![ProblemItem::pointer(pointer, detail)] }
+        ApiError::BadRequest {
+            detail: format!("invalid request body: {detail}"),
+            errors: vec![ProblemItem::pointer(pointer, detail)],
+        }
     }
 
     /// An internal error from anything displayable.
@@ -123,16 +141,50 @@ impl ApiError {
 
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
-            ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "tag:telecom-gis,2026:bad-request", "Bad request"),
-            ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "tag:telecom-gis,2026:invalid-feature", "Invalid feature"),
+            ApiError::BadRequest { .. } => (
+                StatusCode::BAD_REQUEST,
+                "tag:telecom-gis,2026:bad-request",
+                "Bad request",
+            ),
+            ApiError::Invalid(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "tag:telecom-gis,2026:invalid-feature",
+                "Invalid feature",
+            ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "about:blank", "Not Found"),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "about:blank", "Method Not Allowed"),
-            ApiError::Conflict { .. } => (StatusCode::CONFLICT, "tag:telecom-gis,2026:conflict", "Conflict with stored data"),
-            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "about:blank", "Unsupported Media Type"),
-            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "about:blank", "Content Too Large"),
-            ApiError::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "about:blank", "Not Acceptable"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "about:blank", "Service Unavailable"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "about:blank", "Internal Server Error"),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "about:blank",
+                "Method Not Allowed",
+            ),
+            ApiError::Conflict { .. } => (
+                StatusCode::CONFLICT,
+                "tag:telecom-gis,2026:conflict",
+                "Conflict with stored data",
+            ),
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "about:blank",
+                "Unsupported Media Type",
+            ),
+            ApiError::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "about:blank",
+                "Content Too Large",
+            ),
+            ApiError::NotAcceptable(_) => {
+                (StatusCode::NOT_ACCEPTABLE, "about:blank", "Not Acceptable")
+            }
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "about:blank",
+                "Service Unavailable",
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "about:blank",
+                "Internal Server Error",
+            ),
         }
     }
 
@@ -143,20 +195,47 @@ impl ApiError {
             ApiError::BadRequest { detail, errors } => (detail.clone(), errors.clone()),
             ApiError::Invalid(inv) => {
                 let n = inv.errors.len();
-                let first = inv.errors.first().map(|e| format!("{} {}", e.pointer, e.detail)).unwrap_or_default();
+                let first = inv
+                    .errors
+                    .first()
+                    .map(|e| format!("{} {}", e.pointer, e.detail))
+                    .unwrap_or_default();
                 (
-                    if n == 1 { format!("the feature is invalid: {first}") } else { format!("the feature has {n} invalid fields; first: {first}") },
-                    inv.errors.iter().map(|e| ProblemItem::pointer(&e.pointer, &e.detail)).collect(),
+                    if n == 1 {
+                        format!("the feature is invalid: {first}")
+                    } else {
+                        format!("the feature has {n} invalid fields; first: {first}")
+                    },
+                    inv.errors
+                        .iter()
+                        .map(|e| ProblemItem::pointer(&e.pointer, &e.detail))
+                        .collect(),
                 )
             }
-            ApiError::Conflict { pointer, detail } => (detail.clone(), vec![ProblemItem::pointer(pointer, detail)]),
-            ApiError::NotFound(d) | ApiError::UnsupportedMediaType(d) | ApiError::PayloadTooLarge(d) | ApiError::NotAcceptable(d) | ApiError::Unavailable(d) => {
-                (d.clone(), vec![])
+            ApiError::Conflict { pointer, detail } => {
+                (detail.clone(), vec![ProblemItem::pointer(pointer, detail)])
             }
-            ApiError::MethodNotAllowed => ("this method is not supported on this resource".into(), vec![]),
-            ApiError::Internal(_) => ("the server failed to handle the request; the error is logged".into(), vec![]),
+            ApiError::NotFound(d)
+            | ApiError::UnsupportedMediaType(d)
+            | ApiError::PayloadTooLarge(d)
+            | ApiError::NotAcceptable(d)
+            | ApiError::Unavailable(d) => (d.clone(), vec![]),
+            ApiError::MethodNotAllowed => (
+                "this method is not supported on this resource".into(),
+                vec![],
+            ),
+            ApiError::Internal(_) => (
+                "the server failed to handle the request; the error is logged".into(),
+                vec![],
+            ),
         };
-        Problem { type_, title, status: status.as_u16(), detail, errors }
+        Problem {
+            type_,
+            title,
+            status: status.as_u16(),
+            detail,
+            errors,
+        }
     }
 }
 
@@ -165,7 +244,9 @@ impl From<DbError> for ApiError {
         match e {
             DbError::Conflict { pointer, detail } => ApiError::Conflict { pointer, detail },
             DbError::Invalid(inv) => ApiError::Invalid(inv),
-            DbError::Sqlx(sqlx::Error::PoolTimedOut) => ApiError::Unavailable("the database is not reachable; retry shortly".into()),
+            DbError::Sqlx(sqlx::Error::PoolTimedOut) => {
+                ApiError::Unavailable("the database is not reachable; retry shortly".into())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -186,12 +267,15 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %msg, "request failed");
         }
         let problem = self.problem();
-        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut res = (status, body).into_response();
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         res
     }

@@ -35,10 +35,18 @@ where
             .headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c)))
+            .filter(|h| {
+                !h.is_empty()
+                    && h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c))
+            })
             .or_else(|| parts.uri.authority().map(|a| a.as_str()))
             .unwrap_or("localhost");
-        let proto = match parts.headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()) {
+        let proto = match parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+        {
             Some("https") => "https",
             _ => "http",
         };
@@ -59,7 +67,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(v)) => Ok(PathParams(v)),
-            Err(e) => Err(ApiError::NotFound(format!("invalid path: {}", e.body_text()))),
+            Err(e) => Err(ApiError::NotFound(format!(
+                "invalid path: {}",
+                e.body_text()
+            ))),
         }
     }
 }
@@ -68,9 +79,15 @@ where
 pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(format!("the request body exceeds {} bytes", super::MAX_BODY_BYTES))
+            ApiError::PayloadTooLarge(format!(
+                "the request body exceeds {} bytes",
+                super::MAX_BODY_BYTES
+            ))
         } else {
-            ApiError::BadRequest { detail: format!("could not read the request body: {}", e.body_text()), errors: vec![] }
+            ApiError::BadRequest {
+                detail: format!("could not read the request body: {}", e.body_text()),
+                errors: vec![],
+            }
         }
     })
 }
@@ -83,7 +100,14 @@ pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
 /// JSON syntax error (with line and column).
 pub fn json_body(headers: &HeaderMap, body: &Bytes, accepted: &[&str]) -> ApiResult<Value> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let ct = ct
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if !accepted.contains(&ct.as_str()) {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "Content-Type '{ct}' is not accepted here; send one of: {}",
@@ -95,16 +119,31 @@ pub fn json_body(headers: &HeaderMap, body: &Bytes, accepted: &[&str]) -> ApiRes
         let crs = crs.to_str().unwrap_or("");
         if !is_accepted_crs(crs) {
             return Err(ApiError::BadRequest {
-                detail: format!("Content-Crs '{crs}' is not supported: send lon/lat in CRS84 (EPSG:4326)"),
-                errors: vec![ProblemItem::header("Content-Crs", "only CRS84 / EPSG:4326 is accepted")],
+                detail: format!(
+                    "Content-Crs '{crs}' is not supported: send lon/lat in CRS84 (EPSG:4326)"
+                ),
+                errors: vec![ProblemItem::header(
+                    "Content-Crs",
+                    "only CRS84 / EPSG:4326 is accepted",
+                )],
             });
         }
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::body("", "the request body is empty; send a GeoJSON Feature"));
+        return Err(ApiError::body(
+            "",
+            "the request body is empty; send a GeoJSON Feature",
+        ));
     }
     serde_json::from_slice(body).map_err(|e| {
-        ApiError::body("", format!("not valid JSON at line {}, column {}: {e}", e.line(), e.column()))
+        ApiError::body(
+            "",
+            format!(
+                "not valid JSON at line {}, column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+        )
     })
 }
 
@@ -125,15 +164,31 @@ pub struct FeatureParts<'a> {
 /// object; 422 for a foreign `crs` member.
 pub fn feature_parts(v: &Value) -> ApiResult<FeatureParts<'_>> {
     let Some(obj) = v.as_object() else {
-        return Err(ApiError::body("", "the body must be a GeoJSON Feature object"));
+        return Err(ApiError::body(
+            "",
+            "the body must be a GeoJSON Feature object",
+        ));
     };
     match obj.get("type").and_then(Value::as_str) {
         Some("Feature") => {}
         Some("FeatureCollection") => {
-            return Err(ApiError::body("/type", "send one Feature per request (bulk import: POST /imports, planned)"));
+            return Err(ApiError::body(
+                "/type",
+                "send one Feature per request (bulk import: POST /imports, planned)",
+            ));
         }
-        Some(other) => return Err(ApiError::body("/type", format!("must be \"Feature\", got \"{other}\""))),
-        None => return Err(ApiError::body("/type", "is required and must be \"Feature\"")),
+        Some(other) => {
+            return Err(ApiError::body(
+                "/type",
+                format!("must be \"Feature\", got \"{other}\""),
+            ));
+        }
+        None => {
+            return Err(ApiError::body(
+                "/type",
+                "is required and must be \"Feature\"",
+            ));
+        }
     }
     let mut crs_errors = crate::domain::Invalid::default();
     crate::domain::geometry::check_crs_member(obj, "", &mut crs_errors);
@@ -145,7 +200,11 @@ pub fn feature_parts(v: &Value) -> ApiResult<FeatureParts<'_>> {
         Some(Value::Object(m)) => std::borrow::Cow::Borrowed(m),
         Some(_) => return Err(ApiError::body("/properties", "must be an object (or null)")),
     };
-    Ok(FeatureParts { geometry: obj.get("geometry"), properties, id: obj.get("id") })
+    Ok(FeatureParts {
+        geometry: obj.get("geometry"),
+        properties,
+        id: obj.get("id"),
+    })
 }
 
 /// Applies an RFC 7396 JSON merge patch to `target`.

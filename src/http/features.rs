@@ -29,7 +29,12 @@ pub struct Link {
 impl Link {
     /// A link with a media type and no title.
     pub fn new(href: impl Into<String>, rel: &str, type_: &str) -> Self {
-        Self { href: href.into(), rel: rel.into(), type_: Some(type_.into()), title: None }
+        Self {
+            href: href.into(),
+            rel: rel.into(),
+            type_: Some(type_.into()),
+            title: None,
+        }
     }
 
     /// Sets the title.
@@ -43,7 +48,9 @@ impl Link {
 pub fn geojson_geometry(g: &geo::Geometry<f64>) -> geojson::Geometry {
     let oriented = match g {
         geo::Geometry::Polygon(p) => geo::Geometry::Polygon(p.orient(Direction::Default)),
-        geo::Geometry::MultiPolygon(mp) => geo::Geometry::MultiPolygon(mp.orient(Direction::Default)),
+        geo::Geometry::MultiPolygon(mp) => {
+            geo::Geometry::MultiPolygon(mp.orient(Direction::Default))
+        }
         other => other.clone(),
     };
     geojson::Geometry::new(geojson::Value::from(&oriented))
@@ -149,7 +156,16 @@ impl Serialize for TowerFeature<'_> {
             created_at: ts(&t.created_at),
             updated_at: ts(&t.updated_at),
         };
-        feature(s, t.id, PointGeometry { type_: "Point", coordinates: [t.lon, t.lat] }, props, self.1)
+        feature(
+            s,
+            t.id,
+            PointGeometry {
+                type_: "Point",
+                coordinates: [t.lon, t.lat],
+            },
+            props,
+            self.1,
+        )
     }
 }
 

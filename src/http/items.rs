@@ -12,7 +12,10 @@ use sqlx::PgConnection;
 use super::access::{Action, Actor, authorize};
 use super::error::{ApiError, ApiResult};
 use super::extract::{BaseUrl, PathParams, body_bytes, feature_parts, json_body, merge_patch};
-use super::features::{DataCentreFeature, DistrictFeature, FeatureCollection, FibreFeature, Link, TowerFeature, now_stamp};
+use super::features::{
+    DataCentreFeature, DistrictFeature, FeatureCollection, FibreFeature, Link, TowerFeature,
+    now_stamp,
+};
 use super::params::{check_format, items_filter, parse_pairs};
 use super::{AppState, GEO_JSON, json_response};
 use crate::db::{self, ItemFilter};
@@ -23,13 +26,20 @@ use crate::domain::fibre::NewFibreRoute;
 use crate::domain::tower::NewTower;
 
 const FEATURE_MEDIA: &[&str] = &["application/geo+json", "application/json"];
-const PATCH_MEDIA: &[&str] = &["application/merge-patch+json", "application/json", "application/geo+json"];
+const PATCH_MEDIA: &[&str] = &[
+    "application/merge-patch+json",
+    "application/json",
+    "application/geo+json",
+];
 
 /// Resolves a collection id from the URL.
 pub fn collection(id: &str) -> ApiResult<CollectionId> {
     CollectionId::parse(id).ok_or_else(|| {
         let ids: Vec<&str> = CollectionId::ALL.iter().map(|c| c.as_str()).collect();
-        ApiError::NotFound(format!("no collection '{id}'; collections are: {}", ids.join(", ")))
+        ApiError::NotFound(format!(
+            "no collection '{id}'; collections are: {}",
+            ids.join(", ")
+        ))
     })
 }
 
@@ -44,7 +54,11 @@ impl Key {
     fn parse(c: CollectionId, raw: &str) -> ApiResult<Key> {
         let missing = || ApiError::NotFound(format!("no feature '{raw}' in collection '{c}'"));
         if c.numeric_ids() {
-            raw.parse::<i64>().ok().filter(|i| *i > 0).map(Key::Id).ok_or_else(missing)
+            raw.parse::<i64>()
+                .ok()
+                .filter(|i| *i > 0)
+                .map(Key::Id)
+                .ok_or_else(missing)
         } else if crate::domain::district::is_valid_code(raw) {
             Ok(Key::Code(raw.to_owned()))
         } else {
@@ -61,18 +75,36 @@ impl Key {
 }
 
 fn geojson_headers(mut res: Response) -> Response {
-    res.headers_mut().insert("content-crs", HeaderValue::from_static("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"));
+    res.headers_mut().insert(
+        "content-crs",
+        HeaderValue::from_static("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"),
+    );
     res
 }
 
-fn page_link(base: &str, c: CollectionId, pairs: &[(String, String)], offset: i64, limit: i64, rel: &str) -> Link {
-    let mut q: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "offset" && k != "limit").cloned().collect();
+fn page_link(
+    base: &str,
+    c: CollectionId,
+    pairs: &[(String, String)],
+    offset: i64,
+    limit: i64,
+    rel: &str,
+) -> Link {
+    let mut q: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| k != "offset" && k != "limit")
+        .cloned()
+        .collect();
     q.push(("limit".into(), limit.to_string()));
     if offset > 0 {
         q.push(("offset".into(), offset.to_string()));
     }
     let query = serde_urlencoded::to_string(&q).unwrap_or_default();
-    Link::new(format!("{base}/collections/{c}/items?{query}"), rel, GEO_JSON)
+    Link::new(
+        format!("{base}/collections/{c}/items?{query}"),
+        rel,
+        GEO_JSON,
+    )
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> ApiResult<Vec<u8>> {
@@ -109,23 +141,67 @@ pub async fn list(
     let pool = &st.pool;
     let body = match c {
         CollectionId::Towers => {
-            let (n, rows) = tokio::try_join!(db::towers::count(pool, &filter), db::towers::list(pool, &filter))?;
-            rows_to_fc(&base, c, &pairs, &filter, n, rows.iter().map(|t| TowerFeature(t, None)).collect())?
+            let (n, rows) = tokio::try_join!(
+                db::towers::count(pool, &filter),
+                db::towers::list(pool, &filter)
+            )?;
+            rows_to_fc(
+                &base,
+                c,
+                &pairs,
+                &filter,
+                n,
+                rows.iter().map(|t| TowerFeature(t, None)).collect(),
+            )?
         }
         CollectionId::FibreRoutes => {
-            let (n, rows) = tokio::try_join!(db::fibre_routes::count(pool, &filter), db::fibre_routes::list(pool, &filter))?;
-            rows_to_fc(&base, c, &pairs, &filter, n, rows.iter().map(|f| FibreFeature(f, None)).collect())?
+            let (n, rows) = tokio::try_join!(
+                db::fibre_routes::count(pool, &filter),
+                db::fibre_routes::list(pool, &filter)
+            )?;
+            rows_to_fc(
+                &base,
+                c,
+                &pairs,
+                &filter,
+                n,
+                rows.iter().map(|f| FibreFeature(f, None)).collect(),
+            )?
         }
         CollectionId::DataCentres => {
-            let (n, rows) = tokio::try_join!(db::data_centres::count(pool, &filter), db::data_centres::list(pool, &filter))?;
-            rows_to_fc(&base, c, &pairs, &filter, n, rows.iter().map(|d| DataCentreFeature(d, None)).collect())?
+            let (n, rows) = tokio::try_join!(
+                db::data_centres::count(pool, &filter),
+                db::data_centres::list(pool, &filter)
+            )?;
+            rows_to_fc(
+                &base,
+                c,
+                &pairs,
+                &filter,
+                n,
+                rows.iter().map(|d| DataCentreFeature(d, None)).collect(),
+            )?
         }
         CollectionId::Districts => {
-            let (n, rows) = tokio::try_join!(db::districts::count(pool, &filter), db::districts::list(pool, &filter))?;
-            rows_to_fc(&base, c, &pairs, &filter, n, rows.iter().map(|d| DistrictFeature(d, None)).collect())?
+            let (n, rows) = tokio::try_join!(
+                db::districts::count(pool, &filter),
+                db::districts::list(pool, &filter)
+            )?;
+            rows_to_fc(
+                &base,
+                c,
+                &pairs,
+                &filter,
+                n,
+                rows.iter().map(|d| DistrictFeature(d, None)).collect(),
+            )?
         }
     };
-    Ok(geojson_headers(json_response(StatusCode::OK, GEO_JSON, body)))
+    Ok(geojson_headers(json_response(
+        StatusCode::OK,
+        GEO_JSON,
+        body,
+    )))
 }
 
 fn rows_to_fc<F: serde::Serialize>(
@@ -139,13 +215,38 @@ fn rows_to_fc<F: serde::Serialize>(
     let returned = features.len();
     let mut links = vec![
         page_link(base, c, pairs, filter.offset, filter.limit, "self"),
-        Link::new(format!("{base}/collections/{c}"), "collection", "application/json").titled(c.title()),
+        Link::new(
+            format!("{base}/collections/{c}"),
+            "collection",
+            "application/json",
+        )
+        .titled(c.title()),
     ];
     if filter.offset + (returned as i64) < matched && returned > 0 {
-        links.push(page_link(base, c, pairs, filter.offset + returned as i64, filter.limit, "next").titled("next page"));
+        links.push(
+            page_link(
+                base,
+                c,
+                pairs,
+                filter.offset + returned as i64,
+                filter.limit,
+                "next",
+            )
+            .titled("next page"),
+        );
     }
     if filter.offset > 0 {
-        links.push(page_link(base, c, pairs, (filter.offset - filter.limit).max(0), filter.limit, "prev").titled("previous page"));
+        links.push(
+            page_link(
+                base,
+                c,
+                pairs,
+                (filter.offset - filter.limit).max(0),
+                filter.limit,
+                "prev",
+            )
+            .titled("previous page"),
+        );
     }
     to_json(&FeatureCollection {
         type_: "FeatureCollection",
@@ -158,11 +259,25 @@ fn rows_to_fc<F: serde::Serialize>(
 }
 
 /// Reads one feature and serialises it (with links when `base` is given).
-async fn fetch(conn: &mut PgConnection, c: CollectionId, key: &Key, base: Option<&str>) -> ApiResult<Option<(Vec<u8>, Option<String>)>> {
+async fn fetch(
+    conn: &mut PgConnection,
+    c: CollectionId,
+    key: &Key,
+    base: Option<&str>,
+) -> ApiResult<Option<(Vec<u8>, Option<String>)>> {
     let links: Option<Vec<Link>> = base.map(|b| {
         vec![
-            Link::new(format!("{b}/collections/{c}/items/{}", key.as_string()), "self", GEO_JSON),
-            Link::new(format!("{b}/collections/{c}"), "collection", "application/json").titled(c.title()),
+            Link::new(
+                format!("{b}/collections/{c}/items/{}", key.as_string()),
+                "self",
+                GEO_JSON,
+            ),
+            Link::new(
+                format!("{b}/collections/{c}"),
+                "collection",
+                "application/json",
+            )
+            .titled(c.title()),
         ]
     });
     let l = links.as_deref();
@@ -188,7 +303,10 @@ async fn fetch(conn: &mut PgConnection, c: CollectionId, key: &Key, base: Option
 }
 
 fn not_found(c: CollectionId, key: &Key) -> ApiError {
-    ApiError::NotFound(format!("no feature '{}' in collection '{c}'", key.as_string()))
+    ApiError::NotFound(format!(
+        "no feature '{}' in collection '{c}'",
+        key.as_string()
+    ))
 }
 
 /// `GET /collections/{collectionId}/items/{featureId}`: one feature.
@@ -209,14 +327,25 @@ pub async fn get_one(
         match k.as_str() {
             "f" => check_format(&v)?,
             "crs" if crate::domain::geometry::is_accepted_crs(&v) && !v.contains("EPSG") => {}
-            other => return Err(ApiError::param(other, "unknown parameter; a single feature accepts only f and crs")),
+            other => {
+                return Err(ApiError::param(
+                    other,
+                    "unknown parameter; a single feature accepts only f and crs",
+                ));
+            }
         }
     }
     let key = Key::parse(c, &fid)?;
     let mut conn = st.pool.acquire().await.map_err(db::DbError::from)?;
-    let (body, owner) = fetch(&mut conn, c, &key, Some(&base)).await?.ok_or_else(|| not_found(c, &key))?;
+    let (body, owner) = fetch(&mut conn, c, &key, Some(&base))
+        .await?
+        .ok_or_else(|| not_found(c, &key))?;
     authorize(&Actor::Anonymous, Action::Read, c, owner.as_deref())?;
-    Ok(geojson_headers(json_response(StatusCode::OK, GEO_JSON, body)))
+    Ok(geojson_headers(json_response(
+        StatusCode::OK,
+        GEO_JSON,
+        body,
+    )))
 }
 
 /// A validated feature of any collection.
@@ -238,7 +367,10 @@ impl Input {
             if given != key.as_string() {
                 return Err(ApiError::Invalid(crate::domain::Invalid::one(
                     "/id",
-                    format!("id {given} does not match the feature in the URL ({})", key.as_string()),
+                    format!(
+                        "id {given} does not match the feature in the URL ({})",
+                        key.as_string()
+                    ),
                 )));
             }
         }
@@ -255,13 +387,15 @@ impl Input {
                     _ => None,
                 };
                 let d = NewDistrict::from_feature(g, p, hint.as_deref())?;
-                if let Some(Key::Code(code)) = key {
-                    if &d.code != code {
-                        return Err(ApiError::Invalid(crate::domain::Invalid::one(
-                            "/properties/code",
-                            format!("the code cannot change ({code} in the URL); create a new district instead"),
-                        )));
-                    }
+                if let Some(Key::Code(code)) = key
+                    && &d.code != code
+                {
+                    return Err(ApiError::Invalid(crate::domain::Invalid::one(
+                        "/properties/code",
+                        format!(
+                            "the code cannot change ({code} in the URL); create a new district instead"
+                        ),
+                    )));
                 }
                 Input::District(d)
             }
@@ -330,23 +464,35 @@ pub async fn create(
     authorize(&Actor::Anonymous, Action::Create, c, input.owner())?;
     let mut tx = st.pool.begin().await.map_err(db::DbError::from)?;
     let key = input.insert(&mut tx).await?;
-    let (body, _) = fetch(&mut tx, c, &key, Some(&base)).await?.ok_or_else(|| ApiError::internal("created feature vanished"))?;
+    let (body, _) = fetch(&mut tx, c, &key, Some(&base))
+        .await?
+        .ok_or_else(|| ApiError::internal("created feature vanished"))?;
     tx.commit().await.map_err(db::DbError::from)?;
     tracing::info!(collection = %c, id = %key.as_string(), "feature created");
     let location = format!("{base}/collections/{c}/items/{}", key.as_string());
     Ok(feature_response(StatusCode::CREATED, body, Some(location)))
 }
 
-async fn write_replace(st: &AppState, base: &str, c: CollectionId, key: &Key, value: &Value) -> ApiResult<Response> {
+async fn write_replace(
+    st: &AppState,
+    base: &str,
+    c: CollectionId,
+    key: &Key,
+    value: &Value,
+) -> ApiResult<Response> {
     let input = Input::parse(c, value, Some(key))?;
     let mut tx = st.pool.begin().await.map_err(db::DbError::from)?;
-    let (_, old_owner) = fetch(&mut tx, c, key, None).await?.ok_or_else(|| not_found(c, key))?;
+    let (_, old_owner) = fetch(&mut tx, c, key, None)
+        .await?
+        .ok_or_else(|| not_found(c, key))?;
     authorize(&Actor::Anonymous, Action::Update, c, old_owner.as_deref())?;
     authorize(&Actor::Anonymous, Action::Update, c, input.owner())?;
     if !input.replace(&mut tx, key).await? {
         return Err(not_found(c, key));
     }
-    let (body, _) = fetch(&mut tx, c, key, Some(base)).await?.ok_or_else(|| not_found(c, key))?;
+    let (body, _) = fetch(&mut tx, c, key, Some(base))
+        .await?
+        .ok_or_else(|| not_found(c, key))?;
     tx.commit().await.map_err(db::DbError::from)?;
     tracing::info!(collection = %c, id = %key.as_string(), "feature replaced");
     Ok(feature_response(StatusCode::OK, body, None))
@@ -403,7 +549,9 @@ pub async fn patch(
         return Err(ApiError::body("", "a merge patch must be a JSON object"));
     }
     let mut conn = st.pool.acquire().await.map_err(db::DbError::from)?;
-    let (current, _) = fetch(&mut conn, c, &key, None).await?.ok_or_else(|| not_found(c, &key))?;
+    let (current, _) = fetch(&mut conn, c, &key, None)
+        .await?
+        .ok_or_else(|| not_found(c, &key))?;
     drop(conn);
     let mut doc: Value = serde_json::from_slice(&current).map_err(ApiError::internal)?;
     merge_patch(&mut doc, &patch);
@@ -418,11 +566,16 @@ pub async fn patch(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such feature", body = super::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn delete(State(st): State<AppState>, PathParams((cid, fid)): PathParams<(String, String)>) -> ApiResult<Response> {
+pub async fn delete(
+    State(st): State<AppState>,
+    PathParams((cid, fid)): PathParams<(String, String)>,
+) -> ApiResult<Response> {
     let c = collection(&cid)?;
     let key = Key::parse(c, &fid)?;
     let mut tx = st.pool.begin().await.map_err(db::DbError::from)?;
-    let (_, owner) = fetch(&mut tx, c, &key, None).await?.ok_or_else(|| not_found(c, &key))?;
+    let (_, owner) = fetch(&mut tx, c, &key, None)
+        .await?
+        .ok_or_else(|| not_found(c, &key))?;
     authorize(&Actor::Anonymous, Action::Delete, c, owner.as_deref())?;
     let deleted = match (&key, c) {
         (Key::Id(id), CollectionId::Towers) => db::towers::delete(&mut tx, *id).await?,

@@ -49,7 +49,11 @@ pub struct AppState {
 impl AppState {
     /// State with links built from the request and no web front end.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool, public_url: None, web_dir: None }
+        Self {
+            pool,
+            public_url: None,
+            web_dir: None,
+        }
     }
 }
 
@@ -76,15 +80,26 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ogc::healthz))
         .route("/collections", get(ogc::collections))
         .route("/collections/{collection_id}", get(ogc::collection_one))
-        .route("/collections/{collection_id}/queryables", get(ogc::queryables))
-        .route("/collections/{collection_id}/items", get(items::list).post(items::create))
+        .route(
+            "/collections/{collection_id}/queryables",
+            get(ogc::queryables),
+        )
+        .route(
+            "/collections/{collection_id}/items",
+            get(items::list).post(items::create),
+        )
         .route(
             "/collections/{collection_id}/items/{feature_id}",
-            get(items::get_one).put(items::replace).patch(items::patch).delete(items::delete),
+            get(items::get_one)
+                .put(items::replace)
+                .patch(items::patch)
+                .delete(items::delete),
         )
         .method_not_allowed_fallback(method_not_allowed);
     let router = match web {
-        Some(dir) if dir.is_dir() => api.fallback_service(ServeDir::new(dir).fallback(get(not_found))),
+        Some(dir) if dir.is_dir() => {
+            api.fallback_service(ServeDir::new(dir).fallback(get(not_found)))
+        }
         _ => api.fallback(not_found),
     };
     router
@@ -113,8 +128,13 @@ pub const GEO_JSON: &str = "application/geo+json";
 pub const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 
 /// A JSON response with the given media type.
-pub fn json_response(status: axum::http::StatusCode, media_type: &'static str, body: Vec<u8>) -> Response {
+pub fn json_response(
+    status: axum::http::StatusCode,
+    media_type: &'static str,
+    body: Vec<u8>,
+) -> Response {
     let mut res = (status, body).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
     res
 }

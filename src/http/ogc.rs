@@ -36,32 +36,50 @@ fn only_format(raw: Option<&str>) -> ApiResult<Option<String>> {
         if k == "f" {
             f = Some(v);
         } else {
-            return Err(ApiError::param(&k, "unknown parameter; only f is accepted here"));
+            return Err(ApiError::param(
+                &k,
+                "unknown parameter; only f is accepted here",
+            ));
         }
     }
     Ok(f)
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
-    let accept = headers.get(header::ACCEPT).and_then(|a| a.to_str().ok()).unwrap_or("");
-    accept.split(',').next().is_some_and(|first| first.trim().starts_with("text/html"))
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .unwrap_or("");
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.trim().starts_with("text/html"))
 }
 
 fn json_ok<T: Serialize>(media: &'static str, v: &T) -> ApiResult<Response> {
-    Ok(json_response(StatusCode::OK, media, serde_json::to_vec(v).map_err(ApiError::internal)?))
+    Ok(json_response(
+        StatusCode::OK,
+        media,
+        serde_json::to_vec(v).map_err(ApiError::internal)?,
+    ))
 }
 
 /// `GET /`: the landing page (JSON), or the web map for browsers
 /// (`Accept: text/html` first, and no `f` parameter).
 #[utoipa::path(get, path = "/", tag = "Capabilities", responses((status = 200, description = "Landing page with links to the API definition, conformance and collections")))]
-pub async fn landing(State(st): State<AppState>, BaseUrl(base): BaseUrl, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+pub async fn landing(
+    State(st): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
     let f = only_format(raw.as_deref())?;
-    if f.is_none() && wants_html(&headers) {
-        if let Some(index) = st.web_dir.as_ref().map(|d| d.join("index.html")) {
-            if let Ok(html) = tokio::fs::read_to_string(&index).await {
-                return Ok(Html(html).into_response());
-            }
-        }
+    if f.is_none()
+        && wants_html(&headers)
+        && let Some(index) = st.web_dir.as_ref().map(|d| d.join("index.html"))
+        && let Ok(html) = tokio::fs::read_to_string(&index).await
+    {
+        return Ok(Html(html).into_response());
     }
     if let Some(f) = f {
         check_format(&f)?;
@@ -89,8 +107,14 @@ pub async fn conformance(RawQuery(raw): RawQuery) -> ApiResult<Response> {
     json_ok(JSON, &json!({ "conformsTo": CONFORMANCE }))
 }
 
-async fn collection_doc(st: &AppState, base: &str, c: CollectionId) -> ApiResult<serde_json::Value> {
-    let extent = db::extent(&st.pool, c).await?.unwrap_or([107.8, 15.9, 108.4, 16.25]);
+async fn collection_doc(
+    st: &AppState,
+    base: &str,
+    c: CollectionId,
+) -> ApiResult<serde_json::Value> {
+    let extent = db::extent(&st.pool, c)
+        .await?
+        .unwrap_or([107.8, 15.9, 108.4, 16.25]);
     Ok(json!({
         "id": c.as_str(),
         "title": c.title(),
@@ -110,7 +134,11 @@ async fn collection_doc(st: &AppState, base: &str, c: CollectionId) -> ApiResult
 
 /// `GET /collections`.
 #[utoipa::path(get, path = "/collections", tag = "Capabilities", responses((status = 200, description = "Every feature collection with its extent and links")))]
-pub async fn collections(State(st): State<AppState>, BaseUrl(base): BaseUrl, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+pub async fn collections(
+    State(st): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
     only_format(raw.as_deref())?;
     let mut docs = Vec::new();
     for c in CollectionId::ALL {
@@ -129,7 +157,12 @@ pub async fn collections(State(st): State<AppState>, BaseUrl(base): BaseUrl, Raw
 #[utoipa::path(get, path = "/collections/{collectionId}", tag = "Capabilities",
     params(("collectionId" = String, Path, description = "towers, fibre-routes, data-centres or districts")),
     responses((status = 200, description = "The collection"), (status = 404, description = "No such collection", body = super::error::Problem, content_type = "application/problem+json")))]
-pub async fn collection_one(State(st): State<AppState>, BaseUrl(base): BaseUrl, PathParams(cid): PathParams<String>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+pub async fn collection_one(
+    State(st): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    PathParams(cid): PathParams<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
     let c = collection(&cid)?;
     only_format(raw.as_deref())?;
     json_ok(JSON, &collection_doc(&st, &base, c).await?)
@@ -140,7 +173,11 @@ pub async fn collection_one(State(st): State<AppState>, BaseUrl(base): BaseUrl, 
 #[utoipa::path(get, path = "/collections/{collectionId}/queryables", tag = "Capabilities",
     params(("collectionId" = String, Path, description = "Collection id")),
     responses((status = 200, description = "JSON Schema of the queryables", content_type = "application/schema+json")))]
-pub async fn queryables(BaseUrl(base): BaseUrl, PathParams(cid): PathParams<String>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+pub async fn queryables(
+    BaseUrl(base): BaseUrl,
+    PathParams(cid): PathParams<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
     let c = super::items::collection(&cid)?;
     only_format(raw.as_deref())?;
     let mut props = serde_json::Map::new();
@@ -148,7 +185,9 @@ pub async fn queryables(BaseUrl(base): BaseUrl, PathParams(cid): PathParams<Stri
         let schema = match kind {
             QueryableKind::Text => json!({"type": "string"}),
             QueryableKind::OneOf(values) => json!({"type": "string", "enum": values}),
-            QueryableKind::Integer(min, max) => json!({"type": "integer", "minimum": min, "maximum": max}),
+            QueryableKind::Integer(min, max) => {
+                json!({"type": "integer", "minimum": min, "maximum": max})
+            }
         };
         props.insert((*name).to_owned(), schema);
     }
@@ -176,5 +215,9 @@ pub async fn operators(State(st): State<AppState>, RawQuery(raw): RawQuery) -> A
 /// `GET /healthz`: the process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "Operations", responses((status = 200, description = "Alive")))]
 pub async fn healthz() -> impl IntoResponse {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "ok\n")
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain")],
+        "ok\n",
+    )
 }

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use utoipa::OpenApi;
 
-use super::error::{ApiResult, ApiError};
+use super::error::{ApiError, ApiResult};
 use super::json_response;
 
 /// The API definition.
@@ -43,5 +43,9 @@ pub struct ApiDoc;
 /// `GET /api`: the OpenAPI document as JSON.
 pub async fn document() -> ApiResult<Response> {
     let body = ApiDoc::openapi().to_json().map_err(ApiError::internal)?;
-    Ok(json_response(StatusCode::OK, "application/vnd.oai.openapi+json;version=3.0", body.into_bytes()))
+    Ok(json_response(
+        StatusCode::OK,
+        "application/vnd.oai.openapi+json;version=3.0",
+        body.into_bytes(),
+    ))
 }

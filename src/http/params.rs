@@ -35,15 +35,31 @@ pub fn queryables(c: CollectionId) -> &'static [(&'static str, QueryableKind)] {
             ("operator", OPERATOR_HELP),
             ("tenant", OPERATOR_HELP),
             ("status", QueryableKind::OneOf(STATUS)),
-            ("structure_type", QueryableKind::OneOf(&["monopole", "lattice", "guyed", "rooftop", "camouflaged", "compact"])),
-            ("technology", QueryableKind::OneOf(&["2G", "3G", "4G", "5G"])),
+            (
+                "structure_type",
+                QueryableKind::OneOf(&[
+                    "monopole",
+                    "lattice",
+                    "guyed",
+                    "rooftop",
+                    "camouflaged",
+                    "compact",
+                ]),
+            ),
+            (
+                "technology",
+                QueryableKind::OneOf(&["2G", "3G", "4G", "5G"]),
+            ),
             ("site_code", QueryableKind::Text),
             ("external_id", QueryableKind::Text),
         ],
         CollectionId::FibreRoutes => &[
             ("operator", OPERATOR_HELP),
             ("status", QueryableKind::OneOf(STATUS)),
-            ("placement", QueryableKind::OneOf(&["underground", "aerial", "submarine"])),
+            (
+                "placement",
+                QueryableKind::OneOf(&["underground", "aerial", "submarine"]),
+            ),
             ("external_id", QueryableKind::Text),
         ],
         CollectionId::DataCentres => &[
@@ -61,8 +77,12 @@ pub fn queryables(c: CollectionId) -> &'static [(&'static str, QueryableKind)] {
 /// # Errors
 /// 400 when the query string is not valid `application/x-www-form-urlencoded`.
 pub fn parse_pairs(raw: Option<&str>) -> ApiResult<Vec<(String, String)>> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or(""))
-        .map_err(|e| ApiError::BadRequest { detail: format!("malformed query string: {e}"), errors: vec![] })
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or("")).map_err(|e| {
+        ApiError::BadRequest {
+            detail: format!("malformed query string: {e}"),
+            errors: vec![],
+        }
+    })
 }
 
 /// Parses a `bbox` value: `minLon,minLat,maxLon,maxLat` (or the 6-number
@@ -76,18 +96,44 @@ pub fn parse_bbox(value: &str, swap_axes: bool) -> ApiResult<Bbox> {
         .split(',')
         .map(|s| s.trim().parse::<f64>())
         .collect::<Result<_, _>>()
-        .map_err(|_| ApiError::param("bbox", format!("'{value}' must be 4 comma-separated numbers: minLon,minLat,maxLon,maxLat")))?;
+        .map_err(|_| {
+            ApiError::param(
+                "bbox",
+                format!("'{value}' must be 4 comma-separated numbers: minLon,minLat,maxLon,maxLat"),
+            )
+        })?;
     let [a, b, c, d] = match nums[..] {
         [a, b, c, d] => [a, b, c, d],
         [a, b, _, c, d, _] => [a, b, c, d],
-        _ => return Err(ApiError::param("bbox", format!("expected 4 (or 6) numbers minLon,minLat,maxLon,maxLat, got {}", nums.len()))),
+        _ => {
+            return Err(ApiError::param(
+                "bbox",
+                format!(
+                    "expected 4 (or 6) numbers minLon,minLat,maxLon,maxLat, got {}",
+                    nums.len()
+                ),
+            ));
+        }
     };
-    let (min_lon, min_lat, max_lon, max_lat) = if swap_axes { (b, a, d, c) } else { (a, b, c, d) };
-    if [min_lon, min_lat, max_lon, max_lat].iter().any(|v| !v.is_finite()) {
-        return Err(ApiError::param("bbox", "coordinates must be finite numbers"));
+    let (min_lon, min_lat, max_lon, max_lat) = if swap_axes {
+        (b, a, d, c)
+    } else {
+        (a, b, c, d)
+    };
+    if [min_lon, min_lat, max_lon, max_lat]
+        .iter()
+        .any(|v| !v.is_finite())
+    {
+        return Err(ApiError::param(
+            "bbox",
+            "coordinates must be finite numbers",
+        ));
     }
     let mut errors = Vec::new();
-    for (v, what) in [(min_lon, "minimum longitude"), (max_lon, "maximum longitude")] {
+    for (v, what) in [
+        (min_lon, "minimum longitude"),
+        (max_lon, "maximum longitude"),
+    ] {
         if !(-180.0..=180.0).contains(&v) {
             errors.push(format!("{what} {v} is outside −180…180"));
         }
@@ -98,7 +144,9 @@ pub fn parse_bbox(value: &str, swap_axes: bool) -> ApiResult<Bbox> {
         }
     }
     if min_lat > max_lat {
-        errors.push(format!("minimum latitude {min_lat} is greater than maximum latitude {max_lat}"));
+        errors.push(format!(
+            "minimum latitude {min_lat} is greater than maximum latitude {max_lat}"
+        ));
     }
     if min_lon > max_lon {
         errors.push(format!(
@@ -108,17 +156,35 @@ pub fn parse_bbox(value: &str, swap_axes: bool) -> ApiResult<Bbox> {
     if !errors.is_empty() {
         return Err(ApiError::BadRequest {
             detail: format!("invalid query parameter 'bbox': {}", errors.join("; ")),
-            errors: errors.into_iter().map(|e| ProblemItem::parameter("bbox", e)).collect(),
+            errors: errors
+                .into_iter()
+                .map(|e| ProblemItem::parameter("bbox", e))
+                .collect(),
         });
     }
-    Ok(Bbox { min_lon, min_lat, max_lon, max_lat })
+    Ok(Bbox {
+        min_lon,
+        min_lat,
+        max_lon,
+        max_lat,
+    })
 }
 
 fn parse_int(name: &str, value: &str, min: i64, max: i64) -> ApiResult<i64> {
-    let v: i64 = value.trim().parse().map_err(|_| ApiError::param(name, format!("'{value}' is not an integer")))?;
+    let v: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::param(name, format!("'{value}' is not an integer")))?;
     if v < min || v > max {
-        let range = if max >= i64::MAX / 2 { format!("at least {min}") } else { format!("between {min} and {max}") };
-        return Err(ApiError::param(name, format!("{v} is out of range: must be {range}")));
+        let range = if max >= i64::MAX / 2 {
+            format!("at least {min}")
+        } else {
+            format!("between {min} and {max}")
+        };
+        return Err(ApiError::param(
+            name,
+            format!("{v} is out of range: must be {range}"),
+        ));
     }
     Ok(v)
 }
@@ -130,7 +196,10 @@ fn parse_int(name: &str, value: &str, min: i64, max: i64) -> ApiResult<i64> {
 pub fn check_format(value: &str) -> ApiResult<()> {
     match value {
         "json" | "geojson" | "application/json" | "application/geo+json" => Ok(()),
-        other => Err(ApiError::param("f", format!("format '{other}' is not available; use f=json"))),
+        other => Err(ApiError::param(
+            "f",
+            format!("format '{other}' is not available; use f=json"),
+        )),
     }
 }
 
@@ -146,7 +215,10 @@ const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 /// # Errors
 /// 400 naming the offending parameter.
 pub fn items_filter(c: CollectionId, pairs: &[(String, String)]) -> ApiResult<ItemFilter> {
-    let mut filter = ItemFilter { limit: DEFAULT_LIMIT, ..ItemFilter::default() };
+    let mut filter = ItemFilter {
+        limit: DEFAULT_LIMIT,
+        ..ItemFilter::default()
+    };
     let mut seen: Vec<&str> = Vec::new();
     let mut bbox_raw: Option<&str> = None;
     let mut swap = false;
@@ -162,29 +234,49 @@ pub fn items_filter(c: CollectionId, pairs: &[(String, String)]) -> ApiResult<It
             "bbox" => bbox_raw = Some(value),
             "bbox-crs" => {
                 if !is_accepted_crs(value) {
-                    return Err(ApiError::param("bbox-crs", format!("'{value}' is not supported; use {CRS84}")));
+                    return Err(ApiError::param(
+                        "bbox-crs",
+                        format!("'{value}' is not supported; use {CRS84}"),
+                    ));
                 }
                 swap = value.contains("EPSG") && value.contains("4326");
             }
             "crs" => {
                 if !is_accepted_crs(value) || value.contains("EPSG") {
-                    return Err(ApiError::param("crs", format!("'{value}' is not supported; features are served in {CRS84}")));
+                    return Err(ApiError::param(
+                        "crs",
+                        format!("'{value}' is not supported; features are served in {CRS84}"),
+                    ));
                 }
             }
             "f" => check_format(value)?,
             other => {
                 let Some((_, kind)) = q.iter().find(|(n, _)| *n == other) else {
-                    let mut known: Vec<&str> = vec!["limit", "offset", "bbox", "bbox-crs", "crs", "f"];
+                    let mut known: Vec<&str> =
+                        vec!["limit", "offset", "bbox", "bbox-crs", "crs", "f"];
                     known.extend(q.iter().map(|(n, _)| *n));
-                    return Err(ApiError::param(other, format!("unknown parameter; this collection accepts: {}", known.join(", "))));
+                    return Err(ApiError::param(
+                        other,
+                        format!(
+                            "unknown parameter; this collection accepts: {}",
+                            known.join(", ")
+                        ),
+                    ));
                 };
                 let v = value.trim();
                 match kind {
-                    QueryableKind::Text if v.is_empty() || v.chars().count() > 200 => {
-                        return Err(ApiError::param(other, "must be 1–200 characters"));
+                    QueryableKind::Text
+                        if v.is_empty()
+                            || v.chars().count() > 200
+                            || v.chars().any(char::is_control) =>
+                    {
+                        return Err(ApiError::param(other, "must be 1–200 printable characters"));
                     }
                     QueryableKind::OneOf(allowed) if !allowed.contains(&v) => {
-                        return Err(ApiError::param(other, format!("'{v}' is not one of: {}", allowed.join(", "))));
+                        return Err(ApiError::param(
+                            other,
+                            format!("'{v}' is not one of: {}", allowed.join(", ")),
+                        ));
                     }
                     QueryableKind::Integer(min, max) => {
                         parse_int(other, v, *min, *max)?;
@@ -217,14 +309,28 @@ mod tests {
 
     #[test]
     fn a_bbox_in_epsg_4326_axis_order_is_swapped_to_lon_lat() {
-        let f = items_filter(CollectionId::Towers, &pairs("bbox=16,108,16.1,108.3&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/4326")).unwrap();
-        assert_eq!(f.bbox, Some(Bbox { min_lon: 108.0, min_lat: 16.0, max_lon: 108.3, max_lat: 16.1 }));
+        let f = items_filter(
+            CollectionId::Towers,
+            &pairs("bbox=16,108,16.1,108.3&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/4326"),
+        )
+        .unwrap();
+        assert_eq!(
+            f.bbox,
+            Some(Bbox {
+                min_lon: 108.0,
+                min_lat: 16.0,
+                max_lon: 108.3,
+                max_lat: 16.1
+            })
+        );
     }
 
     #[test]
     fn an_unknown_parameter_is_named_in_the_error() {
         let e = items_filter(CollectionId::Towers, &pairs("colour=red")).unwrap_err();
-        assert!(matches!(e, ApiError::BadRequest { ref errors, .. } if errors[0].parameter.as_deref() == Some("colour")));
+        assert!(
+            matches!(e, ApiError::BadRequest { ref errors, .. } if errors[0].parameter.as_deref() == Some("colour"))
+        );
     }
 
     #[test]

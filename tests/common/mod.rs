@@ -26,23 +26,40 @@ pub struct Reply {
 impl Reply {
     /// The body as JSON (panics with the body text when it is not JSON).
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     /// Asserts a problem+json reply with `status`, and returns the body.
     pub fn problem(&self, status: u16) -> Value {
-        assert_eq!(self.status.as_u16(), status, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
         assert_eq!(self.content_type, "application/problem+json");
         let p = self.json();
         assert_eq!(p["status"], status);
-        assert!(p["title"].is_string() && p["type"].is_string() && p["detail"].is_string(), "{p}");
+        assert!(
+            p["title"].is_string() && p["type"].is_string() && p["detail"].is_string(),
+            "{p}"
+        );
         p
     }
 }
 
 /// Sends one request through the real router (links use host `test.local`).
-pub async fn send(pool: &PgPool, method: Method, uri: &str, body: Option<(&str, Vec<u8>)>) -> Reply {
-    let mut req = Request::builder().method(method).uri(uri).header(header::HOST, "test.local");
+pub async fn send(
+    pool: &PgPool,
+    method: Method,
+    uri: &str,
+    body: Option<(&str, Vec<u8>)>,
+) -> Reply {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::HOST, "test.local");
     let body = match body {
         Some((ct, bytes)) => {
             req = req.header(header::CONTENT_TYPE, ct);
@@ -50,12 +67,24 @@ pub async fn send(pool: &PgPool, method: Method, uri: &str, body: Option<(&str, 
         }
         None => Body::empty(),
     };
-    let res = app(AppState::new(pool.clone())).oneshot(req.body(body).unwrap()).await.unwrap();
+    let res = app(AppState::new(pool.clone()))
+        .oneshot(req.body(body).unwrap())
+        .await
+        .unwrap();
     let status = res.status();
     let headers = res.headers().clone();
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-    Reply { status, content_type, headers, body }
+    Reply {
+        status,
+        content_type,
+        headers,
+        body,
+    }
 }
 
 /// `GET uri`.
@@ -65,7 +94,13 @@ pub async fn get(pool: &PgPool, uri: &str) -> Reply {
 
 /// `method uri` with a JSON body of media type `application/geo+json`.
 pub async fn send_json(pool: &PgPool, method: Method, uri: &str, body: &Value) -> Reply {
-    send(pool, method, uri, Some(("application/geo+json", serde_json::to_vec(body).unwrap()))).await
+    send(
+        pool,
+        method,
+        uri,
+        Some(("application/geo+json", serde_json::to_vec(body).unwrap())),
+    )
+    .await
 }
 
 /// The project's data folder.
@@ -75,18 +110,26 @@ pub fn data_dir() -> PathBuf {
 
 /// Generator arguments for a small deterministic sample.
 pub fn sample_args(towers: usize) -> GeneratorArgs {
-    GeneratorArgs { seed: 7, towers, fibre_km: 60.0, data_centres: 4, data_dir: data_dir() }
+    GeneratorArgs {
+        seed: 7,
+        towers,
+        fibre_km: 60.0,
+        data_centres: 4,
+        data_dir: data_dir(),
+    }
 }
 
 /// Loads the real districts, the operators and a small generated sample.
 pub async fn load_sample(pool: &PgPool, towers: usize) {
-    telecom_gis::sample::load(pool, &sample_args(towers)).await.expect("sample loads");
+    telecom_gis::sample::load(pool, &sample_args(towers))
+        .await
+        .expect("sample loads");
 }
 
-/// Registers the four sample operators only.
+/// Registers the four sample operators (idempotent).
 pub async fn operators(pool: &PgPool) {
     for op in telecom_gis::generate::OPERATORS {
-        sqlx::query("insert into operators (id, name, mcc, mnc) values ($1, $2, $3, $4)")
+        sqlx::query("insert into operators (id, name, mcc, mnc) values ($1, $2, $3, $4) on conflict do nothing")
             .bind(op.id)
             .bind(op.name)
             .bind(op.mcc)
@@ -100,8 +143,19 @@ pub async fn operators(pool: &PgPool) {
 /// Row counts of every table, to assert that a refused request changed nothing.
 pub async fn row_counts(pool: &PgPool) -> Vec<(String, i64)> {
     let mut out = Vec::new();
-    for t in ["operators", "towers", "tower_tenants", "sectors", "fibre_routes", "data_centres", "districts"] {
-        let n: i64 = sqlx::query_scalar(&format!("select count(*) from {t}")).fetch_one(pool).await.unwrap();
+    for t in [
+        "operators",
+        "towers",
+        "tower_tenants",
+        "sectors",
+        "fibre_routes",
+        "data_centres",
+        "districts",
+    ] {
+        let n: i64 = sqlx::query_scalar(&format!("select count(*) from {t}"))
+            .fetch_one(pool)
+            .await
+            .unwrap();
         out.push((t.to_owned(), n));
     }
     out
@@ -110,11 +164,21 @@ pub async fn row_counts(pool: &PgPool) -> Vec<(String, i64)> {
 /// A fingerprint of all stored data (row contents), stronger than counts.
 pub async fn fingerprint(pool: &PgPool) -> String {
     let mut s = String::new();
-    for t in ["operators", "towers", "tower_tenants", "sectors", "fibre_routes", "data_centres", "districts"] {
-        let h: Option<String> = sqlx::query_scalar(&format!("select md5(string_agg(x::text, ',' order by x::text)) from {t} x"))
-            .fetch_one(pool)
-            .await
-            .unwrap();
+    for t in [
+        "operators",
+        "towers",
+        "tower_tenants",
+        "sectors",
+        "fibre_routes",
+        "data_centres",
+        "districts",
+    ] {
+        let h: Option<String> = sqlx::query_scalar(&format!(
+            "select md5(string_agg(x::text, ',' order by x::text)) from {t} x"
+        ))
+        .fetch_one(pool)
+        .await
+        .unwrap();
         s.push_str(&format!("{t}:{};", h.unwrap_or_default()));
     }
     s

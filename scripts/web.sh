@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Front-end steps, run by make. They do nothing when web/package.json is absent.
+#
+#   scripts/web.sh deps    npm ci, when web/node_modules is missing or older
+#                          than web/package-lock.json
+#   scripts/web.sh build   deps, then npm run build
+#   scripts/web.sh test    deps, then npm test
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+WEB="$ROOT/web"
+
+log() { printf 'web.sh: %s\n' "$*" >&2; }
+
+if [[ ! -f $WEB/package.json ]]; then
+	log "no web/package.json: skipping the front-end ${1:-} step."
+	exit 0
+fi
+if ! command -v npm >/dev/null 2>&1; then
+	log "error: npm is not installed, but web/package.json exists and the front end must be built."
+	log "       Install Node.js and npm (Debian: apt-get install -y nodejs npm) and run make again."
+	exit 1
+fi
+
+cd "$WEB"
+
+deps() {
+	if [[ ! -f package-lock.json ]]; then
+		log "warning: web/package-lock.json is missing; running 'npm install' (commit the lock file it creates)."
+		npm install --no-audit --no-fund
+	elif [[ ! -d node_modules || package-lock.json -nt node_modules ]]; then
+		log "==> npm ci (web/)"
+		npm ci --no-audit --no-fund
+		touch node_modules
+	fi
+}
+
+case ${1:-} in
+deps) deps ;;
+build)
+	deps
+	log "==> npm run build (web/)"
+	npm run build
+	;;
+test)
+	deps
+	log "==> npm test (web/)"
+	npm test
+	;;
+*)
+	log "usage: $0 deps|build|test"
+	exit 2
+	;;
+esac
