@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// Folder of the web front end served to browsers.
     #[arg(long, env = "WEB_DIR", default_value = "web")]
     pub web_dir: PathBuf,
+    /// Coverage model configuration (TOML); default: config/coverage.toml when
+    /// present, else the copy built into the binary.
+    #[arg(long, env = "COVERAGE_CONFIG")]
+    pub coverage_config: Option<PathBuf>,
     /// Largest number of database connections.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,

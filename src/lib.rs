@@ -14,5 +14,6 @@ pub mod generate;
 pub mod http;
 pub mod sample;
 pub mod spatial;
+pub mod sync;
 
 pub use http::{AppState, app};

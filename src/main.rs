@@ -7,6 +7,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Parser;
 use telecom_gis::config::{Cli, Command, LogFormat};
+use telecom_gis::spatial::propagation::CoverageConfig;
+use telecom_gis::sync::CoverageState;
 use telecom_gis::{AppState, app, db, sample};
 use tracing_subscriber::EnvFilter;
 
@@ -55,7 +57,18 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => {
             let pool = connect(url, args.db_max_connections).await?;
             db::migrate(&pool).await?;
+            let config = match &args.coverage_config {
+                Some(path) => CoverageConfig::load(path)?,
+                None if std::path::Path::new("config/coverage.toml").is_file() => {
+                    CoverageConfig::load(std::path::Path::new("config/coverage.toml"))?
+                }
+                None => CoverageConfig::default(),
+            };
+            let coverage = Arc::new(CoverageState::new(config));
+            // The listener loads the index once it listens, so no change is missed.
+            tokio::spawn(telecom_gis::sync::listen(coverage.clone(), pool.clone()));
             let state = AppState {
+                coverage,
                 pool,
                 public_url: args.public_url.map(Arc::from),
                 web_dir: Some(args.web_dir),

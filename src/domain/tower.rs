@@ -139,7 +139,7 @@ pub struct NewTower {
 /// Properties of a tower that the service computes; ignored on input.
 pub const READ_ONLY: &[&str] = &["id", "mast_class", "created_at", "updated_at"];
 /// Properties of a sector that the service computes; ignored on input.
-pub const SECTOR_READ_ONLY: &[&str] = &["created_at", "updated_at", "range_source", "tower_id"];
+pub const SECTOR_READ_ONLY: &[&str] = &["created_at", "updated_at", "tower_id"];
 
 fn parse_sector(value: &Value, base: String) -> Result<NewSector, Invalid> {
     let Some(obj) = value.as_object() else {
@@ -181,7 +181,25 @@ fn parse_sector(value: &Value, base: String) -> Result<NewSector, Invalid> {
         .unwrap_or(0.0);
     let height_m = p.req_f64("height_m", bounds::HEIGHT_M.0, bounds::HEIGHT_M.1);
     let eirp_dbm = p.req_f64("eirp_dbm", bounds::EIRP_DBM.0, bounds::EIRP_DBM.1);
-    let range_m = p.opt_f64("range_m", bounds::RANGE_M.0, bounds::RANGE_M.1);
+    // A sector read back from the API carries the modelled range with
+    // `range_source: "model"`; only an explicit range is stored.
+    let modelled = matches!(
+        obj.get("range_source").and_then(Value::as_str),
+        Some("model")
+    );
+    let source = p.opt_str("range_source", 16);
+    if let Some(s) = &source
+        && s != "model"
+        && s != "explicit"
+    {
+        p.fail("range_source", "must be explicit or model");
+    }
+    let range_m = if modelled {
+        p.ignore(&["range_m"]);
+        None
+    } else {
+        p.opt_f64("range_m", bounds::RANGE_M.0, bounds::RANGE_M.1)
+    };
     let errors = p.finish();
     match (
         operator,

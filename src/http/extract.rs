@@ -99,6 +99,28 @@ pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
 /// 415 for another media type, 400 for a foreign CRS, an empty body or a
 /// JSON syntax error (with line and column).
 pub fn json_body(headers: &HeaderMap, body: &Bytes, accepted: &[&str]) -> ApiResult<Value> {
+    json_body_bytes_check(headers, body, accepted)?;
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::body(
+            "",
+            format!(
+                "not valid JSON at line {}, column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+/// The header and emptiness checks of [`json_body`], without parsing.
+///
+/// # Errors
+/// As [`json_body`].
+pub fn json_body_bytes_check(
+    headers: &HeaderMap,
+    body: &Bytes,
+    accepted: &[&str],
+) -> ApiResult<()> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct
             .to_str()
@@ -132,19 +154,10 @@ pub fn json_body(headers: &HeaderMap, body: &Bytes, accepted: &[&str]) -> ApiRes
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::body(
             "",
-            "the request body is empty; send a GeoJSON Feature",
+            "the request body is empty; send a GeoJSON document",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::body(
-            "",
-            format!(
-                "not valid JSON at line {}, column {}: {e}",
-                e.line(),
-                e.column()
-            ),
-        )
-    })
+    Ok(())
 }
 
 /// The parts of a GeoJSON Feature object.

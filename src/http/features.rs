@@ -10,6 +10,7 @@ use crate::domain::data_centre::DataCentre;
 use crate::domain::district::District;
 use crate::domain::fibre::FibreRoute;
 use crate::domain::tower::{Sector, Tower};
+use crate::spatial::coverage::{CoverageIndex, RangeSource};
 
 /// A hypermedia link (OGC API – Common).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -98,11 +99,12 @@ struct SectorProps<'a> {
     tilt_deg: f64,
     height_m: f64,
     eirp_dbm: f64,
-    range_m: Option<f64>,
+    range_m: f64,
+    range_source: RangeSource,
 }
 
-impl<'a> From<&'a Sector> for SectorProps<'a> {
-    fn from(s: &'a Sector) -> Self {
+impl<'a> SectorProps<'a> {
+    fn new(s: &'a Sector, (range_m, range_source): (f64, RangeSource)) -> Self {
         SectorProps {
             id: s.id,
             operator: &s.operator,
@@ -113,7 +115,8 @@ impl<'a> From<&'a Sector> for SectorProps<'a> {
             tilt_deg: s.tilt_deg,
             height_m: s.height_m,
             eirp_dbm: s.eirp_dbm,
-            range_m: s.range_m,
+            range_m: (range_m * 10.0).round() / 10.0,
+            range_source,
         }
     }
 }
@@ -135,8 +138,9 @@ struct TowerProps<'a> {
     updated_at: String,
 }
 
-/// A tower as a GeoJSON Feature; its sectors are the array `sectors`.
-pub struct TowerFeature<'a>(pub &'a Tower, pub Option<&'a [Link]>);
+/// A tower as a GeoJSON Feature; its sectors are the array `sectors`, each
+/// with the range the coverage model uses and its source (from the index).
+pub struct TowerFeature<'a>(pub &'a Tower, pub Option<&'a [Link]>, pub &'a CoverageIndex);
 
 impl Serialize for TowerFeature<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -152,7 +156,11 @@ impl Serialize for TowerFeature<'_> {
             tenants: &t.tenants,
             external_id: t.external_id.as_deref(),
             synthetic: t.synthetic,
-            sectors: t.sectors.iter().map(SectorProps::from).collect(),
+            sectors: t
+                .sectors
+                .iter()
+                .map(|s| SectorProps::new(s, self.2.range_of(t, s)))
+                .collect(),
             created_at: ts(&t.created_at),
             updated_at: ts(&t.updated_at),
         };

@@ -141,6 +141,7 @@ pub async fn list(
     let pool = &st.pool;
     let body = match c {
         CollectionId::Towers => {
+            let index = st.coverage.snapshot();
             let (n, rows) = tokio::try_join!(
                 db::towers::count(pool, &filter),
                 db::towers::list(pool, &filter)
@@ -151,7 +152,7 @@ pub async fn list(
                 &pairs,
                 &filter,
                 n,
-                rows.iter().map(|t| TowerFeature(t, None)).collect(),
+                rows.iter().map(|t| TowerFeature(t, None, &index)).collect(),
             )?
         }
         CollectionId::FibreRoutes => {
@@ -260,6 +261,7 @@ fn rows_to_fc<F: serde::Serialize>(
 
 /// Reads one feature and serialises it (with links when `base` is given).
 async fn fetch(
+    st: &AppState,
     conn: &mut PgConnection,
     c: CollectionId,
     key: &Key,
@@ -283,7 +285,10 @@ async fn fetch(
     let l = links.as_deref();
     Ok(match (c, key) {
         (CollectionId::Towers, Key::Id(id)) => match db::towers::get(conn, *id).await? {
-            Some(t) => Some((to_json(&TowerFeature(&t, l))?, Some(t.operator))),
+            Some(t) => Some((
+                to_json(&TowerFeature(&t, l, &st.coverage.snapshot()))?,
+                Some(t.operator),
+            )),
             None => None,
         },
         (CollectionId::FibreRoutes, Key::Id(id)) => match db::fibre_routes::get(conn, *id).await? {
@@ -337,7 +342,7 @@ pub async fn get_one(
     }
     let key = Key::parse(c, &fid)?;
     let mut conn = st.pool.acquire().await.map_err(db::DbError::from)?;
-    let (body, owner) = fetch(&mut conn, c, &key, Some(&base))
+    let (body, owner) = fetch(&st, &mut conn, c, &key, Some(&base))
         .await?
         .ok_or_else(|| not_found(c, &key))?;
     authorize(&Actor::Anonymous, Action::Read, c, owner.as_deref())?;
@@ -439,6 +444,22 @@ fn feature_response(status: StatusCode, body: Vec<u8>, location: Option<String>)
     res
 }
 
+/// Brings the coverage index up to date after a committed write (the
+/// NOTIFY listener would too, later; this makes the write visible at once).
+async fn refresh_index(st: &AppState, c: CollectionId, key: &Key) {
+    let result = match (c, key) {
+        (CollectionId::Towers, Key::Id(id)) => st.coverage.refresh_towers(&st.pool, &[*id]).await,
+        (CollectionId::FibreRoutes | CollectionId::DataCentres, _) => {
+            st.coverage.reload_layers(&st.pool).await
+        }
+        (CollectionId::Districts, _) => st.coverage.reload(&st.pool).await,
+        _ => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "coverage index refresh failed; the change listener will retry");
+    }
+}
+
 /// `POST /collections/{collectionId}/items`: create a feature (201 + Location).
 #[utoipa::path(post, path = "/collections/{collectionId}/items", tag = "Features",
     params(("collectionId" = String, Path, description = "Collection id")),
@@ -464,10 +485,11 @@ pub async fn create(
     authorize(&Actor::Anonymous, Action::Create, c, input.owner())?;
     let mut tx = st.pool.begin().await.map_err(db::DbError::from)?;
     let key = input.insert(&mut tx).await?;
-    let (body, _) = fetch(&mut tx, c, &key, Some(&base))
+    let (body, _) = fetch(&st, &mut tx, c, &key, Some(&base))
         .await?
         .ok_or_else(|| ApiError::internal("created feature vanished"))?;
     tx.commit().await.map_err(db::DbError::from)?;
+    refresh_index(&st, c, &key).await;
     tracing::info!(collection = %c, id = %key.as_string(), "feature created");
     let location = format!("{base}/collections/{c}/items/{}", key.as_string());
     Ok(feature_response(StatusCode::CREATED, body, Some(location)))
@@ -482,7 +504,7 @@ async fn write_replace(
 ) -> ApiResult<Response> {
     let input = Input::parse(c, value, Some(key))?;
     let mut tx = st.pool.begin().await.map_err(db::DbError::from)?;
-    let (_, old_owner) = fetch(&mut tx, c, key, None)
+    let (_, old_owner) = fetch(st, &mut tx, c, key, None)
         .await?
         .ok_or_else(|| not_found(c, key))?;
     authorize(&Actor::Anonymous, Action::Update, c, old_owner.as_deref())?;
@@ -490,10 +512,11 @@ async fn write_replace(
     if !input.replace(&mut tx, key).await? {
         return Err(not_found(c, key));
     }
-    let (body, _) = fetch(&mut tx, c, key, Some(base))
+    let (body, _) = fetch(st, &mut tx, c, key, Some(base))
         .await?
         .ok_or_else(|| not_found(c, key))?;
     tx.commit().await.map_err(db::DbError::from)?;
+    refresh_index(st, c, key).await;
     tracing::info!(collection = %c, id = %key.as_string(), "feature replaced");
     Ok(feature_response(StatusCode::OK, body, None))
 }
@@ -549,7 +572,7 @@ pub async fn patch(
         return Err(ApiError::body("", "a merge patch must be a JSON object"));
     }
     let mut conn = st.pool.acquire().await.map_err(db::DbError::from)?;
-    let (current, _) = fetch(&mut conn, c, &key, None)
+    let (current, _) = fetch(&st, &mut conn, c, &key, None)
         .await?
         .ok_or_else(|| not_found(c, &key))?;
     drop(conn);
@@ -573,7 +596,7 @@ pub async fn delete(
     let c = collection(&cid)?;
     let key = Key::parse(c, &fid)?;
     let mut tx = st.pool.begin().await.map_err(db::DbError::from)?;
-    let (_, owner) = fetch(&mut tx, c, &key, None)
+    let (_, owner) = fetch(&st, &mut tx, c, &key, None)
         .await?
         .ok_or_else(|| not_found(c, &key))?;
     authorize(&Actor::Anonymous, Action::Delete, c, owner.as_deref())?;
@@ -588,6 +611,7 @@ pub async fn delete(
         return Err(not_found(c, &key));
     }
     tx.commit().await.map_err(db::DbError::from)?;
+    refresh_index(&st, c, &key).await;
     tracing::info!(collection = %c, id = %key.as_string(), "feature deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

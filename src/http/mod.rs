@@ -5,6 +5,7 @@
 //! [`CollectionId`](crate::domain::CollectionId), plus `/operators`.
 
 pub mod access;
+pub mod coverage;
 pub mod error;
 pub mod extract;
 pub mod features;
@@ -30,6 +31,8 @@ use tower_http::services::ServeDir;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use self::error::ApiError;
+use crate::spatial::propagation::CoverageConfig;
+use crate::sync::CoverageState;
 
 /// Largest accepted request body, bytes.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -44,16 +47,30 @@ pub struct AppState {
     pub public_url: Option<Arc<str>>,
     /// Folder of the web front end, served at `/` for browsers.
     pub web_dir: Option<PathBuf>,
+    /// The in-memory coverage index.
+    pub coverage: Arc<CoverageState>,
 }
 
 impl AppState {
-    /// State with links built from the request and no web front end.
+    /// State with links built from the request, no web front end, and an
+    /// empty coverage index with the shipped configuration.
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
             public_url: None,
             web_dir: None,
+            coverage: Arc::new(CoverageState::new(CoverageConfig::default())),
         }
+    }
+
+    /// [`AppState::new`] with the coverage index loaded from the database.
+    ///
+    /// # Errors
+    /// When the index cannot be loaded.
+    pub async fn loaded(pool: PgPool) -> Result<Self, crate::sync::SyncError> {
+        let state = Self::new(pool);
+        state.coverage.reload(&state.pool).await?;
+        Ok(state)
     }
 }
 

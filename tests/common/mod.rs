@@ -188,7 +188,9 @@ pub async fn fingerprint(pool: &PgPool) -> String {
 pub async fn serve(pool: &PgPool) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = app(AppState::new(pool.clone()));
+    let router = app(AppState::loaded(pool.clone())
+        .await
+        .expect("coverage index loads"));
     tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
     });

@@ -1,0 +1,123 @@
+//! Loading what the coverage index holds: operational sectors with their
+//! towers' positions, operational fibre routes and data centres, districts.
+
+use geozero::wkb;
+use sqlx::{PgConnection, PgPool};
+
+use super::DbResult;
+use crate::domain::tower::Technology;
+use crate::spatial::coverage::{Area, SectorInput};
+
+#[derive(sqlx::FromRow)]
+struct SectorRow {
+    id: i64,
+    tower_id: i64,
+    operator_id: String,
+    technology: String,
+    frequency_mhz: f64,
+    azimuth_deg: f64,
+    beamwidth_deg: f64,
+    height_m: f64,
+    eirp_dbm: f64,
+    range_m: Option<f64>,
+    lon: f64,
+    lat: f64,
+}
+
+const SECTORS: &str = include_str!("sql/coverage_sectors.sql");
+
+fn to_input(rows: Vec<SectorRow>) -> Vec<SectorInput> {
+    rows.into_iter()
+        .filter_map(|r| {
+            Some(SectorInput {
+                technology: r.technology.parse::<Technology>().ok()?,
+                sector_id: r.id,
+                tower_id: r.tower_id,
+                operator: r.operator_id,
+                lon: r.lon,
+                lat: r.lat,
+                azimuth_deg: r.azimuth_deg,
+                beamwidth_deg: r.beamwidth_deg,
+                height_m: r.height_m,
+                eirp_dbm: r.eirp_dbm,
+                frequency_mhz: r.frequency_mhz,
+                range_m: r.range_m,
+            })
+        })
+        .collect()
+}
+
+/// Sectors of every operational tower.
+///
+/// # Errors
+/// On database failure.
+pub async fn operational_sectors(pool: &PgPool) -> DbResult<Vec<SectorInput>> {
+    let rows: Vec<SectorRow> = sqlx::query_as(&format!("{SECTORS} order by s.id"))
+        .fetch_all(pool)
+        .await?;
+    Ok(to_input(rows))
+}
+
+/// Sectors of the given towers, if operational.
+///
+/// # Errors
+/// On database failure.
+pub async fn tower_sectors(
+    conn: &mut PgConnection,
+    tower_ids: &[i64],
+) -> DbResult<Vec<SectorInput>> {
+    let rows: Vec<SectorRow> =
+        sqlx::query_as(&format!("{SECTORS} and t.id = any($1) order by s.id"))
+            .bind(tower_ids)
+            .fetch_all(conn)
+            .await?;
+    Ok(to_input(rows))
+}
+
+/// Every district as an analysis area.
+///
+/// # Errors
+/// On database failure.
+pub async fn areas(pool: &PgPool) -> DbResult<Vec<Area>> {
+    let rows: Vec<(String, wkb::Decode<geo::Geometry<f64>>)> =
+        sqlx::query_as("select code, geom from districts order by code")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(code, g)| match g.geometry? {
+            geo::Geometry::MultiPolygon(geometry) => Some(Area { code, geometry }),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Operational fibre routes: `(id, geometry)`.
+///
+/// # Errors
+/// On database failure.
+pub async fn operational_fibre(pool: &PgPool) -> DbResult<Vec<(i64, geo::Geometry<f64>)>> {
+    let rows: Vec<(i64, wkb::Decode<geo::Geometry<f64>>)> = sqlx::query_as(
+        "select id, geom from fibre_routes where status = 'operational' order by id",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, g)| Some((id, g.geometry?)))
+        .collect())
+}
+
+/// Operational data centres: `(id, lon, lat)` of the point, or of a point
+/// inside the footprint.
+///
+/// # Errors
+/// On database failure.
+pub async fn operational_data_centres(pool: &PgPool) -> DbResult<Vec<(i64, f64, f64)>> {
+    Ok(sqlx::query_as(
+        "select id, ST_X(p), ST_Y(p) from (select id, ST_PointOnSurface(geom) as p from data_centres
+         where status = 'operational') d order by id",
+    )
+    .fetch_all(pool)
+    .await?)
+}

@@ -1,0 +1,598 @@
+//! Coverage queries answered by the in-memory index: one point, a batch of
+//! points, sector footprints and the H3 gap grid.
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::{body_bytes, json_body_bytes_check};
+use super::features::geojson_geometry;
+use super::params::{parse_bbox, parse_pairs};
+use super::{GEO_JSON, json_response};
+use crate::domain::operator::is_valid_slug;
+use crate::domain::tower::Technology;
+use crate::spatial::coverage::{CoverSector, CoverageIndex};
+use crate::spatial::grid;
+
+/// Most points one `POST /coverage/points` may carry.
+pub const MAX_POINTS: usize = 1_000_000;
+/// Body limit of `POST /coverage/points`, bytes.
+pub const MAX_POINTS_BODY_BYTES: usize = 128 * 1024 * 1024;
+/// Most footprints in one response.
+pub const MAX_FOOTPRINTS: usize = 20_000;
+/// Most H3 cells in one gap response.
+pub const MAX_GAP_CELLS: usize = 250_000;
+
+fn one_of<'a>(
+    pairs: &'a [(String, String)],
+    allowed: &[&str],
+) -> ApiResult<Vec<(&'a str, &'a str)>> {
+    let mut seen: Vec<&str> = Vec::new();
+    for (k, _) in pairs {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ApiError::param(
+                k,
+                format!("unknown parameter; accepted: {}", allowed.join(", ")),
+            ));
+        }
+        if seen.contains(&k.as_str()) {
+            return Err(ApiError::param(k, "given more than once"));
+        }
+        seen.push(k);
+    }
+    Ok(pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect())
+}
+
+fn get<'a>(pairs: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+}
+
+fn technology(v: Option<&str>) -> ApiResult<Option<Technology>> {
+    v.map(|t| {
+        t.parse::<Technology>()
+            .map_err(|e| ApiError::param("technology", format!("'{t}' {e}")))
+    })
+    .transpose()
+}
+
+/// The operator filter: `Ok(None)` for none, `Ok(Some(None))` for an operator
+/// without indexed sectors (matches nothing).
+fn operator(index: &CoverageIndex, v: Option<&str>) -> ApiResult<Option<Option<u16>>> {
+    match v {
+        None => Ok(None),
+        Some(o) if is_valid_slug(o) => Ok(Some(index.operator_index(o))),
+        Some(o) => Err(ApiError::param(
+            "operator",
+            format!("'{o}' is not an operator id (lower-case letters, digits, '-')"),
+        )),
+    }
+}
+
+fn coordinate(pairs: &[(&str, &str)], name: &str, min: f64, max: f64) -> ApiResult<f64> {
+    let raw = get(pairs, name).ok_or_else(|| ApiError::param(name, "is required"))?;
+    let v: f64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::param(name, format!("'{raw}' is not a number")))?;
+    if !v.is_finite() || v < min || v > max {
+        return Err(ApiError::param(
+            name,
+            format!("{raw} is outside {min}…{max}"),
+        ));
+    }
+    Ok(v)
+}
+
+fn round(v: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    (v * f).round() / f
+}
+
+/// One covering sector in a point answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PointSector {
+    /// The sector's `id` in its tower's `sectors` array.
+    pub sector_id: i64,
+    /// The tower.
+    pub tower_id: i64,
+    /// Operator id.
+    pub operator: String,
+    /// Technology.
+    pub technology: String,
+    /// Geodesic distance from the antenna, metres.
+    pub distance_m: f64,
+    /// Geodesic bearing from the antenna, degrees clockwise from north.
+    pub bearing_deg: f64,
+    /// Range the model used, metres.
+    pub range_m: f64,
+    /// `explicit` (the sector's own range_m) or `model` (link budget).
+    pub range_source: String,
+}
+
+/// Answer of `GET /coverage/point`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PointAnswer {
+    /// Longitude asked, degrees.
+    pub lon: f64,
+    /// Latitude asked, degrees.
+    pub lat: f64,
+    /// Covering sectors, nearest first.
+    pub sectors: Vec<PointSector>,
+    /// Number of covering sectors per operator id.
+    #[schema(value_type = Object)]
+    pub operators: std::collections::BTreeMap<String, usize>,
+}
+
+/// `GET /coverage/point?lon=&lat=[&technology=][&operator=]`: the sectors
+/// covering one point (lon/lat, CRS84).
+#[utoipa::path(get, path = "/coverage/point", tag = "Coverage",
+    params(
+        ("lon" = f64, Query, description = "Longitude, degrees (CRS84)"),
+        ("lat" = f64, Query, description = "Latitude, degrees (CRS84)"),
+        ("technology" = Option<String>, Query, description = "2G, 3G, 4G or 5G"),
+        ("operator" = Option<String>, Query, description = "Operator id"),
+    ),
+    responses(
+        (status = 200, description = "Covering sectors and the count per operator", body = PointAnswer),
+        (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn point(State(st): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let pairs = parse_pairs(raw.as_deref())?;
+    let p = one_of(&pairs, &["lon", "lat", "technology", "operator"])?;
+    let lon = coordinate(&p, "lon", -180.0, 180.0)?;
+    let lat = coordinate(&p, "lat", -90.0, 90.0)?;
+    let tech = technology(get(&p, "technology"))?;
+    let index = st.coverage.snapshot();
+    let op = operator(&index, get(&p, "operator"))?;
+    let hits = match op {
+        Some(None) => Vec::new(),
+        Some(Some(o)) => index.covering(lon, lat, tech, Some(o)),
+        None => index.covering(lon, lat, tech, None),
+    };
+    let mut operators = std::collections::BTreeMap::new();
+    let sectors = hits
+        .iter()
+        .map(|h| {
+            let name = index.operators[h.sector.op as usize].clone();
+            *operators.entry(name.clone()).or_insert(0) += 1;
+            PointSector {
+                sector_id: h.sector.sector_id,
+                tower_id: h.sector.tower_id,
+                operator: name,
+                technology: h.sector.technology.as_str().to_owned(),
+                distance_m: round(h.distance_m, 2),
+                bearing_deg: round(h.bearing_deg, 3),
+                range_m: round(h.sector.range_m, 1),
+                range_source: serde_json::to_value(h.sector.range_source)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    let body = serde_json::to_vec(&PointAnswer {
+        lon,
+        lat,
+        sectors,
+        operators,
+    })
+    .map_err(ApiError::internal)?;
+    Ok(json_response(StatusCode::OK, "application/json", body))
+}
+
+/// A position `[lon, lat]` or `[lon, lat, alt]`, read without allocating.
+#[derive(Debug, Clone, Copy)]
+struct Position([f64; 2]);
+
+impl<'de> Deserialize<'de> for Position {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Position;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a position [lon, lat]")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Position, A::Error> {
+                let lon: f64 = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let lat: f64 = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                while seq.next_element::<f64>()?.is_some() {}
+                Ok(Position([lon, lat]))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type")]
+enum PointGeometry {
+    Point { coordinates: Position },
+    MultiPoint { coordinates: Vec<Position> },
+}
+
+#[derive(Deserialize)]
+struct PointFeature {
+    geometry: Option<PointGeometry>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type")]
+enum PointsBody {
+    MultiPoint { coordinates: Vec<Position> },
+    Feature { geometry: Option<PointGeometry> },
+    FeatureCollection { features: Vec<PointFeature> },
+}
+
+fn collect_points(body: PointsBody) -> ApiResult<Vec<[f64; 2]>> {
+    let mut out = Vec::new();
+    let mut push_geom = |g: Option<PointGeometry>, at: String| -> ApiResult<()> {
+        match g {
+            Some(PointGeometry::Point { coordinates }) => out.push(coordinates.0),
+            Some(PointGeometry::MultiPoint { coordinates }) => {
+                out.extend(coordinates.into_iter().map(|p| p.0))
+            }
+            None => {
+                return Err(ApiError::body(
+                    &at,
+                    "a feature needs a Point or MultiPoint geometry",
+                ));
+            }
+        }
+        Ok(())
+    };
+    match body {
+        PointsBody::MultiPoint { coordinates } => out.extend(coordinates.into_iter().map(|p| p.0)),
+        PointsBody::Feature { geometry } => push_geom(geometry, "/geometry".into())?,
+        PointsBody::FeatureCollection { features } => {
+            for (i, f) in features.into_iter().enumerate() {
+                push_geom(f.geometry, format!("/features/{i}/geometry"))?;
+            }
+        }
+    }
+    for (i, [lon, lat]) in out.iter().enumerate() {
+        if !(-180.0..=180.0).contains(lon) || !(-90.0..=90.0).contains(lat) {
+            return Err(ApiError::body(
+                &format!("/points/{i}"),
+                format!("point {i} [{lon}, {lat}] is outside lon −180…180 / lat −90…90"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// `POST /coverage/points[?technology=]`: which operators cover each of
+/// up to 1,000,000 points. The body is a GeoJSON MultiPoint, a Feature with a
+/// Point or MultiPoint, or a FeatureCollection of those (lon/lat, CRS84).
+/// The answer lists the operators once and, per point in input order, the
+/// indices of the operators covering it; it is streamed in chunks.
+#[utoipa::path(post, path = "/coverage/points", tag = "Coverage",
+    params(("technology" = Option<String>, Query, description = "2G, 3G, 4G or 5G; default: any")),
+    request_body(content = serde_json::Value, description = "GeoJSON MultiPoint, Feature or FeatureCollection of points; at most 1,000,000 points", content_type = "application/geo+json"),
+    responses(
+        (status = 200, description = "{\"technology\", \"count\", \"operators\": [ids], \"covered_by\": [[operator indices] per point]}"),
+        (status = 400, description = "Malformed body or parameter", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "More than 1,000,000 points or a body over 128 MiB", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn points(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let pairs = parse_pairs(raw.as_deref())?;
+    let p = one_of(&pairs, &["technology"])?;
+    let tech = technology(get(&p, "technology"))?;
+    let body = body_bytes(body)?;
+    json_body_bytes_check(
+        &headers,
+        &body,
+        &["application/geo+json", "application/json"],
+    )?;
+    let parsed: PointsBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::body("", format!("expected a GeoJSON MultiPoint, Feature or FeatureCollection of points (line {}, column {}): {e}", e.line(), e.column()))
+    })?;
+    drop(body);
+    let pts = collect_points(parsed)?;
+    if pts.len() > MAX_POINTS {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "{} points; at most {MAX_POINTS} per request",
+            pts.len()
+        )));
+    }
+    let index = st.coverage.snapshot();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let masks = {
+        let index = index.clone();
+        tokio::task::spawn_blocking(move || index.operators_covering_batch(&pts, tech, threads))
+            .await
+            .map_err(ApiError::internal)?
+    };
+    let ops: Vec<&str> = index.operators.iter().map(String::as_str).collect();
+    let head = serde_json::to_string(&json!({"technology": tech.map(Technology::as_str), "count": masks.len(), "operators": ops}))
+        .map_err(ApiError::internal)?;
+    // Stream: the head object without its closing brace, then the arrays.
+    let mut chunks: Vec<Result<Bytes, std::io::Error>> = Vec::new();
+    let mut buf = String::with_capacity(1 << 16);
+    buf.push_str(&head[..head.len() - 1]);
+    buf.push_str(",\"covered_by\":[");
+    for (i, m) in masks.iter().enumerate() {
+        if i > 0 {
+            buf.push(',');
+        }
+        buf.push('[');
+        let mut first = true;
+        let mut bits = *m;
+        while bits != 0 {
+            let b = bits.trailing_zeros();
+            if !first {
+                buf.push(',');
+            }
+            first = false;
+            buf.push_str(&b.to_string());
+            bits &= bits - 1;
+        }
+        buf.push(']');
+        if buf.len() > (1 << 16) {
+            chunks.push(Ok(Bytes::from(std::mem::take(&mut buf))));
+        }
+    }
+    buf.push_str("]}");
+    chunks.push(Ok(Bytes::from(buf)));
+    let mut res = Body::from_stream(futures_util::stream::iter(chunks)).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(res)
+}
+
+fn sector_properties(index: &CoverageIndex, s: &CoverSector) -> serde_json::Value {
+    json!({
+        "sector_id": s.sector_id,
+        "tower_id": s.tower_id,
+        "operator": index.operators[s.op as usize],
+        "technology": s.technology.as_str(),
+        "azimuth_deg": s.azimuth_deg,
+        "beamwidth_deg": s.beamwidth_deg,
+        "range_m": round(s.range_m, 1),
+        "range_source": s.range_source,
+    })
+}
+
+/// `GET /coverage/footprints?technology=&operator=&bbox=`: each operational
+/// sector's coverage wedge as a GeoJSON polygon, for drawing.
+#[utoipa::path(get, path = "/coverage/footprints", tag = "Coverage",
+    params(
+        ("technology" = Option<String>, Query, description = "2G, 3G, 4G or 5G"),
+        ("operator" = Option<String>, Query, description = "Operator id"),
+        ("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat: footprints that may reach the box"),
+        ("limit" = Option<usize>, Query, description = "At most this many footprints (default and maximum 20000)"),
+    ),
+    responses(
+        (status = 200, description = "GeoJSON FeatureCollection of sector wedges", content_type = "application/geo+json"),
+        (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn footprints(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let pairs = parse_pairs(raw.as_deref())?;
+    let p = one_of(&pairs, &["technology", "operator", "bbox", "limit"])?;
+    let tech = technology(get(&p, "technology"))?;
+    let bbox = get(&p, "bbox").map(|b| parse_bbox(b, false)).transpose()?;
+    let limit = match get(&p, "limit") {
+        None => MAX_FOOTPRINTS,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if n >= 1 => n.min(MAX_FOOTPRINTS),
+            _ => {
+                return Err(ApiError::param(
+                    "limit",
+                    format!("'{l}' must be a positive integer"),
+                ));
+            }
+        },
+    };
+    let index = st.coverage.snapshot();
+    let op = operator(&index, get(&p, "operator"))?;
+    let sectors = match op {
+        Some(None) => Vec::new(),
+        Some(o) => index.sectors_in_bbox(
+            bbox.map(|b| [b.min_lon, b.min_lat, b.max_lon, b.max_lat]),
+            tech,
+            o,
+        ),
+        None => index.sectors_in_bbox(
+            bbox.map(|b| [b.min_lon, b.min_lat, b.max_lon, b.max_lat]),
+            tech,
+            None,
+        ),
+    };
+    let matched = sectors.len();
+    let features: Vec<serde_json::Value> = sectors
+        .iter()
+        .take(limit)
+        .map(|s| {
+            json!({
+                "type": "Feature",
+                "id": s.sector_id,
+                "geometry": geojson_geometry(&geo::Geometry::Polygon(s.footprint(5.0))),
+                "properties": sector_properties(&index, s),
+            })
+        })
+        .collect();
+    let body = serde_json::to_vec(&json!({
+        "type": "FeatureCollection",
+        "numberMatched": matched,
+        "numberReturned": features.len(),
+        "features": features,
+    }))
+    .map_err(ApiError::internal)?;
+    Ok(json_response(StatusCode::OK, GEO_JSON, body))
+}
+
+/// `GET /coverage/gaps?technology=&resolution=&district=|bbox=[&max_operators=k]`:
+/// H3 cells whose centres lie in the area, with the number of operators whose
+/// sectors cover each centre (0: not-spot; fewer than all: partial not-spot).
+#[utoipa::path(get, path = "/coverage/gaps", tag = "Coverage",
+    params(
+        ("technology" = Option<String>, Query, description = "2G, 3G, 4G or 5G; default 4G"),
+        ("resolution" = Option<u8>, Query, description = "H3 resolution 7–11; default 9", minimum = 7, maximum = 11),
+        ("district" = Option<String>, Query, description = "District code; the area (default: all districts)"),
+        ("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat; the area, instead of district"),
+        ("max_operators" = Option<u32>, Query, description = "Keep only cells covered by fewer than this many operators"),
+    ),
+    responses(
+        (status = 200, description = "GeoJSON FeatureCollection of hexagons with h3, operators and operator_ids", content_type = "application/geo+json"),
+        (status = 400, description = "Bad parameter, or too many cells for one response", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown district", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn gaps(State(st): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let pairs = parse_pairs(raw.as_deref())?;
+    let p = one_of(
+        &pairs,
+        &[
+            "technology",
+            "resolution",
+            "district",
+            "bbox",
+            "max_operators",
+        ],
+    )?;
+    let tech = technology(get(&p, "technology"))?.unwrap_or(Technology::G4);
+    let resolution: u8 = match get(&p, "resolution") {
+        None => 9,
+        Some(r) => match r.parse::<u8>() {
+            Ok(v) if grid::RESOLUTIONS.contains(&v) => v,
+            _ => {
+                return Err(ApiError::param(
+                    "resolution",
+                    format!("'{r}' must be an integer from 7 to 11"),
+                ));
+            }
+        },
+    };
+    let max_ops: Option<u32> = get(&p, "max_operators")
+        .map(|m| {
+            m.parse::<u32>().ok().filter(|v| *v >= 1).ok_or_else(|| {
+                ApiError::param("max_operators", format!("'{m}' must be a positive integer"))
+            })
+        })
+        .transpose()?;
+    let index = st.coverage.snapshot();
+    let area = match (get(&p, "district"), get(&p, "bbox")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::param(
+                "bbox",
+                "give either district or bbox, not both",
+            ));
+        }
+        (Some(code), None) => index
+            .areas
+            .iter()
+            .find(|a| a.code == code)
+            .map(|a| a.geometry.clone())
+            .ok_or_else(|| ApiError::NotFound(format!("no district '{code}'")))?,
+        (None, Some(b)) => {
+            let b = parse_bbox(b, false)?;
+            grid::bbox_polygon(b.min_lon, b.min_lat, b.max_lon, b.max_lat)
+        }
+        (None, None) => geo::MultiPolygon::new(
+            index
+                .areas
+                .iter()
+                .flat_map(|a| a.geometry.0.iter().cloned())
+                .collect(),
+        ),
+    };
+    let estimate = grid::estimate_cells(&area, resolution);
+    if estimate > MAX_GAP_CELLS * 2 {
+        return Err(ApiError::param(
+            "resolution",
+            format!(
+                "about {estimate} cells at resolution {resolution}; at most {MAX_GAP_CELLS} per response: use a coarser resolution or a smaller area"
+            ),
+        ));
+    }
+    let (cells, masks) = {
+        let index = index.clone();
+        tokio::task::spawn_blocking(move || -> Result<_, grid::GridError> {
+            let cells = grid::cells_in(&area, resolution)?;
+            let centres: Vec<[f64; 2]> = cells.iter().map(|c| grid::centre(*c)).collect();
+            let masks = index.operators_covering_batch(&centres, Some(tech), 1);
+            Ok((cells, masks))
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::param("bbox", e.to_string()))?
+    };
+    if cells.len() > MAX_GAP_CELLS {
+        return Err(ApiError::param(
+            "resolution",
+            format!(
+                "{} cells at resolution {resolution}; at most {MAX_GAP_CELLS} per response: use a coarser resolution or a smaller area",
+                cells.len()
+            ),
+        ));
+    }
+    let all_ops: Vec<usize> = index
+        .operators_with(Some(tech))
+        .into_iter()
+        .map(usize::from)
+        .collect();
+    let mut features = Vec::new();
+    let (mut not_spots, mut partial) = (0usize, 0usize);
+    for (cell, mask) in cells.iter().zip(&masks) {
+        let n = mask.count_ones();
+        if n == 0 {
+            not_spots += 1;
+        } else if (n as usize) < all_ops.len() {
+            partial += 1;
+        }
+        if max_ops.is_some_and(|k| n >= k) {
+            continue;
+        }
+        let ids: Vec<&str> = (0..128)
+            .filter(|b| mask & (1u128 << b) != 0)
+            .map(|b| index.operators[b].as_str())
+            .collect();
+        features.push(json!({
+            "type": "Feature",
+            "id": cell.to_string(),
+            "geometry": geojson_geometry(&geo::Geometry::Polygon(grid::boundary(*cell))),
+            "properties": {"h3": cell.to_string(), "operators": n, "operator_ids": ids},
+        }));
+    }
+    let ops_total: Vec<&str> = all_ops
+        .iter()
+        .map(|o| index.operators[*o].as_str())
+        .collect();
+    let body = serde_json::to_vec(&json!({
+        "type": "FeatureCollection",
+        "technology": tech.as_str(),
+        "resolution": resolution,
+        "cells": cells.len(),
+        "not_spots": not_spots,
+        "partial_not_spots": partial,
+        "operators_total": ops_total,
+        "numberReturned": features.len(),
+        "features": features,
+    }))
+    .map_err(ApiError::internal)?;
+    Ok(json_response(StatusCode::OK, GEO_JSON, body))
+}

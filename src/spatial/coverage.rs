@@ -1,0 +1,779 @@
+//! The in-memory coverage index: operational sectors as wedges in rstar
+//! trees (one per technology and operator), fibre routes and data centres,
+//! answering point, batch, footprint and H3 gap queries.
+//!
+//! **Coverage rule.** A sector covers a point when the geodesic distance from
+//! the antenna to the point is at most the sector's range and the geodesic
+//! initial bearing lies within `azimuth ± beamwidth/2` (any bearing when the
+//! beamwidth is 360°, and the antenna's own position). Distances and
+//! bearings come from [`geodesy`](super::geodesy): a fast local formula,
+//! with decisions within [`EXACT_BAND_M`] of a boundary redone with Karney's
+//! geodesic (`geo::Geodesic`).
+//!
+//! **Index.** Each sector is stored with the bounding box of its wedge in the
+//! [`LocalFrame`] of the data's extent, inflated by the frame's distortion
+//! bound, so the R-tree prefilter never drops a covering sector.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use geo::{BoundingRect, Contains, Destination, Geodesic, MultiPolygon, Point};
+use rstar::primitives::{GeomWithData, Line as RLine};
+use rstar::{AABB, RTree, RTreeObject};
+
+use super::frame::LocalFrame;
+use super::geodesy::{EXACT_BAND_M, angle_between, geodesic, initial_bearing, offset_m, radii_m};
+use super::propagation::{Clutter, CoverageConfig};
+use crate::domain::tower::Technology;
+
+/// Where a sector's range comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RangeSource {
+    /// The sector's own `range_m`.
+    Explicit,
+    /// The link-budget model.
+    Model,
+}
+
+/// A sector as loaded from the database (operational towers only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SectorInput {
+    /// Sector id.
+    pub sector_id: i64,
+    /// Tower id.
+    pub tower_id: i64,
+    /// Operator id.
+    pub operator: String,
+    /// Technology.
+    pub technology: Technology,
+    /// Antenna longitude, degrees.
+    pub lon: f64,
+    /// Antenna latitude, degrees.
+    pub lat: f64,
+    /// Azimuth, degrees.
+    pub azimuth_deg: f64,
+    /// Beamwidth, degrees (360 = omni).
+    pub beamwidth_deg: f64,
+    /// Antenna height, metres.
+    pub height_m: f64,
+    /// EIRP, dBm.
+    pub eirp_dbm: f64,
+    /// Carrier frequency, MHz.
+    pub frequency_mhz: f64,
+    /// Explicit range, metres.
+    pub range_m: Option<f64>,
+}
+
+/// Ranges up to this use the precomputed first-order local formula.
+const FAST_RANGE_M: f64 = 5_000.0;
+
+/// A sector in the index: its wedge and what the model decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoverSector {
+    /// Sector id.
+    pub sector_id: i64,
+    /// Tower id.
+    pub tower_id: i64,
+    /// Operator index into [`CoverageIndex::operators`].
+    pub op: u16,
+    /// Technology.
+    pub technology: Technology,
+    /// Antenna longitude, degrees.
+    pub lon: f64,
+    /// Antenna latitude, degrees.
+    pub lat: f64,
+    /// Range used, metres.
+    pub range_m: f64,
+    /// Where the range came from.
+    pub range_source: RangeSource,
+    /// Azimuth, degrees.
+    pub azimuth_deg: f64,
+    /// Beamwidth, degrees.
+    pub beamwidth_deg: f64,
+    // Precomputed at the antenna: N·(π/180), M·(π/180), cos φ, sin φ.
+    n_deg: f64,
+    m_deg: f64,
+    cos_lat: f64,
+    sin_lat: f64,
+    envelope: AABB<[f64; 2]>,
+}
+
+impl RTreeObject for CoverSector {
+    type Envelope = AABB<[f64; 2]>;
+    fn envelope(&self) -> Self::Envelope {
+        self.envelope
+    }
+}
+
+/// A covering sector found for a point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit<'a> {
+    /// The sector.
+    pub sector: &'a CoverSector,
+    /// Geodesic distance from the antenna, metres.
+    pub distance_m: f64,
+    /// Bearing from the antenna, degrees.
+    pub bearing_deg: f64,
+}
+
+impl CoverSector {
+    fn new(
+        s: &SectorInput,
+        op: u16,
+        range_m: f64,
+        range_source: RangeSource,
+        frame: &LocalFrame,
+    ) -> Self {
+        let (n, m) = radii_m(s.lat);
+        let rad = std::f64::consts::PI / 180.0;
+        let mut c = CoverSector {
+            sector_id: s.sector_id,
+            tower_id: s.tower_id,
+            op,
+            technology: s.technology,
+            lon: s.lon,
+            lat: s.lat,
+            range_m,
+            range_source,
+            azimuth_deg: s.azimuth_deg.rem_euclid(360.0),
+            beamwidth_deg: s.beamwidth_deg,
+            n_deg: n * rad,
+            m_deg: m * rad,
+            cos_lat: s.lat.to_radians().cos(),
+            sin_lat: s.lat.to_radians().sin(),
+            envelope: AABB::from_point([0.0, 0.0]),
+        };
+        c.envelope = c.wedge_envelope(frame);
+        c
+    }
+
+    fn is_omni(&self) -> bool {
+        self.beamwidth_deg >= 360.0
+    }
+
+    /// Bounding box of the wedge in `frame`, inflated by the frame's distortion bound.
+    fn wedge_envelope(&self, frame: &LocalFrame) -> AABB<[f64; 2]> {
+        let [x, y] = frame.fwd(self.lon, self.lat);
+        let r = self.range_m;
+        let (mut x0, mut y0, mut x1, mut y1) = (x, y, x, y);
+        let mut include = |b: f64| {
+            let (s, c) = b.to_radians().sin_cos();
+            x0 = x0.min(x + r * s);
+            x1 = x1.max(x + r * s);
+            y0 = y0.min(y + r * c);
+            y1 = y1.max(y + r * c);
+        };
+        if self.is_omni() {
+            for b in [0.0, 90.0, 180.0, 270.0] {
+                include(b);
+            }
+        } else {
+            let half = self.beamwidth_deg / 2.0;
+            include(self.azimuth_deg - half);
+            include(self.azimuth_deg + half);
+            for b in [0.0, 90.0, 180.0, 270.0] {
+                if angle_between(b, self.azimuth_deg) <= half {
+                    include(b);
+                }
+            }
+        }
+        let pad = frame.margin_m(r);
+        AABB::from_corners([x0 - pad, y0 - pad], [x1 + pad, y1 + pad])
+    }
+
+    /// Fast east/north offset from the antenna to `(lon, lat)`, metres.
+    #[inline]
+    fn offset(&self, lon: f64, lat: f64) -> (f64, f64) {
+        if self.range_m > FAST_RANGE_M {
+            return offset_m((self.lon, self.lat), (lon, lat));
+        }
+        // First-order expansion of cos(φ_mid) about the antenna latitude.
+        let dlat = lat - self.lat;
+        let half = 0.5 * dlat.to_radians();
+        let dx = (lon - self.lon) * self.n_deg * (self.cos_lat - self.sin_lat * half);
+        (dx, dlat * self.m_deg)
+    }
+
+    /// Distance (m) and bearing (°) from the antenna when the sector covers
+    /// `(lon, lat)`, else `None`.
+    #[inline]
+    pub fn covers(&self, lon: f64, lat: f64) -> Option<(f64, f64)> {
+        let (dx, dy) = self.offset(lon, lat);
+        let d2 = dx * dx + dy * dy;
+        let reach = self.range_m + EXACT_BAND_M;
+        if d2 > reach * reach {
+            return None;
+        }
+        let d = d2.sqrt();
+        let bearing = initial_bearing(dx, dy, lon - self.lon, self.sin_lat);
+        let near_range = (d - self.range_m).abs() < EXACT_BAND_M;
+        let inside_angle = if self.is_omni() || d == 0.0 {
+            true
+        } else {
+            let off = angle_between(bearing, self.azimuth_deg) - self.beamwidth_deg / 2.0;
+            if (off.to_radians() * d).abs() < EXACT_BAND_M {
+                return self.covers_exact(lon, lat);
+            }
+            off <= 0.0
+        };
+        if near_range {
+            return self.covers_exact(lon, lat);
+        }
+        (inside_angle && d <= self.range_m).then_some((d, bearing))
+    }
+
+    /// The decision with Karney's geodesic, for points near a boundary.
+    pub fn covers_exact(&self, lon: f64, lat: f64) -> Option<(f64, f64)> {
+        let (d, b) = geodesic((self.lon, self.lat), (lon, lat));
+        let inside = d <= self.range_m
+            && (self.is_omni()
+                || d == 0.0
+                || angle_between(b, self.azimuth_deg) <= self.beamwidth_deg / 2.0);
+        inside.then_some((d, b))
+    }
+
+    /// The wedge as a polygon (lon/lat, counter-clockwise), its arc traced by
+    /// geodesic destinations every `step_deg` degrees at most.
+    pub fn footprint(&self, step_deg: f64) -> geo::Polygon<f64> {
+        let apex = Point::new(self.lon, self.lat);
+        let (start, span) = if self.is_omni() {
+            (0.0, 360.0)
+        } else {
+            (
+                self.azimuth_deg - self.beamwidth_deg / 2.0,
+                self.beamwidth_deg,
+            )
+        };
+        let steps = ((span / step_deg).ceil() as usize).max(2);
+        let mut arc: Vec<geo::Coord<f64>> = (0..=steps)
+            .map(|i| {
+                let b = (start + span * i as f64 / steps as f64).rem_euclid(360.0);
+                Geodesic.destination(apex, b, self.range_m).0
+            })
+            .collect();
+        if self.is_omni() {
+            arc.pop();
+        } else {
+            arc.insert(0, apex.0);
+        }
+        // Bearings grow clockwise; reverse for a counter-clockwise exterior.
+        arc.reverse();
+        let mut ring = geo::LineString::new(arc);
+        ring.close();
+        geo::Polygon::new(ring, vec![])
+    }
+}
+
+/// A fibre segment in the frame, keyed by its route id.
+pub type FibreSegment = GeomWithData<RLine<[f64; 2]>, i64>;
+/// A data centre (its point, or its polygon's interior point) in the frame.
+pub type DataCentrePoint = GeomWithData<[f64; 2], i64>;
+
+/// An analysis area for clutter lookup and grids.
+#[derive(Debug, Clone)]
+pub struct Area {
+    /// District code.
+    pub code: String,
+    /// Polygon, lon/lat.
+    pub geometry: MultiPolygon<f64>,
+}
+
+/// An immutable snapshot of the coverage index; updates build a new one.
+#[derive(Debug, Clone)]
+pub struct CoverageIndex {
+    /// The metric frame of the index.
+    pub frame: LocalFrame,
+    /// Operator ids by index (as in [`CoverSector::op`]).
+    pub operators: Arc<Vec<String>>,
+    trees: BTreeMap<(Technology, u16), Arc<RTree<CoverSector>>>,
+    by_tower: Arc<HashMap<i64, Vec<CoverSector>>>,
+    /// Operational fibre routes as segments.
+    pub fibre: Arc<RTree<FibreSegment>>,
+    /// Operational data centres.
+    pub data_centres: Arc<RTree<DataCentrePoint>>,
+    /// Analysis areas (districts).
+    pub areas: Arc<Vec<Area>>,
+    /// The configuration the ranges were computed with.
+    pub config: Arc<CoverageConfig>,
+    /// Incremented on every change.
+    pub version: u64,
+}
+
+fn fibre_tree(frame: &LocalFrame, fibre: &[(i64, geo::Geometry<f64>)]) -> RTree<FibreSegment> {
+    let mut segments = Vec::new();
+    for (id, g) in fibre {
+        let lines: Vec<&geo::LineString<f64>> = match g {
+            geo::Geometry::LineString(l) => vec![l],
+            geo::Geometry::MultiLineString(m) => m.0.iter().collect(),
+            _ => vec![],
+        };
+        for l in lines {
+            for seg in l.lines() {
+                let (a, b) = (
+                    frame.fwd(seg.start.x, seg.start.y),
+                    frame.fwd(seg.end.x, seg.end.y),
+                );
+                segments.push(GeomWithData::new(RLine::new(a, b), *id));
+            }
+        }
+    }
+    RTree::bulk_load(segments)
+}
+
+fn data_centre_tree(
+    frame: &LocalFrame,
+    data_centres: &[(i64, f64, f64)],
+) -> RTree<DataCentrePoint> {
+    RTree::bulk_load(
+        data_centres
+            .iter()
+            .map(|(id, lon, lat)| GeomWithData::new(frame.fwd(*lon, *lat), *id))
+            .collect(),
+    )
+}
+
+/// Most operators a bitmask of covering operators can hold.
+pub const MAX_OPERATORS: usize = 128;
+
+/// Errors building or updating the index.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// More distinct operators than a coverage bitmask holds.
+    #[error("more than {MAX_OPERATORS} operators have sectors")]
+    TooManyOperators,
+    /// A sector lies outside the frame's extent; rebuild the index.
+    #[error("a sector lies outside the index frame")]
+    OutsideFrame,
+}
+
+fn op_index(ops: &mut Vec<String>, id: &str) -> Result<u16, IndexError> {
+    if let Some(i) = ops.iter().position(|o| o == id) {
+        return Ok(i as u16);
+    }
+    if ops.len() >= MAX_OPERATORS {
+        return Err(IndexError::TooManyOperators);
+    }
+    ops.push(id.to_owned());
+    Ok((ops.len() - 1) as u16)
+}
+
+fn clutter_at(areas: &[Area], config: &CoverageConfig, lon: f64, lat: f64) -> Clutter {
+    let p = Point::new(lon, lat);
+    let code = areas
+        .iter()
+        .find(|a| {
+            a.geometry.bounding_rect().is_some_and(|r| r.contains(&p)) && a.geometry.contains(&p)
+        })
+        .map(|a| a.code.as_str());
+    config.clutter_of(code)
+}
+
+impl CoverageIndex {
+    /// An empty index.
+    pub fn empty(config: Arc<CoverageConfig>) -> Self {
+        Self {
+            frame: LocalFrame::da_nang(),
+            operators: Arc::new(Vec::new()),
+            trees: BTreeMap::new(),
+            by_tower: Arc::new(HashMap::new()),
+            fibre: Arc::new(RTree::new()),
+            data_centres: Arc::new(RTree::new()),
+            areas: Arc::new(Vec::new()),
+            config,
+            version: 0,
+        }
+    }
+
+    /// The range (metres) and its source for a sector in `areas`.
+    pub fn sector_range(
+        config: &CoverageConfig,
+        areas: &[Area],
+        s: &SectorInput,
+    ) -> (f64, RangeSource) {
+        match s.range_m {
+            Some(r) => (r, RangeSource::Explicit),
+            None => {
+                let clutter = clutter_at(areas, config, s.lon, s.lat);
+                (
+                    config
+                        .range_m(
+                            s.technology,
+                            s.eirp_dbm,
+                            s.frequency_mhz,
+                            s.height_m,
+                            clutter,
+                        )
+                        .0,
+                    RangeSource::Model,
+                )
+            }
+        }
+    }
+
+    /// Builds an index with `bulk_load`, choosing the frame from the extent
+    /// of the sectors, fibre and data centres.
+    ///
+    /// # Errors
+    /// [`IndexError::TooManyOperators`].
+    pub fn build(
+        config: Arc<CoverageConfig>,
+        areas: Vec<Area>,
+        sectors: &[SectorInput],
+        fibre: &[(i64, geo::Geometry<f64>)],
+        data_centres: &[(i64, f64, f64)],
+        version: u64,
+    ) -> Result<Self, IndexError> {
+        let mut ext = (
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        );
+        let mut grow = |lon: f64, lat: f64| {
+            ext = (
+                ext.0.min(lon),
+                ext.1.min(lat),
+                ext.2.max(lon),
+                ext.3.max(lat),
+            );
+        };
+        for s in sectors {
+            grow(s.lon, s.lat);
+        }
+        for (_, lon, lat) in data_centres {
+            grow(*lon, *lat);
+        }
+        for (_, g) in fibre {
+            if let Some(r) = g.bounding_rect() {
+                grow(r.min().x, r.min().y);
+                grow(r.max().x, r.max().y);
+            }
+        }
+        // Pad by 0.5° of latitude so sectors added later nearby keep the bound.
+        let frame = if ext.0.is_finite() {
+            LocalFrame::for_extent(ext.0 - 0.5, ext.1 - 0.5, ext.2 + 0.5, ext.3 + 0.5)
+        } else {
+            LocalFrame::da_nang()
+        };
+        let mut operators = Vec::new();
+        let mut groups: BTreeMap<(Technology, u16), Vec<CoverSector>> = BTreeMap::new();
+        let mut by_tower: HashMap<i64, Vec<CoverSector>> = HashMap::new();
+        for s in sectors {
+            let op = op_index(&mut operators, &s.operator)?;
+            let (range, source) = Self::sector_range(&config, &areas, s);
+            let c = CoverSector::new(s, op, range, source, &frame);
+            by_tower.entry(s.tower_id).or_default().push(c.clone());
+            groups.entry((s.technology, op)).or_default().push(c);
+        }
+        let trees = groups
+            .into_iter()
+            .map(|(k, v)| (k, Arc::new(RTree::bulk_load(v))))
+            .collect();
+        Ok(Self {
+            frame,
+            operators: Arc::new(operators),
+            trees,
+            by_tower: Arc::new(by_tower),
+            fibre: Arc::new(fibre_tree(&frame, fibre)),
+            data_centres: Arc::new(data_centre_tree(&frame, data_centres)),
+            areas: Arc::new(areas),
+            config,
+            version,
+        })
+    }
+
+    /// A new snapshot with the fibre and data-centre trees rebuilt.
+    pub fn with_layers(
+        &self,
+        fibre: &[(i64, geo::Geometry<f64>)],
+        data_centres: &[(i64, f64, f64)],
+    ) -> Self {
+        let mut next = self.clone();
+        next.fibre = Arc::new(fibre_tree(&self.frame, fibre));
+        next.data_centres = Arc::new(data_centre_tree(&self.frame, data_centres));
+        next.version = self.version + 1;
+        next
+    }
+
+    /// A new snapshot in which the sectors of `tower_id` are replaced by
+    /// `sectors` (empty to remove the tower). Only the trees of the affected
+    /// (technology, operator) pairs are copied.
+    ///
+    /// # Errors
+    /// [`IndexError::OutsideFrame`] when a sector lies beyond the frame's
+    /// extent (rebuild instead), or [`IndexError::TooManyOperators`].
+    pub fn with_tower(&self, tower_id: i64, sectors: &[SectorInput]) -> Result<Self, IndexError> {
+        let mut next = self.clone();
+        let mut operators = (*self.operators).clone();
+        let mut fresh = Vec::with_capacity(sectors.len());
+        for s in sectors {
+            if !self.frame.contains_lat(s.lat) {
+                return Err(IndexError::OutsideFrame);
+            }
+            let op = op_index(&mut operators, &s.operator)?;
+            let (range, source) = Self::sector_range(&self.config, &self.areas, s);
+            fresh.push(CoverSector::new(s, op, range, source, &self.frame));
+        }
+        let by_tower = Arc::make_mut(&mut next.by_tower);
+        if let Some(old) = by_tower.remove(&tower_id) {
+            for c in old {
+                if let Some(tree) = next.trees.get_mut(&(c.technology, c.op)) {
+                    Arc::make_mut(tree).remove(&c);
+                }
+            }
+        }
+        for c in &fresh {
+            let tree = next
+                .trees
+                .entry((c.technology, c.op))
+                .or_insert_with(|| Arc::new(RTree::new()));
+            Arc::make_mut(tree).insert(c.clone());
+        }
+        if !fresh.is_empty() {
+            by_tower.insert(tower_id, fresh);
+        }
+        next.operators = Arc::new(operators);
+        next.version = self.version + 1;
+        Ok(next)
+    }
+
+    /// Number of indexed sectors.
+    pub fn sector_count(&self) -> usize {
+        self.trees.values().map(|t| t.size()).sum()
+    }
+
+    /// Operator index of `id`, if it has indexed sectors.
+    pub fn operator_index(&self, id: &str) -> Option<u16> {
+        self.operators
+            .iter()
+            .position(|o| o == id)
+            .map(|i| i as u16)
+    }
+
+    fn selected_trees(
+        &self,
+        technology: Option<Technology>,
+        op: Option<u16>,
+    ) -> impl Iterator<Item = (&(Technology, u16), &Arc<RTree<CoverSector>>)> {
+        self.trees.iter().filter(move |((t, o), _)| {
+            technology.is_none_or(|x| x == *t) && op.is_none_or(|x| x == *o)
+        })
+    }
+
+    /// Every sector covering `(lon, lat)`, optionally of one technology and
+    /// operator, ordered by distance.
+    pub fn covering(
+        &self,
+        lon: f64,
+        lat: f64,
+        technology: Option<Technology>,
+        op: Option<u16>,
+    ) -> Vec<Hit<'_>> {
+        let p = self.frame.fwd(lon, lat);
+        let mut hits: Vec<Hit<'_>> = self
+            .selected_trees(technology, op)
+            .flat_map(|(_, tree)| tree.locate_in_envelope_intersecting(AABB::from_point(p)))
+            .filter_map(|s| {
+                s.covers(lon, lat).map(|(d, b)| Hit {
+                    sector: s,
+                    distance_m: d,
+                    bearing_deg: b,
+                })
+            })
+            .collect();
+        hits.sort_by(|a, b| {
+            a.distance_m
+                .total_cmp(&b.distance_m)
+                .then(a.sector.sector_id.cmp(&b.sector.sector_id))
+        });
+        hits
+    }
+
+    /// Bitmask of operators (bit = operator index) with a sector of
+    /// `technology` covering `(lon, lat)`.
+    pub fn operators_covering(&self, lon: f64, lat: f64, technology: Option<Technology>) -> u128 {
+        let p = AABB::from_point(self.frame.fwd(lon, lat));
+        let mut mask = 0u128;
+        for ((_, op), tree) in self.selected_trees(technology, None) {
+            let bit = 1u128 << op;
+            if mask & bit == 0
+                && tree
+                    .locate_in_envelope_intersecting(p)
+                    .any(|s| s.covers(lon, lat).is_some())
+            {
+                mask |= bit;
+            }
+        }
+        mask
+    }
+
+    /// [`Self::operators_covering`] for many points (lon/lat), answered tile
+    /// by tile: each tile of `tile_m` metres asks the R-trees once for the
+    /// sectors whose wedges reach it, then tests its points against that
+    /// short list. Uses up to `threads` threads.
+    pub fn operators_covering_batch(
+        &self,
+        points: &[[f64; 2]],
+        technology: Option<Technology>,
+        threads: usize,
+    ) -> Vec<u128> {
+        const TILE_M: f64 = 400.0;
+        let mut out = vec![0u128; points.len()];
+        // Group point indices by tile.
+        let mut keyed: Vec<(i64, i64, u32)> = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let [x, y] = self.frame.fwd(p[0], p[1]);
+                (
+                    (x / TILE_M).floor() as i64,
+                    (y / TILE_M).floor() as i64,
+                    i as u32,
+                )
+            })
+            .collect();
+        keyed.sort_unstable();
+        let mut tiles: Vec<&[(i64, i64, u32)]> = Vec::new();
+        let mut start = 0;
+        for i in 1..=keyed.len() {
+            if i == keyed.len() || (keyed[i].0, keyed[i].1) != (keyed[start].0, keyed[start].1) {
+                tiles.push(&keyed[start..i]);
+                start = i;
+            }
+        }
+        let trees: Vec<(u16, &RTree<CoverSector>)> = self
+            .selected_trees(technology, None)
+            .map(|((_, op), t)| (*op, t.as_ref()))
+            .collect();
+        let work = |tiles: &[&[(i64, i64, u32)]]| -> Vec<(u32, u128)> {
+            let mut res = Vec::new();
+            let mut candidates: Vec<(u16, Vec<&CoverSector>)> = Vec::new();
+            for tile in tiles {
+                let (tx, ty) = (tile[0].0 as f64 * TILE_M, tile[0].1 as f64 * TILE_M);
+                let env = AABB::from_corners([tx, ty], [tx + TILE_M, ty + TILE_M]);
+                candidates.clear();
+                for (op, tree) in &trees {
+                    let list: Vec<&CoverSector> =
+                        tree.locate_in_envelope_intersecting(env).collect();
+                    if !list.is_empty() {
+                        candidates.push((*op, list));
+                    }
+                }
+                for &(_, _, i) in *tile {
+                    let [lon, lat] = points[i as usize];
+                    let mut mask = 0u128;
+                    for (op, list) in &candidates {
+                        let bit = 1u128 << op;
+                        if mask & bit == 0 && list.iter().any(|s| s.covers(lon, lat).is_some()) {
+                            mask |= bit;
+                        }
+                    }
+                    res.push((i, mask));
+                }
+            }
+            res
+        };
+        let threads = threads.max(1);
+        let results: Vec<Vec<(u32, u128)>> = if threads == 1 || tiles.len() < 2 {
+            vec![work(&tiles)]
+        } else {
+            let chunk = tiles.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = tiles
+                    .chunks(chunk)
+                    .map(|c| scope.spawn(move || work(c)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_default())
+                    .collect()
+            })
+        };
+        for part in results {
+            for (i, m) in part {
+                out[i as usize] = m;
+            }
+        }
+        out
+    }
+
+    /// Sectors whose wedge bounding box meets the lon/lat box, filtered.
+    pub fn sectors_in_bbox(
+        &self,
+        bbox: Option<[f64; 4]>,
+        technology: Option<Technology>,
+        op: Option<u16>,
+    ) -> Vec<&CoverSector> {
+        let mut out: Vec<&CoverSector> = match bbox {
+            Some([w, s, e, n]) => {
+                let env = AABB::from_corners(self.frame.fwd(w, s), self.frame.fwd(e, n));
+                self.selected_trees(technology, op)
+                    .flat_map(|(_, t)| t.locate_in_envelope_intersecting(env))
+                    .collect()
+            }
+            None => self
+                .selected_trees(technology, op)
+                .flat_map(|(_, t)| t.iter())
+                .collect(),
+        };
+        out.sort_by_key(|s| s.sector_id);
+        out
+    }
+
+    /// The range (metres) and its source for a stored sector: the indexed
+    /// value when the tower is operational, else computed the same way.
+    pub fn range_of(
+        &self,
+        tower: &crate::domain::tower::Tower,
+        sector: &crate::domain::tower::Sector,
+    ) -> (f64, RangeSource) {
+        if let Some(c) = self
+            .tower_sectors(tower.id)
+            .iter()
+            .find(|c| c.sector_id == sector.id)
+        {
+            return (c.range_m, c.range_source);
+        }
+        let input = SectorInput {
+            sector_id: sector.id,
+            tower_id: tower.id,
+            operator: sector.operator.clone(),
+            technology: sector.technology.parse().unwrap_or(Technology::G4),
+            lon: tower.lon,
+            lat: tower.lat,
+            azimuth_deg: sector.azimuth_deg,
+            beamwidth_deg: sector.beamwidth_deg,
+            height_m: sector.height_m,
+            eirp_dbm: sector.eirp_dbm,
+            frequency_mhz: sector.frequency_mhz,
+            range_m: sector.range_m,
+        };
+        Self::sector_range(&self.config, &self.areas, &input)
+    }
+
+    /// Operators (indices) with at least one sector of `technology`.
+    pub fn operators_with(&self, technology: Option<Technology>) -> Vec<u16> {
+        let mut ops: Vec<u16> = self
+            .selected_trees(technology, None)
+            .filter(|(_, t)| t.size() > 0)
+            .map(|((_, o), _)| *o)
+            .collect();
+        ops.sort_unstable();
+        ops.dedup();
+        ops
+    }
+
+    /// Every indexed sector of a tower.
+    pub fn tower_sectors(&self, tower_id: i64) -> &[CoverSector] {
+        self.by_tower
+            .get(&tower_id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// All indexed sectors, for checks and exports.
+    pub fn all_sectors(&self) -> impl Iterator<Item = &CoverSector> {
+        self.trees.values().flat_map(|t| t.iter())
+    }
+}
