@@ -40,6 +40,44 @@ pub enum Command {
     LoadSample(SampleArgs),
     /// Write seeded synthetic assets as GeoJSON files (towers, fibre-routes, data-centres).
     Generate(GenerateArgs),
+    /// Print a report.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+/// Reports.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// The districts ranked worst first, with class, score and failing criteria.
+    Underserved(UnderservedArgs),
+}
+
+/// Output formats of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// An aligned table for the terminal.
+    Table,
+    /// CSV for a spreadsheet.
+    Csv,
+    /// GeoJSON FeatureCollection.
+    Geojson,
+}
+
+/// Options of `report underserved`.
+#[derive(Debug, clap::Args)]
+pub struct UnderservedArgs {
+    /// Technology: 2G, 3G, 4G or 5G.
+    #[arg(long, default_value = "4G")]
+    pub technology: String,
+    /// Output format.
+    #[arg(long, default_value = "table")]
+    pub format: ReportFormat,
+    /// Thresholds file (default: config/analysis.toml when present).
+    #[arg(long, env = "ANALYSIS_CONFIG")]
+    pub analysis_config: Option<PathBuf>,
+    /// Coverage model file (default: config/coverage.toml when present).
+    #[arg(long, env = "COVERAGE_CONFIG")]
+    pub coverage_config: Option<PathBuf>,
 }
 
 /// Options of `serve`.
@@ -61,6 +99,10 @@ pub struct ServeArgs {
     /// present, else the copy built into the binary.
     #[arg(long, env = "COVERAGE_CONFIG")]
     pub coverage_config: Option<PathBuf>,
+    /// Underserved-analysis thresholds (TOML); default: config/analysis.toml
+    /// when present, else the copy built into the binary.
+    #[arg(long, env = "ANALYSIS_CONFIG")]
+    pub analysis_config: Option<PathBuf>,
     /// Largest number of database connections.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,

@@ -6,7 +6,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use telecom_gis::config::{Cli, Command, LogFormat};
+use telecom_gis::config::{Cli, Command, LogFormat, ReportCommand, ReportFormat, UnderservedArgs};
+use telecom_gis::domain::classify::AnalysisConfig;
+use telecom_gis::domain::tower::Technology;
+use telecom_gis::report;
+use telecom_gis::spatial::analysis::UniformPopulation;
 use telecom_gis::spatial::propagation::CoverageConfig;
 use telecom_gis::sync::CoverageState;
 use telecom_gis::{AppState, app, db, sample};
@@ -30,6 +34,107 @@ async fn connect(url: Option<&str>, max: u32) -> Result<sqlx::PgPool> {
     let postgis = db::check_postgis(&pool).await?;
     tracing::info!(postgis.version = %postgis, "connected to PostgreSQL/PostGIS");
     Ok(pool)
+}
+
+fn load_coverage_config(path: Option<&std::path::Path>) -> Result<CoverageConfig> {
+    let default = std::path::Path::new("config/coverage.toml");
+    Ok(match path {
+        Some(p) => CoverageConfig::load(p)?,
+        None if default.is_file() => CoverageConfig::load(default)?,
+        None => CoverageConfig::default(),
+    })
+}
+
+fn load_analysis_config(path: Option<&std::path::Path>) -> Result<AnalysisConfig> {
+    let default = std::path::Path::new("config/analysis.toml");
+    let loaded = match path {
+        Some(p) => AnalysisConfig::load(p),
+        None if default.is_file() => AnalysisConfig::load(default),
+        None => Ok(AnalysisConfig::default()),
+    };
+    loaded.map_err(anyhow::Error::msg)
+}
+
+/// `report underserved`: the ranked districts in the terminal.
+async fn report_underserved(url: Option<&str>, args: &UnderservedArgs) -> Result<()> {
+    let technology: Technology = args
+        .technology
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--technology {}: {e}", args.technology))?;
+    let pool = connect(url, 4).await?;
+    let config = load_analysis_config(args.analysis_config.as_deref())?;
+    let state = CoverageState::new(load_coverage_config(args.coverage_config.as_deref())?);
+    state.reload(&pool).await?;
+    let index = state.snapshot();
+    let reports = report::districts(&pool, &index, &config, technology, &UniformPopulation).await?;
+    let mut out = std::io::stdout().lock();
+    use std::io::Write;
+    match args.format {
+        ReportFormat::Csv => write!(out, "{}", report::to_csv(&reports)?)?,
+        ReportFormat::Geojson => {
+            let features: Vec<serde_json::Value> = reports
+                .iter()
+                .map(|r| {
+                    let geometry = index.areas.iter().find(|a| a.code == r.code).map(|a| {
+                        geojson::Geometry::new(geojson::Value::from(&geo::Geometry::MultiPolygon(a.geometry.clone())))
+                    });
+                    serde_json::json!({"type": "Feature", "id": r.code, "geometry": geometry, "properties": {
+                        "code": r.code, "name": r.name, "rank": r.rank, "class": r.verdict.class, "score": r.verdict.score,
+                        "indicators": r.indicators, "explanation": r.verdict.explanation}})
+                })
+                .collect();
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({"type": "FeatureCollection", "features": features})
+            )?;
+        }
+        ReportFormat::Table => {
+            writeln!(out, "Underserved districts, {technology} (worst first)")?;
+            writeln!(
+                out,
+                "{:>4}  {:<6} {:<16} {:<12} {:>6} {:>8} {:>8} {:>8} {:>7}  failing criteria",
+                "rank", "code", "name", "class", "score", "pop %", "area %", "fibre %", "DC km"
+            )?;
+            for r in &reports {
+                let c = &r.indicators.coverage;
+                let class = serde_json::to_value(r.verdict.class)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let failing: Vec<&str> = r
+                    .verdict
+                    .explanation
+                    .iter()
+                    .filter(|e| !e.pass)
+                    .map(|e| e.criterion)
+                    .collect();
+                let dc = c
+                    .nearest_data_centre_km
+                    .map(|d| format!("{d:.1}"))
+                    .unwrap_or_else(|| "–".into());
+                writeln!(
+                    out,
+                    "{:>4}  {:<6} {:<16} {:<12} {:>6.1} {:>8.1} {:>8.1} {:>8.1} {:>7}  {}",
+                    r.rank,
+                    r.code,
+                    r.name,
+                    class,
+                    r.verdict.score,
+                    c.pop_coverage_any_pct,
+                    c.area_coverage_any_pct,
+                    c.fibre_reach_pop_pct,
+                    dc,
+                    if failing.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        failing.join(", ")
+                    }
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -57,17 +162,13 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => {
             let pool = connect(url, args.db_max_connections).await?;
             db::migrate(&pool).await?;
-            let config = match &args.coverage_config {
-                Some(path) => CoverageConfig::load(path)?,
-                None if std::path::Path::new("config/coverage.toml").is_file() => {
-                    CoverageConfig::load(std::path::Path::new("config/coverage.toml"))?
-                }
-                None => CoverageConfig::default(),
-            };
+            let config = load_coverage_config(args.coverage_config.as_deref())?;
             let coverage = Arc::new(CoverageState::new(config));
             // The listener loads the index once it listens, so no change is missed.
             tokio::spawn(telecom_gis::sync::listen(coverage.clone(), pool.clone()));
+            let analysis = Arc::new(load_analysis_config(args.analysis_config.as_deref())?);
             let state = AppState {
+                analysis,
                 coverage,
                 pool,
                 public_url: args.public_url.map(Arc::from),
@@ -100,6 +201,7 @@ async fn run(cli: Cli) -> Result<()> {
                 "sample loaded"
             );
         }
+        Command::Report(ReportCommand::Underserved(args)) => report_underserved(url, &args).await?,
         Command::Generate(args) => {
             for path in sample::write_generated(&args.generator, &args.out)? {
                 tracing::info!(path = %path.display(), "written");

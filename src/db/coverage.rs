@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::DbResult;
 use crate::domain::tower::Technology;
-use crate::spatial::coverage::{Area, SectorInput};
+use crate::spatial::coverage::{Area, FibreInput, SectorInput};
 
 #[derive(sqlx::FromRow)]
 struct SectorRow {
@@ -92,19 +92,25 @@ pub async fn areas(pool: &PgPool) -> DbResult<Vec<Area>> {
         .collect())
 }
 
-/// Operational fibre routes: `(id, geometry)`.
+/// Operational fibre routes.
 ///
 /// # Errors
 /// On database failure.
-pub async fn operational_fibre(pool: &PgPool) -> DbResult<Vec<(i64, geo::Geometry<f64>)>> {
-    let rows: Vec<(i64, wkb::Decode<geo::Geometry<f64>>)> = sqlx::query_as(
-        "select id, geom from fibre_routes where status = 'operational' order by id",
+pub async fn operational_fibre(pool: &PgPool) -> DbResult<Vec<FibreInput>> {
+    let rows: Vec<(i64, String, wkb::Decode<geo::Geometry<f64>>)> = sqlx::query_as(
+        "select id, placement, geom from fibre_routes where status = 'operational' order by id",
     )
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(id, g)| Some((id, g.geometry?)))
+        .filter_map(|(id, placement, g)| {
+            Some(FibreInput {
+                id,
+                placement,
+                geometry: g.geometry?,
+            })
+        })
         .collect())
 }
 

@@ -3,6 +3,7 @@
 //! All SQL goes through bound parameters (`QueryBuilder::push_bind` or
 //! `$n`), never string interpolation of input.
 
+pub mod analysis;
 pub mod coverage;
 pub mod data_centres;
 pub mod districts;

@@ -5,6 +5,7 @@
 //! [`CollectionId`](crate::domain::CollectionId), plus `/operators`.
 
 pub mod access;
+pub mod analysis;
 pub mod coverage;
 pub mod error;
 pub mod extract;
@@ -31,6 +32,7 @@ use tower_http::services::ServeDir;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use self::error::ApiError;
+use crate::domain::classify::AnalysisConfig;
 use crate::spatial::propagation::CoverageConfig;
 use crate::sync::CoverageState;
 
@@ -49,6 +51,8 @@ pub struct AppState {
     pub web_dir: Option<PathBuf>,
     /// The in-memory coverage index.
     pub coverage: Arc<CoverageState>,
+    /// Default thresholds of the underserved analysis.
+    pub analysis: Arc<AnalysisConfig>,
 }
 
 impl AppState {
@@ -60,6 +64,7 @@ impl AppState {
             public_url: None,
             web_dir: None,
             coverage: Arc::new(CoverageState::new(CoverageConfig::default())),
+            analysis: Arc::new(AnalysisConfig::default()),
         }
     }
 
@@ -95,6 +100,17 @@ pub fn app(state: AppState) -> Router {
         .route("/api", get(openapi::document))
         .route("/operators", get(ogc::operators))
         .route("/healthz", get(ogc::healthz))
+        .route("/coverage/point", get(coverage::point))
+        .route("/analysis/districts", get(analysis::districts))
+        .route("/analysis/districts/{code}", get(analysis::district))
+        .route("/analysis/summary", get(analysis::summary))
+        .route(
+            "/coverage/points",
+            axum::routing::post(coverage::points)
+                .layer(DefaultBodyLimit::max(coverage::MAX_POINTS_BODY_BYTES)),
+        )
+        .route("/coverage/footprints", get(coverage::footprints))
+        .route("/coverage/gaps", get(coverage::gaps))
         .route("/collections", get(ogc::collections))
         .route("/collections/{collection_id}", get(ogc::collection_one))
         .route(

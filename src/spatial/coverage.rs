@@ -265,6 +265,17 @@ impl CoverSector {
     }
 }
 
+/// An operational fibre route as loaded from the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FibreInput {
+    /// Route id.
+    pub id: i64,
+    /// Placement (`underground`, `aerial`, `submarine`).
+    pub placement: String,
+    /// LineString or MultiLineString, lon/lat.
+    pub geometry: geo::Geometry<f64>,
+}
+
 /// A fibre segment in the frame, keyed by its route id.
 pub type FibreSegment = GeomWithData<RLine<[f64; 2]>, i64>;
 /// A data centre (its point, or its polygon's interior point) in the frame.
@@ -290,6 +301,8 @@ pub struct CoverageIndex {
     by_tower: Arc<HashMap<i64, Vec<CoverSector>>>,
     /// Operational fibre routes as segments.
     pub fibre: Arc<RTree<FibreSegment>>,
+    /// Operational fibre routes with their placement and geometry.
+    pub fibre_routes: Arc<Vec<FibreInput>>,
     /// Operational data centres.
     pub data_centres: Arc<RTree<DataCentrePoint>>,
     /// Analysis areas (districts).
@@ -300,10 +313,10 @@ pub struct CoverageIndex {
     pub version: u64,
 }
 
-fn fibre_tree(frame: &LocalFrame, fibre: &[(i64, geo::Geometry<f64>)]) -> RTree<FibreSegment> {
+fn fibre_tree(frame: &LocalFrame, fibre: &[FibreInput]) -> RTree<FibreSegment> {
     let mut segments = Vec::new();
-    for (id, g) in fibre {
-        let lines: Vec<&geo::LineString<f64>> = match g {
+    for FibreInput { id, geometry, .. } in fibre {
+        let lines: Vec<&geo::LineString<f64>> = match geometry {
             geo::Geometry::LineString(l) => vec![l],
             geo::Geometry::MultiLineString(m) => m.0.iter().collect(),
             _ => vec![],
@@ -378,6 +391,7 @@ impl CoverageIndex {
             trees: BTreeMap::new(),
             by_tower: Arc::new(HashMap::new()),
             fibre: Arc::new(RTree::new()),
+            fibre_routes: Arc::new(Vec::new()),
             data_centres: Arc::new(RTree::new()),
             areas: Arc::new(Vec::new()),
             config,
@@ -420,7 +434,7 @@ impl CoverageIndex {
         config: Arc<CoverageConfig>,
         areas: Vec<Area>,
         sectors: &[SectorInput],
-        fibre: &[(i64, geo::Geometry<f64>)],
+        fibre: &[FibreInput],
         data_centres: &[(i64, f64, f64)],
         version: u64,
     ) -> Result<Self, IndexError> {
@@ -444,8 +458,8 @@ impl CoverageIndex {
         for (_, lon, lat) in data_centres {
             grow(*lon, *lat);
         }
-        for (_, g) in fibre {
-            if let Some(r) = g.bounding_rect() {
+        for f in fibre {
+            if let Some(r) = f.geometry.bounding_rect() {
                 grow(r.min().x, r.min().y);
                 grow(r.max().x, r.max().y);
             }
@@ -476,6 +490,7 @@ impl CoverageIndex {
             trees,
             by_tower: Arc::new(by_tower),
             fibre: Arc::new(fibre_tree(&frame, fibre)),
+            fibre_routes: Arc::new(fibre.to_vec()),
             data_centres: Arc::new(data_centre_tree(&frame, data_centres)),
             areas: Arc::new(areas),
             config,
@@ -484,13 +499,10 @@ impl CoverageIndex {
     }
 
     /// A new snapshot with the fibre and data-centre trees rebuilt.
-    pub fn with_layers(
-        &self,
-        fibre: &[(i64, geo::Geometry<f64>)],
-        data_centres: &[(i64, f64, f64)],
-    ) -> Self {
+    pub fn with_layers(&self, fibre: &[FibreInput], data_centres: &[(i64, f64, f64)]) -> Self {
         let mut next = self.clone();
         next.fibre = Arc::new(fibre_tree(&self.frame, fibre));
+        next.fibre_routes = Arc::new(fibre.to_vec());
         next.data_centres = Arc::new(data_centre_tree(&self.frame, data_centres));
         next.version = self.version + 1;
         next
@@ -775,5 +787,173 @@ impl CoverageIndex {
     /// All indexed sectors, for checks and exports.
     pub fn all_sectors(&self) -> impl Iterator<Item = &CoverSector> {
         self.trees.values().flat_map(|t| t.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Rng(u64);
+    impl Rng {
+        fn f(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    fn random_sectors(rng: &mut Rng, n: usize) -> Vec<SectorInput> {
+        let ops = ["viettel", "vnpt", "mobifone"];
+        (0..n)
+            .map(|i| SectorInput {
+                sector_id: i as i64 + 1,
+                tower_id: i as i64 / 3 + 1,
+                operator: ops[i % 3].to_owned(),
+                technology: if i % 4 == 0 {
+                    Technology::G5
+                } else {
+                    Technology::G4
+                },
+                lon: 108.0 + rng.f() * 0.3,
+                lat: 15.95 + rng.f() * 0.25,
+                azimuth_deg: rng.f() * 360.0,
+                beamwidth_deg: if i % 7 == 0 {
+                    360.0
+                } else {
+                    30.0 + rng.f() * 90.0
+                },
+                height_m: 30.0,
+                eirp_dbm: 60.0,
+                frequency_mhz: 1842.5,
+                range_m: Some(200.0 + rng.f() * 6_000.0),
+            })
+            .collect()
+    }
+
+    fn index(sectors: &[SectorInput]) -> CoverageIndex {
+        CoverageIndex::build(
+            Arc::new(CoverageConfig::default()),
+            vec![],
+            sectors,
+            &[],
+            &[],
+            1,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn point_queries_agree_with_a_brute_force_geodesic_scan() {
+        let mut rng = Rng(0x00c0_ffee_1234_5678);
+        let sectors = random_sectors(&mut rng, 600);
+        let idx = index(&sectors);
+        let all: Vec<&CoverSector> = idx.all_sectors().collect();
+        for _ in 0..3_000 {
+            let (lon, lat) = (107.98 + rng.f() * 0.34, 15.93 + rng.f() * 0.29);
+            let mut want: Vec<i64> = all
+                .iter()
+                .filter(|s| s.covers_exact(lon, lat).is_some())
+                .map(|s| s.sector_id)
+                .collect();
+            want.sort_unstable();
+            let mut got: Vec<i64> = idx
+                .covering(lon, lat, None, None)
+                .iter()
+                .map(|h| h.sector.sector_id)
+                .collect();
+            got.sort_unstable();
+            assert_eq!(got, want, "at {lon},{lat}");
+        }
+    }
+
+    #[test]
+    fn batch_answers_equal_single_point_answers() {
+        let mut rng = Rng(0x5eed_0000_0000_0042);
+        let sectors = random_sectors(&mut rng, 600);
+        let idx = index(&sectors);
+        let pts: Vec<[f64; 2]> = (0..2_000)
+            .map(|_| [107.98 + rng.f() * 0.34, 15.93 + rng.f() * 0.29])
+            .collect();
+        for tech in [None, Some(Technology::G4), Some(Technology::G5)] {
+            let batch = idx.operators_covering_batch(&pts, tech, 2);
+            for (p, m) in pts.iter().zip(&batch) {
+                let mut brute = 0u128;
+                for s in idx
+                    .all_sectors()
+                    .filter(|s| tech.is_none_or(|t| t == s.technology))
+                {
+                    if s.covers_exact(p[0], p[1]).is_some() {
+                        brute |= 1u128 << s.op;
+                    }
+                }
+                assert_eq!(*m, brute, "at {p:?}");
+                assert_eq!(idx.operators_covering(p[0], p[1], tech), brute);
+            }
+        }
+    }
+
+    #[test]
+    fn patching_a_tower_gives_the_same_index_as_rebuilding() {
+        let mut rng = Rng(77);
+        let mut sectors = random_sectors(&mut rng, 300);
+        let idx = index(&sectors);
+        // Move tower 5 and drop tower 9.
+        let moved: Vec<SectorInput> = sectors
+            .iter()
+            .filter(|s| s.tower_id == 5)
+            .map(|s| SectorInput {
+                lon: s.lon + 0.01,
+                ..s.clone()
+            })
+            .collect();
+        let patched = idx
+            .with_tower(5, &moved)
+            .unwrap()
+            .with_tower(9, &[])
+            .unwrap();
+        sectors.retain(|s| s.tower_id != 5 && s.tower_id != 9);
+        sectors.extend(moved);
+        let rebuilt = index(&sectors);
+        assert_eq!(patched.sector_count(), rebuilt.sector_count());
+        for _ in 0..2_000 {
+            let (lon, lat) = (107.98 + rng.f() * 0.34, 15.93 + rng.f() * 0.29);
+            let ids = |i: &CoverageIndex| {
+                let mut v: Vec<i64> = i
+                    .covering(lon, lat, None, None)
+                    .iter()
+                    .map(|h| h.sector.sector_id)
+                    .collect();
+                v.sort_unstable();
+                v
+            };
+            assert_eq!(ids(&patched), ids(&rebuilt));
+        }
+        assert!(patched.version > idx.version);
+        assert_eq!(idx.sector_count(), 300, "the old snapshot is untouched");
+    }
+
+    #[test]
+    fn a_footprint_contains_what_the_sector_covers() {
+        let mut rng = Rng(99);
+        let sectors = random_sectors(&mut rng, 50);
+        let idx = index(&sectors);
+        for s in idx.all_sectors() {
+            let poly = s.footprint(1.0);
+            for _ in 0..50 {
+                let b = s.azimuth_deg + (rng.f() - 0.5) * s.beamwidth_deg * 0.9;
+                let d = rng.f() * s.range_m * 0.95;
+                let p = Geodesic.destination(Point::new(s.lon, s.lat), b.rem_euclid(360.0), d);
+                assert!(s.covers(p.x(), p.y()).is_some());
+                if d > 1.0 {
+                    assert!(
+                        poly.contains(&p),
+                        "sector {} bearing {b} distance {d}",
+                        s.sector_id
+                    );
+                }
+            }
+        }
     }
 }

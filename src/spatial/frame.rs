@@ -69,6 +69,12 @@ impl LocalFrame {
         [(lon - self.lon0) * self.kx, (lat - self.lat0) * self.ky]
     }
 
+    /// Inverse of [`LocalFrame::fwd`]: frame metres to lon/lat degrees.
+    #[inline]
+    pub fn inv(&self, [x, y]: [f64; 2]) -> [f64; 2] {
+        [self.lon0 + x / self.kx, self.lat0 + y / self.ky]
+    }
+
     /// True when `lat` lies in the band the error bound holds for.
     pub fn contains_lat(&self, lat: f64) -> bool {
         lat >= self.lat_range.0 && lat <= self.lat_range.1

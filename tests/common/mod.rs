@@ -49,9 +49,23 @@ impl Reply {
     }
 }
 
-/// Sends one request through the real router (links use host `test.local`).
+/// Sends one request through the real router, with the coverage index
+/// loaded afresh from the database (links use host `test.local`).
 pub async fn send(
     pool: &PgPool,
+    method: Method,
+    uri: &str,
+    body: Option<(&str, Vec<u8>)>,
+) -> Reply {
+    let state = AppState::loaded(pool.clone())
+        .await
+        .expect("coverage index loads");
+    send_to(&state, method, uri, body).await
+}
+
+/// Sends one request to the router of an existing state.
+pub async fn send_to(
+    state: &AppState,
     method: Method,
     uri: &str,
     body: Option<(&str, Vec<u8>)>,
@@ -67,7 +81,7 @@ pub async fn send(
         }
         None => Body::empty(),
     };
-    let res = app(AppState::new(pool.clone()))
+    let res = app(state.clone())
         .oneshot(req.body(body).unwrap())
         .await
         .unwrap();

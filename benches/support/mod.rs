@@ -1,0 +1,169 @@
+//! Shared set-up for the benchmarks: generated sectors over Đà Nẵng and a
+//! bench database on the server of `DATABASE_URL`.
+
+#![allow(dead_code)]
+
+use sqlx::{Connection, PgConnection, PgPool};
+use telecom_gis::config::GeneratorArgs;
+use telecom_gis::domain::tower::NewTower;
+use telecom_gis::spatial::coverage::{Area, SectorInput};
+use telecom_gis::{db, sample};
+
+/// Generator arguments (seed 2019) for `towers` towers.
+pub fn args(towers: usize) -> GeneratorArgs {
+    GeneratorArgs {
+        seed: 2019,
+        towers,
+        fibre_km: 300.0,
+        data_centres: 8,
+        data_dir: "data".into(),
+    }
+}
+
+/// Generated towers, validated as the API would.
+pub fn towers(n: usize) -> Vec<NewTower> {
+    let assets = sample::generate_assets(&args(n)).expect("generator runs");
+    assets
+        .towers
+        .features
+        .iter()
+        .map(|f| {
+            let g = f
+                .geometry
+                .as_ref()
+                .map(|g| serde_json::to_value(g).unwrap());
+            NewTower::from_feature(g.as_ref(), f.properties.as_ref().unwrap())
+                .expect("generated towers are valid")
+        })
+        .collect()
+}
+
+/// The real districts as analysis areas.
+pub fn areas() -> Vec<Area> {
+    sample::read_districts(std::path::Path::new("data"))
+        .expect("data/ districts")
+        .into_iter()
+        .map(|d| Area {
+            code: d.code,
+            geometry: d.geometry,
+        })
+        .collect()
+}
+
+/// Sectors of operational towers (ids numbered from 1), at most `limit`,
+/// keeping only `technology` when given.
+pub fn sectors(towers: &[NewTower], limit: usize, technology: Option<&str>) -> Vec<SectorInput> {
+    let mut out = Vec::new();
+    for (ti, t) in towers.iter().enumerate() {
+        if t.status.as_str() != "operational" {
+            continue;
+        }
+        for s in &t.sectors {
+            if technology.is_some_and(|x| x != s.technology.as_str()) {
+                continue;
+            }
+            if out.len() == limit {
+                return out;
+            }
+            out.push(SectorInput {
+                sector_id: out.len() as i64 + 1,
+                tower_id: ti as i64 + 1,
+                operator: s.operator.clone(),
+                technology: s.technology,
+                lon: t.lon,
+                lat: t.lat,
+                azimuth_deg: s.azimuth_deg,
+                beamwidth_deg: s.beamwidth_deg,
+                height_m: s.height_m,
+                eirp_dbm: s.eirp_dbm,
+                frequency_mhz: s.frequency_mhz,
+                range_m: s.range_m,
+            });
+        }
+    }
+    out
+}
+
+/// Seeded uniform points over the city's bounding box (lon 107.8–108.4,
+/// lat 15.9–16.25).
+pub fn points(n: usize, seed: u64) -> Vec<[f64; 2]> {
+    let mut s = seed.max(1);
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    (0..n)
+        .map(|_| [107.8 + next() * 0.6, 15.9 + next() * 0.35])
+        .collect()
+}
+
+/// A pool on database `name` of the server in `DATABASE_URL`, created if
+/// missing and migrated.
+pub async fn bench_db(name: &str) -> PgPool {
+    let url = std::env::var("DATABASE_URL").expect("set DATABASE_URL (make bench does)");
+    let mut admin = PgConnection::connect(&url)
+        .await
+        .expect("connect to DATABASE_URL");
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+            .bind(name)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+    if !exists {
+        sqlx::query(&format!("create database {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    let (server, _) = url.rsplit_once('/').expect("DATABASE_URL names a database");
+    let pool = db::connect(&format!("{server}/{name}"), 8).await.unwrap();
+    db::migrate(&pool).await.unwrap();
+    pool
+}
+
+/// Makes the bench database hold exactly `n` generated towers (loading them
+/// once; later runs reuse them).
+pub async fn ensure_towers(pool: &PgPool, n: usize) {
+    let have: i64 = sqlx::query_scalar("select count(*) from towers")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    if have == n as i64 {
+        return;
+    }
+    eprintln!("loading {n} generated towers into the bench database (once) …");
+    sqlx::query("truncate towers, tower_tenants, sectors, fibre_routes, data_centres cascade")
+        .execute(pool)
+        .await
+        .unwrap();
+    sample::load(
+        pool,
+        &GeneratorArgs {
+            towers: 0,
+            ..args(0)
+        },
+    )
+    .await
+    .unwrap();
+    let parsed = towers(n);
+    let mut tx = pool.begin().await.unwrap();
+    for chunk in parsed.chunks(10_000) {
+        db::towers::insert_many(&mut tx, chunk).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    sqlx::query("vacuum analyze").execute(pool).await.unwrap();
+}
+
+/// Resident set size of this process, MB.
+pub fn rss_mb() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0.0);
+    pages * 4096.0 / 1e6
+}

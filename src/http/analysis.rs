@@ -1,0 +1,255 @@
+//! `/analysis`: which districts are underserved, and why.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde_json::json;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::PathParams;
+use super::features::geojson_geometry;
+use super::params::parse_pairs;
+use super::{GEO_JSON, json_response};
+use crate::domain::classify::{AnalysisConfig, CRITERIA};
+use crate::domain::tower::Technology;
+use crate::report::{self, DistrictReport};
+use crate::spatial::analysis::UniformPopulation;
+
+struct Query {
+    technology: Technology,
+    config: AnalysisConfig,
+    csv: bool,
+}
+
+fn parse(
+    st: &AppState,
+    raw: Option<&str>,
+    headers: &HeaderMap,
+    allow_format: bool,
+) -> ApiResult<Query> {
+    let mut config = (*st.analysis).clone();
+    let mut technology = Technology::G4;
+    let mut csv = allow_format
+        && headers
+            .get(header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| {
+                a.split(',')
+                    .next()
+                    .is_some_and(|f| f.trim().starts_with("text/csv"))
+            });
+    let mut seen = Vec::new();
+    for (k, v) in parse_pairs(raw)? {
+        if seen.contains(&k) {
+            return Err(ApiError::param(&k, "given more than once"));
+        }
+        seen.push(k.clone());
+        let number = || {
+            v.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| ApiError::param(&k, format!("'{v}' is not a number")))
+        };
+        match k.as_str() {
+            "technology" => {
+                technology = v
+                    .parse()
+                    .map_err(|e: String| ApiError::param("technology", format!("'{v}' {e}")))?
+            }
+            "f" if allow_format => match v.as_str() {
+                "csv" => csv = true,
+                "json" | "geojson" => csv = false,
+                other => {
+                    return Err(ApiError::param(
+                        "f",
+                        format!("'{other}' is not available; use json or csv"),
+                    ));
+                }
+            },
+            "resolution" => {
+                config.resolution = v.trim().parse().map_err(|_| {
+                    ApiError::param(
+                        "resolution",
+                        format!("'{v}' must be an integer from 7 to 11"),
+                    )
+                })?
+            }
+            "fibre_reach_m" => config.fibre_reach_m = number()?,
+            other => {
+                let (level, name) = other.split_once('.').unwrap_or(("", other));
+                let map = match level {
+                    "underserved" => &mut config.underserved,
+                    "unserved" => &mut config.unserved,
+                    _ => {
+                        let names: Vec<String> = CRITERIA
+                            .iter()
+                            .map(|c| format!("underserved.{}", c.name))
+                            .collect();
+                        return Err(ApiError::param(
+                            other,
+                            format!(
+                                "unknown parameter; accepted: technology, f, resolution, fibre_reach_m, {} (and unserved.…)",
+                                names.join(", ")
+                            ),
+                        ));
+                    }
+                };
+                if !CRITERIA.iter().any(|c| c.name == name) {
+                    return Err(ApiError::param(
+                        other,
+                        format!("'{name}' is not a criterion"),
+                    ));
+                }
+                map.insert(name.to_owned(), number()?);
+            }
+        }
+    }
+    config.check().map_err(|e| {
+        let param = seen
+            .iter()
+            .find(|p| e.contains(p.split('.').next_back().unwrap_or(p)))
+            .cloned()
+            .unwrap_or_else(|| "resolution".into());
+        ApiError::param(&param, e)
+    })?;
+    Ok(Query {
+        technology,
+        config,
+        csv,
+    })
+}
+
+async fn build(st: &AppState, q: &Query) -> ApiResult<Vec<DistrictReport>> {
+    let index = st.coverage.snapshot();
+    report::districts(
+        &st.pool,
+        &index,
+        &q.config,
+        q.technology,
+        &UniformPopulation,
+    )
+    .await
+    .map_err(|e| match e {
+        report::ReportError::Db(d) => ApiError::from(d),
+        other => ApiError::internal(other),
+    })
+}
+
+fn feature(
+    st_index: &crate::spatial::coverage::CoverageIndex,
+    r: &DistrictReport,
+) -> serde_json::Value {
+    let geometry = st_index.areas.iter().find(|a| a.code == r.code).map(|a| {
+        serde_json::to_value(geojson_geometry(&geo::Geometry::MultiPolygon(
+            a.geometry.clone(),
+        )))
+        .unwrap_or_default()
+    });
+    json!({
+        "type": "Feature",
+        "id": r.code,
+        "geometry": geometry,
+        "properties": {
+            "code": r.code,
+            "name": r.name,
+            "rank": r.rank,
+            "class": r.verdict.class,
+            "score": r.verdict.score,
+            "indicators": r.indicators,
+            "explanation": r.verdict.explanation,
+        }
+    })
+}
+
+/// `GET /analysis/districts`: every district with class, score, indicators
+/// and explanation, worst first; `f=csv` or `Accept: text/csv` for a table.
+#[utoipa::path(get, path = "/analysis/districts", tag = "Analysis",
+    params(
+        ("technology" = Option<String>, Query, description = "2G, 3G, 4G or 5G; default 4G"),
+        ("f" = Option<String>, Query, description = "json (GeoJSON, default) or csv"),
+        ("resolution" = Option<u8>, Query, description = "H3 resolution of the analysis grid, 7–11 (default from config/analysis.toml)"),
+        ("fibre_reach_m" = Option<f64>, Query, description = "Fibre reach distance, metres"),
+        ("underserved.pop_coverage_pct" = Option<f64>, Query, description = "Override any threshold: underserved.<criterion> or unserved.<criterion>"),
+    ),
+    responses(
+        (status = 200, description = "GeoJSON FeatureCollection (or CSV) of districts with class, score, indicators and explanation"),
+        (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn districts(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let q = parse(&st, raw.as_deref(), &headers, true)?;
+    let reports = build(&st, &q).await?;
+    if q.csv {
+        let body = report::to_csv(&reports).map_err(ApiError::internal)?;
+        let mut res = json_response(StatusCode::OK, "text/csv; charset=utf-8", body.into_bytes());
+        res.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            header::HeaderValue::from_static("attachment; filename=\"underserved-districts.csv\""),
+        );
+        return Ok(res);
+    }
+    let index = st.coverage.snapshot();
+    let features: Vec<serde_json::Value> = reports.iter().map(|r| feature(&index, r)).collect();
+    let body = serde_json::to_vec(&json!({
+        "type": "FeatureCollection",
+        "technology": q.technology.as_str(),
+        "thresholds": q.config,
+        "numberReturned": features.len(),
+        "features": features,
+    }))
+    .map_err(ApiError::internal)?;
+    Ok(json_response(StatusCode::OK, GEO_JSON, body))
+}
+
+/// `GET /analysis/districts/{code}`: one district's report as a Feature.
+#[utoipa::path(get, path = "/analysis/districts/{code}", tag = "Analysis",
+    params(("code" = String, Path, description = "District code"), ("technology" = Option<String>, Query, description = "2G, 3G, 4G or 5G; default 4G")),
+    responses(
+        (status = 200, description = "GeoJSON Feature with class, score, indicators and explanation"),
+        (status = 404, description = "No such district", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn district(
+    State(st): State<AppState>,
+    PathParams(code): PathParams<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let q = parse(&st, raw.as_deref(), &headers, false)?;
+    let reports = build(&st, &q).await?;
+    let r = reports
+        .iter()
+        .find(|r| r.code == code)
+        .ok_or_else(|| ApiError::NotFound(format!("no district '{code}'")))?;
+    let body =
+        serde_json::to_vec(&feature(&st.coverage.snapshot(), r)).map_err(ApiError::internal)?;
+    Ok(json_response(StatusCode::OK, GEO_JSON, body))
+}
+
+/// `GET /analysis/summary`: city totals and the plan's indicators.
+#[utoipa::path(get, path = "/analysis/summary", tag = "Analysis",
+    params(("technology" = Option<String>, Query, description = "2G, 3G, 4G or 5G; default 4G")),
+    responses((status = 200, description = "City totals: population coverage, districts per class, shared sites against the 2025 target of 400, type-1 masts, underground versus aerial fibre")))]
+pub async fn summary(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let q = parse(&st, raw.as_deref(), &headers, false)?;
+    let reports = build(&st, &q).await?;
+    let s = report::summary(&st.pool, q.technology, &reports)
+        .await
+        .map_err(|e| match e {
+            report::ReportError::Db(d) => ApiError::from(d),
+            other => ApiError::internal(other),
+        })?;
+    Ok(json_response(
+        StatusCode::OK,
+        "application/json",
+        serde_json::to_vec(&s).map_err(ApiError::internal)?,
+    ))
+}
