@@ -21,9 +21,16 @@ use crate::domain::tower::Technology;
 
 /// How a district's population is spread over its cells.
 pub trait PopulationModel: Send + Sync {
-    /// The population of each of `cells` (same order), for a district of
-    /// `population` residents; the weights should add up to `population`.
-    fn weights(&self, area: &Area, population: f64, cells: &[CellIndex]) -> Vec<f64>;
+    /// The population of each of `cells` (same order; `cell_km2` their
+    /// areas), for a district of `population` residents; the weights should
+    /// add up to `population`.
+    fn weights(
+        &self,
+        area: &Area,
+        population: f64,
+        cells: &[CellIndex],
+        cell_km2: &[f64],
+    ) -> Vec<f64>;
 }
 
 /// Population spread uniformly over the district's area (the default).
@@ -31,13 +38,18 @@ pub trait PopulationModel: Send + Sync {
 pub struct UniformPopulation;
 
 impl PopulationModel for UniformPopulation {
-    fn weights(&self, _area: &Area, population: f64, cells: &[CellIndex]) -> Vec<f64> {
-        let areas: Vec<f64> = cells.iter().map(|c| c.area_km2()).collect();
-        let total: f64 = areas.iter().sum();
+    fn weights(
+        &self,
+        _area: &Area,
+        population: f64,
+        cells: &[CellIndex],
+        cell_km2: &[f64],
+    ) -> Vec<f64> {
+        let total: f64 = cell_km2.iter().sum();
         if total <= 0.0 {
             return vec![0.0; cells.len()];
         }
-        areas.into_iter().map(|a| population * a / total).collect()
+        cell_km2.iter().map(|a| population * a / total).collect()
     }
 }
 
@@ -52,7 +64,13 @@ pub struct PointPopulation {
 }
 
 impl PopulationModel for PointPopulation {
-    fn weights(&self, area: &Area, population: f64, cells: &[CellIndex]) -> Vec<f64> {
+    fn weights(
+        &self,
+        area: &Area,
+        population: f64,
+        cells: &[CellIndex],
+        cell_km2: &[f64],
+    ) -> Vec<f64> {
         let Some(res) = cells.first().map(|c| c.resolution()) else {
             return Vec::new();
         };
@@ -68,7 +86,7 @@ impl PopulationModel for PointPopulation {
             .collect();
         let total: f64 = raw.iter().sum();
         if total <= 0.0 {
-            return UniformPopulation.weights(area, population, cells);
+            return UniformPopulation.weights(area, population, cells, cell_km2);
         }
         raw.into_iter().map(|w| population * w / total).collect()
     }
@@ -135,11 +153,12 @@ pub fn coverage_indicators(
     params: &AnalysisParams,
     pop_model: &dyn PopulationModel,
 ) -> Result<CoverageIndicators, grid::GridError> {
-    let cells = grid::cells_in(&area.geometry, params.resolution)?;
-    let centres: Vec<[f64; 2]> = cells.iter().map(|c| grid::centre(*c)).collect();
-    let areas: Vec<f64> = cells.iter().map(|c| c.area_km2()).collect();
-    let pops = pop_model.weights(area, population, &cells);
-    let masks = index.operators_covering_batch(&centres, Some(params.technology), 1);
+    let g = index
+        .area_grids
+        .get(&area.code, &area.geometry, params.resolution)?;
+    let (cells, centres, areas) = (&g.cells, &g.centres, &g.cell_km2);
+    let pops = pop_model.weights(area, population, cells, areas);
+    let masks = index.operators_covering_batch(centres, Some(params.technology), 1);
     let all_ops = index.operators_with(Some(params.technology));
     let all_mask: u128 = all_ops.iter().fold(0, |m, o| m | (1u128 << o));
     let (mut a_tot, mut a_any, mut a_all, mut p_tot, mut p_any, mut p_all) =

@@ -307,6 +307,9 @@ pub struct CoverageIndex {
     pub data_centres: Arc<RTree<DataCentrePoint>>,
     /// Analysis areas (districts).
     pub areas: Arc<Vec<Area>>,
+    /// H3 tilings of the areas, computed on first use and shared by every
+    /// snapshot with the same areas.
+    pub area_grids: Arc<super::grid::GridCache>,
     /// The configuration the ranges were computed with.
     pub config: Arc<CoverageConfig>,
     /// Incremented on every change.
@@ -394,6 +397,7 @@ impl CoverageIndex {
             fibre_routes: Arc::new(Vec::new()),
             data_centres: Arc::new(RTree::new()),
             areas: Arc::new(Vec::new()),
+            area_grids: Arc::default(),
             config,
             version: 0,
         }
@@ -493,6 +497,7 @@ impl CoverageIndex {
             fibre_routes: Arc::new(fibre.to_vec()),
             data_centres: Arc::new(data_centre_tree(&frame, data_centres)),
             areas: Arc::new(areas),
+            area_grids: Arc::default(),
             config,
             version,
         })

@@ -83,3 +83,56 @@ pub fn boundary(cell: CellIndex) -> Polygon<f64> {
     p = p.orient(Direction::Default);
     p
 }
+
+/// The cells of an area at a resolution, with each cell's area in km².
+#[derive(Debug, Clone, PartialEq)]
+pub struct AreaGrid {
+    /// Cells whose centres lie in the area, sorted.
+    pub cells: Vec<CellIndex>,
+    /// Area of each cell, km² (same order).
+    pub cell_km2: Vec<f64>,
+    /// Centre of each cell, `[lon, lat]` (same order).
+    pub centres: Vec<[f64; 2]>,
+}
+
+/// A memo of area tilings keyed by (area code, resolution). Tiling a
+/// detailed district polygon is the costliest step of an analysis, and the
+/// areas change rarely: a new set of areas gets a new, empty cache.
+#[derive(Debug, Default)]
+pub struct GridCache {
+    grids: std::sync::Mutex<std::collections::HashMap<(String, u8), std::sync::Arc<AreaGrid>>>,
+}
+
+impl GridCache {
+    /// The tiling of `area` (named `code`) at `resolution`, computed once.
+    ///
+    /// # Errors
+    /// As [`cells_in`].
+    pub fn get(
+        &self,
+        code: &str,
+        area: &MultiPolygon<f64>,
+        resolution: u8,
+    ) -> Result<std::sync::Arc<AreaGrid>, GridError> {
+        let key = (code.to_owned(), resolution);
+        if let Some(g) = self
+            .grids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(g.clone());
+        }
+        let cells = cells_in(area, resolution)?;
+        let grid = std::sync::Arc::new(AreaGrid {
+            cell_km2: cells.iter().map(|c| c.area_km2()).collect(),
+            centres: cells.iter().map(|c| centre(*c)).collect(),
+            cells,
+        });
+        self.grids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, grid.clone());
+        Ok(grid)
+    }
+}
