@@ -158,3 +158,39 @@ async fn unsupported_methods_and_parameters_answer_problems(pool: PgPool) {
     let p = get(&pool, "/collections?foo=1").await.problem(400);
     assert_eq!(p["errors"][0]["parameter"], "foo");
 }
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn the_liveness_probe_answers_ok(pool: PgPool) {
+    let r = get(&pool, "/healthz").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(String::from_utf8_lossy(&r.body).trim(), "ok");
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn a_browser_gets_the_web_page_and_a_client_the_landing_json(pool: PgPool) {
+    use tower::ServiceExt;
+    let mut state = telecom_gis::AppState::new(pool.clone());
+    state.web_dir = Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web"));
+    let res = telecom_gis::app(state.clone())
+        .oneshot(
+            axum::http::Request::get("/")
+                .header("accept", "text/html,application/xhtml+xml")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let body = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("Đà Nẵng"));
+    let json = common::send_to(&state, Method::GET, "/?f=json", None).await;
+    assert_eq!(json.content_type, "application/json");
+}
