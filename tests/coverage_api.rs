@@ -396,6 +396,42 @@ async fn malformed_coverage_queries_answer_400_naming_the_parameter(pool: PgPool
     }
 }
 
+/// Polls `probe` until `pred` holds on its answer, or until `within` has
+/// passed since `since` (the moment of the write).
+async fn eventually(
+    state: &AppState,
+    probe: &str,
+    since: Instant,
+    within: Duration,
+    pred: impl Fn(&Value) -> bool,
+) -> bool {
+    while since.elapsed() < within {
+        if pred(&send_to(state, Method::GET, probe, None).await.json()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+fn covered(answer: &Value) -> bool {
+    !answer["sectors"].as_array().unwrap().is_empty()
+}
+
+/// Starts the change listener on a fresh state and waits for its first load.
+async fn listening_state(pool: &PgPool) -> (AppState, tokio::task::JoinHandle<()>) {
+    let state = AppState::new(pool.clone());
+    let listener = tokio::spawn(telecom_gis::sync::listen(
+        state.coverage.clone(),
+        pool.clone(),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !state.coverage.is_loaded() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (state, listener)
+}
+
 fn tower_at(lon: f64, lat: f64, code: &str) -> Value {
     json!({
         "type": "Feature",
@@ -452,23 +488,12 @@ async fn writes_through_the_api_change_coverage_at_once(pool: PgPool) {
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn changes_made_with_plain_sql_reach_the_index_within_a_second(pool: PgPool) {
     common::operators(&pool).await;
-    let state = AppState::new(pool.clone());
-    let listener = tokio::spawn(telecom_gis::sync::listen(
-        state.coverage.clone(),
-        pool.clone(),
-    ));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !state.coverage.is_loaded() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (state, listener) = listening_state(&pool).await;
     let probe = "/coverage/point?lon=108.25&lat=16.1&technology=4G";
-    assert!(
-        send_to(&state, Method::GET, probe, None).await.json()["sectors"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
-    let started = Instant::now();
+    assert!(!covered(
+        &send_to(&state, Method::GET, probe, None).await.json()
+    ));
+    let written = Instant::now();
     sqlx::query(
         "with t as (insert into towers (operator_id, site_code, structure_type, height_m, geom)
                     values ('viettel', 'SQL-1', 'lattice', 40, ST_SetSRID(ST_MakePoint(108.25, 16.1), 4326)) returning id)
@@ -478,52 +503,33 @@ async fn changes_made_with_plain_sql_reach_the_index_within_a_second(pool: PgPoo
     .execute(&pool)
     .await
     .unwrap();
-    let mut seen = false;
-    while started.elapsed() < Duration::from_secs(1) {
-        if !send_to(&state, Method::GET, probe, None).await.json()["sectors"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-        {
-            seen = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(seen, "the SQL insert was not visible within 1 s");
+    assert!(
+        eventually(&state, probe, written, Duration::from_secs(1), covered).await,
+        "the SQL insert was not visible within 1 s"
+    );
+    let written = Instant::now();
     sqlx::query("delete from towers where site_code = 'SQL-1'")
         .execute(&pool)
         .await
         .unwrap();
-    let started = Instant::now();
-    let mut gone = false;
-    while started.elapsed() < Duration::from_secs(1) {
-        if send_to(&state, Method::GET, probe, None).await.json()["sectors"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-        {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(gone, "the SQL delete was not visible within 1 s");
+    assert!(
+        eventually(
+            &state,
+            probe,
+            written,
+            Duration::from_secs(1),
+            |a| !covered(a)
+        )
+        .await,
+        "the SQL delete was not visible within 1 s"
+    );
     listener.abort();
 }
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn after_the_listener_loses_its_connection_the_index_is_rebuilt(pool: PgPool) {
     common::operators(&pool).await;
-    let state = AppState::new(pool.clone());
-    let listener = tokio::spawn(telecom_gis::sync::listen(
-        state.coverage.clone(),
-        pool.clone(),
-    ));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !state.coverage.is_loaded() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (state, listener) = listening_state(&pool).await;
     let before = state.coverage.snapshot().version;
     // Cut the LISTEN connection, then change data while it is down.
     let killed: i64 = sqlx::query_scalar(
@@ -544,19 +550,14 @@ async fn after_the_listener_loses_its_connection_the_index_is_rebuilt(pool: PgPo
     .await
     .unwrap();
     let probe = "/coverage/point?lon=108.2&lat=16.0005";
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut seen = false;
-    while Instant::now() < deadline {
-        if !send_to(&state, Method::GET, probe, None).await.json()["sectors"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-        {
-            seen = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let seen = eventually(
+        &state,
+        probe,
+        Instant::now(),
+        Duration::from_secs(5),
+        covered,
+    )
+    .await;
     assert!(
         seen,
         "the change made while disconnected reached the index after the reconnect"

@@ -139,64 +139,29 @@ pub async fn list(
     let filter: ItemFilter = items_filter(c, &pairs)?;
     authorize(&Actor::Anonymous, Action::Read, c, None)?;
     let pool = &st.pool;
+    // Count and page run concurrently on two connections.
+    macro_rules! page {
+        ($layer:ident, $feature:expr) => {{
+            let (n, rows) = tokio::try_join!(
+                db::$layer::count(pool, &filter),
+                db::$layer::list(pool, &filter)
+            )?;
+            rows_to_fc(
+                &base,
+                c,
+                &pairs,
+                &filter,
+                n,
+                rows.iter().map($feature).collect(),
+            )?
+        }};
+    }
+    let index = st.coverage.snapshot();
     let body = match c {
-        CollectionId::Towers => {
-            let index = st.coverage.snapshot();
-            let (n, rows) = tokio::try_join!(
-                db::towers::count(pool, &filter),
-                db::towers::list(pool, &filter)
-            )?;
-            rows_to_fc(
-                &base,
-                c,
-                &pairs,
-                &filter,
-                n,
-                rows.iter().map(|t| TowerFeature(t, None, &index)).collect(),
-            )?
-        }
-        CollectionId::FibreRoutes => {
-            let (n, rows) = tokio::try_join!(
-                db::fibre_routes::count(pool, &filter),
-                db::fibre_routes::list(pool, &filter)
-            )?;
-            rows_to_fc(
-                &base,
-                c,
-                &pairs,
-                &filter,
-                n,
-                rows.iter().map(|f| FibreFeature(f, None)).collect(),
-            )?
-        }
-        CollectionId::DataCentres => {
-            let (n, rows) = tokio::try_join!(
-                db::data_centres::count(pool, &filter),
-                db::data_centres::list(pool, &filter)
-            )?;
-            rows_to_fc(
-                &base,
-                c,
-                &pairs,
-                &filter,
-                n,
-                rows.iter().map(|d| DataCentreFeature(d, None)).collect(),
-            )?
-        }
-        CollectionId::Districts => {
-            let (n, rows) = tokio::try_join!(
-                db::districts::count(pool, &filter),
-                db::districts::list(pool, &filter)
-            )?;
-            rows_to_fc(
-                &base,
-                c,
-                &pairs,
-                &filter,
-                n,
-                rows.iter().map(|d| DistrictFeature(d, None)).collect(),
-            )?
-        }
+        CollectionId::Towers => page!(towers, |t| TowerFeature(t, None, &index)),
+        CollectionId::FibreRoutes => page!(fibre_routes, |f| FibreFeature(f, None)),
+        CollectionId::DataCentres => page!(data_centres, |d| DataCentreFeature(d, None)),
+        CollectionId::Districts => page!(districts, |d| DistrictFeature(d, None)),
     };
     Ok(geojson_headers(json_response(
         StatusCode::OK,
