@@ -384,7 +384,7 @@ mod tests {
 
     #[test]
     fn a_configuration_without_a_threshold_is_refused() {
-        let text = DEFAULT_CONFIG_TOML.replace("5G = -80.0", "");
+        let text = DEFAULT_CONFIG_TOML.replace("5G = -72.0", "");
         assert!(CoverageConfig::from_toml(&text).is_err());
     }
 }
