@@ -11,10 +11,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sqlx::{Connection, PgConnection, PgPool};
-use telecom_gis::config::GeneratorArgs;
-use telecom_gis::domain::tower::NewTower;
-use telecom_gis::{AppState, app, db, sample};
+use telecom_gis::{AppState, app};
+
+mod support;
 
 const BBOX: &str = "107.8,15.9,108.4,16.25";
 
@@ -23,79 +22,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-async fn bench_pool(url: &str, towers: usize) -> PgPool {
-    let mut admin = PgConnection::connect(url)
-        .await
-        .expect("connect to DATABASE_URL");
-    let exists: bool = sqlx::query_scalar(
-        "select exists (select 1 from pg_database where datname = 'telecom_gis_bench')",
-    )
-    .fetch_one(&mut admin)
-    .await
-    .unwrap();
-    if !exists {
-        sqlx::query("create database telecom_gis_bench")
-            .execute(&mut admin)
-            .await
-            .unwrap();
-    }
-    let bench_url = match url.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/telecom_gis_bench"),
-        None => panic!("DATABASE_URL must name a database"),
-    };
-    let pool = db::connect(&bench_url, 8).await.unwrap();
-    db::migrate(&pool).await.unwrap();
-    let have: i64 = sqlx::query_scalar("select count(*) from towers")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    if have != towers as i64 {
-        eprintln!("loading {towers} generated towers (once) …");
-        let t0 = Instant::now();
-        sqlx::query("truncate towers, tower_tenants, sectors, fibre_routes, data_centres cascade")
-            .execute(&pool)
-            .await
-            .unwrap();
-        let args = GeneratorArgs {
-            seed: 2019,
-            towers,
-            fibre_km: 300.0,
-            data_centres: 8,
-            data_dir: "data".into(),
-        };
-        sample::load(
-            &pool,
-            &GeneratorArgs {
-                towers: 0,
-                ..args.clone()
-            },
-        )
-        .await
-        .unwrap();
-        let assets = sample::generate_assets(&args).unwrap();
-        let parsed: Vec<NewTower> = assets
-            .towers
-            .features
-            .iter()
-            .map(|f| {
-                let g = f
-                    .geometry
-                    .as_ref()
-                    .map(|g| serde_json::to_value(g).unwrap());
-                NewTower::from_feature(g.as_ref(), f.properties.as_ref().unwrap()).unwrap()
-            })
-            .collect();
-        let mut tx = pool.begin().await.unwrap();
-        for chunk in parsed.chunks(10_000) {
-            db::towers::insert_many(&mut tx, chunk).await.unwrap();
-        }
-        tx.commit().await.unwrap();
-        sqlx::query("vacuum analyze").execute(&pool).await.unwrap();
-        eprintln!("loaded in {:.1} s", t0.elapsed().as_secs_f64());
-    }
-    pool
 }
 
 /// The same FeatureCollection, produced entirely by PostgreSQL/PostGIS.
@@ -219,7 +145,6 @@ fn report(label: &str, mut times: Vec<Duration>, bytes: usize) {
 }
 
 fn main() {
-    let url = std::env::var("DATABASE_URL").expect("set DATABASE_URL (make bench does)");
     let towers = env_usize("BENCH_TOWERS", 100_000);
     let runs = env_usize("BENCH_RUNS", 30);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -227,7 +152,8 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let pool = bench_pool(&url, towers).await;
+        let pool = support::bench_db("telecom_gis_bench").await;
+        support::ensure_towers(&pool, towers).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = app(AppState::loaded(pool.clone()).await.unwrap());

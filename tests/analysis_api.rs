@@ -338,35 +338,13 @@ async fn the_report_ranks_districts_and_exports_csv(pool: PgPool) {
     let one = send_to(&state, Method::GET, "/analysis/districts/497", None).await;
     assert_eq!(one.status, 200);
     assert_eq!(one.json()["properties"]["name"], "Hòa Vang");
-    for uri in ["/analysis/districts?f=csv", "/analysis/districts"] {
-        let r = if uri.ends_with("csv") {
-            send_to(&state, Method::GET, uri, None).await
-        } else {
-            let req_state = state.clone();
-            // Accept: text/csv negotiates the same table.
-            use tower::ServiceExt;
-            let res = telecom_gis::app(req_state)
-                .oneshot(
-                    axum::http::Request::get(uri)
-                        .header("accept", "text/csv")
-                        .body(axum::body::Body::empty())
-                        .unwrap(),
-                )
-                .await
-                .unwrap();
-            let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
-            let body = http_body_util::BodyExt::collect(res.into_body())
-                .await
-                .unwrap()
-                .to_bytes()
-                .to_vec();
-            common::Reply {
-                status: axum::http::StatusCode::OK,
-                content_type: ct,
-                headers: Default::default(),
-                body,
-            }
-        };
+    for (uri, accept) in [
+        ("/analysis/districts?f=csv", "*/*"),
+        ("/analysis/districts", "text/csv"),
+    ] {
+        // f=csv, or Accept: text/csv, gives the same table.
+        let r =
+            common::send_with_headers(&state, Method::GET, uri, None, &[("accept", accept)]).await;
         assert!(r.content_type.starts_with("text/csv"), "{}", r.content_type);
         let text = String::from_utf8(r.body).unwrap();
         let mut rows = csv::Reader::from_reader(text.as_bytes());

@@ -5,13 +5,10 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Method, Request, header};
+use axum::http::{Method, header};
 use common::{Reply, fingerprint, get, send, send_json};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use tower::ServiceExt;
 
 /// Scheme and host of every link and `Location` (the helpers send `Host: test.local`).
 const BASE: &str = "http://test.local";
@@ -29,32 +26,9 @@ async fn send_with_header(
     extra: (&str, &str),
     body: &Value,
 ) -> Reply {
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::HOST, "test.local")
-        .header(header::CONTENT_TYPE, "application/geo+json")
-        .header(extra.0, extra.1)
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
-        .unwrap();
-    let res = telecom_gis::app(telecom_gis::AppState::new(pool.clone()))
-        .oneshot(req)
-        .await
-        .unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-    Reply {
-        status,
-        content_type,
-        headers,
-        body,
-    }
+    let state = telecom_gis::AppState::new(pool.clone());
+    let body = Some(("application/geo+json", serde_json::to_vec(body).unwrap()));
+    common::send_with_headers(&state, method, uri, body, &[extra]).await
 }
 
 /// `PATCH uri` with a JSON merge patch.

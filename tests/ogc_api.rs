@@ -168,29 +168,22 @@ async fn the_liveness_probe_answers_ok(pool: PgPool) {
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn a_browser_gets_the_web_page_and_a_client_the_landing_json(pool: PgPool) {
-    use tower::ServiceExt;
     let mut state = telecom_gis::AppState::new(pool.clone());
     state.web_dir = Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web"));
-    let res = telecom_gis::app(state.clone())
-        .oneshot(
-            axum::http::Request::get("/")
-                .header("accept", "text/html,application/xhtml+xml")
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let page = common::send_with_headers(
+        &state,
+        Method::GET,
+        "/",
+        None,
+        &[("accept", "text/html,application/xhtml+xml")],
+    )
+    .await;
     assert!(
-        res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
+        page.content_type.starts_with("text/html"),
+        "{}",
+        page.content_type
     );
-    let body = http_body_util::BodyExt::collect(res.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    assert!(String::from_utf8_lossy(&body).contains("Đà Nẵng"));
+    assert!(String::from_utf8_lossy(&page.body).contains("Đà Nẵng"));
     let json = common::send_to(&state, Method::GET, "/?f=json", None).await;
     assert_eq!(json.content_type, "application/json");
 }

@@ -70,10 +70,24 @@ pub async fn send_to(
     uri: &str,
     body: Option<(&str, Vec<u8>)>,
 ) -> Reply {
+    send_with_headers(state, method, uri, body, &[]).await
+}
+
+/// [`send_to`] with extra request headers (`Accept`, `Content-Crs`, …).
+pub async fn send_with_headers(
+    state: &AppState,
+    method: Method,
+    uri: &str,
+    body: Option<(&str, Vec<u8>)>,
+    extra: &[(&str, &str)],
+) -> Reply {
     let mut req = Request::builder()
         .method(method)
         .uri(uri)
         .header(header::HOST, "test.local");
+    for (name, value) in extra {
+        req = req.header(*name, *value);
+    }
     let body = match body {
         Some((ct, bytes)) => {
             req = req.header(header::CONTENT_TYPE, ct);
