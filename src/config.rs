@@ -43,6 +43,25 @@ pub enum Command {
     /// Print a report.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Check that a running service's coverage index equals one loaded fresh
+    /// from the database (exit code 1 when they differ).
+    CheckIndex(CheckIndexArgs),
+}
+
+/// Options of `check-index`.
+#[derive(Debug, clap::Args)]
+pub struct CheckIndexArgs {
+    /// Base URL of the running service (plain HTTP).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Coverage model file the service runs with (default:
+    /// config/coverage.toml when present); ranges depend on it.
+    #[arg(long, env = "COVERAGE_CONFIG")]
+    pub coverage_config: Option<PathBuf>,
+    /// Comparisons before giving up; changes still in flight (applied within
+    /// about 100 ms) get this many chances, 500 ms apart.
+    #[arg(long, default_value_t = 5)]
+    pub attempts: u32,
 }
 
 /// Reports.
@@ -92,8 +111,9 @@ pub struct ServeArgs {
     /// Public base URL for links (e.g. behind a proxy); default: from the Host header.
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Folder of the web front end served to browsers.
-    #[arg(long, env = "WEB_DIR", default_value = "web")]
+    /// Folder of the built web front end served to browsers (`make run`
+    /// builds it with npm into web/dist).
+    #[arg(long, env = "WEB_DIR", default_value = "web/dist")]
     pub web_dir: PathBuf,
     /// Coverage model configuration (TOML); default: config/coverage.toml when
     /// present, else the copy built into the binary.
@@ -106,6 +126,19 @@ pub struct ServeArgs {
     /// Largest number of database connections.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// Seconds a request waits for a database connection before it is
+    /// answered 503 (e.g. while the database is down).
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT", default_value_t = 3.0)]
+    pub db_acquire_timeout: f64,
+    /// Separate URL for the change listener (`LISTEN` needs a session of its
+    /// own: give PostgreSQL itself or a session-mode pgbouncer pool when
+    /// DATABASE_URL goes through transaction pooling); default: DATABASE_URL.
+    #[arg(long, env = "DATABASE_LISTEN_URL", hide_env_values = true)]
+    pub database_listen_url: Option<String>,
+    /// `application_name` of the database connections (tells replicas apart
+    /// in `pg_stat_activity`).
+    #[arg(long, env = "DB_APPLICATION_NAME", default_value = "telecom-gis")]
+    pub db_application_name: String,
 }
 
 /// Generator parameters shared by `generate` and `load-sample`.

@@ -6,11 +6,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use telecom_gis::config::{Cli, Command, LogFormat, ReportCommand, ReportFormat, UnderservedArgs};
+use telecom_gis::config::{
+    CheckIndexArgs, Cli, Command, LogFormat, ReportCommand, ReportFormat, UnderservedArgs,
+};
 use telecom_gis::domain::classify::AnalysisConfig;
 use telecom_gis::domain::tower::Technology;
 use telecom_gis::report;
 use telecom_gis::spatial::analysis::UniformPopulation;
+use telecom_gis::spatial::coverage::IndexFingerprint;
 use telecom_gis::spatial::propagation::CoverageConfig;
 use telecom_gis::sync::CoverageState;
 use telecom_gis::{AppState, app, db, sample};
@@ -31,8 +34,19 @@ fn init_tracing(format: LogFormat) {
 }
 
 async fn connect(url: Option<&str>, max: u32) -> Result<sqlx::PgPool> {
+    connect_with(
+        url,
+        &db::PoolConfig {
+            max_connections: max,
+            ..db::PoolConfig::default()
+        },
+    )
+    .await
+}
+
+async fn connect_with(url: Option<&str>, config: &db::PoolConfig) -> Result<sqlx::PgPool> {
     let url = url.context("DATABASE_URL is not set: pass --database-url or set DATABASE_URL (make run provisions one)")?;
-    let pool = db::connect(url, max)
+    let pool = db::connect_with(url, config)
         .await
         .context("cannot connect to the database")?;
     let postgis = db::check_postgis(&pool).await?;
@@ -160,28 +174,100 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-async fn run(cli: Cli) -> Result<()> {
+/// `check-index`: compares the running service's index with one loaded
+/// fresh from the database; `Ok(false)` when they differ.
+async fn check_index(url: Option<&str>, args: &CheckIndexArgs) -> Result<bool> {
+    let pool = connect(url, 4).await?;
+    let config = load_coverage_config(args.coverage_config.as_deref())?;
+    let endpoint = format!("{}/index/fingerprint", args.url.trim_end_matches('/'));
+    let client = reqwest::Client::new();
+    let attempts = args.attempts.max(1);
+    for attempt in 1..=attempts {
+        let served: IndexFingerprint = client
+            .get(&endpoint)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .with_context(|| format!("cannot read {endpoint}"))?
+            .json()
+            .await
+            .with_context(|| format!("{endpoint} did not answer a fingerprint"))?;
+        let fresh = telecom_gis::sync::fingerprint_from_db(&pool, config.clone()).await?;
+        if served == fresh {
+            println!(
+                "index consistent: {} towers, {} sectors, {} fibre routes, {} data centres, {} areas, hash {}",
+                fresh.towers,
+                fresh.sectors,
+                fresh.fibre_routes,
+                fresh.data_centres,
+                fresh.areas,
+                fresh.hash
+            );
+            return Ok(true);
+        }
+        if attempt == attempts {
+            println!("index MISMATCH after {attempts} comparisons");
+            println!("  service : {}", serde_json::to_string(&served)?);
+            println!("  database: {}", serde_json::to_string(&fresh)?);
+            return Ok(false);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Ok(false)
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
     let url = cli.database_url.as_deref();
     match cli.command {
         Command::Serve(args) => {
-            let pool = connect(url, args.db_max_connections).await?;
+            let acquire_timeout = std::time::Duration::try_from_secs_f64(args.db_acquire_timeout)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .context("--db-acquire-timeout must be a positive number of seconds")?;
+            let pool_config = db::PoolConfig {
+                max_connections: args.db_max_connections,
+                acquire_timeout,
+                application_name: args.db_application_name.clone(),
+            };
+            let pool = connect_with(url, &pool_config).await?;
             db::migrate(&pool).await?;
             let config = load_coverage_config(args.coverage_config.as_deref())?;
             let coverage = Arc::new(CoverageState::new(config));
-            // The listener loads the index once it listens, so no change is missed.
-            tokio::spawn(telecom_gis::sync::listen(coverage.clone(), pool.clone()));
+            // The listener loads the index once it listens, so no change is
+            // missed. It may need a session of its own (see --database-listen-url).
+            let listen_pool = match args.database_listen_url.as_deref() {
+                Some(listen_url) => {
+                    let config = db::PoolConfig {
+                        max_connections: 3,
+                        ..pool_config.clone()
+                    };
+                    connect_with(Some(listen_url), &config).await?
+                }
+                None => pool.clone(),
+            };
+            tokio::spawn(telecom_gis::sync::listen(coverage.clone(), listen_pool));
             let analysis = Arc::new(load_analysis_config(args.analysis_config.as_deref())?);
             let state = AppState {
                 analysis,
                 coverage,
-                pool,
                 public_url: args.public_url.map(Arc::from),
                 web_dir: Some(args.web_dir),
+                ..AppState::new(pool)
             };
+            let metrics = state.metrics.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    metrics.upkeep();
+                }
+            });
             let addr = std::net::SocketAddr::new(args.bind, args.port);
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
+            // With port 0 the system picks one: log the real address.
+            let addr = listener.local_addr().unwrap_or(addr);
             tracing::info!(%addr, "serving http://{addr}/");
             axum::serve(listener, app(state))
                 .with_graceful_shutdown(shutdown_signal())
@@ -211,19 +297,29 @@ async fn run(cli: Cli) -> Result<()> {
                 tracing::info!(path = %path.display(), "written");
             }
         }
+        Command::CheckIndex(args) => {
+            if !check_index(url, &args).await? {
+                return Ok(ExitCode::from(1));
+            }
+        }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
+    // check-index exits 1 on a mismatch, so its failures exit 2.
+    let failure = match cli.command {
+        Command::CheckIndex(_) => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    };
     match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");
-            ExitCode::FAILURE
+            failure
         }
     }
 }

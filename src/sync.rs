@@ -9,15 +9,15 @@
 //! is lost and re-established, the index is rebuilt in full.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
 use crate::db::{self, DbError};
-use crate::spatial::coverage::{CoverageIndex, IndexError};
+use crate::spatial::coverage::{CoverageIndex, IndexError, IndexFingerprint};
 use crate::spatial::propagation::CoverageConfig;
 
 /// The channel the triggers notify.
@@ -43,6 +43,35 @@ impl From<sqlx::Error> for SyncError {
     }
 }
 
+/// State of the change listener ([`listen`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListenerState {
+    /// No listener runs for this index (tests, one-shot commands): the index
+    /// changes only through this process's own writes.
+    NotStarted,
+    /// Listening, and the index was rebuilt after the connection was made.
+    Connected,
+    /// The connection is lost (or not yet made); the index may be stale until
+    /// the listener reconnects and rebuilds it.
+    Disconnected,
+}
+
+/// Counters of the index's upkeep, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncStats {
+    /// Full rebuilds that succeeded.
+    pub reloads: u64,
+    /// Full rebuilds that failed (the previous snapshot stayed).
+    pub reload_failures: u64,
+    /// Towers patched in place.
+    pub tower_patches: u64,
+    /// Times the change listener (re)connected and resynchronised.
+    pub listener_connects: u64,
+    /// Duration of the last successful full rebuild, milliseconds.
+    pub last_reload_ms: u64,
+}
+
 /// The shared, swappable coverage index.
 #[derive(Debug)]
 pub struct CoverageState {
@@ -50,6 +79,12 @@ pub struct CoverageState {
     writer: tokio::sync::Mutex<()>,
     config: Arc<CoverageConfig>,
     loaded: AtomicBool,
+    listener: AtomicU8,
+    reloads: AtomicU64,
+    reload_failures: AtomicU64,
+    tower_patches: AtomicU64,
+    listener_connects: AtomicU64,
+    last_reload_ms: AtomicU64,
 }
 
 impl CoverageState {
@@ -61,6 +96,41 @@ impl CoverageState {
             writer: tokio::sync::Mutex::new(()),
             config,
             loaded: AtomicBool::new(false),
+            listener: AtomicU8::new(0),
+            reloads: AtomicU64::new(0),
+            reload_failures: AtomicU64::new(0),
+            tower_patches: AtomicU64::new(0),
+            listener_connects: AtomicU64::new(0),
+            last_reload_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// The change listener's state.
+    pub fn listener_state(&self) -> ListenerState {
+        match self.listener.load(Ordering::Acquire) {
+            1 => ListenerState::Connected,
+            2 => ListenerState::Disconnected,
+            _ => ListenerState::NotStarted,
+        }
+    }
+
+    fn set_listener(&self, s: ListenerState) {
+        let v = match s {
+            ListenerState::NotStarted => 0,
+            ListenerState::Connected => 1,
+            ListenerState::Disconnected => 2,
+        };
+        self.listener.store(v, Ordering::Release);
+    }
+
+    /// The upkeep counters.
+    pub fn stats(&self) -> SyncStats {
+        SyncStats {
+            reloads: self.reloads.load(Ordering::Relaxed),
+            reload_failures: self.reload_failures.load(Ordering::Relaxed),
+            tower_patches: self.tower_patches.load(Ordering::Relaxed),
+            listener_connects: self.listener_connects.load(Ordering::Relaxed),
+            last_reload_ms: self.last_reload_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -108,17 +178,27 @@ impl CoverageState {
     /// When loading fails; the previous snapshot stays in place.
     pub async fn reload(&self, pool: &PgPool) -> Result<(), SyncError> {
         let _guard = self.writer.lock().await;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let version = self.snapshot().version + 1;
-        let index = self.build(pool, version).await?;
+        let index = match self.build(pool, version).await {
+            Ok(i) => i,
+            Err(e) => {
+                self.reload_failures.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        let elapsed_ms = started.elapsed().as_millis() as u64;
         tracing::info!(
             sectors = index.sector_count(),
+            towers = index.tower_count(),
             version,
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms,
             "coverage index loaded"
         );
         self.swap(index);
         self.loaded.store(true, Ordering::Release);
+        self.reloads.fetch_add(1, Ordering::Relaxed);
+        self.last_reload_ms.store(elapsed_ms, Ordering::Relaxed);
         Ok(())
     }
 
@@ -151,6 +231,8 @@ impl CoverageState {
             }
         }
         self.swap(next);
+        self.tower_patches
+            .fetch_add(tower_ids.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -170,6 +252,23 @@ impl CoverageState {
         self.swap(next);
         Ok(())
     }
+}
+
+/// The fingerprint of an index loaded fresh from the database with
+/// `config`, to compare with a running service's (`GET /index/fingerprint`).
+///
+/// # Errors
+/// When loading fails.
+pub async fn fingerprint_from_db(
+    pool: &PgPool,
+    config: CoverageConfig,
+) -> Result<IndexFingerprint, SyncError> {
+    let state = CoverageState::new(config);
+    state.reload(pool).await?;
+    let index = state.snapshot();
+    tokio::task::spawn_blocking(move || index.fingerprint())
+        .await
+        .map_err(|e| SyncError::Db(DbError::Sqlx(sqlx::Error::Protocol(e.to_string()))))
 }
 
 /// Applies one batch of notification payloads.
@@ -200,63 +299,149 @@ async fn apply(state: &CoverageState, pool: &PgPool, payloads: &[String]) -> Res
     Ok(())
 }
 
+/// First and largest pause between two attempts to reconnect the listener.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(4);
+
+/// Exponential backoff with jitter (±25 %) between reconnection attempts, so
+/// that many replicas do not hammer a recovering database in step.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Self { next: BACKOFF_MIN }
+    }
+
+    fn reset(&mut self) {
+        self.next = BACKOFF_MIN;
+    }
+
+    async fn wait(&mut self) {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let jitter = 0.75 + f64::from(nanos % 1000) / 2000.0;
+        tokio::time::sleep(self.next.mul_f64(jitter)).await;
+        self.next = (self.next * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// Tracks one outage so that it is logged once when it starts and once when
+/// it ends, not at every failed attempt.
+#[derive(Debug, Default)]
+struct Outage {
+    since: Option<Instant>,
+    attempts: u64,
+}
+
+impl Outage {
+    fn failed(&mut self, what: &str, e: &dyn std::fmt::Display) {
+        self.attempts += 1;
+        if self.since.is_none() {
+            self.since = Some(Instant::now());
+            tracing::warn!(error = %e, "{what}; the coverage index may be stale; retrying with backoff (logged once until it recovers)");
+        } else {
+            tracing::debug!(error = %e, attempt = self.attempts, "{what}; still retrying");
+        }
+    }
+
+    fn recovered(&mut self) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(
+                down_ms = since.elapsed().as_millis() as u64,
+                attempts = self.attempts,
+                "coverage listener reconnected; index rebuilt"
+            );
+        }
+        self.attempts = 0;
+    }
+}
+
 /// Listens for change notifications forever, applying them in batches
-/// collected over 50 ms; rebuilds in full after a reconnect.
+/// collected over 50 ms.
+///
+/// After every (re)connection it rebuilds the index in full before applying
+/// notifications, since anything may have changed while it was not listening.
+/// Lost connections are retried with exponential backoff (100 ms to 4 s,
+/// jittered); an outage is logged once when it starts and once when it ends.
+/// [`CoverageState::listener_state`] tells whether it is connected.
 pub async fn listen(state: Arc<CoverageState>, pool: PgPool) {
+    let mut backoff = Backoff::new();
+    let mut outage = Outage::default();
+    state.set_listener(ListenerState::Disconnected);
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(l) => l,
             Err(e) => {
-                tracing::warn!(error = %e, "coverage listener cannot connect; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                outage.failed("coverage listener cannot connect to the database", &e);
+                backoff.wait().await;
                 continue;
             }
         };
         if let Err(e) = listener.listen(CHANNEL).await {
-            tracing::warn!(error = %e, "LISTEN failed; retrying");
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            outage.failed("LISTEN failed", &e);
+            backoff.wait().await;
             continue;
         }
-        // Anything may have changed while we were not listening.
+        // Anything may have changed while we were not listening: rebuild in
+        // full, and do not serve as in sync until that worked.
         if let Err(e) = state.reload(&pool).await {
-            tracing::warn!(error = %e, "coverage reload failed");
+            outage.failed("coverage index rebuild after reconnect failed", &e);
+            backoff.wait().await;
+            continue;
         }
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(first)) => {
-                    let mut batch = vec![first.payload().to_owned()];
-                    let deadline = tokio::time::Instant::now() + Duration::from_millis(50);
-                    let mut lost = false;
-                    loop {
-                        match tokio::time::timeout_at(deadline, listener.try_recv()).await {
-                            Ok(Ok(Some(n))) => batch.push(n.payload().to_owned()),
-                            Ok(Ok(None)) | Ok(Err(_)) => {
-                                lost = true;
-                                break;
-                            }
-                            Err(_) => break,
+        state.listener_connects.fetch_add(1, Ordering::Relaxed);
+        state.set_listener(ListenerState::Connected);
+        outage.recovered();
+        backoff.reset();
+        let lost = receive(&state, &pool, &mut listener).await;
+        state.set_listener(ListenerState::Disconnected);
+        outage.failed("coverage listener lost its connection", &lost);
+        // Reconnect at once the first time: a dropped connection on a live
+        // server (restart of a pooler, pg_terminate_backend) comes back fast.
+    }
+}
+
+/// Applies notifications until the connection is lost; returns why.
+async fn receive(state: &CoverageState, pool: &PgPool, listener: &mut PgListener) -> String {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(first)) => {
+                let mut batch = vec![first.payload().to_owned()];
+                let deadline = tokio::time::Instant::now() + Duration::from_millis(50);
+                let mut lost = None;
+                loop {
+                    match tokio::time::timeout_at(deadline, listener.try_recv()).await {
+                        Ok(Ok(Some(n))) => batch.push(n.payload().to_owned()),
+                        Ok(Ok(None)) => {
+                            lost = Some("connection closed".to_owned());
+                            break;
                         }
-                    }
-                    if let Err(e) = apply(&state, &pool, &batch).await {
-                        tracing::warn!(error = %e, "applying coverage changes failed; rebuilding");
-                        let _ = state.reload(&pool).await;
-                    }
-                    if lost {
-                        break;
+                        Ok(Err(e)) => {
+                            lost = Some(e.to_string());
+                            break;
+                        }
+                        Err(_) => break,
                     }
                 }
-                Ok(None) => {
-                    tracing::warn!(
-                        "coverage listener lost its connection; rebuilding after reconnect"
-                    );
-                    break;
+                if let Err(e) = apply(state, pool, &batch).await {
+                    // The batch is lost unless a full rebuild works now; if
+                    // not, reconnect, which rebuilds.
+                    tracing::debug!(error = %e, "applying coverage changes failed; rebuilding");
+                    if let Err(e) = state.reload(pool).await {
+                        return format!("rebuild after a failed change failed: {e}");
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "coverage listener error");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    break;
+                if let Some(why) = lost {
+                    return why;
                 }
             }
+            Ok(None) => return "connection closed".to_owned(),
+            Err(e) => return e.to_string(),
         }
     }
 }

@@ -10,12 +10,14 @@ pub mod districts;
 pub mod fibre_routes;
 pub mod filter;
 pub mod operators;
+pub mod tiles;
 pub mod towers;
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::domain::Invalid;
 
@@ -60,16 +62,102 @@ pub enum DbError {
 /// Result alias of this module.
 pub type DbResult<T> = Result<T, DbError>;
 
-/// Opens a connection pool.
+/// Opens a connection pool with [`PoolConfig::default`] settings and
+/// `max_connections` connections at most.
 ///
 /// # Errors
-/// When the URL is malformed or the server cannot be reached within 10 s.
+/// When the URL is malformed or the server cannot be reached within the
+/// acquire timeout (3 s).
 pub async fn connect(url: &str, max_connections: u32) -> DbResult<PgPool> {
+    connect_with(
+        url,
+        &PoolConfig {
+            max_connections,
+            ..PoolConfig::default()
+        },
+    )
+    .await
+}
+
+/// Settings of the connection pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Largest number of connections.
+    pub max_connections: u32,
+    /// How long a request waits for a connection before it fails (and the
+    /// API answers 503): bounds every request's wait while the database is
+    /// down.
+    pub acquire_timeout: Duration,
+    /// `application_name` of every connection, as shown in
+    /// `pg_stat_activity` (tells replicas apart).
+    pub application_name: String,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+            application_name: "telecom-gis".into(),
+        }
+    }
+}
+
+/// Opens a connection pool with `config`, connecting once to check the URL.
+///
+/// # Errors
+/// When the URL is malformed or the server cannot be reached within
+/// `config.acquire_timeout`.
+pub async fn connect_with(url: &str, config: &PoolConfig) -> DbResult<PgPool> {
+    let options = PgConnectOptions::from_str(url)?.application_name(&config.application_name);
     Ok(PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(url)
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_with(options)
         .await?)
+}
+
+/// SQLSTATEs that mean "the server is (temporarily) not there": connection
+/// exceptions (class 08), shutdown (57P01 admin, 57P02 crash), start-up
+/// (57P03) and too many connections (53300).
+fn is_unavailable_code(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+}
+
+impl DbError {
+    /// True when the error means the database cannot be reached now
+    /// (connection refused or lost, pool timeout, server shutting down or
+    /// starting up), so retrying later may succeed; false for errors about
+    /// the request or the data.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Sqlx(e) => sqlx_unavailable(e),
+            DbError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => sqlx_unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+fn sqlx_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| is_unavailable_code(&c)),
+        _ => false,
+    }
+}
+
+/// Checks that the database answers a query.
+///
+/// # Errors
+/// When no connection can be had within the pool's acquire timeout, or the
+/// query fails.
+pub async fn ping(pool: &PgPool) -> DbResult<()> {
+    sqlx::query("select 1").execute(pool).await?;
+    Ok(())
 }
 
 /// Applies pending migrations.

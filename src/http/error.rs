@@ -244,8 +244,13 @@ impl From<DbError> for ApiError {
         match e {
             DbError::Conflict { pointer, detail } => ApiError::Conflict { pointer, detail },
             DbError::Invalid(inv) => ApiError::Invalid(inv),
-            DbError::Sqlx(sqlx::Error::PoolTimedOut) => {
-                ApiError::Unavailable("the database is not reachable; retry shortly".into())
+            other if other.is_unavailable() => {
+                // Debug only: the change listener logs the outage once.
+                tracing::debug!(error = %other, "database unavailable");
+                ApiError::Unavailable(
+                    "the database is not reachable; coverage queries still work; retry shortly"
+                        .into(),
+                )
             }
             other => ApiError::Internal(other.to_string()),
         }
@@ -257,6 +262,9 @@ impl From<Invalid> for ApiError {
         ApiError::Invalid(e)
     }
 }
+
+/// `Retry-After` of every 503 answer, seconds.
+pub const RETRY_AFTER_SECS: &str = "5";
 
 /// Content type of problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -274,8 +282,10 @@ impl IntoResponse for ApiError {
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
         }
         res
     }

@@ -25,6 +25,9 @@ pub struct Link {
     /// Human-readable title.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// True when `href` is a URI template (OGC API – Common).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub templated: bool,
 }
 
 impl Link {
@@ -35,7 +38,14 @@ impl Link {
             rel: rel.into(),
             type_: Some(type_.into()),
             title: None,
+            templated: false,
         }
+    }
+
+    /// Marks `href` as a URI template.
+    pub fn templated(mut self) -> Self {
+        self.templated = true;
+        self
     }
 
     /// Sets the title.

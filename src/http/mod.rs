@@ -13,7 +13,9 @@ pub mod features;
 pub mod items;
 pub mod ogc;
 pub mod openapi;
+pub mod ops;
 pub mod params;
+pub mod tiles;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,6 +55,8 @@ pub struct AppState {
     pub coverage: Arc<CoverageState>,
     /// Default thresholds of the underserved analysis.
     pub analysis: Arc<AnalysisConfig>,
+    /// Request counts and latencies, exported at `/metrics`.
+    pub metrics: Arc<ops::Metrics>,
 }
 
 impl AppState {
@@ -65,6 +69,7 @@ impl AppState {
             web_dir: None,
             coverage: Arc::new(CoverageState::new(CoverageConfig::default())),
             analysis: Arc::new(AnalysisConfig::default()),
+            metrics: Arc::new(ops::Metrics::new()),
         }
     }
 
@@ -94,12 +99,16 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// The service's router with all middleware, ready to serve.
 pub fn app(state: AppState) -> Router {
     let web = state.web_dir.clone();
+    let metrics = state.metrics.clone();
     let api = Router::new()
         .route("/", get(ogc::landing))
         .route("/conformance", get(ogc::conformance))
         .route("/api", get(openapi::document))
         .route("/operators", get(ogc::operators))
         .route("/healthz", get(ogc::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/index/fingerprint", get(ops::fingerprint))
         .route("/coverage/point", get(coverage::point))
         .route("/analysis/districts", get(analysis::districts))
         .route("/analysis/districts/{code}", get(analysis::district))
@@ -120,6 +129,21 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/collections/{collection_id}/items",
             get(items::list).post(items::create),
+        )
+        .route("/tileMatrixSets", get(tiles::tile_matrix_sets))
+        .route("/tileMatrixSets/{tms}", get(tiles::tile_matrix_set))
+        .route("/collections/{collection_id}/tiles", get(tiles::tilesets))
+        .route(
+            "/collections/{collection_id}/tiles/{tms}",
+            get(tiles::tileset),
+        )
+        .route(
+            "/collections/{collection_id}/tiles/{tms}/tilejson.json",
+            get(tiles::tilejson),
+        )
+        .route(
+            "/collections/{collection_id}/tiles/{tms}/{z}/{y}/{x}",
+            get(tiles::tile),
         )
         .route(
             "/collections/{collection_id}/items/{feature_id}",
@@ -147,6 +171,7 @@ pub fn app(state: AppState) -> Router {
                 .max_age(Duration::from_secs(3600)),
         )
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(metrics, ops::track))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
             tracing::info_span!("request", method = %req.method(), route, uri = %req.uri().path())

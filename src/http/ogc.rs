@@ -25,6 +25,12 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/oas30",
 ];
 
 const JSON: &str = "application/json";
@@ -95,6 +101,8 @@ pub async fn landing(
                 Link::new(format!("{base}/conformance"), "conformance", JSON).titled("Conformance classes"),
                 Link::new(format!("{base}/collections"), "data", JSON).titled("Feature collections"),
                 Link::new(format!("{base}/operators"), "related", JSON).titled("Operators (carriers)"),
+                Link::new(format!("{base}/tileMatrixSets"), "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", JSON).titled("Tile matrix sets"),
+                Link::new(format!("{base}/collections/sectors/tiles"), "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON).titled("Sector wedges (vector tiles of the coverage index)"),
             ]
         }),
     )
@@ -128,6 +136,7 @@ async fn collection_doc(
             Link::new(format!("{base}/collections/{c}"), "self", JSON).titled(c.title()),
             Link::new(format!("{base}/collections/{c}/items"), "items", GEO_JSON).titled("Features"),
             Link::new(format!("{base}/collections/{c}/queryables"), "http://www.opengis.net/def/rel/ogc/1.0/queryables", "application/schema+json").titled("Queryables"),
+            Link::new(format!("{base}/collections/{c}/tiles"), "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON).titled("Vector tilesets"),
         ]
     }))
 }

@@ -12,7 +12,7 @@ use super::json_response;
 #[openapi(
     info(
         title = "telecom-gis",
-        description = "Telecom infrastructure inventory and coverage GIS for Đà Nẵng. OGC API – Features Part 1 (Core, GeoJSON) and Part 4 (create, replace, update, delete). Coordinates are CRS84, lon/lat order.",
+        description = "Telecom infrastructure inventory and coverage GIS for Đà Nẵng. OGC API – Features Part 1 (Core, GeoJSON) and Part 4 (create, replace, update, delete); OGC API – Tiles (vector tiles, WebMercatorQuad). Coordinates are CRS84, lon/lat order.",
         license(name = "AGPL-3.0-or-later")
     ),
     paths(
@@ -23,6 +23,9 @@ use super::json_response;
         super::ogc::queryables,
         super::ogc::operators,
         super::ogc::healthz,
+        super::ops::readyz,
+        super::ops::metrics,
+        super::ops::fingerprint,
         super::items::list,
         super::items::get_one,
         super::items::create,
@@ -36,17 +39,25 @@ use super::json_response;
         super::analysis::districts,
         super::analysis::district,
         super::analysis::summary,
+        super::tiles::tile_matrix_sets,
+        super::tiles::tile_matrix_set,
+        super::tiles::tilesets,
+        super::tiles::tileset,
+        super::tiles::tilejson,
+        super::tiles::tile,
     ),
     components(schemas(super::error::Problem, super::error::ProblemItem, super::features::Link, crate::domain::operator::Operator,
         super::coverage::PointAnswer,
-        super::coverage::PointSector)),
+        super::coverage::PointSector,
+        super::ops::Readiness)),
     tags(
         (name = "Capabilities", description = "Landing page, conformance and collections"),
         (name = "Features", description = "Read and write features"),
         (name = "Operators", description = "Carriers"),
         (name = "Analysis", description = "Underserved districts: indicators, classes and explanations"),
+        (name = "Tiles", description = "Vector tiles (OGC API – Tiles, WebMercatorQuad, Mapbox Vector Tiles) and TileJSON"),
         (name = "Coverage", description = "Coverage and gap queries answered by the in-memory index"),
-        (name = "Operations", description = "Health"),
+        (name = "Operations", description = "Liveness, readiness, metrics and the coverage index fingerprint"),
     )
 )]
 pub struct ApiDoc;

@@ -36,6 +36,16 @@ pub enum RangeSource {
     Model,
 }
 
+impl RangeSource {
+    /// The serialized name (`explicit` or `model`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RangeSource::Explicit => "explicit",
+            RangeSource::Model => "model",
+        }
+    }
+}
+
 /// A sector as loaded from the database (operational towers only).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SectorInput {
@@ -148,7 +158,8 @@ impl CoverSector {
         c
     }
 
-    fn is_omni(&self) -> bool {
+    /// True for an omnidirectional sector (beamwidth 360°).
+    pub fn is_omni(&self) -> bool {
         self.beamwidth_deg >= 360.0
     }
 
@@ -298,7 +309,7 @@ pub struct CoverageIndex {
     /// Operator ids by index (as in [`CoverSector::op`]).
     pub operators: Arc<Vec<String>>,
     trees: BTreeMap<(Technology, u16), Arc<RTree<CoverSector>>>,
-    by_tower: Arc<HashMap<i64, Vec<CoverSector>>>,
+    by_tower: TowerMap,
     /// Operational fibre routes as segments.
     pub fibre: Arc<RTree<FibreSegment>>,
     /// Operational fibre routes with their placement and geometry.
@@ -349,6 +360,61 @@ fn data_centre_tree(
     )
 }
 
+/// Shards of [`TowerMap`].
+const TOWER_SHARDS: usize = 64;
+
+/// The indexed sectors of each tower, split in shards by tower id so that
+/// patching one tower copies one shard (1/64 of the map), not all of it.
+#[derive(Debug, Clone)]
+struct TowerMap {
+    shards: Vec<Arc<HashMap<i64, Vec<CoverSector>>>>,
+}
+
+impl Default for TowerMap {
+    fn default() -> Self {
+        Self {
+            shards: (0..TOWER_SHARDS).map(|_| Arc::default()).collect(),
+        }
+    }
+}
+
+impl From<HashMap<i64, Vec<CoverSector>>> for TowerMap {
+    fn from(all: HashMap<i64, Vec<CoverSector>>) -> Self {
+        let mut shards: Vec<HashMap<i64, Vec<CoverSector>>> =
+            (0..TOWER_SHARDS).map(|_| HashMap::new()).collect();
+        for (id, sectors) in all {
+            shards[Self::shard(id)].insert(id, sectors);
+        }
+        Self {
+            shards: shards.into_iter().map(Arc::new).collect(),
+        }
+    }
+}
+
+impl TowerMap {
+    fn shard(tower_id: i64) -> usize {
+        tower_id.rem_euclid(TOWER_SHARDS as i64) as usize
+    }
+
+    fn get(&self, tower_id: &i64) -> Option<&Vec<CoverSector>> {
+        self.shards[Self::shard(*tower_id)].get(tower_id)
+    }
+
+    /// The shard holding `tower_id`, copied first if another snapshot
+    /// shares it.
+    fn shard_mut(&mut self, tower_id: i64) -> &mut HashMap<i64, Vec<CoverSector>> {
+        Arc::make_mut(&mut self.shards[Self::shard(tower_id)])
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.len()).sum()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Vec<CoverSector>> {
+        self.shards.iter().flat_map(|s| s.values())
+    }
+}
+
 /// Most operators a bitmask of covering operators can hold.
 pub const MAX_OPERATORS: usize = 128;
 
@@ -392,7 +458,7 @@ impl CoverageIndex {
             frame: LocalFrame::da_nang(),
             operators: Arc::new(Vec::new()),
             trees: BTreeMap::new(),
-            by_tower: Arc::new(HashMap::new()),
+            by_tower: TowerMap::default(),
             fibre: Arc::new(RTree::new()),
             fibre_routes: Arc::new(Vec::new()),
             data_centres: Arc::new(RTree::new()),
@@ -492,7 +558,7 @@ impl CoverageIndex {
             frame,
             operators: Arc::new(operators),
             trees,
-            by_tower: Arc::new(by_tower),
+            by_tower: TowerMap::from(by_tower),
             fibre: Arc::new(fibre_tree(&frame, fibre)),
             fibre_routes: Arc::new(fibre.to_vec()),
             data_centres: Arc::new(data_centre_tree(&frame, data_centres)),
@@ -532,7 +598,7 @@ impl CoverageIndex {
             let (range, source) = Self::sector_range(&self.config, &self.areas, s);
             fresh.push(CoverSector::new(s, op, range, source, &self.frame));
         }
-        let by_tower = Arc::make_mut(&mut next.by_tower);
+        let by_tower = next.by_tower.shard_mut(tower_id);
         if let Some(old) = by_tower.remove(&tower_id) {
             for c in old {
                 if let Some(tree) = next.trees.get_mut(&(c.technology, c.op)) {
@@ -793,6 +859,95 @@ impl CoverageIndex {
     pub fn all_sectors(&self) -> impl Iterator<Item = &CoverSector> {
         self.trees.values().flat_map(|t| t.iter())
     }
+
+    /// Number of towers with at least one indexed sector.
+    pub fn tower_count(&self) -> usize {
+        self.by_tower.len()
+    }
+
+    /// A digest of what the index holds, independent of how it was built
+    /// (bulk load or patches) and of its version: two indexes with equal
+    /// fingerprints answer every query alike.
+    pub fn fingerprint(&self) -> IndexFingerprint {
+        let mut sectors: Vec<&CoverSector> = self.by_tower.values().flatten().collect();
+        sectors.sort_unstable_by_key(|s| (s.tower_id, s.sector_id));
+        let mut h = Fnv64::default();
+        for s in &sectors {
+            h.line(format_args!(
+                "s {} {} {} {} {:.3} {:.6} {:.6}",
+                s.tower_id,
+                s.sector_id,
+                self.operators[s.op as usize],
+                s.technology.as_str(),
+                s.range_m,
+                s.azimuth_deg,
+                s.beamwidth_deg
+            ));
+        }
+        let mut fibre: Vec<i64> = self.fibre_routes.iter().map(|f| f.id).collect();
+        fibre.sort_unstable();
+        for id in &fibre {
+            h.line(format_args!("f {id}"));
+        }
+        let mut dcs: Vec<i64> = self.data_centres.iter().map(|d| d.data).collect();
+        dcs.sort_unstable();
+        for id in &dcs {
+            h.line(format_args!("d {id}"));
+        }
+        let mut areas: Vec<&str> = self.areas.iter().map(|a| a.code.as_str()).collect();
+        areas.sort_unstable();
+        for code in &areas {
+            h.line(format_args!("a {code}"));
+        }
+        IndexFingerprint {
+            towers: self.tower_count(),
+            sectors: sectors.len(),
+            fibre_routes: fibre.len(),
+            data_centres: dcs.len(),
+            areas: areas.len(),
+            hash: format!("{:016x}", h.0),
+        }
+    }
+}
+
+/// A digest of an index's content, to check that two indexes (a running
+/// replica's and one loaded fresh from the database) hold the same data.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IndexFingerprint {
+    /// Towers with at least one indexed (operational) sector.
+    pub towers: usize,
+    /// Indexed sectors.
+    pub sectors: usize,
+    /// Operational fibre routes.
+    pub fibre_routes: usize,
+    /// Operational data centres.
+    pub data_centres: usize,
+    /// Analysis areas (districts).
+    pub areas: usize,
+    /// 64-bit FNV-1a hash, in hex, of every sector's (tower id, sector id,
+    /// operator, technology, range to the millimetre, azimuth, beamwidth) in
+    /// id order, then the fibre route ids, data centre ids and area codes.
+    pub hash: String,
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms (unlike `std`'s
+/// `DefaultHasher`), which a fingerprint compared between processes needs.
+struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv64 {
+    fn line(&mut self, args: std::fmt::Arguments<'_>) {
+        let text = args.to_string();
+        for b in text.bytes().chain(std::iter::once(b'\n')) {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -937,6 +1092,21 @@ mod tests {
         }
         assert!(patched.version > idx.version);
         assert_eq!(idx.sector_count(), 300, "the old snapshot is untouched");
+        assert_eq!(patched.fingerprint(), rebuilt.fingerprint());
+        assert_ne!(patched.fingerprint(), idx.fingerprint());
+    }
+
+    #[test]
+    fn a_fingerprint_changes_when_one_range_changes_by_a_millimetre() {
+        let mut rng = Rng(5);
+        let mut sectors = random_sectors(&mut rng, 30);
+        let before = index(&sectors).fingerprint();
+        assert_eq!(before.sectors, 30);
+        assert_eq!(before.towers, 10);
+        sectors[7].range_m = sectors[7].range_m.map(|r| r + 0.001);
+        let after = index(&sectors).fingerprint();
+        assert_eq!((after.towers, after.sectors), (10, 30));
+        assert_ne!(before.hash, after.hash);
     }
 
     #[test]

@@ -7,3 +7,4 @@ pub mod frame;
 pub mod geodesy;
 pub mod grid;
 pub mod propagation;
+pub mod tiles;
