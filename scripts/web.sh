@@ -4,7 +4,7 @@
 #   scripts/web.sh deps    npm ci, when web/node_modules is missing or older
 #                          than web/package-lock.json
 #   scripts/web.sh build   deps, then npm run build
-#   scripts/web.sh test    deps, then npm test
+#   scripts/web.sh test    deps, then npm test (needs DATABASE_URL; see web/README.md)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -43,8 +43,13 @@ build)
 	npm run build
 	;;
 test)
+	# The browser tests create their own database on DATABASE_URL's server.
+	if [[ -z ${DATABASE_URL:-} ]]; then
+		log "error: DATABASE_URL is not set; the web tests need a PostGIS server (make test provisions one)."
+		exit 1
+	fi
 	deps
-	log "==> npm test (web/)"
+	log "==> npm test (web/): builds the front end and the service, then runs headless Chromium"
 	npm test
 	;;
 *)

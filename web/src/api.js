@@ -1,0 +1,79 @@
+// Thin client of the telecom-gis HTTP API (same origin only).
+
+const TOKEN_KEY = 'tgis.token';
+
+/** The carrier's access token for this browser session ('' when none). */
+export const getToken = () => sessionStorage.getItem(TOKEN_KEY) || '';
+
+export function setToken(token) {
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/** Headers for every API call: Accept, and the bearer token when one is set. */
+export function authHeaders(extra = {}) {
+  const h = { Accept: 'application/json, application/geo+json, application/problem+json', ...extra };
+  const token = getToken();
+  if (token) h.Authorization = `Bearer ${token}`;
+  return h;
+}
+
+/** An answer that was not 2xx; `problem` is the RFC 9457 document when the service sent one. */
+export class ApiError extends Error {
+  constructor(status, problem, url) {
+    super(problem?.detail || `HTTP ${status} for ${url}`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+async function readBody(res) {
+  const type = res.headers.get('content-type') || '';
+  if (res.status === 204) return null;
+  if (type.includes('json')) return res.json();
+  return res.text();
+}
+
+/** GET a JSON document; throws ApiError on a non-2xx answer. */
+export async function getJSON(path, { signal } = {}) {
+  const res = await fetch(path, { headers: authHeaders(), signal });
+  const body = await readBody(res);
+  if (!res.ok) throw new ApiError(res.status, typeof body === 'object' ? body : null, path);
+  return body;
+}
+
+/**
+ * POST a GeoJSON Feature to a collection's items.
+ * Resolves to { ok, status, body } for every HTTP answer (201 or a problem).
+ */
+export async function createFeature(collection, feature) {
+  const res = await fetch(`/collections/${collection}/items`, {
+    method: 'POST',
+    headers: authHeaders({ 'Content-Type': 'application/geo+json' }),
+    body: JSON.stringify(feature),
+  });
+  return { ok: res.ok, status: res.status, body: await readBody(res) };
+}
+
+/** One feature of a collection. */
+export const getFeature = (collection, id) => getJSON(`/collections/${collection}/items/${encodeURIComponent(id)}`);
+
+/** Every feature of a collection (one request; the service allows up to 10,000). */
+export const getAll = (collection, signal) => getJSON(`/collections/${collection}/items?limit=10000`, { signal });
+
+/** The operators: [{ id, name, mcc, mnc }]. */
+export const operators = async () => (await getJSON('/operators')).operators;
+
+/**
+ * TileJSON of a collection's vector tiles, or null when the service has no
+ * tiles for it (404): the caller then falls back to GeoJSON.
+ */
+export async function tileJSON(tileset) {
+  const res = await fetch(`/collections/${tileset}/tiles/WebMercatorQuad/tilejson.json`, {
+    headers: authHeaders(),
+    cache: 'no-cache',
+  });
+  if (res.status === 404) return null;
+  if (!res.ok) throw new ApiError(res.status, null, res.url);
+  return res.json();
+}

@@ -1,0 +1,154 @@
+// The details panel: attributes of a clicked feature, a tower's sectors, and
+// a district's underserved-analysis explanation.
+
+import { getLang, t, tv } from './i18n.js';
+
+/** Properties whose values are enumerations with translated labels. */
+const ENUMS = new Set(['structure_type', 'status', 'placement', 'class', 'mast_class', 'range_source']);
+/** Properties never shown as plain rows. */
+const HIDDEN = new Set(['sectors', 'explanation', 'indicators', 'thresholds', 'cls', 'operator_id', 'source_gid', 'class_en', 'level_en', 'unit_type_en']);
+/** Indicators of the analysis shown in the panel, in this order. */
+const INDICATORS = [
+  'population', 'area_km2', 'pop_coverage_any_pct', 'pop_coverage_all_pct', 'area_coverage_any_pct',
+  'not_spot_pop_pct', 'fibre_reach_pop_pct', 'fibre_underground_km', 'fibre_aerial_km', 'fibre_submarine_km',
+  'nearest_data_centre_km', 'towers', 'towers_per_km2', 'towers_per_10k_people', 'shared_tower_pct',
+  'compact_tower_pct', 'type1_towers', 'operators_total',
+];
+const SECTOR_COLUMNS = ['id', 'operator', 'technology', 'frequency_mhz', 'azimuth_deg', 'beamwidth_deg', 'tilt_deg', 'height_m', 'eirp_dbm', 'range_m'];
+
+/** Build an element: h('td', { class: 'n' }, 'text', child…). */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v == null) continue;
+    if (k === 'class') el.className = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) if (c != null) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+
+const num = (v, digits = 2) => Number(v).toLocaleString(getLang(), { maximumFractionDigits: digits });
+
+export class DetailsPanel {
+  /** `root`: the panel element; `operatorName(id)`: an operator's display name. */
+  constructor(root, operatorName) {
+    this.root = root;
+    this.operatorName = operatorName;
+    this.render = null; // re-run on language change
+    window.addEventListener('langchange', () => this.render?.());
+    this.clear();
+  }
+
+  show(render) {
+    this.render = render;
+    render();
+    this.root.closest('.panel')?.scrollTo({ top: 0 });
+  }
+
+  clear() {
+    this.show(() => this.root.replaceChildren(h('p', { class: 'muted', 'data-testid': 'details-empty' }, t('details_empty'))));
+  }
+
+  loading(kind) {
+    this.show(() => this.root.replaceChildren(h('h2', {}, t(`kind_${kind}`)), h('p', { class: 'muted' }, t('loading'))));
+  }
+
+  error(kind, message) {
+    this.show(() => this.root.replaceChildren(h('h2', {}, t(`kind_${kind}`)), h('p', { class: 'error', role: 'alert' }, `${t('load_failed')}: ${message}`)));
+  }
+
+  /** A value formatted for display. */
+  value(key, v) {
+    if (v == null || v === '') return '—';
+    if (typeof v === 'boolean') return v ? t('yes') : t('no');
+    if (key === 'operator' || key === 'operator_id') return this.operatorName(v);
+    if (key === 'tenants' || key === 'operator_ids') {
+      const list = Array.isArray(v) ? v : String(v).split(',').filter(Boolean);
+      return list.length ? list.map((o) => this.operatorName(o)).join(', ') : '—';
+    }
+    if (ENUMS.has(key)) return tv(v);
+    if (key === 'created_at' || key === 'updated_at') return new Date(v).toLocaleString(getLang());
+    if (key === 'id' || key.endsWith('_id')) return String(v);
+    if (typeof v === 'number') return num(v);
+    if (Array.isArray(v)) return v.join(', ');
+    if (typeof v === 'object') return JSON.stringify(v);
+    return String(v);
+  }
+
+  /** A two-column table of `props` (first `first`, then the rest). */
+  attributes(props, first = []) {
+    const keys = [...first.filter((k) => k in props), ...Object.keys(props).filter((k) => !first.includes(k))];
+    const rows = keys
+      .filter((k) => !HIDDEN.has(k))
+      .map((k) => h('tr', {}, h('th', { scope: 'row' }, t(k)), h('td', { 'data-key': k }, this.value(k, props[k]))));
+    return h('table', { class: 'attrs' }, h('tbody', {}, rows));
+  }
+
+  header(kind, title) {
+    return h('div', { class: 'details-head' },
+      h('h2', { id: 'details-title' }, h('span', { class: 'kind' }, t(`kind_${kind}`)), title ? ` · ${title}` : ''),
+      h('button', { type: 'button', class: 'icon', 'aria-label': t('close'), title: t('close'), onclick: () => this.clear() }, '×'));
+  }
+
+  /** Any feature: its properties (`operator_id` shown as operator). */
+  feature(kind, props) {
+    const p = { ...props };
+    if ('operator_id' in p && !('operator' in p)) p.operator = p.operator_id;
+    this.show(() => this.root.replaceChildren(
+      this.header(kind, p.name || p.site_code || p.code || p.h3 || (p.id != null ? `#${p.id}` : '')),
+      this.attributes(p, ['id', 'code', 'name', 'site_code', 'operator']),
+    ));
+  }
+
+  /** A tower read from the API (GeoJSON Feature), with its sectors. */
+  tower(feature) {
+    const p = { id: feature.id, ...feature.properties };
+    this.show(() => {
+      const sectors = p.sectors || [];
+      const table = sectors.length
+        ? h('div', { class: 'scroll-x', tabindex: 0, role: 'region', 'aria-labelledby': 'sectors-h' }, h('table', { class: 'grid', 'data-testid': 'sectors-table' },
+          h('thead', {}, h('tr', {}, SECTOR_COLUMNS.map((c) => h('th', { scope: 'col' }, t(c))))),
+          h('tbody', {}, sectors.map((s) => h('tr', {}, SECTOR_COLUMNS.map((c) => h('td', { class: typeof s[c] === 'number' ? 'n' : null }, this.value(c, s[c]))))))))
+        : h('p', { class: 'muted' }, t('no_sectors'));
+      this.root.replaceChildren(
+        this.header('tower', p.site_code),
+        this.attributes(p, ['id', 'site_code', 'name', 'operator', 'structure_type', 'mast_class', 'height_m', 'status', 'tenants']),
+        h('h3', { id: 'sectors-h' }, `${t('sectors')} (${sectors.length})`),
+        table,
+      );
+    });
+  }
+
+  /** A district of /analysis/districts: class, score and the explanation of each criterion. */
+  analysis(props) {
+    const cmp = (c) => ({ '>=': '≥', '<=': '≤' }[c] || c);
+    this.show(() => {
+      const items = (props.explanation || []).map((c) => {
+        const unit = c.unit ? ` ${c.unit}` : '';
+        return h('li', { class: `crit ${c.pass ? 'pass' : 'fail'}` },
+          h('div', { class: 'crit-head' },
+            h('span', {}, t(`c.${c.criterion}`)),
+            h('span', { class: `badge ${c.pass ? 'ok' : 'bad'}` }, c.pass ? `✓ ${t('pass')}` : `✗ ${t('fail')}`)),
+          h('div', { class: 'small' },
+            h('strong', {}, `${num(c.value)}${unit}`),
+            ` · ${t('threshold')} ${cmp(c.comparison)} ${num(c.threshold)}${unit}`,
+            ` · ${t('unserved_threshold')} ${cmp(c.comparison)} ${num(c.unserved_threshold)}${unit}`));
+      });
+      const ind = props.indicators || {};
+      this.root.replaceChildren(
+        this.header('analysis', props.name),
+        h('p', {},
+          h('span', { class: `badge class-${props.class}`, 'data-testid': 'analysis-class' }, tv(props.class)),
+          ` ${t('rank')} ${props.rank} · ${t('score')} ${num(props.score, 1)}/100 · ${ind.technology || ''}`),
+        h('h3', {}, t('explanation')),
+        h('ul', { class: 'criteria', 'data-testid': 'explanation' }, items),
+        h('h3', {}, t('indicators')),
+        h('table', { class: 'attrs' }, h('tbody', {}, INDICATORS
+          .filter((k) => typeof ind[k] === 'number')
+          .map((k) => h('tr', {}, h('th', { scope: 'row' }, t(`i.${k}`)), h('td', { class: 'n' }, num(ind[k])))))),
+      );
+    });
+  }
+}

@@ -1,0 +1,351 @@
+// End-to-end tests of the web map in headless Chromium against the real
+// service and a fresh PostGIS database (see harness.mjs). Run: npm test
+// (with DATABASE_URL set). Screenshots go to <repo>/artifacts/e2e/.
+
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  ARTIFACTS, buildFrontEnd, buildService, createDatabase, launchBrowser, startService,
+} from './harness.mjs';
+
+/** Every layer of the style (see src/layers.js). */
+const LAYERS = [
+  'background', 'districts-fill', 'analysis-fill', 'gaps-fill', 'footprints-fill', 'footprints-line',
+  'districts-line', 'city-outline', 'transport-road', 'transport-rail', 'fibre', 'sectors-fill',
+  'sectors-line', 'analysis-line', 'datacentres', 'selection-fill', 'selection-line', 'selection', 'towers',
+  'draft-line', 'draft-point',
+];
+const DISTRICTS = ['Liên Chiểu', 'Thanh Khê', 'Hải Châu', 'Sơn Trà', 'Ngũ Hành Sơn', 'Cẩm Lệ', 'Hòa Vang'];
+/** Centre of Hải Châu, the dense urban core. */
+const CENTRE = [108.214, 16.06];
+
+let db;
+let service;
+let browser;
+let page;
+let origin;
+const requests = [];
+const pageErrors = [];
+const consoleErrors = [];
+
+const shot = (name) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+/** Wait until the map has loaded everything it asked for. */
+const settled = () => page.evaluate(() => window.tgis.settled());
+const rendered = (layers, filter) => page.evaluate(([l, f]) => window.map.queryRenderedFeatures({ layers: l, ...(f ? { filter: f } : {}) }).length, [layers, filter]);
+const api = async (path) => (await fetch(`${origin}${path}`, { headers: { Accept: 'application/json' } })).json();
+
+/** Move the map and wait for everything to load. */
+async function jump(center, zoom) {
+  // (Braces: returning the Map object would make Playwright serialise it.)
+  await page.evaluate(([c, z]) => { window.map.jumpTo({ center: c, zoom: z }); }, [center, zoom]);
+  await settled();
+}
+
+/** Click the map canvas at map pixel [x, y]. */
+async function clickMap([x, y]) {
+  const box = await page.locator('#map').boundingBox();
+  await page.mouse.click(box.x + x, box.y + y);
+}
+
+describe('web map', { timeout: 600_000 }, () => {
+  before(async () => {
+    await mkdir(ARTIFACTS, { recursive: true });
+    const [, bin] = await Promise.all([buildFrontEnd(), buildService()]);
+    db = await createDatabase();
+    service = await startService(bin, db.url);
+    origin = service.origin;
+    browser = await launchBrowser();
+    page = browser.page;
+    page.on('request', (r) => requests.push(r.url()));
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    // A failed resource (the 422 of the invalid form; the tiles' 404 on a
+    // service without them) is an answer the page handles, not a bug.
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) consoleErrors.push(m.text());
+    });
+    await page.goto(`${origin}/`);
+    await page.evaluate(() => window.tgis.ready);
+    await settled();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await service?.stop();
+    await db?.drop();
+  });
+
+  test('1. the map loads with every layer, district labels and data', async () => {
+    const ids = await page.evaluate(() => window.map.getStyle().layers.map((l) => l.id));
+    assert.deepEqual([...ids].sort(), [...LAYERS].sort());
+    for (const id of LAYERS) assert.ok(await page.evaluate((i) => !!window.map.getLayer(i), id), `layer ${id}`);
+    // The asset layers use vector tiles whenever the service has them.
+    const tiles = (await fetch(`${origin}/collections/towers/tiles/WebMercatorQuad/tilejson.json`)).status === 200;
+    const types = await page.evaluate(() => ['towers', 'sectors', 'fibre'].map((s) => window.map.getSource(s).type));
+    assert.deepEqual(types, tiles ? ['vector', 'vector', 'vector'] : ['geojson', 'geojson', 'geojson']);
+    for (const layer of ['districts-fill', 'city-outline', 'transport-road', 'transport-rail', 'towers', 'fibre', 'datacentres']) {
+      assert.ok(await rendered([layer]) > 0, `${layer} renders features`);
+    }
+    // Tower icons exist for the operators and structure types in view.
+    assert.ok(await page.evaluate(() => window.map.listImages().some((i) => i.startsWith('tw|viettel|'))));
+    // District names with their diacritics, as HTML labels.
+    const labels = await page.locator('.district-label').allTextContents();
+    assert.deepEqual([...labels].sort(), [...DISTRICTS].sort());
+    const first = await page.evaluate(() => window.tgis.firstIdleMs);
+    assert.ok(first > 0, 'first idle recorded');
+    await shot('01-map');
+    // Sector wedges (off at start) appear from zoom 13.
+    await page.click('#toggle-sectors');
+    await jump(CENTRE, 10);
+    assert.equal(await rendered(['sectors-fill']), 0, 'no sector wedges at zoom 10');
+    await jump(CENTRE, 14);
+    assert.ok(await rendered(['sectors-fill']) > 0, 'sector wedges at zoom 14');
+    await shot('01b-sectors-z14');
+    await page.click('#toggle-sectors');
+  });
+
+  test('2. a toggle hides its layer and shows it again (mouse and keyboard)', async () => {
+    await page.click('#tab-layers');
+    assert.ok(await rendered(['towers']) > 0);
+    await page.click('label[for=toggle-towers]');
+    assert.equal(await page.evaluate(() => window.map.getLayoutProperty('towers', 'visibility')), 'none');
+    await settled();
+    assert.equal(await rendered(['towers']), 0);
+    await page.focus('#toggle-towers');
+    await page.keyboard.press('Space');
+    assert.equal(await page.evaluate(() => window.map.getLayoutProperty('towers', 'visibility')), 'visible');
+    // The districts toggle also hides the HTML labels.
+    await page.click('#toggle-districts');
+    assert.equal(await page.evaluate(() => window.map.getLayoutProperty('districts-fill', 'visibility')), 'none');
+    assert.equal(await page.locator('.district-label').first().isVisible(), false);
+    await page.click('#toggle-districts');
+    assert.equal(await page.locator('.district-label').first().isVisible(), true);
+    // Filters reach the layer: only MobiFone towers remain.
+    await page.selectOption('#filter-operator', 'mobifone');
+    await settled();
+    const ops = await page.evaluate(() => [...new Set(window.map.queryRenderedFeatures({ layers: ['towers'] }).map((f) => f.properties.operator_id))]);
+    assert.deepEqual(ops, ['mobifone']);
+    await page.selectOption('#filter-operator', '');
+    await settled();
+  });
+
+  test('3. a click on a tower shows its attributes and its sectors', async () => {
+    await jump(CENTRE, 15);
+    // A tower with sectors and no other tower within 24 px, away from the edges.
+    const target = await page.evaluate(() => {
+      const m = window.map;
+      const { width, height } = m.getCanvas().getBoundingClientRect();
+      const feats = m.queryRenderedFeatures({ layers: ['towers'] }).map((f) => ({ f, p: m.project(f.geometry.coordinates) }));
+      const ok = feats.find(({ f, p }) => f.properties.technologies && p.x > 60 && p.y > 60 && p.x < width - 60 && p.y < height - 60
+        && feats.every((o) => o === feats.find((x) => x.f === f) || Math.hypot(o.p.x - p.x, o.p.y - p.y) > 24 || (o.f.properties.id ?? o.f.id) === (f.properties.id ?? f.id)));
+      return ok && { id: ok.f.properties.id ?? ok.f.id, site: ok.f.properties.site_code, xy: [ok.p.x, ok.p.y] };
+    });
+    assert.ok(target, 'an isolated tower in view');
+    await clickMap(target.xy);
+    const table = page.locator('[data-testid=sectors-table]');
+    await table.waitFor();
+    assert.ok(await page.locator('#tab-details[aria-selected=true]').count());
+    assert.match(await page.locator('#details-title').textContent(), new RegExp(target.site));
+    assert.equal(await page.locator('#details td[data-key=site_code]').textContent(), target.site);
+    for (const key of ['operator', 'structure_type', 'height_m', 'status']) {
+      assert.ok((await page.locator(`#details td[data-key=${key}]`).textContent()).trim().length > 0, key);
+    }
+    const expected = (await api(`/collections/towers/items/${target.id}`)).properties.sectors.length;
+    assert.ok(expected > 0);
+    assert.equal(await table.locator('tbody tr').count(), expected);
+    // The map highlights the tower and draws its sector wedges.
+    await settled();
+    const wedges = await page.evaluate(() => new Set(window.map.queryRenderedFeatures({ layers: ['selection-fill'] }).map((f) => f.properties.sector_id)).size);
+    assert.equal(wedges, expected);
+    await settled();
+    await shot('03-tower-details');
+  });
+
+  test('4. the gap layer, the footprints and the underserved choropleth render', async () => {
+    await page.click('#tab-layers');
+    await jump(CENTRE, 12);
+    await page.click('#toggle-gaps');
+    await page.click('#toggle-analysis');
+    await settled();
+    assert.ok(await rendered(['gaps-fill']) > 0, 'H3 cells rendered');
+    assert.ok(await rendered(['analysis-fill']) > 0, 'districts classified');
+    assert.ok(requests.some((u) => u.includes('/coverage/gaps?') && u.includes('resolution=8')), 'zoom 12 asks for resolution 8');
+    assert.match(await page.locator('#status-gaps').textContent(), /\d/);
+    // Finer cells as you zoom in.
+    await jump(CENTRE, 14);
+    assert.ok(requests.some((u) => u.includes('/coverage/gaps?') && u.includes('resolution=10')), 'zoom 14 asks for resolution 10');
+    assert.ok(await rendered(['gaps-fill']) > 0);
+    await jump(CENTRE, 12);
+    await shot('04-gaps-analysis');
+    // A click on a district of the choropleth explains its class.
+    await page.click('#toggle-gaps');
+    await jump([108.1, 16.05], 10);
+    // A point of Hòa Vang, the rural district, with no tower or line within 8 px.
+    const hv = await page.evaluate(() => {
+      const m = window.map;
+      const near = ['towers', 'datacentres', 'fibre', 'transport-road', 'transport-rail'];
+      for (let lon = 107.95; lon < 108.1; lon += 0.005) {
+        const p = m.project([lon, 16.03]);
+        const clear = m.queryRenderedFeatures([[p.x - 8, p.y - 8], [p.x + 8, p.y + 8]], { layers: near }).length === 0;
+        const district = m.queryRenderedFeatures(p, { layers: ['analysis-fill'] })[0];
+        if (clear && district?.properties.name === 'Hòa Vang') return [p.x, p.y];
+      }
+      return null;
+    });
+    assert.ok(hv, 'a clear spot in Hòa Vang');
+    await clickMap(hv);
+    const expl = page.locator('[data-testid=explanation]');
+    await expl.waitFor();
+    assert.match(await page.locator('#details-title').textContent(), /Hòa Vang/);
+    const analysis = await api('/analysis/districts?technology=4G');
+    const hoaVang = analysis.features.find((f) => f.properties.name === 'Hòa Vang').properties;
+    assert.equal(await expl.locator('li').count(), hoaVang.explanation.length);
+    assert.equal(await expl.locator('li.fail').count(), hoaVang.explanation.filter((c) => !c.pass).length);
+    assert.equal(await page.locator('[data-testid=analysis-class]').textContent(), { unserved: 'Chưa được phục vụ', underserved: 'Phục vụ chưa đủ', served: 'Được phục vụ' }[hoaVang.class]);
+    await shot('04b-district-explanation');
+    // English interface; place names keep their diacritics.
+    await page.click('#lang');
+    assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
+    assert.equal(await page.locator('#tab-layers').textContent(), 'Layers');
+    assert.ok(await page.locator('#details').getByText('Explanation').count());
+    assert.match(await page.locator('#details-title').textContent(), /Hòa Vang/);
+    await shot('04c-english');
+    await page.click('#lang');
+    assert.equal(await page.locator('#tab-layers').textContent(), 'Lớp bản đồ');
+    // Coverage footprints of the chosen technology and operator.
+    await page.click('#tab-layers');
+    await page.click('#toggle-analysis');
+    await jump(CENTRE, 13);
+    await page.selectOption('#filter-operator', 'viettel');
+    await page.click('#toggle-footprints');
+    await settled();
+    assert.ok(requests.some((u) => u.includes('/coverage/footprints?') && u.includes('operator=viettel') && u.includes('technology=4G')));
+    const fpOps = await page.evaluate(() => [...new Set(window.map.queryRenderedFeatures({ layers: ['footprints-fill'] }).map((f) => f.properties.operator))]);
+    assert.deepEqual(fpOps, ['viettel']);
+    await shot('04d-footprints');
+    await page.click('#toggle-footprints');
+    await page.selectOption('#filter-operator', '');
+    await settled();
+  });
+
+  test('5. drawing and saving a tower stores it and shows it on the map', async () => {
+    await jump(CENTRE, 14);
+    const siteCode = `E2E-${process.pid}`;
+    const tilesBefore = await page.evaluate(() => window.map.getSource('towers').tiles?.[0] ?? null);
+    await page.click('#tab-carrier');
+    await page.click('#draw-tower');
+    assert.equal(await page.locator('#draw-tower').getAttribute('aria-pressed'), 'true');
+    const box = await page.locator('#map').boundingBox();
+    await clickMap([box.width / 2, box.height / 2]);
+    const lon = Number(await page.inputValue('#f-lon'));
+    const lat = Number(await page.inputValue('#f-lat'));
+    assert.ok(Math.abs(lon - CENTRE[0]) < 0.01 && Math.abs(lat - CENTRE[1]) < 0.01, `placed at ${lon},${lat}`);
+    await page.selectOption('#f-operator', 'viettel');
+    await page.fill('#f-site_code', siteCode);
+    await page.fill('#f-name', 'Trạm thử nghiệm Hải Châu');
+    await page.selectOption('#f-structure_type', 'camouflaged');
+    await page.fill('#f-height_m', '24');
+    await page.check('input[name=tenants][value=vnpt]');
+    await page.click('#add-sector');
+    await page.click('#add-sector');
+    await page.selectOption('#f-s1-operator', 'vnpt');
+    await page.selectOption('#f-s1-technology', '5G');
+    await page.fill('#f-s1-frequency_mhz', '2655');
+    await page.click('#asset-form button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#asset-form').dataset.savedId);
+    const id = Number(await page.evaluate(() => document.querySelector('#asset-form').dataset.savedId));
+    // Stored: the API has it, with its sectors, where it was drawn.
+    const stored = await api(`/collections/towers/items?site_code=${siteCode}`);
+    assert.equal(stored.numberMatched, 1);
+    const f = stored.features[0];
+    assert.equal(f.id, id);
+    assert.equal(f.properties.name, 'Trạm thử nghiệm Hải Châu');
+    assert.deepEqual(f.properties.tenants, ['vnpt']);
+    assert.equal(f.properties.sectors.length, 2);
+    assert.deepEqual(f.geometry.coordinates, [lon, lat]);
+    // Shown at once: the source was refreshed (new tile URLs when tiled).
+    await settled();
+    const filter = ['==', ['get', 'site_code'], siteCode];
+    assert.ok(await rendered(['towers'], filter) > 0, 'the new tower is rendered');
+    if (tilesBefore) assert.notEqual(await page.evaluate(() => window.map.getSource('towers').tiles[0]), tilesBefore);
+    await shot('05-tower-saved');
+  });
+
+  test('6. an invalid form shows the API\'s errors next to the fields', async () => {
+    const before = (await api('/collections/towers/items?limit=1')).numberMatched;
+    // The location typed with the keyboard instead of clicked.
+    await page.fill('#f-lon', '108.2171');
+    await page.fill('#f-lat', '16.0566');
+    await page.press('#f-lat', 'Tab');
+    assert.equal(await page.evaluate(() => JSON.stringify(window.tgis.carrier.draw.geometry())), '{"type":"Point","coordinates":[108.2171,16.0566]}');
+    await settled();
+    assert.equal(await rendered(['draft-point']), 1, 'the typed location is drawn');
+    await page.fill('#f-site_code', '');
+    await page.fill('#f-height_m', '-5');
+    await page.fill('#f-s0-azimuth_deg', '400');
+    await page.click('#asset-form button[type=submit]');
+    const err = (pointer) => page.locator(`[data-pointer="${pointer}"] > .field-error`);
+    await err('/properties/height_m').waitFor();
+    assert.match(await err('/properties/height_m').textContent(), /-5 is out of range/);
+    assert.match(await err('/properties/site_code').textContent(), /required/);
+    assert.match(await err('/properties/sectors/0/azimuth_deg').textContent(), /400/);
+    assert.equal(await page.getAttribute('#f-height_m', 'aria-invalid'), 'true');
+    assert.equal(await page.getAttribute('#f-height_m', 'aria-describedby'), 'f-height_m-err');
+    // Focus goes to the first invalid field; nothing was stored.
+    assert.ok(['f-site_code', 'f-height_m'].includes(await page.evaluate(() => document.activeElement.id)));
+    assert.equal((await api('/collections/towers/items?limit=1')).numberMatched, before);
+    await page.locator('[data-pointer="/properties/height_m"]').scrollIntoViewIfNeeded();
+    await shot('06-form-errors');
+  });
+
+  test('bulk upload: one result per feature', async () => {
+    const fc = {
+      type: 'FeatureCollection',
+      features: [
+        { type: 'Feature', geometry: { type: 'LineString', coordinates: [[108.21, 16.05], [108.22, 16.06]] }, properties: { operator: 'vnpt', name: 'Cáp thử E2E', placement: 'underground', fibre_count: 96 } },
+        { type: 'Feature', geometry: { type: 'LineString', coordinates: [[108.21, 16.05]] }, properties: { operator: 'vnpt', placement: 'aerial' } },
+      ],
+    };
+    await page.selectOption('#upload-target', 'fibre-routes');
+    await page.setInputFiles('#upload-file', { name: 'routes.geojson', mimeType: 'application/geo+json', buffer: Buffer.from(JSON.stringify(fc)) });
+    await page.click('#upload-form button[type=submit]');
+    await page.waitForFunction(() => /2\D+1|1\D+1/.test(document.querySelector('#upload-status').textContent) && !document.querySelector('#upload-form button[type=submit]').disabled);
+    const rows = page.locator('#upload-results tbody tr');
+    assert.equal(await rows.count(), 2);
+    assert.equal(await rows.nth(0).getAttribute('class'), 'pass');
+    assert.equal(await rows.nth(1).getAttribute('class'), 'fail');
+    assert.match(await rows.nth(1).textContent(), /\/geometry\/coordinates/);
+    assert.match(await rows.nth(1).textContent(), /\/properties\/fibre_count/);
+    assert.equal((await api('/collections/fibre-routes/items?operator=vnpt&limit=1000')).features.filter((f) => f.properties.name === 'Cáp thử E2E').length, 1);
+    await page.locator('#upload-results').scrollIntoViewIfNeeded();
+    await shot('07-bulk-upload');
+  });
+
+  test('phone width: the panel and the map share the screen', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.click('#tab-layers');
+    await page.evaluate(() => { window.map.resize(); });
+    await settled();
+    const map = await page.locator('#map').boundingBox();
+    const panel = await page.locator('#panel').boundingBox();
+    assert.ok(map.height > 250 && panel.height > 250, `map ${map.height}px, panel ${panel.height}px`);
+    assert.ok(map.y + map.height <= panel.y + 1, 'map above the panel, no overlap');
+    assert.ok(panel.width <= 390 && map.width <= 390);
+    assert.ok(await rendered(['towers']) > 0);
+    await shot('08-phone');
+    // The panel folds away for a full-screen map.
+    await page.click('#panel-toggle');
+    assert.equal(await page.locator('#panel').isVisible(), false);
+    await page.click('#panel-toggle');
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  test('7. the page made no request outside the service', () => {
+    assert.ok(requests.length > 10);
+    const outside = requests.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('data:') && !u.startsWith('blob:'));
+    assert.deepEqual(outside, []);
+    assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
+    assert.deepEqual(consoleErrors, [], 'no console errors');
+  });
+});
