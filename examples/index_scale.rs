@@ -22,11 +22,14 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use telecom_gis::config::GeneratorArgs;
 use telecom_gis::spatial::coverage::{CoverageIndex, FibreInput};
 use telecom_gis::spatial::propagation::CoverageConfig;
 use telecom_gis::{db, sample};
+
+#[path = "../benches/support/mod.rs"]
+mod support;
 
 fn args(towers: usize) -> GeneratorArgs {
     GeneratorArgs {
@@ -52,32 +55,15 @@ fn rss_mib() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-async fn database(url: &str, towers: usize) -> PgPool {
-    let name = format!("telecom_gis_scale_{towers}");
-    let mut admin = PgConnection::connect(url)
-        .await
-        .expect("connect to DATABASE_URL");
-    let exists: bool =
-        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut admin)
-            .await
-            .unwrap();
-    if !exists {
-        sqlx::query(&format!("create database {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-    }
-    let (server, _) = url.rsplit_once('/').expect("DATABASE_URL names a database");
-    let pool = db::connect(&format!("{server}/{name}"), 4).await.unwrap();
-    db::migrate(&pool).await.unwrap();
-    pool
+/// The database for `towers` towers on the server of `DATABASE_URL`,
+/// created if missing and migrated (the benchmarks' shared set-up).
+async fn database(towers: usize) -> PgPool {
+    support::bench_db(&format!("telecom_gis_scale_{towers}")).await
 }
 
 /// Child: load the database once if it does not hold `towers` towers.
-async fn prepare(url: &str, towers: usize) {
-    let pool = database(url, towers).await;
+async fn prepare(towers: usize) {
+    let pool = database(towers).await;
     let have: i64 = sqlx::query_scalar("select count(*) from towers")
         .fetch_one(&pool)
         .await
@@ -102,8 +88,8 @@ async fn prepare(url: &str, towers: usize) {
 }
 
 /// Child: one measurement, printed as one JSON line.
-async fn measure(url: &str, towers: usize) {
-    let pool = database(url, towers).await;
+async fn measure(towers: usize) {
+    let pool = database(towers).await;
     let config = Arc::new(CoverageConfig::default());
     let (rss_before, _) = rss_mib();
     let t0 = Instant::now();
@@ -242,11 +228,11 @@ fn child(mode: &str, towers: usize) -> String {
 
 #[tokio::main]
 async fn main() {
-    let url = std::env::var("DATABASE_URL").expect("set DATABASE_URL");
+    std::env::var("DATABASE_URL").expect("set DATABASE_URL");
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match argv.first().map(String::as_str) {
-        Some("prepare") => return prepare(&url, argv[1].parse().unwrap()).await,
-        Some("measure") => return measure(&url, argv[1].parse().unwrap()).await,
+        Some("prepare") => return prepare(argv[1].parse().unwrap()).await,
+        Some("measure") => return measure(argv[1].parse().unwrap()).await,
         Some("fibre") => return measure_fibre(argv[1].parse().unwrap()),
         _ => {}
     }
