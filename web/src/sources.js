@@ -15,7 +15,7 @@ import { ApiError, getAll, getJSON, tileJSON } from './api.js';
 const TILESETS = {
   towers: { ids: ['towers'], layer: 'towers' },
   sectors: { ids: ['sectors'], layer: 'sectors' },
-  fibre: { ids: ['fibre-routes', 'fibre_routes'], layer: 'fibre_routes' },
+  fibre: { ids: ['fibre-routes'], layer: 'fibre_routes' },
 };
 
 const fc = (features) => ({ type: 'FeatureCollection', features });
