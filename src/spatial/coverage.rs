@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use geo::{BoundingRect, Contains, Destination, Geodesic, MultiPolygon, Point};
+use geo::{BoundingRect, Contains, MultiPolygon, Point};
 use rstar::primitives::{GeomWithData, Line as RLine};
 use rstar::{AABB, RTree, RTreeObject};
 
@@ -245,7 +245,7 @@ impl CoverSector {
     }
 
     /// The wedge as a polygon (lon/lat, counter-clockwise), its arc traced by
-    /// geodesic destinations every `step_deg` degrees at most.
+    /// destinations ([`super::geodesy::destination`], centimetre accuracy) every `step_deg` degrees at most.
     pub fn footprint(&self, step_deg: f64) -> geo::Polygon<f64> {
         let apex = Point::new(self.lon, self.lat);
         let (start, span) = if self.is_omni() {
@@ -260,7 +260,8 @@ impl CoverSector {
         let mut arc: Vec<geo::Coord<f64>> = (0..=steps)
             .map(|i| {
                 let b = (start + span * i as f64 / steps as f64).rem_euclid(360.0);
-                Geodesic.destination(apex, b, self.range_m).0
+                let (x, y) = super::geodesy::destination((self.lon, self.lat), b, self.range_m);
+                geo::Coord { x, y }
             })
             .collect();
         if self.is_omni() {
@@ -953,6 +954,7 @@ impl Fnv64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use geo::{Destination, Geodesic};
 
     struct Rng(u64);
     impl Rng {
