@@ -46,6 +46,87 @@ pub enum Command {
     /// Check that a running service's coverage index equals one loaded fresh
     /// from the database (exit code 1 when they differ).
     CheckIndex(CheckIndexArgs),
+    /// Import a GeoJSON, CSV or OpenCelliD file into one layer (all or
+    /// nothing; upsert by the operator's external_id).
+    Import(ImportArgs),
+    /// Write a deterministic OpenCelliD-style CSV of synthetic cells around
+    /// Đà Nẵng (for benchmarks and tests).
+    GenerateOpencellid(GenerateOpenCellIdArgs),
+    /// Export every feature of a layer as CSV or GeoJSON (the shapes
+    /// `import` reads back).
+    Export(ExportArgs),
+}
+
+/// Options of `export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Layer: towers, fibre-routes or data-centres.
+    #[arg(long)]
+    pub layer: String,
+    /// Output format.
+    #[arg(long, default_value = "csv")]
+    pub format: crate::http::export::ExportFormat,
+    /// Only this operator's features.
+    #[arg(long)]
+    pub operator: Option<String>,
+    /// Output file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Coverage model (for the modelled sector ranges in GeoJSON; default:
+    /// config/coverage.toml when present).
+    #[arg(long, env = "COVERAGE_CONFIG")]
+    pub coverage_config: Option<PathBuf>,
+}
+
+/// Options of `import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The file to import.
+    pub file: PathBuf,
+    /// Target layer: towers, fibre-routes or data-centres.
+    #[arg(long)]
+    pub layer: String,
+    /// The operator the file belongs to: fills a missing operator column
+    /// and refuses rows of other operators.
+    #[arg(long)]
+    pub operator: Option<String>,
+    /// Input format (default: from the file extension; `.csv` means CSV,
+    /// so name OpenCelliD files with `--format opencellid`).
+    #[arg(long)]
+    pub format: Option<crate::import::Format>,
+    /// Validate and report only; store nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// OpenCelliD: cells of one operator within this distance of a site's
+    /// first cell form one site, metres.
+    #[arg(long, default_value_t = 50.0)]
+    pub site_radius_m: f64,
+    /// OpenCelliD: beamwidth of every sector, degrees (360 = omni).
+    #[arg(long, default_value_t = 360.0)]
+    pub beamwidth_deg: f64,
+    /// OpenCelliD: azimuth of every sector, degrees clockwise from north.
+    #[arg(long, default_value_t = 0.0)]
+    pub azimuth_deg: f64,
+    /// Features written per batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    /// Problems listed in the summary.
+    #[arg(long, default_value_t = 20)]
+    pub show_problems: usize,
+}
+
+/// Options of `generate-opencellid`.
+#[derive(Debug, clap::Args)]
+pub struct GenerateOpenCellIdArgs {
+    /// Number of cell rows.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Random seed (same seed, same file).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output CSV file.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// Options of `check-index`.

@@ -12,6 +12,7 @@ pub mod db;
 pub mod domain;
 pub mod generate;
 pub mod http;
+pub mod import;
 pub mod report;
 pub mod sample;
 pub mod spatial;

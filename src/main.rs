@@ -7,7 +7,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Parser;
 use telecom_gis::config::{
-    CheckIndexArgs, Cli, Command, LogFormat, ReportCommand, ReportFormat, UnderservedArgs,
+    CheckIndexArgs, Cli, Command, ExportArgs, ImportArgs, LogFormat, ReportCommand, ReportFormat,
+    UnderservedArgs,
 };
 use telecom_gis::domain::classify::AnalysisConfig;
 use telecom_gis::domain::tower::Technology;
@@ -216,6 +217,165 @@ async fn check_index(url: Option<&str>, args: &CheckIndexArgs) -> Result<bool> {
     Ok(false)
 }
 
+/// Counts the bytes read, for the progress bar.
+struct Progressing<R> {
+    inner: R,
+    bar: indicatif::ProgressBar,
+}
+
+impl<R: std::io::Read> std::io::Read for Progressing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+/// `import FILE`: imports with a progress bar (bytes read, rows/s, ETA) and
+/// prints a summary; `Ok(false)` when rows were refused (nothing stored).
+async fn import_file(url: Option<&str>, args: &ImportArgs) -> Result<bool> {
+    use telecom_gis::import::{self, Format, ImportOptions, Mode};
+    let layer = telecom_gis::domain::CollectionId::parse(&args.layer)
+        .filter(|c| *c != telecom_gis::domain::CollectionId::Districts)
+        .context("--layer must be towers, fibre-routes or data-centres")?;
+    let format = match args.format {
+        Some(f) => f,
+        None => Format::from_path(&args.file).with_context(|| {
+            format!(
+                "cannot tell the format of {} from its extension: pass --format",
+                args.file.display()
+            )
+        })?,
+    };
+    let mode = if args.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Commit
+    };
+    let mut options = ImportOptions::new(layer, format, mode);
+    options.operator = args.operator.clone();
+    options.batch_size = args.batch_size.max(1);
+    options.opencellid.site_radius_m = args.site_radius_m;
+    options.opencellid.beamwidth_deg = args.beamwidth_deg;
+    options.opencellid.azimuth_deg = args.azimuth_deg;
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("cannot open {}", args.file.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {msg} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let pool = connect(url, 2).await?;
+    let started = std::time::Instant::now();
+    let input = Progressing {
+        inner: file,
+        bar: bar.clone(),
+    };
+    let progress_bar = bar.clone();
+    let progress = move |rows: u64| {
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        progress_bar.set_message(format!("{rows} rows, {:.0} rows/s", rows as f64 / secs));
+    };
+    let report = import::run(&pool, Box::new(input), options, &progress).await?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!("{:<10} {}", "file", args.file.display());
+    for (k, v) in [
+        ("mode", report.mode.clone()),
+        ("layer", report.layer.clone()),
+        ("format", report.format.clone()),
+        ("rows", report.rows.to_string()),
+        ("accepted", report.accepted.to_string()),
+        ("created", report.created.to_string()),
+        ("updated", report.updated.to_string()),
+        ("unchanged", report.unchanged.to_string()),
+        ("rejected", report.rejected.to_string()),
+        ("committed", report.committed.to_string()),
+        ("seconds", format!("{secs:.1}")),
+        (
+            "rows/s",
+            format!("{:.0}", report.rows as f64 / secs.max(1e-3)),
+        ),
+    ] {
+        println!("{k:<10} {v}");
+    }
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    for p in report.problems.iter().take(args.show_problems) {
+        let at = match (p.row, p.feature) {
+            (Some(r), _) => format!("row {r}"),
+            (_, Some(f)) => format!("feature {f}"),
+            _ => "file".into(),
+        };
+        println!("problem: {at:<12} {:<20} {}", p.field, p.reason);
+    }
+    let shown = report.problems.len().min(args.show_problems) as u64;
+    if report.problems_total > shown {
+        println!("… and {} more problems", report.problems_total - shown);
+    }
+    if report.has_errors() && mode == Mode::Commit {
+        println!("nothing was stored: fix the problems and import again");
+    }
+    Ok(!report.has_errors())
+}
+
+/// `export`: writes every feature of a layer to a file; returns the count.
+async fn export_layer(url: Option<&str>, args: &ExportArgs) -> Result<u64> {
+    use std::io::Write;
+    let layer = telecom_gis::domain::CollectionId::parse(&args.layer)
+        .filter(|c| *c != telecom_gis::domain::CollectionId::Districts)
+        .context("--layer must be towers, fibre-routes or data-centres")?;
+    let pool = connect(url, 2).await?;
+    let state = CoverageState::new(load_coverage_config(args.coverage_config.as_deref())?);
+    if args.format == telecom_gis::http::export::ExportFormat::Geojson {
+        state.reload(&pool).await?;
+    }
+    let filter = db::ItemFilter {
+        properties: args
+            .operator
+            .iter()
+            .map(|o| ("operator".to_owned(), o.clone()))
+            .collect(),
+        ..db::ItemFilter::default()
+    };
+    if args.format == telecom_gis::http::export::ExportFormat::Gpkg {
+        // SQLite refuses to create tables in an existing GeoPackage: start afresh.
+        if args.out.exists() {
+            std::fs::remove_file(&args.out)
+                .with_context(|| format!("cannot replace {}", args.out.display()))?;
+        }
+        return Ok(
+            telecom_gis::http::export::write_gpkg(&pool, layer, filter, false, &args.out).await?,
+        );
+    }
+    let file = std::fs::File::create(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(file);
+        while let Some(chunk) = rx.blocking_recv() {
+            out.write_all(&chunk)?;
+        }
+        out.flush()
+    });
+    let index = state.snapshot();
+    let n = telecom_gis::http::export::write_layer(
+        &pool,
+        &index,
+        layer,
+        filter,
+        false,
+        args.format,
+        &tx,
+    )
+    .await?;
+    drop(tx);
+    writer.await??;
+    Ok(n)
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
     let url = cli.database_url.as_deref();
     match cli.command {
@@ -301,6 +461,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if !check_index(url, &args).await? {
                 return Ok(ExitCode::from(1));
             }
+        }
+        Command::Import(args) => {
+            if !import_file(url, &args).await? {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Export(args) => {
+            let n = export_layer(url, &args).await?;
+            tracing::info!(path = %args.out.display(), features = n, "exported");
+        }
+        Command::GenerateOpencellid(args) => {
+            let file = std::fs::File::create(&args.out)
+                .with_context(|| format!("cannot create {}", args.out.display()))?;
+            telecom_gis::generate::opencellid::write(
+                args.rows,
+                args.seed,
+                std::io::BufWriter::new(file),
+            )?;
+            tracing::info!(path = %args.out.display(), rows = args.rows, "written");
         }
     }
     Ok(ExitCode::SUCCESS)

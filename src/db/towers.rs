@@ -420,3 +420,16 @@ pub async fn site_codes(conn: &mut PgConnection) -> DbResult<Vec<(String, String
         .fetch_all(conn)
         .await?)
 }
+
+/// The towers with the given ids (with tenants and sectors), ordered by id;
+/// ids that do not exist are left out.
+///
+/// # Errors
+/// On database failure.
+pub async fn get_many(conn: &mut PgConnection, ids: &[i64]) -> DbResult<Vec<Tower>> {
+    let rows: Vec<TowerRow> = sqlx::query_as(&format!("{SELECT} and t.id = any($1) order by t.id"))
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    attach_sectors(conn, rows).await
+}

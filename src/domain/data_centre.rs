@@ -43,6 +43,27 @@ pub struct NewDataCentre {
 }
 
 impl NewDataCentre {
+    /// True when storing `self` over `stored` would change nothing (same
+    /// attributes and exactly the same lon/lat geometry; a polygon is
+    /// compared after orienting its exterior ring counter-clockwise, as
+    /// stored).
+    pub fn same_as(&self, stored: &DataCentre) -> bool {
+        use geo::orient::{Direction, Orient};
+        let mine = match &self.geometry {
+            geo::Geometry::Polygon(p) => geo::Geometry::Polygon(p.orient(Direction::Default)),
+            g => g.clone(),
+        };
+        self.operator == stored.operator
+            && self.name == stored.name
+            && self.tier == stored.tier
+            && self.power_mw == stored.power_mw
+            && self.racks == stored.racks
+            && self.status.as_str() == stored.status
+            && self.external_id == stored.external_id
+            && self.synthetic == stored.synthetic
+            && mine == stored.geometry
+    }
+
     /// Validates a data-centre Feature.
     ///
     /// # Errors

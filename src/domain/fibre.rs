@@ -50,6 +50,20 @@ pub struct NewFibreRoute {
 }
 
 impl NewFibreRoute {
+    /// True when storing `self` over `stored` would change nothing (same
+    /// attributes and exactly the same lon/lat geometry).
+    pub fn same_as(&self, stored: &FibreRoute) -> bool {
+        self.operator == stored.operator
+            && self.name == stored.name
+            && self.placement.as_str() == stored.placement
+            && self.fibre_count == stored.fibre_count
+            && self.capacity_gbps == stored.capacity_gbps
+            && self.status.as_str() == stored.status
+            && self.external_id == stored.external_id
+            && self.synthetic == stored.synthetic
+            && self.geometry == stored.geometry
+    }
+
     /// Validates a fibre-route Feature.
     ///
     /// # Errors

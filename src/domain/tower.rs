@@ -361,6 +361,82 @@ impl NewTower {
         }
     }
 
+    /// True when storing `self` over `stored` would change nothing: the same
+    /// attributes, location (exact lon/lat), tenants (in any order) and
+    /// sectors (in any order, sector ids ignored). Used by bulk import to
+    /// report `unchanged`.
+    pub fn same_as(&self, stored: &Tower) -> bool {
+        fn key(
+            op: &str,
+            tech: &str,
+            s: [f64; 6],
+            range_m: Option<f64>,
+        ) -> (String, String, [u64; 6], Option<u64>) {
+            (
+                op.to_owned(),
+                tech.to_owned(),
+                s.map(f64::to_bits),
+                range_m.map(f64::to_bits),
+            )
+        }
+        let mut mine: Vec<_> = self
+            .sectors
+            .iter()
+            .map(|s| {
+                key(
+                    &s.operator,
+                    s.technology.as_str(),
+                    [
+                        s.frequency_mhz,
+                        s.azimuth_deg,
+                        s.beamwidth_deg,
+                        s.tilt_deg,
+                        s.height_m,
+                        s.eirp_dbm,
+                    ],
+                    s.range_m,
+                )
+            })
+            .collect();
+        let mut theirs: Vec<_> = stored
+            .sectors
+            .iter()
+            .map(|s| {
+                key(
+                    &s.operator,
+                    &s.technology,
+                    [
+                        s.frequency_mhz,
+                        s.azimuth_deg,
+                        s.beamwidth_deg,
+                        s.tilt_deg,
+                        s.height_m,
+                        s.eirp_dbm,
+                    ],
+                    s.range_m,
+                )
+            })
+            .collect();
+        mine.sort();
+        theirs.sort();
+        let mut tenants = self.tenants.clone();
+        tenants.sort();
+        let mut stored_tenants = stored.tenants.clone();
+        stored_tenants.sort();
+        self.operator == stored.operator
+            && self.site_code == stored.site_code
+            && self.name == stored.name
+            && self.structure_type.as_str() == stored.structure_type
+            && self.height_m == stored.height_m
+            && self.status.as_str() == stored.status
+            && tenants == stored_tenants
+            && self.external_id == stored.external_id
+            && self.synthetic == stored.synthetic
+            && self.lon == stored.lon
+            && self.lat == stored.lat
+            && mine == theirs
+    }
+
     /// Every operator id this tower references (owner, tenants, sector operators).
     pub fn referenced_operators(&self) -> Vec<(String, String)> {
         let mut refs = vec![("/properties/operator".to_owned(), self.operator.clone())];

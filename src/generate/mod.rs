@@ -19,6 +19,7 @@
 
 mod data_centres;
 mod fibre;
+pub mod opencellid;
 mod spatial;
 mod towers;
 mod util;

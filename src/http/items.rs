@@ -122,9 +122,10 @@ fn to_json<T: serde::Serialize>(v: &T) -> ApiResult<Vec<u8>> {
         ("operator" = Option<String>, Query, description = "Owning operator id (towers, fibre-routes, data-centres)"),
         ("status" = Option<String>, Query, description = "planned, under_construction, operational or retired"),
         ("technology" = Option<String>, Query, description = "Towers with at least one sector of this technology: 2G, 3G, 4G, 5G"),
+        ("f" = Option<String>, Query, description = "json (default: a page of GeoJSON), or an export of every matching feature (limit/offset when given) as geojson, csv or gpkg (GeoPackage), with Content-Disposition: attachment"),
     ),
     responses(
-        (status = 200, description = "GeoJSON FeatureCollection with numberMatched, numberReturned and next/prev links", content_type = "application/geo+json"),
+        (status = 200, description = "GeoJSON FeatureCollection with numberMatched, numberReturned and next/prev links; an attachment for f=geojson, f=csv or f=gpkg", content_type = "application/geo+json"),
         (status = 400, description = "Malformed parameter", body = super::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such collection", body = super::error::Problem, content_type = "application/problem+json"),
     ))]
@@ -136,6 +137,37 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let c = collection(&cid)?;
     let pairs = parse_pairs(raw.as_deref())?;
+    if pairs.iter().any(|(k, v)| k == "f" && v == "gpkg") {
+        // GeoPackage export: every matching feature (or `limit` of them).
+        let rest: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "f").collect();
+        let filter = items_filter(c, &rest)?;
+        authorize(&Actor::Anonymous, Action::Read, c, None)?;
+        let limited = rest.iter().any(|(k, _)| k == "limit");
+        return super::export::gpkg_response(st.pool.clone(), c, filter, limited).await;
+    }
+    let export = pairs
+        .iter()
+        .find(|(k, _)| k == "f")
+        .and_then(|(_, v)| match v.as_str() {
+            "csv" => Some(super::export::ExportFormat::Csv),
+            "geojson" => Some(super::export::ExportFormat::Geojson),
+            _ => None,
+        });
+    if let Some(format) = export {
+        // Export: every matching feature (or `limit` of them), streamed.
+        let rest: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "f").collect();
+        let filter = items_filter(c, &rest)?;
+        authorize(&Actor::Anonymous, Action::Read, c, None)?;
+        let limited = rest.iter().any(|(k, _)| k == "limit");
+        return super::export::stream_response(
+            st.pool.clone(),
+            st.coverage.snapshot(),
+            c,
+            filter,
+            limited,
+            format,
+        );
+    }
     let filter: ItemFilter = items_filter(c, &pairs)?;
     authorize(&Actor::Anonymous, Action::Read, c, None)?;
     let pool = &st.pool;

@@ -8,8 +8,10 @@ pub mod access;
 pub mod analysis;
 pub mod coverage;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod features;
+pub mod imports;
 pub mod items;
 pub mod ogc;
 pub mod openapi;
@@ -117,6 +119,11 @@ pub fn app(state: AppState) -> Router {
             "/coverage/points",
             axum::routing::post(coverage::points)
                 .layer(DefaultBodyLimit::max(coverage::MAX_POINTS_BODY_BYTES)),
+        )
+        .route(
+            "/imports",
+            axum::routing::post(imports::import)
+                .layer(DefaultBodyLimit::max(imports::MAX_IMPORT_BYTES)),
         )
         .route("/coverage/footprints", get(coverage::footprints))
         .route("/coverage/gaps", get(coverage::gaps))

@@ -1,0 +1,161 @@
+//! Bulk import writes: upserts keyed by each operator's `external_id`,
+//! batch by batch inside the caller's transaction.
+
+use std::collections::HashMap;
+
+use sqlx::PgConnection;
+
+use super::DbResult;
+use crate::domain::data_centre::NewDataCentre;
+use crate::domain::fibre::NewFibreRoute;
+use crate::domain::tower::NewTower;
+
+/// What an upsert did with one input feature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new feature was stored.
+    Created,
+    /// An existing feature (same operator and external id) was replaced.
+    Updated,
+    /// An existing feature already held exactly these values.
+    Unchanged,
+    /// Refused: `(field, reason)`, e.g. a site code another tower uses.
+    Refused(String, String),
+}
+
+/// Upserts towers by `(operator, external_id)`: new ones are inserted in
+/// multi-row statements, changed ones replaced (tenants and sectors too),
+/// identical ones left alone. A new tower whose site code another tower of
+/// the operator already has is refused. Every tower must carry an external
+/// id. Returns one outcome per input, in order. Run it in a transaction.
+///
+/// # Errors
+/// On database failure or a constraint the checks did not foresee; the
+/// transaction must then be rolled back.
+pub async fn upsert_towers(conn: &mut PgConnection, towers: &[NewTower]) -> DbResult<Vec<Outcome>> {
+    let ops: Vec<&str> = towers.iter().map(|t| t.operator.as_str()).collect();
+    let exts: Vec<&str> = towers
+        .iter()
+        .map(|t| t.external_id.as_deref().unwrap_or(""))
+        .collect();
+    let codes: Vec<&str> = towers.iter().map(|t| t.site_code.as_str()).collect();
+    let existing: Vec<(i64, i64)> = sqlx::query_as(
+        "select k.n, t.id from unnest($1::text[], $2::text[]) with ordinality k(op, ext, n)
+         join towers t on t.operator_id = k.op and t.external_id = k.ext",
+    )
+    .bind(&ops)
+    .bind(&exts)
+    .fetch_all(&mut *conn)
+    .await?;
+    let taken: Vec<(i64, Option<String>)> = sqlx::query_as(
+        "select k.n, t.external_id from unnest($1::text[], $2::text[], $3::text[]) with ordinality k(op, code, ext, n)
+         join towers t on t.operator_id = k.op and t.site_code = k.code and t.external_id is distinct from k.ext",
+    )
+    .bind(&ops)
+    .bind(&codes)
+    .bind(&exts)
+    .fetch_all(&mut *conn)
+    .await?;
+    let existing: HashMap<usize, i64> = existing
+        .into_iter()
+        .map(|(n, id)| (n as usize - 1, id))
+        .collect();
+    let taken: HashMap<usize, Option<String>> = taken
+        .into_iter()
+        .map(|(n, e)| (n as usize - 1, e))
+        .collect();
+    let ids: Vec<i64> = existing.values().copied().collect();
+    let stored: HashMap<i64, crate::domain::tower::Tower> = super::towers::get_many(conn, &ids)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    let mut outcomes = Vec::with_capacity(towers.len());
+    let mut fresh: Vec<NewTower> = Vec::new();
+    for (i, t) in towers.iter().enumerate() {
+        if let Some(other) = taken.get(&i) {
+            outcomes.push(Outcome::Refused(
+                "site_code".into(),
+                format!(
+                    "site code '{}' is already used by another tower of '{}' (external_id {})",
+                    t.site_code,
+                    t.operator,
+                    other.as_deref().unwrap_or("none")
+                ),
+            ));
+            continue;
+        }
+        match existing.get(&i).and_then(|id| stored.get(id)) {
+            Some(s) if t.same_as(s) => outcomes.push(Outcome::Unchanged),
+            Some(s) => {
+                super::towers::replace(conn, s.id, t).await?;
+                outcomes.push(Outcome::Updated);
+            }
+            None => {
+                fresh.push(t.clone());
+                outcomes.push(Outcome::Created);
+            }
+        }
+    }
+    if !fresh.is_empty() {
+        super::towers::insert_many(conn, &fresh).await?;
+    }
+    Ok(outcomes)
+}
+
+async fn existing_id(
+    conn: &mut PgConnection,
+    table: &str,
+    operator: &str,
+    external_id: Option<&str>,
+) -> DbResult<Option<i64>> {
+    Ok(sqlx::query_scalar(&format!(
+        "select id from {table} where operator_id = $1 and external_id = $2"
+    ))
+    .bind(operator)
+    .bind(external_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Upserts one fibre route by `(operator, external_id)`.
+///
+/// # Errors
+/// As [`upsert_towers`].
+pub async fn upsert_fibre_route(conn: &mut PgConnection, f: &NewFibreRoute) -> DbResult<Outcome> {
+    match existing_id(conn, "fibre_routes", &f.operator, f.external_id.as_deref()).await? {
+        Some(id) => {
+            let stored = super::fibre_routes::get(conn, id).await?;
+            if stored.is_some_and(|s| f.same_as(&s)) {
+                return Ok(Outcome::Unchanged);
+            }
+            super::fibre_routes::replace(conn, id, f).await?;
+            Ok(Outcome::Updated)
+        }
+        None => {
+            super::fibre_routes::insert(conn, f).await?;
+            Ok(Outcome::Created)
+        }
+    }
+}
+
+/// Upserts one data centre by `(operator, external_id)`.
+///
+/// # Errors
+/// As [`upsert_towers`].
+pub async fn upsert_data_centre(conn: &mut PgConnection, d: &NewDataCentre) -> DbResult<Outcome> {
+    match existing_id(conn, "data_centres", &d.operator, d.external_id.as_deref()).await? {
+        Some(id) => {
+            let stored = super::data_centres::get(conn, id).await?;
+            if stored.is_some_and(|s| d.same_as(&s)) {
+                return Ok(Outcome::Unchanged);
+            }
+            super::data_centres::replace(conn, id, d).await?;
+            Ok(Outcome::Updated)
+        }
+        None => {
+            super::data_centres::insert(conn, d).await?;
+            Ok(Outcome::Created)
+        }
+    }
+}

@@ -1,0 +1,532 @@
+//! Bulk import of towers, fibre routes and data centres from GeoJSON, CSV
+//! and OpenCelliD files: validation report (dry run) or an all-or-nothing
+//! commit in one transaction, upserting by each operator's `external_id`.
+//!
+//! The input is streamed: a blocking reader thread parses and validates
+//! rows (with the same `New…::from_feature` validators as the API) and hands
+//! batches over a bounded channel to the writer, which upserts them inside
+//! one transaction. Memory stays bounded by the batch size, the capped
+//! problem list and one key per row for duplicate detection (OpenCelliD
+//! also keeps a compact record per cell to group cells into sites).
+//! Coordinates are lon/lat (EPSG:4326) throughout.
+
+pub mod gpkg;
+pub mod opencellid;
+pub mod read;
+
+use std::collections::HashSet;
+use std::io::Read;
+
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+
+use crate::db::{self, DbError};
+use crate::domain::CollectionId;
+use crate::domain::data_centre::NewDataCentre;
+use crate::domain::fibre::NewFibreRoute;
+use crate::domain::operator::Operator;
+use crate::domain::tower::NewTower;
+
+pub use opencellid::OpenCellIdOptions;
+
+/// Input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// A GeoJSON FeatureCollection (RFC 7946, lon/lat).
+    Geojson,
+    /// CSV with a header: `lon`,`lat` columns (points) or a `wkt` column.
+    Csv,
+    /// An OpenCelliD cell export (`radio,mcc,net,area,cell,…`), towers only.
+    Opencellid,
+    /// A GeoPackage (the layer's feature table, or the first one).
+    Gpkg,
+}
+
+impl Format {
+    /// Parses the `format` parameter.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "geojson" | "json" => Format::Geojson,
+            "csv" => Format::Csv,
+            "opencellid" => Format::Opencellid,
+            "gpkg" => Format::Gpkg,
+            _ => return None,
+        })
+    }
+
+    /// The format a file name's extension suggests (`.geojson`/`.json`,
+    /// `.csv`, `.gpkg`); OpenCelliD files are CSV, so name them explicitly.
+    pub fn from_path(path: &std::path::Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Self::parse(&ext)
+    }
+
+    /// The name used in parameters and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Geojson => "geojson",
+            Format::Csv => "csv",
+            Format::Opencellid => "opencellid",
+            Format::Gpkg => "gpkg",
+        }
+    }
+}
+
+/// Whether to store the result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Mode {
+    /// Validate and report what would happen; store nothing.
+    #[serde(rename = "dry-run")]
+    DryRun,
+    /// Store everything, or nothing when any row is refused.
+    #[serde(rename = "commit")]
+    Commit,
+}
+
+impl Mode {
+    /// Parses the `mode` parameter (`dry-run` or `commit`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "dry-run" => Some(Mode::DryRun),
+            "commit" => Some(Mode::Commit),
+            _ => None,
+        }
+    }
+}
+
+/// Settings of one import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Target layer: towers, fibre-routes or data-centres.
+    pub layer: CollectionId,
+    /// Input format.
+    pub format: Format,
+    /// Dry run or commit.
+    pub mode: Mode,
+    /// The operator the file belongs to: fills a missing `operator` and
+    /// refuses rows of any other operator.
+    pub operator: Option<String>,
+    /// Features written per batch.
+    pub batch_size: usize,
+    /// Problems listed in the report (the rest are only counted).
+    pub max_problems: usize,
+    /// OpenCelliD site grouping and sector defaults.
+    pub opencellid: OpenCellIdOptions,
+}
+
+impl ImportOptions {
+    /// Options with the defaults: batches of 1,000, at most 1,000 problems.
+    pub fn new(layer: CollectionId, format: Format, mode: Mode) -> Self {
+        Self {
+            layer,
+            format,
+            mode,
+            operator: None,
+            batch_size: 1000,
+            max_problems: 1000,
+            opencellid: OpenCellIdOptions::default(),
+        }
+    }
+}
+
+/// One problem of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// 1-based data row (CSV, OpenCelliD; the header is not counted, so row
+    /// n is line n + 1 of a file without blank lines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<u64>,
+    /// 0-based feature index (GeoJSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature: Option<u64>,
+    /// The column (CSV) or JSON Pointer (GeoJSON) at fault; empty for the
+    /// file as a whole.
+    pub field: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// The answer of an import: counts, warnings and the (capped) problems.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Report {
+    /// `dry-run` or `commit`.
+    pub mode: String,
+    /// Target layer.
+    pub layer: String,
+    /// Input format.
+    pub format: String,
+    /// Data rows (or features) read.
+    pub rows: u64,
+    /// Rows that passed every check.
+    pub accepted: u64,
+    /// Features that are (or, in a dry run, would be) created.
+    pub created: u64,
+    /// Existing features (same operator and external id) replaced.
+    pub updated: u64,
+    /// Existing features that already held the same values.
+    pub unchanged: u64,
+    /// Rows refused.
+    pub rejected: u64,
+    /// Remarks that do not refuse a row (assumed defaults, data quality).
+    pub warnings: Vec<String>,
+    /// The first problems, in input order.
+    pub problems: Vec<Problem>,
+    /// Every problem found, including those beyond the listed ones.
+    pub problems_total: u64,
+    /// True when the import was stored.
+    pub committed: bool,
+}
+
+impl Report {
+    fn new(o: &ImportOptions) -> Self {
+        Self {
+            mode: match o.mode {
+                Mode::DryRun => "dry-run".into(),
+                Mode::Commit => "commit".into(),
+            },
+            layer: o.layer.as_str().into(),
+            format: o.format.as_str().into(),
+            rows: 0,
+            accepted: 0,
+            created: 0,
+            updated: 0,
+            unchanged: 0,
+            rejected: 0,
+            warnings: Vec::new(),
+            problems: Vec::new(),
+            problems_total: 0,
+            committed: false,
+        }
+    }
+
+    fn problem(&mut self, max: usize, p: Problem) {
+        self.problems_total += 1;
+        if self.problems.len() < max {
+            self.problems.push(p);
+        }
+    }
+
+    /// True when any row was refused or the file could not be read to its end.
+    pub fn has_errors(&self) -> bool {
+        self.problems_total > 0
+    }
+}
+
+/// Errors that stop an import before a report can be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The layer or format cannot be imported (e.g. districts, GeoPackage).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for ImportError {
+    fn from(e: sqlx::Error) -> Self {
+        ImportError::Db(DbError::Sqlx(e))
+    }
+}
+
+/// Where a candidate came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Loc {
+    /// 1-based data row.
+    Row(u64),
+    /// 0-based feature index.
+    Feature(u64),
+}
+
+impl Loc {
+    pub(crate) fn problem(self, field: impl Into<String>, reason: impl Into<String>) -> Problem {
+        let (row, feature) = match self {
+            Loc::Row(r) => (Some(r), None),
+            Loc::Feature(f) => (None, Some(f)),
+        };
+        Problem {
+            row,
+            feature,
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn describe(self) -> String {
+        match self {
+            Loc::Row(r) => format!("row {r}"),
+            Loc::Feature(f) => format!("feature {f}"),
+        }
+    }
+}
+
+/// A validated feature of one of the writable layers.
+#[derive(Debug, Clone)]
+pub(crate) enum Item {
+    Tower(NewTower),
+    Fibre(NewFibreRoute),
+    DataCentre(NewDataCentre),
+}
+
+/// One parsed feature (standing for `rows` input rows) or its problems.
+#[derive(Debug)]
+pub(crate) struct Candidate {
+    pub loc: Loc,
+    pub rows: u64,
+    pub result: Result<Item, Vec<Problem>>,
+}
+
+/// What the reader thread sends to the writer.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    Batch(Vec<Candidate>),
+    Warning(String),
+    /// The file cannot be read further.
+    Fatal(Problem),
+}
+
+/// What the reader needs to know about the database.
+#[derive(Debug, Clone)]
+pub(crate) struct Context {
+    pub options: ImportOptions,
+    pub operators: Vec<Operator>,
+    /// Plausible lon/lat extent `[west, south, east, north]` of the
+    /// service's data: a point outside it whose swapped coordinates lie
+    /// inside is refused as lon/lat swapped.
+    pub area: [f64; 4],
+}
+
+impl Context {
+    pub(crate) fn known_operator(&self, id: &str) -> bool {
+        self.operators.iter().any(|o| o.id == id)
+    }
+}
+
+/// Vietnam's lon/lat extent with a margin, used when no district is loaded.
+pub const VIETNAM_EXTENT: [f64; 4] = [102.0, 8.0, 110.0, 23.5];
+
+/// Margin added around the districts' extent, degrees.
+pub const AREA_MARGIN_DEG: f64 = 1.0;
+
+async fn service_area(pool: &PgPool) -> Result<[f64; 4], DbError> {
+    Ok(match db::extent(pool, CollectionId::Districts).await? {
+        Some([w, s, e, n]) => [
+            w - AREA_MARGIN_DEG,
+            s - AREA_MARGIN_DEG,
+            e + AREA_MARGIN_DEG,
+            n + AREA_MARGIN_DEG,
+        ],
+        None => VIETNAM_EXTENT,
+    })
+}
+
+/// Imports `input` into the database per `options`, calling `progress`
+/// with the number of rows read after each batch. In commit mode the data is
+/// stored only when no row is refused; in a dry run nothing is stored. Both
+/// run the same checks and writes in one transaction, which a dry run (or a
+/// refused commit) rolls back, so the counts are exact.
+///
+/// # Errors
+/// [`ImportError::Unsupported`] for districts, or OpenCelliD into another
+/// layer than towers;
+/// [`ImportError::Db`] when the database fails (nothing is stored).
+pub async fn run(
+    pool: &PgPool,
+    input: Box<dyn Read + Send>,
+    options: ImportOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Report, ImportError> {
+    if options.layer == CollectionId::Districts {
+        return Err(ImportError::Unsupported(
+            "districts cannot be imported; layers are towers, fibre-routes and data-centres".into(),
+        ));
+    }
+    if options.format == Format::Opencellid && options.layer != CollectionId::Towers {
+        return Err(ImportError::Unsupported(
+            "OpenCelliD files import into the towers layer only".into(),
+        ));
+    }
+    let operators = db::operators::list(pool).await?;
+    if let Some(op) = &options.operator
+        && !operators.iter().any(|o| &o.id == op)
+    {
+        return Err(ImportError::Unsupported(format!(
+            "unknown operator '{op}' (GET /operators lists them)"
+        )));
+    }
+    let ctx = Context {
+        area: service_area(pool).await?,
+        operators,
+        options: options.clone(),
+    };
+    let mut report = Report::new(&options);
+    let (tx, mut rx) = mpsc::channel::<Msg>(2);
+    let reader = tokio::task::spawn_blocking(move || read::produce(input, &ctx, &tx));
+    let mut conn = pool.begin().await?;
+    let mut failed: Option<DbError> = None;
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Msg::Warning(w) => report.warnings.push(w),
+            Msg::Fatal(p) => report.problem(options.max_problems, p),
+            Msg::Batch(batch) => {
+                if failed.is_none()
+                    && let Err(e) = write_batch(&mut conn, batch, &mut report, &options).await
+                {
+                    // Keep reading to report every row, but write no more.
+                    failed = Some(e);
+                }
+                progress(report.rows);
+            }
+        }
+    }
+    reader
+        .await
+        .map_err(|e| ImportError::Unsupported(format!("reader failed: {e}")))?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    if options.mode == Mode::Commit && !report.has_errors() {
+        conn.commit().await?;
+        report.committed = true;
+    } else {
+        conn.rollback().await?;
+    }
+    Ok(report)
+}
+
+async fn write_batch(
+    conn: &mut sqlx::PgConnection,
+    batch: Vec<Candidate>,
+    report: &mut Report,
+    options: &ImportOptions,
+) -> Result<(), DbError> {
+    let max = options.max_problems;
+    let mut towers: Vec<(Loc, u64, NewTower)> = Vec::new();
+    for c in batch {
+        report.rows += c.rows;
+        match c.result {
+            Err(problems) => {
+                report.rejected += c.rows;
+                for p in problems {
+                    report.problem(max, p);
+                }
+            }
+            Ok(Item::Tower(t)) => towers.push((c.loc, c.rows, t)),
+            Ok(Item::Fibre(f)) => {
+                let outcome = db::imports::upsert_fibre_route(conn, &f).await;
+                tally(report, max, c.loc, c.rows, outcome)?;
+            }
+            Ok(Item::DataCentre(d)) => {
+                let outcome = db::imports::upsert_data_centre(conn, &d).await;
+                tally(report, max, c.loc, c.rows, outcome)?;
+            }
+        }
+    }
+    if towers.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<NewTower> = towers.iter().map(|(_, _, t)| t.clone()).collect();
+    let outcomes = db::imports::upsert_towers(conn, &list).await?;
+    for ((loc, rows, _), outcome) in towers.into_iter().zip(outcomes) {
+        tally(report, max, loc, rows, Ok(outcome))?;
+    }
+    Ok(())
+}
+
+/// Adds one outcome to the report; a refused write (a conflict or invalid
+/// reference found by the database) becomes a problem of that row.
+fn tally(
+    report: &mut Report,
+    max: usize,
+    loc: Loc,
+    rows: u64,
+    outcome: Result<db::imports::Outcome, DbError>,
+) -> Result<(), DbError> {
+    use db::imports::Outcome;
+    match outcome {
+        Ok(Outcome::Created) => report.created += 1,
+        Ok(Outcome::Updated) => report.updated += 1,
+        Ok(Outcome::Unchanged) => report.unchanged += 1,
+        Ok(Outcome::Refused(field, reason)) => {
+            report.rejected += rows;
+            report.problem(max, loc.problem(field, reason));
+            return Ok(());
+        }
+        Err(DbError::Conflict { pointer, detail }) => {
+            report.rejected += rows;
+            report.problem(max, loc.problem(pointer, detail));
+            return Ok(());
+        }
+        Err(DbError::Invalid(inv)) => {
+            report.rejected += rows;
+            for e in inv.errors {
+                report.problem(max, loc.problem(e.pointer, e.detail));
+            }
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    }
+    report.accepted += rows;
+    Ok(())
+}
+
+/// Row keys already seen in this file, to report duplicates with both rows.
+/// Each key is kept as a 128-bit hash (two SipHash passes), so a
+/// million-row file costs tens of megabytes, not a copy of every key; a false
+/// duplicate would need a 128-bit collision.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    keys: std::collections::HashMap<u128, u64>,
+}
+
+impl Seen {
+    fn hash(kind: &str, operator: &str, value: &str) -> u128 {
+        use std::hash::{Hash, Hasher};
+        let half = |salt: u8| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (salt, kind, operator, value).hash(&mut h);
+            h.finish()
+        };
+        (u128::from(half(1)) << 64) | u128::from(half(2))
+    }
+
+    /// Records `(kind, operator, value)` at `loc`; returns where it was seen
+    /// first when it is a duplicate.
+    pub(crate) fn check(
+        &mut self,
+        kind: &str,
+        operator: &str,
+        value: &str,
+        loc: Loc,
+    ) -> Option<Loc> {
+        const FEATURE: u64 = 1 << 63;
+        let code = match loc {
+            Loc::Row(r) => r,
+            Loc::Feature(f) => f | FEATURE,
+        };
+        match self.keys.entry(Self::hash(kind, operator, value)) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                let first = *e.get();
+                Some(if first & FEATURE != 0 {
+                    Loc::Feature(first & !FEATURE)
+                } else {
+                    Loc::Row(first)
+                })
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(code);
+                None
+            }
+        }
+    }
+}
+
+/// Ids of operators in a set, for error messages.
+pub(crate) fn operator_ids(ops: &[Operator]) -> String {
+    let ids: HashSet<&str> = ops.iter().map(|o| o.id.as_str()).collect();
+    let mut ids: Vec<&str> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.join(", ")
+}
