@@ -175,22 +175,7 @@ pub async fn write_layer(
                             serde_json::to_vec(&TowerFeature(t, None, index)).unwrap_or_default()
                         }
                         ExportFormat::Csv | ExportFormat::Gpkg => {
-                            let sectors: Vec<serde_json::Value> = t
-                                .sectors
-                                .iter()
-                                .map(|s| {
-                                    let mut v = json!({
-                                        "operator": s.operator, "technology": s.technology,
-                                        "frequency_mhz": s.frequency_mhz, "azimuth_deg": s.azimuth_deg,
-                                        "beamwidth_deg": s.beamwidth_deg, "tilt_deg": s.tilt_deg,
-                                        "height_m": s.height_m, "eirp_dbm": s.eirp_dbm,
-                                    });
-                                    if let Some(r) = s.range_m {
-                                        v["range_m"] = json!(r);
-                                    }
-                                    v
-                                })
-                                .collect();
+                            let sectors = sectors_as_input(&t.sectors);
                             let structure: Option<crate::domain::tower::StructureType> =
                                 t.structure_type.parse().ok();
                             csv_line(&[
@@ -391,22 +376,7 @@ pub async fn write_gpkg(
                 for t in db::towers::list(pool, &filter).await? {
                     let structure: Option<crate::domain::tower::StructureType> =
                         t.structure_type.parse().ok();
-                    let sectors: Vec<serde_json::Value> = t
-                        .sectors
-                        .iter()
-                        .map(|s| {
-                            let mut v = json!({
-                                "operator": s.operator, "technology": s.technology,
-                                "frequency_mhz": s.frequency_mhz, "azimuth_deg": s.azimuth_deg,
-                                "beamwidth_deg": s.beamwidth_deg, "tilt_deg": s.tilt_deg,
-                                "height_m": s.height_m, "eirp_dbm": s.eirp_dbm,
-                            });
-                            if let Some(r) = s.range_m {
-                                v["range_m"] = json!(r);
-                            }
-                            v
-                        })
-                        .collect();
+                    let sectors = sectors_as_input(&t.sectors);
                     rows.push((
                         geo::Geometry::Point(geo::Point::new(t.lon, t.lat)),
                         vec![
@@ -552,4 +522,24 @@ pub async fn gpkg_response(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(res)
+}
+
+/// A tower's sectors as the API takes them on input (no ids, no derived
+/// range source), so that CSV and GeoPackage exports import back unchanged.
+fn sectors_as_input(sectors: &[crate::domain::tower::Sector]) -> Vec<serde_json::Value> {
+    sectors
+        .iter()
+        .map(|s| {
+            let mut v = json!({
+                "operator": s.operator, "technology": s.technology,
+                "frequency_mhz": s.frequency_mhz, "azimuth_deg": s.azimuth_deg,
+                "beamwidth_deg": s.beamwidth_deg, "tilt_deg": s.tilt_deg,
+                "height_m": s.height_m, "eirp_dbm": s.eirp_dbm,
+            });
+            if let Some(r) = s.range_m {
+                v["range_m"] = json!(r);
+            }
+            v
+        })
+        .collect()
 }
