@@ -90,8 +90,8 @@ pub struct ImportArgs {
     /// and refuses rows of other operators.
     #[arg(long)]
     pub operator: Option<String>,
-    /// Input format (default: from the file extension; `.csv` means CSV,
-    /// so name OpenCelliD files with `--format opencellid`).
+    /// Input format (default: from the file extension; a `.csv` whose
+    /// header starts `radio,mcc,net,area` is read as OpenCelliD).
     #[arg(long)]
     pub format: Option<crate::import::Format>,
     /// Validate and report only; store nothing.

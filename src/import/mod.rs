@@ -56,11 +56,16 @@ impl Format {
         })
     }
 
-    /// The format a file name's extension suggests (`.geojson`/`.json`,
-    /// `.csv`, `.gpkg`); OpenCelliD files are CSV, so name them explicitly.
+    /// The format a file's extension suggests (`.geojson`/`.json`, `.csv`,
+    /// `.gpkg`); a `.csv` whose header starts with OpenCelliD's columns
+    /// (`radio,mcc,net,area`) is OpenCelliD. `None` when the extension says
+    /// nothing.
     pub fn from_path(path: &std::path::Path) -> Option<Self> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        Self::parse(&ext)
+        match Self::parse(&ext)? {
+            Format::Csv if starts_like_opencellid(path) => Some(Format::Opencellid),
+            f => Some(f),
+        }
     }
 
     /// The name used in parameters and reports.
@@ -529,4 +534,49 @@ pub(crate) fn operator_ids(ops: &[Operator]) -> String {
     let mut ids: Vec<&str> = ids.into_iter().collect();
     ids.sort_unstable();
     ids.join(", ")
+}
+
+/// True when the file's first line (BOM and case aside) begins with
+/// OpenCelliD's `radio,mcc,net,area` columns.
+fn starts_like_opencellid(path: &std::path::Path) -> bool {
+    use std::io::BufRead;
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut first = String::new();
+    if std::io::BufReader::new(file).read_line(&mut first).is_err() {
+        return false;
+    }
+    let columns: Vec<String> = first
+        .trim_start_matches('\u{feff}')
+        .split(',')
+        .take(4)
+        .map(|c| c.trim().trim_matches('"').to_ascii_lowercase())
+        .collect();
+    columns == ["radio", "mcc", "net", "area"]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_csv_with_opencellid_columns_is_read_as_opencellid() {
+        let dir = tempfile::tempdir().unwrap();
+        let cells = dir.path().join("cells.csv");
+        std::fs::write(
+            &cells,
+            "\u{feff}radio,mcc,net,area,cell,unit,lon,lat,range,samples,changeable,created,updated,averageSignal\r\n",
+        )
+        .unwrap();
+        assert_eq!(Format::from_path(&cells), Some(Format::Opencellid));
+        let towers = dir.path().join("towers.csv");
+        std::fs::write(&towers, "external_id,operator,site_code,lon,lat\n").unwrap();
+        assert_eq!(Format::from_path(&towers), Some(Format::Csv));
+        assert_eq!(
+            Format::from_path(&dir.path().join("x.gpkg")),
+            Some(Format::Gpkg)
+        );
+        assert_eq!(Format::from_path(&dir.path().join("x.txt")), None);
+    }
 }
