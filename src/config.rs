@@ -55,6 +55,43 @@ pub enum Command {
     /// Export every feature of a layer as CSV or GeoJSON (the shapes
     /// `import` reads back).
     Export(ExportArgs),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (shown once; only its hash is stored).
+    /// The token is the last line of the output.
+    Create(TokenCreateArgs),
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id, name or prefix (as `token list` shows them).
+    Revoke(TokenRevokeArgs),
+}
+
+/// Options of `token create`.
+#[derive(Debug, clap::Args)]
+pub struct TokenCreateArgs {
+    /// admin (the Department), carrier (one operator's assets) or analyst
+    /// (reads everything).
+    #[arg(long)]
+    pub role: String,
+    /// The operator a carrier token acts for (e.g. viettel).
+    #[arg(long)]
+    pub operator: Option<String>,
+    /// What the token is for, e.g. "Viettel GIS team".
+    #[arg(long)]
+    pub name: String,
+}
+
+/// Options of `token revoke`.
+#[derive(Debug, clap::Args)]
+pub struct TokenRevokeArgs {
+    /// Token id, name or prefix.
+    pub token: String,
 }
 
 /// Options of `export`.

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use telecom_gis::config::{
     CheckIndexArgs, Cli, Command, ExportArgs, ImportArgs, LogFormat, ReportCommand, ReportFormat,
-    UnderservedArgs,
+    TokenCommand, UnderservedArgs,
 };
 use telecom_gis::domain::classify::AnalysisConfig;
 use telecom_gis::domain::tower::Technology;
@@ -266,7 +266,7 @@ async fn import_file(url: Option<&str>, args: &ImportArgs) -> Result<bool> {
         indicatif::ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {msg} eta {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let pool = connect(url, 2).await?;
+    let pool = connect(url, 3).await?;
     let started = std::time::Instant::now();
     let input = Progressing {
         inner: file,
@@ -277,7 +277,19 @@ async fn import_file(url: Option<&str>, args: &ImportArgs) -> Result<bool> {
         let secs = started.elapsed().as_secs_f64().max(1e-3);
         progress_bar.set_message(format!("{rows} rows, {:.0} rows/s", rows as f64 / secs));
     };
-    let report = import::run(&pool, Box::new(input), options, &progress).await?;
+    // The history records features as the service serves them (sector
+    // ranges from the coverage model), so load the index the service would.
+    let state = AppState {
+        coverage: Arc::new(CoverageState::new(load_coverage_config(None)?)),
+        ..AppState::new(pool.clone())
+    };
+    state.coverage.reload(&pool).await?;
+    let audit = telecom_gis::http::record::ImportAudit {
+        state: &state,
+        account: telecom_gis::domain::account::Account::command_line(),
+        request_id: None,
+    };
+    let report = import::run(&pool, Box::new(input), options, &progress, &audit).await?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     println!("{:<10} {}", "file", args.file.display());
@@ -368,12 +380,85 @@ async fn export_layer(url: Option<&str>, args: &ExportArgs) -> Result<u64> {
         filter,
         false,
         args.format,
+        &telecom_gis::http::access::FibreView::All,
         &tx,
     )
     .await?;
     drop(tx);
     writer.await??;
     Ok(n)
+}
+
+async fn token_command(url: Option<&str>, cmd: TokenCommand) -> Result<ExitCode> {
+    use telecom_gis::db::tokens;
+    use telecom_gis::domain::account::Role;
+    let pool = connect(url, 2).await?;
+    db::migrate(&pool).await?;
+    match cmd {
+        TokenCommand::Create(args) => {
+            let role =
+                Role::parse(&args.role).context("--role must be admin, carrier or analyst")?;
+            match tokens::create(&pool, &args.name, role, args.operator.as_deref()).await {
+                Ok((info, secret)) => {
+                    eprintln!(
+                        "created token {} '{}' ({}{}); it is shown once, store it now:",
+                        info.id,
+                        info.name,
+                        info.role,
+                        info.operator_id
+                            .map(|o| format!(" for {o}"))
+                            .unwrap_or_default()
+                    );
+                    println!("{secret}");
+                }
+                Err(db::DbError::Invalid(inv)) => {
+                    for e in inv.errors {
+                        eprintln!("error: {}", e.detail);
+                    }
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        TokenCommand::List => {
+            println!(
+                "{:>4}  {:<10} {:<8} {:<12} {:<24} {:<20} name",
+                "id", "prefix", "role", "operator", "created", "revoked"
+            );
+            for t in tokens::list(&pool).await? {
+                let stamp =
+                    |d: chrono::DateTime<chrono::Utc>| d.format("%Y-%m-%d %H:%M:%SZ").to_string();
+                println!(
+                    "{:>4}  {:<10} {:<8} {:<12} {:<24} {:<20} {}",
+                    t.id,
+                    t.token_prefix,
+                    t.role,
+                    t.operator_id.as_deref().unwrap_or("-"),
+                    stamp(t.created_at),
+                    t.revoked_at.map(stamp).unwrap_or_else(|| "-".into()),
+                    t.name
+                );
+            }
+        }
+        TokenCommand::Revoke(args) => match tokens::revoke(&pool, &args.token).await {
+            Ok(Some(t)) => eprintln!("revoked token {} '{}'", t.id, t.name),
+            Ok(None) => {
+                eprintln!(
+                    "error: no unrevoked token matches '{}' (see token list)",
+                    args.token
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Err(db::DbError::Invalid(inv)) => {
+                for e in inv.errors {
+                    eprintln!("error: {}", e.detail);
+                }
+                return Ok(ExitCode::from(2));
+            }
+            Err(e) => return Err(e.into()),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -467,6 +552,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
+        Command::Token(cmd) => return token_command(url, cmd).await,
         Command::Export(args) => {
             let n = export_layer(url, &args).await?;
             tracing::info!(path = %args.out.display(), features = n, "exported");

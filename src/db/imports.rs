@@ -13,10 +13,10 @@ use crate::domain::tower::NewTower;
 /// What an upsert did with one input feature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// A new feature was stored.
-    Created,
+    /// A new feature was stored, with this id.
+    Created(i64),
     /// An existing feature (same operator and external id) was replaced.
-    Updated,
+    Updated(i64),
     /// An existing feature already held exactly these values.
     Unchanged,
     /// Refused: `(field, reason)`, e.g. a site code another tower uses.
@@ -89,16 +89,22 @@ pub async fn upsert_towers(conn: &mut PgConnection, towers: &[NewTower]) -> DbRe
             Some(s) if t.same_as(s) => outcomes.push(Outcome::Unchanged),
             Some(s) => {
                 super::towers::replace(conn, s.id, t).await?;
-                outcomes.push(Outcome::Updated);
+                outcomes.push(Outcome::Updated(s.id));
             }
             None => {
                 fresh.push(t.clone());
-                outcomes.push(Outcome::Created);
+                outcomes.push(Outcome::Created(0));
             }
         }
     }
     if !fresh.is_empty() {
-        super::towers::insert_many(conn, &fresh).await?;
+        let ids = super::towers::insert_many(conn, &fresh).await?;
+        let mut ids = ids.into_iter();
+        for o in &mut outcomes {
+            if let Outcome::Created(id) = o {
+                *id = ids.next().unwrap_or_default();
+            }
+        }
     }
     Ok(outcomes)
 }
@@ -130,12 +136,11 @@ pub async fn upsert_fibre_route(conn: &mut PgConnection, f: &NewFibreRoute) -> D
                 return Ok(Outcome::Unchanged);
             }
             super::fibre_routes::replace(conn, id, f).await?;
-            Ok(Outcome::Updated)
+            Ok(Outcome::Updated(id))
         }
-        None => {
-            super::fibre_routes::insert(conn, f).await?;
-            Ok(Outcome::Created)
-        }
+        None => Ok(Outcome::Created(
+            super::fibre_routes::insert(conn, f).await?,
+        )),
     }
 }
 
@@ -151,11 +156,33 @@ pub async fn upsert_data_centre(conn: &mut PgConnection, d: &NewDataCentre) -> D
                 return Ok(Outcome::Unchanged);
             }
             super::data_centres::replace(conn, id, d).await?;
-            Ok(Outcome::Updated)
+            Ok(Outcome::Updated(id))
         }
-        None => {
-            super::data_centres::insert(conn, d).await?;
-            Ok(Outcome::Created)
-        }
+        None => Ok(Outcome::Created(
+            super::data_centres::insert(conn, d).await?,
+        )),
     }
+}
+
+/// Ids of the live features of `table` (`towers`, `fibre_routes` or
+/// `data_centres`) with these `(operator, external_id)` keys.
+///
+/// # Errors
+/// On database failure.
+pub async fn existing_ids(
+    conn: &mut PgConnection,
+    table: &'static str,
+    keys: &[(String, String)],
+) -> DbResult<Vec<i64>> {
+    let (ops, exts): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(o, e)| (o.as_str(), e.as_str())).unzip();
+    // `table` is one of three literals chosen by the caller, never input.
+    Ok(sqlx::query_scalar(&format!(
+        "select t.id from unnest($1::text[], $2::text[]) k(op, ext)
+         join {table} t on t.operator_id = k.op and t.external_id = k.ext"
+    ))
+    .bind(&ops)
+    .bind(&exts)
+    .fetch_all(&mut *conn)
+    .await?)
 }

@@ -9,10 +9,13 @@ pub mod data_centres;
 pub mod districts;
 pub mod fibre_routes;
 pub mod filter;
+pub mod history;
 pub mod imports;
 pub mod operators;
 pub mod tiles;
+pub mod tokens;
 pub mod towers;
+pub mod trash;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -5,6 +5,7 @@
 //! Feature by `from_feature`, which either returns a fully validated value or
 //! every problem found, each with a JSON Pointer into the submitted document.
 
+pub mod account;
 pub mod classify;
 pub mod collection;
 pub mod data_centre;

@@ -437,6 +437,86 @@ impl NewTower {
             && mine == theirs
     }
 
+    /// What storing `self` over `stored` would change that is not
+    /// `operator`'s own (for the permission rules of shared towers): other
+    /// operators' sectors, and, unless `operator` owns the tower, the tower
+    /// itself (attributes, location, tenants). Empty when every change is
+    /// `operator`'s to make.
+    pub fn foreign_changes(&self, stored: &Tower, operator: &str) -> Vec<String> {
+        type Key = (Option<i64>, String, String, [u64; 6], Option<u64>);
+        fn key(id: Option<i64>, op: &str, tech: &str, v: [f64; 6], r: Option<f64>) -> Key {
+            (
+                id,
+                op.to_owned(),
+                tech.to_owned(),
+                v.map(f64::to_bits),
+                r.map(f64::to_bits),
+            )
+        }
+        let mut mine: Vec<Key> = self
+            .sectors
+            .iter()
+            .filter(|s| s.operator != operator)
+            .map(|s| {
+                let v = [
+                    s.frequency_mhz,
+                    s.azimuth_deg,
+                    s.beamwidth_deg,
+                    s.tilt_deg,
+                    s.height_m,
+                    s.eirp_dbm,
+                ];
+                key(s.id, &s.operator, s.technology.as_str(), v, s.range_m)
+            })
+            .collect();
+        let mut theirs: Vec<Key> = stored
+            .sectors
+            .iter()
+            .filter(|s| s.operator != operator)
+            .map(|s| {
+                let v = [
+                    s.frequency_mhz,
+                    s.azimuth_deg,
+                    s.beamwidth_deg,
+                    s.tilt_deg,
+                    s.height_m,
+                    s.eirp_dbm,
+                ];
+                key(Some(s.id), &s.operator, &s.technology, v, s.range_m)
+            })
+            .collect();
+        mine.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        theirs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let mut out = Vec::new();
+        if mine != theirs {
+            let mut ops: Vec<&str> = mine.iter().chain(&theirs).map(|k| k.1.as_str()).collect();
+            ops.sort_unstable();
+            ops.dedup();
+            out.push(format!("the sectors of {}", ops.join(", ")));
+        }
+        if stored.operator != operator {
+            let mut tenants = self.tenants.clone();
+            tenants.sort();
+            let mut stored_tenants = stored.tenants.clone();
+            stored_tenants.sort();
+            let same_tower = self.operator == stored.operator
+                && self.site_code == stored.site_code
+                && self.name == stored.name
+                && self.structure_type.as_str() == stored.structure_type
+                && self.height_m == stored.height_m
+                && self.status.as_str() == stored.status
+                && tenants == stored_tenants
+                && self.external_id == stored.external_id
+                && self.synthetic == stored.synthetic
+                && self.lon == stored.lon
+                && self.lat == stored.lat;
+            if !same_tower {
+                out.push(format!("the tower itself (owned by {})", stored.operator));
+            }
+        }
+        out
+    }
+
     /// Every operator id this tower references (owner, tenants, sector operators).
     pub fn referenced_operators(&self) -> Vec<(String, String)> {
         let mut refs = vec![("/properties/operator".to_owned(), self.operator.clone())];

@@ -90,6 +90,26 @@ pub enum ApiError {
     /// Method not supported on this resource (405).
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// No credentials where an account is needed (401).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// Credentials given but not valid: malformed, unknown or revoked (401).
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    /// The account may not do this (403).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A conditional header (`If-Match`) is required and missing (428).
+    #[error("precondition required: {0}")]
+    PreconditionRequired(String),
+    /// `If-Match` does not match the current representation (412).
+    #[error("precondition failed: {detail}")]
+    PreconditionFailed {
+        /// Explanation.
+        detail: String,
+        /// The current ETag, sent back so the client can re-read.
+        current_etag: Option<String>,
+    },
     /// The write conflicts with stored data (409).
     #[error("conflict: {detail}")]
     Conflict {
@@ -157,6 +177,26 @@ impl ApiError {
                 "about:blank",
                 "Method Not Allowed",
             ),
+            ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => (
+                StatusCode::UNAUTHORIZED,
+                "tag:telecom-gis,2026:unauthorized",
+                "Unauthorized",
+            ),
+            ApiError::Forbidden(_) => (
+                StatusCode::FORBIDDEN,
+                "tag:telecom-gis,2026:forbidden",
+                "Forbidden",
+            ),
+            ApiError::PreconditionRequired(_) => (
+                StatusCode::PRECONDITION_REQUIRED,
+                "tag:telecom-gis,2026:if-match-required",
+                "Precondition Required",
+            ),
+            ApiError::PreconditionFailed { .. } => (
+                StatusCode::PRECONDITION_FAILED,
+                "tag:telecom-gis,2026:stale-etag",
+                "Precondition Failed",
+            ),
             ApiError::Conflict { .. } => (
                 StatusCode::CONFLICT,
                 "tag:telecom-gis,2026:conflict",
@@ -215,7 +255,18 @@ impl ApiError {
             ApiError::Conflict { pointer, detail } => {
                 (detail.clone(), vec![ProblemItem::pointer(pointer, detail)])
             }
+            ApiError::PreconditionRequired(d) => {
+                (d.clone(), vec![ProblemItem::header("If-Match", d)])
+            }
+            ApiError::PreconditionFailed { detail, .. } => (
+                detail.clone(),
+                vec![ProblemItem::header("If-Match", detail)],
+            ),
+            ApiError::Unauthorized(d) | ApiError::InvalidToken(d) => {
+                (d.clone(), vec![ProblemItem::header("Authorization", d)])
+            }
             ApiError::NotFound(d)
+            | ApiError::Forbidden(d)
             | ApiError::UnsupportedMediaType(d)
             | ApiError::PayloadTooLarge(d)
             | ApiError::NotAcceptable(d)
@@ -281,6 +332,31 @@ impl IntoResponse for ApiError {
         let mut res = (status, body).into_response();
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        match &self {
+            ApiError::Unauthorized(_) => {
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"telecom-gis\""),
+                );
+            }
+            ApiError::InvalidToken(_) => {
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        "Bearer realm=\"telecom-gis\", error=\"invalid_token\"",
+                    ),
+                );
+            }
+            ApiError::PreconditionFailed {
+                current_etag: Some(etag),
+                ..
+            } => {
+                if let Ok(v) = HeaderValue::from_str(etag) {
+                    res.headers_mut().insert(header::ETAG, v);
+                }
+            }
+            _ => {}
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             res.headers_mut().insert(
                 header::RETRY_AFTER,

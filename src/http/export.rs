@@ -21,8 +21,9 @@ use futures_util::StreamExt;
 use serde_json::json;
 use sqlx::PgPool;
 
+use super::access::FibreView;
 use super::error::{ApiError, ApiResult};
-use super::features::{DataCentreFeature, FibreFeature, TowerFeature};
+use super::features::{DataCentreFeature, FibreFeature, GeneralisedFibreFeature, TowerFeature};
 use crate::db::{self, DbError, ItemFilter};
 use crate::domain::CollectionId;
 use crate::spatial::coverage::CoverageIndex;
@@ -128,6 +129,7 @@ pub fn csv_header(layer: CollectionId) -> &'static [&'static str] {
 ///
 /// # Errors
 /// On database failure.
+#[allow(clippy::too_many_arguments)] // one export's settings, each used once
 pub async fn write_layer(
     pool: &PgPool,
     index: &CoverageIndex,
@@ -135,6 +137,7 @@ pub async fn write_layer(
     mut filter: ItemFilter,
     limited: bool,
     format: ExportFormat,
+    view: &FibreView,
     out: &tokio::sync::mpsc::Sender<Vec<u8>>,
 ) -> Result<u64, ExportError> {
     let mut remaining = if limited { filter.limit } else { i64::MAX };
@@ -206,8 +209,12 @@ pub async fn write_layer(
                 let rows = db::fibre_routes::list(pool, &filter).await?;
                 for f in &rows {
                     push(match format {
-                        ExportFormat::Geojson => {
+                        ExportFormat::Geojson if view.exact(&f.operator) => {
                             serde_json::to_vec(&FibreFeature(f, None)).unwrap_or_default()
+                        }
+                        ExportFormat::Geojson => {
+                            serde_json::to_vec(&GeneralisedFibreFeature(f, None))
+                                .unwrap_or_default()
                         }
                         ExportFormat::Csv | ExportFormat::Gpkg => csv_line(&[
                             opt(f.external_id.as_deref()),
@@ -276,6 +283,7 @@ pub fn stream_response(
     filter: ItemFilter,
     limited: bool,
     format: ExportFormat,
+    view: FibreView,
 ) -> ApiResult<Response> {
     let (media_type, extension) = match format {
         ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
@@ -291,7 +299,7 @@ pub fn stream_response(
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let (err_tx, err_rx) = tokio::sync::oneshot::channel::<std::io::Error>();
     tokio::spawn(async move {
-        let r = write_layer(&pool, &index, layer, filter, limited, format, &tx).await;
+        let r = write_layer(&pool, &index, layer, filter, limited, format, &view, &tx).await;
         if let Err(e) = r {
             tracing::error!(error = %e, "export failed");
             let _ = err_tx.send(std::io::Error::other(e.to_string()));

@@ -8,8 +8,10 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
+use super::access::{Action, Actor, authorize, request_id, sign_in_required};
 use super::error::{ApiError, ApiResult, PROBLEM_JSON};
 use super::params::parse_pairs;
+use super::record::ImportAudit;
 use super::{AppState, json_response};
 use crate::domain::CollectionId;
 use crate::import::{self, Format, ImportError, ImportOptions, Mode, Report};
@@ -151,18 +153,39 @@ async fn spool(st: &AppState, req: Request) -> ApiResult<std::fs::File> {
     responses(
         (status = 200, description = "The report (dry run, or a stored commit)", body = crate::import::Report),
         (status = 400, description = "Bad parameter or unreadable body", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad API token", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An analyst, or a carrier importing another operator's assets", body = super::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 1 GiB", body = super::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Commit refused because rows are invalid; the report is in `report`; nothing stored", content_type = "application/problem+json"),
-    ))]
+    ),
+    security(("bearer" = [])))]
 pub async fn import(
     State(st): State<AppState>,
+    actor: Actor,
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> ApiResult<Response> {
-    let o = options(raw.as_deref())?;
+    let Actor::Account(account) = &actor else {
+        return Err(sign_in_required("importing"));
+    };
+    let mut o = options(raw.as_deref())?;
+    authorize(&actor, Action::Create, o.layer, actor.carrier_operator())?;
+    if let Some(mine) = actor.carrier_operator() {
+        // A carrier imports its own operator's assets: rows of others are
+        // refused like rows of another file's operator.
+        match o.operator.as_deref() {
+            None => o.operator = Some(mine.to_owned()),
+            Some(op) => authorize(&actor, Action::Create, o.layer, Some(op))?,
+        }
+    }
     let (layer, mode) = (o.layer, o.mode);
+    let audit = ImportAudit {
+        state: &st,
+        account: account.clone(),
+        request_id: request_id(req.headers()),
+    };
     let file = spool(&st, req).await?;
-    let report = import::run(&st.pool, Box::new(file), o, &|_| {})
+    let report = import::run(&st.pool, Box::new(file), o, &|_| {}, &audit)
         .await
         .map_err(|e| match e {
             ImportError::Unsupported(detail) => ApiError::BadRequest {

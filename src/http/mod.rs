@@ -17,6 +17,7 @@ pub mod ogc;
 pub mod openapi;
 pub mod ops;
 pub mod params;
+pub mod record;
 pub mod tiles;
 
 use std::path::PathBuf;
@@ -159,6 +160,15 @@ pub fn app(state: AppState) -> Router {
                 .patch(items::patch)
                 .delete(items::delete),
         )
+        .route(
+            "/collections/{collection_id}/items/{feature_id}/history",
+            get(items::history),
+        )
+        .route(
+            "/collections/{collection_id}/items/{feature_id}/restore",
+            axum::routing::post(items::restore),
+        )
+        .route("/changes", get(items::changes))
         .method_not_allowed_fallback(method_not_allowed);
     let router = match web {
         Some(dir) if dir.is_dir() => {

@@ -32,6 +32,9 @@ use super::json_response;
         super::items::replace,
         super::items::patch,
         super::items::delete,
+        super::items::restore,
+        super::items::history,
+        super::items::changes,
         super::imports::import,
         super::coverage::point,
         super::coverage::points,
@@ -53,9 +56,11 @@ use super::json_response;
         super::ops::Readiness,
         crate::import::Report,
         crate::import::Problem)),
+    modifiers(&BearerAuth),
     tags(
         (name = "Capabilities", description = "Landing page, conformance and collections"),
         (name = "Features", description = "Read and write features"),
+        (name = "Audit", description = "Who changed what: per-feature history and the change feed (needs a token)"),
         (name = "Import", description = "Bulk import of GeoJSON, CSV, OpenCelliD and GeoPackage files"),
         (name = "Operators", description = "Carriers"),
         (name = "Analysis", description = "Underserved districts: indicators, classes and explanations"),
@@ -65,6 +70,27 @@ use super::json_response;
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme (API tokens).
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "API token from 'telecom-gis token create' (or 'make token')",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// `GET /api`: the OpenAPI document as JSON.
 pub async fn document() -> ApiResult<Response> {

@@ -21,8 +21,15 @@ use serde::Serialize;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+
+use crate::db::history::{Change, Op};
 use crate::db::{self, DbError};
 use crate::domain::CollectionId;
+use crate::domain::account::Account;
 use crate::domain::data_centre::NewDataCentre;
 use crate::domain::fibre::NewFibreRoute;
 use crate::domain::operator::Operator;
@@ -327,6 +334,32 @@ async fn service_area(pool: &PgPool) -> Result<[f64; 4], DbError> {
     })
 }
 
+/// What an import needs from its caller: who imports (for permissions and
+/// the audit history) and how features are rendered for the history.
+pub trait Audit: Send + Sync {
+    /// The GeoJSON documents (as the items API serves them, without links)
+    /// of the live features of `layer` with these ids.
+    fn documents<'c>(
+        &'c self,
+        conn: &'c mut sqlx::PgConnection,
+        layer: CollectionId,
+        ids: &'c [i64],
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<(i64, Value)>, DbError>> + Send + 'c>>;
+    /// Who imports.
+    fn account(&self) -> &Account;
+    /// The request id, for the history.
+    fn request_id(&self) -> Option<&str>;
+    /// Whether the account may write this tower over `before` (the stored
+    /// one with the same external id, if any): `Err(reason)` refuses the row.
+    fn authorize_tower(
+        &self,
+        before: Option<&crate::domain::tower::Tower>,
+        after: &NewTower,
+    ) -> Result<(), String>;
+    /// Whether the account may write an asset of operator `owner`.
+    fn authorize_owner(&self, layer: CollectionId, owner: &str) -> Result<(), String>;
+}
+
 /// Imports `input` into the database per `options`, calling `progress`
 /// with the number of rows read after each batch. In commit mode the data is
 /// stored only when no row is refused; in a dry run nothing is stored. Both
@@ -342,6 +375,7 @@ pub async fn run(
     input: Box<dyn Read + Send>,
     options: ImportOptions,
     progress: &(dyn Fn(u64) + Sync),
+    audit: &dyn Audit,
 ) -> Result<Report, ImportError> {
     if options.layer == CollectionId::Districts {
         return Err(ImportError::Unsupported(
@@ -377,7 +411,8 @@ pub async fn run(
             Msg::Fatal(p) => report.problem(options.max_problems, p),
             Msg::Batch(batch) => {
                 if failed.is_none()
-                    && let Err(e) = write_batch(&mut conn, batch, &mut report, &options).await
+                    && let Err(e) =
+                        write_batch(&mut conn, batch, &mut report, &options, audit).await
                 {
                     // Keep reading to report every row, but write no more.
                     failed = Some(e);
@@ -406,11 +441,49 @@ async fn write_batch(
     batch: Vec<Candidate>,
     report: &mut Report,
     options: &ImportOptions,
+    audit: &dyn Audit,
 ) -> Result<(), DbError> {
     let max = options.max_problems;
+    let layer = options.layer;
+    let table = match layer {
+        CollectionId::Towers => "towers",
+        CollectionId::FibreRoutes => "fibre_routes",
+        _ => "data_centres",
+    };
+    // The stored versions of the features this batch may update: for the
+    // permission rules and the history's `before`.
+    let keys: Vec<(String, String)> = batch
+        .iter()
+        .filter_map(|c| match &c.result {
+            Ok(Item::Tower(t)) => Some((t.operator.clone(), t.external_id.clone()?)),
+            Ok(Item::Fibre(f)) => Some((f.operator.clone(), f.external_id.clone()?)),
+            Ok(Item::DataCentre(d)) => Some((d.operator.clone(), d.external_id.clone()?)),
+            Err(_) => None,
+        })
+        .collect();
+    let existing = db::imports::existing_ids(conn, table, &keys).await?;
+    let before: std::collections::HashMap<i64, Value> = audit
+        .documents(conn, layer, &existing)
+        .await?
+        .into_iter()
+        .collect();
+    let stored_towers: std::collections::HashMap<(String, String), crate::domain::tower::Tower> =
+        if layer == CollectionId::Towers {
+            db::towers::get_many(conn, &existing)
+                .await?
+                .into_iter()
+                .filter_map(|t| Some(((t.operator.clone(), t.external_id.clone()?), t)))
+                .collect()
+        } else {
+            Default::default()
+        };
+    let mut changed: Vec<i64> = Vec::new();
     let mut towers: Vec<(Loc, u64, NewTower)> = Vec::new();
     for c in batch {
         report.rows += c.rows;
+        let refused = |field: &str, reason: String| {
+            Ok(db::imports::Outcome::Refused(field.to_owned(), reason))
+        };
         match c.result {
             Err(problems) => {
                 report.rejected += c.rows;
@@ -418,26 +491,70 @@ async fn write_batch(
                     report.problem(max, p);
                 }
             }
-            Ok(Item::Tower(t)) => towers.push((c.loc, c.rows, t)),
+            Ok(Item::Tower(t)) => {
+                let key = (
+                    t.operator.clone(),
+                    t.external_id.clone().unwrap_or_default(),
+                );
+                match audit.authorize_tower(stored_towers.get(&key), &t) {
+                    Ok(()) => towers.push((c.loc, c.rows, t)),
+                    Err(reason) => tally(
+                        report,
+                        max,
+                        c.loc,
+                        c.rows,
+                        refused("operator", reason),
+                        &mut changed,
+                    )?,
+                }
+            }
             Ok(Item::Fibre(f)) => {
-                let outcome = db::imports::upsert_fibre_route(conn, &f).await;
-                tally(report, max, c.loc, c.rows, outcome)?;
+                let outcome = match audit.authorize_owner(layer, &f.operator) {
+                    Ok(()) => db::imports::upsert_fibre_route(conn, &f).await,
+                    Err(reason) => refused("operator", reason),
+                };
+                tally(report, max, c.loc, c.rows, outcome, &mut changed)?;
             }
             Ok(Item::DataCentre(d)) => {
-                let outcome = db::imports::upsert_data_centre(conn, &d).await;
-                tally(report, max, c.loc, c.rows, outcome)?;
+                let outcome = match audit.authorize_owner(layer, &d.operator) {
+                    Ok(()) => db::imports::upsert_data_centre(conn, &d).await,
+                    Err(reason) => refused("operator", reason),
+                };
+                tally(report, max, c.loc, c.rows, outcome, &mut changed)?;
             }
         }
     }
-    if towers.is_empty() {
-        return Ok(());
+    if !towers.is_empty() {
+        let list: Vec<NewTower> = towers.iter().map(|(_, _, t)| t.clone()).collect();
+        let outcomes = db::imports::upsert_towers(conn, &list).await?;
+        for ((loc, rows, _), outcome) in towers.into_iter().zip(outcomes) {
+            tally(report, max, loc, rows, Ok(outcome), &mut changed)?;
+        }
     }
-    let list: Vec<NewTower> = towers.iter().map(|(_, _, t)| t.clone()).collect();
-    let outcomes = db::imports::upsert_towers(conn, &list).await?;
-    for ((loc, rows, _), outcome) in towers.into_iter().zip(outcomes) {
-        tally(report, max, loc, rows, Ok(outcome))?;
-    }
-    Ok(())
+    // The history of every created or updated feature, in this transaction.
+    let after = audit.documents(conn, layer, &changed).await?;
+    let ids: Vec<String> = after.iter().map(|(id, _)| id.to_string()).collect();
+    let changes: Vec<Change<'_>> = after
+        .iter()
+        .zip(&ids)
+        .map(|((id, doc), fid)| {
+            let old = before.get(id);
+            Change {
+                collection: layer,
+                feature_id: fid,
+                op: if old.is_some() {
+                    Op::Update
+                } else {
+                    Op::Create
+                },
+                actor: audit.account(),
+                request_id: audit.request_id(),
+                before: old,
+                after: Some(doc),
+            }
+        })
+        .collect();
+    db::history::record_many(conn, &changes).await
 }
 
 /// Adds one outcome to the report; a refused write (a conflict or invalid
@@ -448,11 +565,18 @@ fn tally(
     loc: Loc,
     rows: u64,
     outcome: Result<db::imports::Outcome, DbError>,
+    changed: &mut Vec<i64>,
 ) -> Result<(), DbError> {
     use db::imports::Outcome;
     match outcome {
-        Ok(Outcome::Created) => report.created += 1,
-        Ok(Outcome::Updated) => report.updated += 1,
+        Ok(Outcome::Created(id)) => {
+            report.created += 1;
+            changed.push(id);
+        }
+        Ok(Outcome::Updated(id)) => {
+            report.updated += 1;
+            changed.push(id);
+        }
         Ok(Outcome::Unchanged) => report.unchanged += 1,
         Ok(Outcome::Refused(field, reason)) => {
             report.rejected += rows;
