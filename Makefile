@@ -34,7 +34,7 @@ ENSURE_DB := DATABASE_URL="$$(scripts/pg.sh start | tail -n1)"; [[ -n $$DATABASE
 ENSURE_OGR := command -v ogrinfo >/dev/null || scripts/ensure-packages.sh gdal-bin
 endif
 
-.PHONY: help run test lint fmt bench db psql stop clean
+.PHONY: help run test lint fmt bench db psql stop clean token
 
 help: ## Show this help
 	@echo "Usage: make TARGET [PORT=8080] [BIND=127.0.0.1] [DATABASE_URL=...]"
@@ -99,5 +99,14 @@ clean: ## Stop and delete the local database cluster and .data/ (not target/)
 	@scripts/pg.sh clean
 	rm -rf .data
 
-# token: added by the lead (issues an API token); keep it here, before the
-# end of the file, with a `## ` description so that `make help` lists it.
+ROLE ?=
+OPERATOR ?=
+NAME ?=
+
+token: ## Create an API token on the `make run` database: make token ROLE=carrier OPERATOR=viettel NAME="Viettel GIS"
+	@$(PRELUDE)
+	[[ -n "$(ROLE)" && -n "$(NAME)" ]] || { echo 'usage: make token ROLE=admin|carrier|analyst [OPERATOR=viettel] NAME="what it is for"' >&2; exit 2; }
+	$(ENSURE_DB)
+	cargo build --release $(LOCKED) --quiet >&2
+	# Logs and notes go to stderr: the token is alone on the last line of stdout.
+	RUST_LOG=warn $(BIN) token create --role '$(ROLE)' $(if $(OPERATOR),--operator '$(OPERATOR)') --name '$(NAME)'

@@ -5,19 +5,27 @@
 --   writes (10 %): POST a new tower (5 %), PATCH a tower's status (5 %)
 --
 -- Arguments after `--`: run id (makes site codes unique across runs),
--- "1" when tiles are served, and a comma-separated list of tower ids to
--- patch. Seeded pseudo-random, one sequence per thread.
+-- "1" when tiles are served, a comma-separated list of tower ids to patch,
+-- and the API token for writes. Patches send `If-Match: *` (overwrite
+-- whatever is there: a load test does no read-modify-write). Seeded
+-- pseudo-random, one sequence per thread.
 local next_tid = 0
 function setup(thread)
   thread:set("tid", next_tid)
   next_tid = next_tid + 1
 end
 
+GEOJSON = { ["Content-Type"] = "application/geo+json" }
+MERGE = { ["Content-Type"] = "application/merge-patch+json", ["If-Match"] = "*" }
+
 local run, tiles, ids, counter, seed = "run", false, {}, 0, 1
 function init(args)
   run = args[1] or tostring(os.time())
   tiles = args[2] == "1"
   for id in string.gmatch(args[3] or "", "%d+") do ids[#ids + 1] = id end
+  local auth = "Bearer " .. (args[4] or "")
+  GEOJSON["Authorization"] = auth
+  MERGE["Authorization"] = auth
   seed = 12345 + (tid or 0) * 7919
 end
 
@@ -39,8 +47,6 @@ local function tile_of(lon, lat, z)
   return x, y
 end
 
-local GEOJSON = { ["Content-Type"] = "application/geo+json" }
-local MERGE = { ["Content-Type"] = "application/merge-patch+json" }
 
 request = function()
   local r = rnd()

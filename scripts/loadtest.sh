@@ -37,8 +37,17 @@ tiles=0
 [[ $tile == 200 || $tile == 204 ]] && tiles=1
 echo "loadtest: $url for ${secs}s, $conns connections, vector tiles: $([[ $tiles == 1 ]] && echo yes || echo 'no (route absent)')" >&2
 
+# Writes need a token: TGIS_TOKEN, else a fresh admin token (needs the
+# binary and DATABASE_URL). The service's per-token rate limit applies: start
+# it with RATE_LIMIT_PER_S=0 for a load test (one client sends every write).
+token=${TGIS_TOKEN:-}
+if [[ -z $token && -x $bin && -n ${DATABASE_URL:-} ]]; then
+	token=$(RUST_LOG=warn "$bin" token create --role admin --name "loadtest $(date +%s)" 2>/dev/null | tail -n1)
+fi
+[[ -n $token ]] || echo "loadtest: no token (set TGIS_TOKEN, or DATABASE_URL and build $bin): writes will get 401" >&2
+
 wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s --latency -s "$here/loadtest.lua" "$url" -- \
-	"$(date +%s)" "$tiles" "$ids"
+	"$(date +%s)" "$tiles" "$ids" "$token"
 
 if [[ -x $bin && -n ${DATABASE_URL:-} ]]; then
 	echo "loadtest: comparing the service's index with the database" >&2

@@ -122,6 +122,16 @@ pub fn authorize(
     }
 }
 
+/// Coverage and analysis are public: every caller may read them (a bad
+/// token is still refused, by the [`Actor`] extractor).
+///
+/// # Errors
+/// None at present; the signature keeps the decision here.
+pub fn authorize_public(actor: &Actor) -> ApiResult<()> {
+    tracing::trace!(?actor, "public read");
+    Ok(())
+}
+
 /// [`authorize`] for a tower change, with the rules of shared towers: the
 /// owner changes the tower and its own sectors, a tenant adds, changes and
 /// removes only its own sectors; neither touches the other's sectors.

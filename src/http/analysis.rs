@@ -6,6 +6,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::AppState;
+use super::access::{Actor, authorize_public};
 use super::error::{ApiError, ApiResult};
 use super::extract::PathParams;
 use super::features::geojson_geometry;
@@ -179,9 +180,11 @@ fn feature(
     ))]
 pub async fn districts(
     State(st): State<AppState>,
+    actor: Actor,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
+    authorize_public(&actor)?;
     let q = parse(&st, raw.as_deref(), &headers, true)?;
     let reports = build(&st, &q).await?;
     if q.csv {
@@ -215,10 +218,12 @@ pub async fn districts(
     ))]
 pub async fn district(
     State(st): State<AppState>,
+    actor: Actor,
     PathParams(code): PathParams<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
+    authorize_public(&actor)?;
     let q = parse(&st, raw.as_deref(), &headers, false)?;
     let reports = build(&st, &q).await?;
     let r = reports
@@ -236,9 +241,11 @@ pub async fn district(
     responses((status = 200, description = "City totals: population coverage, districts per class, shared sites against the 2025 target of 400, type-1 masts, underground versus aerial fibre")))]
 pub async fn summary(
     State(st): State<AppState>,
+    actor: Actor,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
+    authorize_public(&actor)?;
     let q = parse(&st, raw.as_deref(), &headers, false)?;
     let reports = build(&st, &q).await?;
     let s = report::summary(&st.pool, q.technology, &reports)

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
+use super::access::{Actor, authorize_public};
 use super::error::{ApiError, ApiResult};
 use super::extract::{body_bytes, json_body_bytes_check};
 use super::features::geojson_geometry;
@@ -146,7 +147,12 @@ pub struct PointAnswer {
         (status = 200, description = "Covering sectors and the count per operator", body = PointAnswer),
         (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn point(State(st): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+pub async fn point(
+    State(st): State<AppState>,
+    actor: Actor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    authorize_public(&actor)?;
     let pairs = parse_pairs(raw.as_deref())?;
     let p = one_of(&pairs, &["lon", "lat", "technology", "operator"])?;
     let lon = coordinate(&p, "lon", -180.0, 180.0)?;
@@ -289,10 +295,12 @@ fn collect_points(body: PointsBody) -> ApiResult<Vec<[f64; 2]>> {
     ))]
 pub async fn points(
     State(st): State<AppState>,
+    actor: Actor,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
+    authorize_public(&actor)?;
     let pairs = parse_pairs(raw.as_deref())?;
     let p = one_of(&pairs, &["technology"])?;
     let tech = technology(get(&p, "technology"))?;
@@ -390,8 +398,10 @@ fn sector_properties(index: &CoverageIndex, s: &CoverSector) -> serde_json::Valu
     ))]
 pub async fn footprints(
     State(st): State<AppState>,
+    actor: Actor,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
+    authorize_public(&actor)?;
     let pairs = parse_pairs(raw.as_deref())?;
     let p = one_of(&pairs, &["technology", "operator", "bbox", "limit"])?;
     let tech = technology(get(&p, "technology"))?;
@@ -462,7 +472,12 @@ pub async fn footprints(
         (status = 400, description = "Bad parameter, or too many cells for one response", body = super::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown district", body = super::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn gaps(State(st): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+pub async fn gaps(
+    State(st): State<AppState>,
+    actor: Actor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    authorize_public(&actor)?;
     let pairs = parse_pairs(raw.as_deref())?;
     let p = one_of(
         &pairs,

@@ -344,6 +344,7 @@ pub async fn tileset(
     responses((status = 200, description = "TileJSON 3.0.0"), (status = 404, description = "No such tileset", body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn tilejson(
     State(st): State<AppState>,
+    actor: Actor,
     BaseUrl(base): BaseUrl,
     PathParams((cid, tms)): PathParams<(String, String)>,
     RawQuery(raw): RawQuery,
@@ -351,7 +352,7 @@ pub async fn tilejson(
     let t = Tileset::parse(&cid)?;
     check_tms(&tms)?;
     check_params(raw.as_deref(), &[], &["json"])?;
-    authorize(&Actor::Anonymous, Action::Read, t.collection(), None)?;
+    authorize(&actor, Action::Read, t.collection(), None)?;
     let version = version_token(&st, t).await?;
     let bounds = db::extent(&st.pool, t.collection())
         .await?
@@ -438,6 +439,7 @@ fn not_modified(etag: &str) -> Response {
         (status = 404, description = "No such tileset or tile", body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn tile(
     State(st): State<AppState>,
+    actor: Actor,
     PathParams((cid, tms, z, y, x)): PathParams<(String, String, String, String, String)>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -451,7 +453,7 @@ pub async fn tile(
     )
     .map_err(|e| ApiError::NotFound(e.to_string()))?;
     check_params(raw.as_deref(), &["v"], &["mvt"])?;
-    authorize(&Actor::Anonymous, Action::Read, t.collection(), None)?;
+    authorize(&actor, Action::Read, t.collection(), None)?;
 
     let (etag, body) = match t {
         Tileset::Sectors => {
