@@ -220,6 +220,29 @@ pub struct ServeArgs {
     /// in `pg_stat_activity`).
     #[arg(long, env = "DB_APPLICATION_NAME", default_value = "telecom-gis")]
     pub db_application_name: String,
+    /// Sustained requests per second of one bearer token (0: no limit);
+    /// over it the answer is 429 with `Retry-After`. Requests without a
+    /// bearer token are not limited.
+    #[arg(long, env = "RATE_LIMIT_PER_S", default_value_t = crate::http::limits::DEFAULT_RATE_LIMIT_PER_S)]
+    pub rate_limit_per_s: f64,
+    /// Requests one bearer token may send at once before the sustained rate
+    /// applies (0: no limit).
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = crate::http::limits::DEFAULT_RATE_LIMIT_BURST)]
+    pub rate_limit_burst: u32,
+    /// Seconds a request may take until its response head (streamed export
+    /// bodies may take longer); over it the answer is 503 with `Retry-After`.
+    #[arg(long, env = "REQUEST_TIMEOUT_S", default_value_t = crate::http::limits::DEFAULT_REQUEST_TIMEOUT_S,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_s: u64,
+    /// Seconds a `POST /imports` may take.
+    #[arg(long, env = "IMPORT_TIMEOUT_S", default_value_t = crate::http::limits::DEFAULT_IMPORT_TIMEOUT_S,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub import_timeout_s: u64,
+    /// Origins browsers may call the API from: `*` (any; safe, as bearer
+    /// tokens are not ambient credentials and credentials are never allowed)
+    /// or a comma-separated list such as `https://gis.example.org`.
+    #[arg(long, env = "CORS_ALLOW_ORIGINS", default_value = "*")]
+    pub cors_allow_origins: crate::http::limits::CorsOrigins,
 }
 
 /// Generator parameters shared by `generate` and `load-sample`.
@@ -259,4 +282,21 @@ pub struct GenerateArgs {
     /// Output folder for towers.geojson, fibre-routes.geojson, data-centres.geojson.
     #[arg(long, default_value = "generated")]
     pub out: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_defaults_limit_tokens_and_bound_requests() {
+        let cli = Cli::try_parse_from(["telecom-gis", "serve"]).unwrap();
+        let Command::Serve(a) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!((a.rate_limit_per_s, a.rate_limit_burst), (10.0, 100));
+        assert_eq!((a.request_timeout_s, a.import_timeout_s), (30, 600));
+        assert_eq!(a.cors_allow_origins, crate::http::limits::CorsOrigins::Any);
+        assert!(Cli::try_parse_from(["telecom-gis", "serve", "--request-timeout-s", "0"]).is_err());
+    }
 }
