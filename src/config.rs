@@ -11,13 +11,39 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub struct Cli {
     /// PostgreSQL/PostGIS connection URL (never logged).
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
     /// Log output: `text` for people, `json` for log collectors.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// A value that may hold a password (a database URL): its `Debug` does not
+/// show it, so printing the configuration cannot leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<hidden>)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
 }
 
 /// Log formats.
@@ -215,7 +241,7 @@ pub struct ServeArgs {
     /// own: give PostgreSQL itself or a session-mode pgbouncer pool when
     /// DATABASE_URL goes through transaction pooling); default: DATABASE_URL.
     #[arg(long, env = "DATABASE_LISTEN_URL", hide_env_values = true)]
-    pub database_listen_url: Option<String>,
+    pub database_listen_url: Option<Secret>,
     /// `application_name` of the database connections (tells replicas apart
     /// in `pg_stat_activity`).
     #[arg(long, env = "DB_APPLICATION_NAME", default_value = "telecom-gis")]
@@ -287,6 +313,28 @@ pub struct GenerateArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_of_the_configuration_hides_the_database_password() {
+        let cli = Cli::try_parse_from([
+            "telecom-gis",
+            "--database-url",
+            "postgres://u:hunter2@db/x",
+            "serve",
+            "--database-listen-url",
+            "postgres://u:hunter3@db/x",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
+        assert_eq!(
+            cli.database_url.as_ref().map(Secret::expose),
+            Some("postgres://u:hunter2@db/x")
+        );
+    }
 
     #[test]
     fn serve_defaults_limit_tokens_and_bound_requests() {

@@ -378,7 +378,10 @@ async fn export_layer(url: Option<&str>, args: &ExportArgs) -> Result<u64> {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
-    let url = cli.database_url.as_deref();
+    let url = cli
+        .database_url
+        .as_ref()
+        .map(telecom_gis::config::Secret::expose);
     match cli.command {
         Command::Serve(args) => {
             let acquire_timeout = std::time::Duration::try_from_secs_f64(args.db_acquire_timeout)
@@ -400,7 +403,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let coverage = Arc::new(CoverageState::new(config));
             // The listener loads the index once it listens, so no change is
             // missed. It may need a session of its own (see --database-listen-url).
-            let listen_pool = match args.database_listen_url.as_deref() {
+            let listen_pool = match args.database_listen_url.as_ref().map(|s| s.expose()) {
                 Some(listen_url) => {
                     let config = db::PoolConfig {
                         max_connections: 3,
