@@ -11,13 +11,39 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub struct Cli {
     /// PostgreSQL/PostGIS connection URL (never logged).
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
     /// Log output: `text` for people, `json` for log collectors.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// A value that may hold a password (a database URL): its `Debug` does not
+/// show it, so printing the configuration cannot leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<hidden>)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
 }
 
 /// Log formats.
@@ -252,11 +278,34 @@ pub struct ServeArgs {
     /// own: give PostgreSQL itself or a session-mode pgbouncer pool when
     /// DATABASE_URL goes through transaction pooling); default: DATABASE_URL.
     #[arg(long, env = "DATABASE_LISTEN_URL", hide_env_values = true)]
-    pub database_listen_url: Option<String>,
+    pub database_listen_url: Option<Secret>,
     /// `application_name` of the database connections (tells replicas apart
     /// in `pg_stat_activity`).
     #[arg(long, env = "DB_APPLICATION_NAME", default_value = "telecom-gis")]
     pub db_application_name: String,
+    /// Sustained requests per second of one bearer token (0: no limit);
+    /// over it the answer is 429 with `Retry-After`. Requests without a
+    /// bearer token are not limited.
+    #[arg(long, env = "RATE_LIMIT_PER_S", default_value_t = crate::http::limits::DEFAULT_RATE_LIMIT_PER_S)]
+    pub rate_limit_per_s: f64,
+    /// Requests one bearer token may send at once before the sustained rate
+    /// applies (0: no limit).
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = crate::http::limits::DEFAULT_RATE_LIMIT_BURST)]
+    pub rate_limit_burst: u32,
+    /// Seconds a request may take until its response head (streamed export
+    /// bodies may take longer); over it the answer is 503 with `Retry-After`.
+    #[arg(long, env = "REQUEST_TIMEOUT_S", default_value_t = crate::http::limits::DEFAULT_REQUEST_TIMEOUT_S,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_s: u64,
+    /// Seconds a `POST /imports` may take.
+    #[arg(long, env = "IMPORT_TIMEOUT_S", default_value_t = crate::http::limits::DEFAULT_IMPORT_TIMEOUT_S,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub import_timeout_s: u64,
+    /// Origins browsers may call the API from: `*` (any; safe, as bearer
+    /// tokens are not ambient credentials and credentials are never allowed)
+    /// or a comma-separated list such as `https://gis.example.org`.
+    #[arg(long, env = "CORS_ALLOW_ORIGINS", default_value = "*")]
+    pub cors_allow_origins: crate::http::limits::CorsOrigins,
 }
 
 /// Generator parameters shared by `generate` and `load-sample`.
@@ -296,4 +345,43 @@ pub struct GenerateArgs {
     /// Output folder for towers.geojson, fibre-routes.geojson, data-centres.geojson.
     #[arg(long, default_value = "generated")]
     pub out: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_the_configuration_hides_the_database_password() {
+        let cli = Cli::try_parse_from([
+            "telecom-gis",
+            "--database-url",
+            "postgres://u:hunter2@db/x",
+            "serve",
+            "--database-listen-url",
+            "postgres://u:hunter3@db/x",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
+        assert_eq!(
+            cli.database_url.as_ref().map(Secret::expose),
+            Some("postgres://u:hunter2@db/x")
+        );
+    }
+
+    #[test]
+    fn serve_defaults_limit_tokens_and_bound_requests() {
+        let cli = Cli::try_parse_from(["telecom-gis", "serve"]).unwrap();
+        let Command::Serve(a) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!((a.rate_limit_per_s, a.rate_limit_burst), (10.0, 100));
+        assert_eq!((a.request_timeout_s, a.import_timeout_s), (30, 600));
+        assert_eq!(a.cors_allow_origins, crate::http::limits::CorsOrigins::Any);
+        assert!(Cli::try_parse_from(["telecom-gis", "serve", "--request-timeout-s", "0"]).is_err());
+    }
 }

@@ -12,6 +12,7 @@ use telecom_gis::config::{
 };
 use telecom_gis::domain::classify::AnalysisConfig;
 use telecom_gis::domain::tower::Technology;
+use telecom_gis::http::limits::{RateLimiter, Timeouts};
 use telecom_gis::report;
 use telecom_gis::spatial::analysis::UniformPopulation;
 use telecom_gis::spatial::coverage::IndexFingerprint;
@@ -462,7 +463,10 @@ async fn token_command(url: Option<&str>, cmd: TokenCommand) -> Result<ExitCode>
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
-    let url = cli.database_url.as_deref();
+    let url = cli
+        .database_url
+        .as_ref()
+        .map(telecom_gis::config::Secret::expose);
     match cli.command {
         Command::Serve(args) => {
             let acquire_timeout = std::time::Duration::try_from_secs_f64(args.db_acquire_timeout)
@@ -474,13 +478,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 acquire_timeout,
                 application_name: args.db_application_name.clone(),
             };
+            anyhow::ensure!(
+                args.rate_limit_per_s.is_finite() && args.rate_limit_per_s >= 0.0,
+                "--rate-limit-per-s must be 0 (no limit) or a positive number"
+            );
             let pool = connect_with(url, &pool_config).await?;
             db::migrate(&pool).await?;
             let config = load_coverage_config(args.coverage_config.as_deref())?;
             let coverage = Arc::new(CoverageState::new(config));
             // The listener loads the index once it listens, so no change is
             // missed. It may need a session of its own (see --database-listen-url).
-            let listen_pool = match args.database_listen_url.as_deref() {
+            let listen_pool = match args.database_listen_url.as_ref().map(|s| s.expose()) {
                 Some(listen_url) => {
                     let config = db::PoolConfig {
                         max_connections: 3,
@@ -497,6 +505,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 coverage,
                 public_url: args.public_url.map(Arc::from),
                 web_dir: Some(args.web_dir),
+                limits: Arc::new(RateLimiter::new(
+                    args.rate_limit_per_s,
+                    args.rate_limit_burst,
+                )),
+                timeouts: Timeouts {
+                    request: std::time::Duration::from_secs(args.request_timeout_s),
+                    import: std::time::Duration::from_secs(args.import_timeout_s),
+                },
+                cors_origins: args.cors_allow_origins,
                 ..AppState::new(pool)
             };
             let metrics = state.metrics.clone();

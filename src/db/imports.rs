@@ -109,9 +109,11 @@ pub async fn upsert_towers(conn: &mut PgConnection, towers: &[NewTower]) -> DbRe
     Ok(outcomes)
 }
 
+/// `table` is spliced into the SQL, so only a literal from this module may
+/// be given (hence `'static`); the values are bound.
 async fn existing_id(
     conn: &mut PgConnection,
-    table: &str,
+    table: &'static str,
     operator: &str,
     external_id: Option<&str>,
 ) -> DbResult<Option<i64>> {

@@ -127,6 +127,14 @@ pub enum ApiError {
     /// Requested representation not available (406).
     #[error("not acceptable: {0}")]
     NotAcceptable(String),
+    /// The client is over its rate limit (429, with `Retry-After`).
+    #[error("too many requests: {detail}")]
+    TooManyRequests {
+        /// Seconds until a request will be accepted again (at least 1).
+        retry_after_s: u64,
+        /// The limit and when to retry.
+        detail: String,
+    },
     /// The service cannot answer now (503).
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -215,6 +223,11 @@ impl ApiError {
             ApiError::NotAcceptable(_) => {
                 (StatusCode::NOT_ACCEPTABLE, "about:blank", "Not Acceptable")
             }
+            ApiError::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "tag:telecom-gis,2026:rate-limited",
+                "Too Many Requests",
+            ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "about:blank",
@@ -270,7 +283,8 @@ impl ApiError {
             | ApiError::UnsupportedMediaType(d)
             | ApiError::PayloadTooLarge(d)
             | ApiError::NotAcceptable(d)
-            | ApiError::Unavailable(d) => (d.clone(), vec![]),
+            | ApiError::Unavailable(d)
+            | ApiError::TooManyRequests { detail: d, .. } => (d.clone(), vec![]),
             ApiError::MethodNotAllowed => (
                 "this method is not supported on this resource".into(),
                 vec![],
@@ -362,6 +376,10 @@ impl IntoResponse for ApiError {
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECS),
             );
+        }
+        if let ApiError::TooManyRequests { retry_after_s, .. } = self {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s.max(1)));
         }
         res
     }

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod features;
 pub mod imports;
 pub mod items;
+pub mod limits;
 pub mod ogc;
 pub mod openapi;
 pub mod ops;
@@ -22,17 +23,17 @@ pub mod tiles;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::services::ServeDir;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
@@ -60,11 +61,18 @@ pub struct AppState {
     pub analysis: Arc<AnalysisConfig>,
     /// Request counts and latencies, exported at `/metrics`.
     pub metrics: Arc<ops::Metrics>,
+    /// Rate limit per bearer token.
+    pub limits: Arc<limits::RateLimiter>,
+    /// Bounds of a request's time to its response head.
+    pub timeouts: limits::Timeouts,
+    /// Origins allowed by CORS.
+    pub cors_origins: limits::CorsOrigins,
 }
 
 impl AppState {
-    /// State with links built from the request, no web front end, and an
-    /// empty coverage index with the shipped configuration.
+    /// State with links built from the request, no web front end, an
+    /// empty coverage index with the shipped configuration, and the default
+    /// rate limit, timeouts and CORS policy of `serve`.
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
@@ -73,6 +81,12 @@ impl AppState {
             coverage: Arc::new(CoverageState::new(CoverageConfig::default())),
             analysis: Arc::new(AnalysisConfig::default()),
             metrics: Arc::new(ops::Metrics::new()),
+            limits: Arc::new(limits::RateLimiter::new(
+                limits::DEFAULT_RATE_LIMIT_PER_S,
+                limits::DEFAULT_RATE_LIMIT_BURST,
+            )),
+            timeouts: limits::Timeouts::default(),
+            cors_origins: limits::CorsOrigins::Any,
         }
     }
 
@@ -176,24 +190,39 @@ pub fn app(state: AppState) -> Router {
         }
         _ => api.fallback(not_found),
     };
+    // Outermost last: request-id hygiene, then the id is set (before the
+    // handlers, which record it) and copied to the response; secrets are
+    // marked before tracing sees the headers; CORS answers preflights and
+    // decorates 429/503 answers; rate limit before timeout and work.
+    let sensitive = [
+        header::AUTHORIZATION,
+        header::PROXY_AUTHORIZATION,
+        header::COOKIE,
+    ];
     router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CompressionLayer::new())
-        .layer(
-            CorsLayer::new()
-                .allow_origin(Any)
-                .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-                .allow_headers([header::CONTENT_TYPE, header::ACCEPT, header::AUTHORIZATION, header::IF_MATCH])
-                .expose_headers([header::LOCATION, header::ETAG])
-                .max_age(Duration::from_secs(3600)),
-        )
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            state.timeouts,
+            limits::timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.limits.clone(),
+            limits::rate_limit,
+        ))
         .layer(axum::middleware::from_fn_with_state(metrics, ops::track))
+        .layer(limits::cors_layer(&state.cors_origins))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
-            tracing::info_span!("request", method = %req.method(), route, uri = %req.uri().path())
+            let request_id = req.headers().get(&limits::REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), route, uri = %req.uri().path(), request_id)
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)))
+        .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
+        .layer(PropagateRequestIdLayer::new(limits::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(limits::REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(limits::drop_insane_request_id))
         .with_state(state)
 }
 

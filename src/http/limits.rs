@@ -1,0 +1,536 @@
+//! Request limits: a per-token rate limit, request timeouts, the CORS policy
+//! and request-id hygiene. The layers themselves are assembled in
+//! [`app`](super::app).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use super::error::ApiError;
+
+/// Default sustained rate of one bearer token, requests per second.
+pub const DEFAULT_RATE_LIMIT_PER_S: f64 = 10.0;
+/// Default burst of one bearer token, requests.
+pub const DEFAULT_RATE_LIMIT_BURST: u32 = 100;
+/// Default bound of a request's time to the response head, seconds.
+pub const DEFAULT_REQUEST_TIMEOUT_S: u64 = 30;
+/// Default bound of `POST /imports`, seconds.
+pub const DEFAULT_IMPORT_TIMEOUT_S: u64 = 600;
+/// Most tokens tracked at once; beyond it the idlest buckets are dropped.
+pub const MAX_TRACKED_TOKENS: usize = 100_000;
+
+/// The request header carrying the request id.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+/// A token-bucket rate limit per bearer token.
+///
+/// Keys are SHA-256 digests of the whole `Authorization` value, so no token
+/// is kept in clear. Requests without a bearer token are not limited. A
+/// bucket idle long enough to be full again is forgotten, and at most
+/// [`MAX_TRACKED_TOKENS`] buckets are kept, so memory stays bounded even
+/// under a flood of made-up tokens.
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_s: f64,
+    burst: f64,
+    max_keys: usize,
+    buckets: Mutex<HashMap<[u8; 32], Bucket>>,
+}
+
+impl RateLimiter {
+    /// `per_s` requests per second sustained, `burst` at once; either at 0
+    /// (or `per_s` not finite) disables the limit.
+    pub fn new(per_s: f64, burst: u32) -> Self {
+        Self::with_capacity(per_s, burst, MAX_TRACKED_TOKENS)
+    }
+
+    /// [`RateLimiter::new`] tracking at most `max_keys` tokens.
+    pub fn with_capacity(per_s: f64, burst: u32, max_keys: usize) -> Self {
+        Self {
+            per_s: if per_s.is_finite() && per_s > 0.0 {
+                per_s
+            } else {
+                0.0
+            },
+            burst: f64::from(burst),
+            max_keys: max_keys.max(1),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A limiter that lets everything through.
+    pub fn disabled() -> Self {
+        Self::new(0.0, 0)
+    }
+
+    /// True when requests are limited at all.
+    pub fn is_enabled(&self) -> bool {
+        self.per_s > 0.0 && self.burst > 0.0
+    }
+
+    /// Sustained rate, requests per second.
+    pub fn per_s(&self) -> f64 {
+        self.per_s
+    }
+
+    /// Burst, requests.
+    pub fn burst(&self) -> u32 {
+        self.burst as u32
+    }
+
+    /// Number of tokens tracked now.
+    pub fn tracked(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Bucket>> {
+        // A panic while holding the lock cannot leave a bucket half-written.
+        self.buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes one request from `key`'s bucket at time `now`.
+    ///
+    /// # Errors
+    /// When the bucket is empty: how long until a request is allowed.
+    pub fn check(&self, key: [u8; 32], now: Instant) -> Result<(), Duration> {
+        if !self.is_enabled() {
+            return Ok(());
+        }
+        let mut buckets = self.lock();
+        if !buckets.contains_key(&key) && buckets.len() >= self.max_keys {
+            self.evict(&mut buckets, now);
+        }
+        let b = buckets.entry(key).or_insert(Bucket {
+            tokens: self.burst,
+            last: now,
+        });
+        let elapsed_s = now.saturating_duration_since(b.last).as_secs_f64();
+        b.tokens = (b.tokens + elapsed_s * self.per_s).min(self.burst);
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            // A tiny rate could overflow a Duration: wait "forever" instead.
+            Err(Duration::try_from_secs_f64((1.0 - b.tokens) / self.per_s).unwrap_or(Duration::MAX))
+        }
+    }
+
+    /// Drops full buckets (forgetting them changes nothing); if that is not
+    /// enough, the least recently used half.
+    fn evict(&self, buckets: &mut HashMap<[u8; 32], Bucket>, now: Instant) {
+        let refill_s = self.burst / self.per_s;
+        buckets.retain(|_, b| now.saturating_duration_since(b.last).as_secs_f64() < refill_s);
+        if buckets.len() >= self.max_keys {
+            let mut lasts: Vec<Instant> = buckets.values().map(|b| b.last).collect();
+            let mid = lasts.len() / 2;
+            let (_, cut, _) = lasts.select_nth_unstable(mid);
+            let cut = *cut;
+            buckets.retain(|_, b| b.last > cut);
+        }
+    }
+}
+
+/// The rate-limit key of a request: the SHA-256 digest of its
+/// `Authorization` value when that is a bearer token, else `None`.
+pub fn bearer_key(headers: &HeaderMap) -> Option<[u8; 32]> {
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let scheme = value.get(..7)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| Sha256::digest(value).into())
+}
+
+/// Middleware: answers 429 with `Retry-After` when the request's bearer
+/// token is over its rate.
+pub async fn rate_limit(
+    State(limiter): State<std::sync::Arc<RateLimiter>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(key) = bearer_key(req.headers())
+        && let Err(wait) = limiter.check(key, Instant::now())
+    {
+        let retry_after_s = wait.as_secs_f64().ceil().max(1.0) as u64;
+        return ApiError::TooManyRequests {
+            retry_after_s,
+            detail: format!(
+                "this token is limited to {} requests per second (bursts of {}); retry in {retry_after_s} s",
+                limiter.per_s(),
+                limiter.burst()
+            ),
+        }
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// How long a request may take until its response head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Every request but imports.
+    pub request: Duration,
+    /// `POST /imports`.
+    pub import: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            request: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
+            import: Duration::from_secs(DEFAULT_IMPORT_TIMEOUT_S),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The bound of a request with `method` to `path`.
+    pub fn for_request(&self, method: &Method, path: &str) -> Duration {
+        if method == Method::POST && path.trim_end_matches('/') == "/imports" {
+            self.import
+        } else {
+            self.request
+        }
+    }
+}
+
+/// Middleware: answers 503 problem+json with `Retry-After` when the response
+/// head is not ready in time; the handler is cancelled (its transaction
+/// rolls back). Bodies already streaming (exports) are not cut.
+///
+/// Hand-written because tower-http's `TimeoutLayer` answers an empty body,
+/// and imports need a longer bound than the rest.
+pub async fn timeout(State(timeouts): State<Timeouts>, req: Request, next: Next) -> Response {
+    let limit = timeouts.for_request(req.method(), req.uri().path());
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::Unavailable(format!(
+            "the request took longer than {} s and was cancelled; retry later or narrow it",
+            limit.as_secs_f64()
+        ))
+        .into_response(),
+    }
+}
+
+/// Origins allowed to call the API from a browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// Any origin (`*`): bearer tokens are not ambient credentials, so a
+    /// foreign page cannot act as a user without holding the token.
+    Any,
+    /// Only these origins (`scheme://host[:port]`).
+    List(Vec<HeaderValue>),
+}
+
+impl FromStr for CorsOrigins {
+    type Err = String;
+
+    /// `*`, or a comma-separated list of origins.
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim() == "*" {
+            return Ok(CorsOrigins::Any);
+        }
+        let mut list = Vec::new();
+        for o in s.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            let o = o.trim_end_matches('/');
+            let valid =
+                (o.starts_with("http://") || o.starts_with("https://")) && !o.contains(['*', ' ']);
+            match HeaderValue::from_str(o) {
+                Ok(v) if valid => list.push(v),
+                _ => {
+                    return Err(format!(
+                        "'{o}' is not an origin: use scheme://host[:port], e.g. https://gis.example.org, or *"
+                    ));
+                }
+            }
+        }
+        if list.is_empty() {
+            return Err("no origin given: use * or a comma-separated list of origins".into());
+        }
+        Ok(CorsOrigins::List(list))
+    }
+}
+
+/// The CORS policy: `origins`, the API's methods and request headers, the
+/// response headers clients need, and never credentials.
+pub fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
+    let allow = match origins {
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(list) => AllowOrigin::list(list.iter().cloned()),
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::CONTENT_DISPOSITION,
+            REQUEST_ID,
+        ])
+        .allow_credentials(false)
+        .max_age(Duration::from_secs(3600))
+}
+
+/// True for a client-chosen request id worth keeping: 1–64 characters of
+/// letters, digits and `-_.:` (so it is safe in logs and the audit history).
+pub fn is_sane_request_id(v: &HeaderValue) -> bool {
+    let b = v.as_bytes();
+    (1..=64).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+}
+
+/// Middleware: drops an `x-request-id` that is not [sane](is_sane_request_id)
+/// (or given twice), so the request-id layer generates one instead.
+pub async fn drop_insane_request_id(mut req: Request, next: Next) -> Response {
+    let values = req.headers().get_all(&REQUEST_ID);
+    let mut it = values.iter();
+    let keep = matches!((it.next(), it.next()), (Some(v), None) if is_sane_request_id(v));
+    if !keep {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> [u8; 32] {
+        [n; 32]
+    }
+
+    #[test]
+    fn a_token_gets_its_burst_then_waits_for_the_refill() {
+        let l = RateLimiter::new(2.0, 3);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(l.check(key(1), t0).is_ok());
+        }
+        let wait = l.check(key(1), t0).unwrap_err();
+        assert!((wait.as_secs_f64() - 0.5).abs() < 1e-9, "{wait:?}");
+        assert!(
+            l.check(key(2), t0).is_ok(),
+            "another token has its own bucket"
+        );
+        assert!(l.check(key(1), t0 + Duration::from_millis(500)).is_ok());
+        assert!(l.check(key(1), t0 + Duration::from_millis(500)).is_err());
+    }
+
+    #[test]
+    fn a_tiny_rate_asks_for_a_long_wait_without_overflowing() {
+        let l = RateLimiter::new(1e-300, 1);
+        let t0 = Instant::now();
+        l.check(key(1), t0).unwrap();
+        assert_eq!(l.check(key(1), t0), Err(Duration::MAX));
+    }
+
+    #[test]
+    fn a_zero_rate_or_burst_disables_the_limit() {
+        for l in [RateLimiter::new(0.0, 5), RateLimiter::new(5.0, 0)] {
+            let t0 = Instant::now();
+            assert!((0..1000).all(|_| l.check(key(1), t0).is_ok()));
+            assert_eq!(l.tracked(), 0);
+        }
+    }
+
+    #[test]
+    fn tracked_tokens_stay_bounded_under_a_flood_of_new_tokens() {
+        let l = RateLimiter::with_capacity(1.0, 5, 100);
+        let t0 = Instant::now();
+        for i in 0..10_000u32 {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&i.to_le_bytes());
+            let _ = l.check(k, t0 + Duration::from_micros(u64::from(i)));
+            assert!(l.tracked() <= 100);
+        }
+    }
+
+    #[test]
+    fn buckets_that_refilled_are_evicted_first() {
+        let l = RateLimiter::with_capacity(1.0, 2, 2);
+        let t0 = Instant::now();
+        l.check(key(1), t0).unwrap();
+        l.check(key(2), t0 + Duration::from_secs(5)).unwrap();
+        // key 1 is full again after 2 s: dropping it loses nothing.
+        l.check(key(3), t0 + Duration::from_secs(5)).unwrap();
+        assert_eq!(l.tracked(), 2);
+        l.check(key(2), t0 + Duration::from_secs(5)).unwrap();
+        assert!(
+            l.check(key(2), t0 + Duration::from_secs(5)).is_err(),
+            "key 2 kept its state"
+        );
+    }
+
+    #[test]
+    fn only_bearer_authorization_is_a_key_and_it_is_hashed() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer_key(&h), None);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic dTpw"),
+        );
+        assert_eq!(bearer_key(&h), None);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer tgis_abc"),
+        );
+        let k = bearer_key(&h).unwrap();
+        assert_eq!(k, <[u8; 32]>::from(Sha256::digest(b"Bearer tgis_abc")));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer tgis_abc"),
+        );
+        assert_ne!(bearer_key(&h), Some(k), "the raw value is the key");
+    }
+
+    #[test]
+    fn imports_get_the_import_timeout_and_everything_else_the_request_timeout() {
+        let t = Timeouts {
+            request: Duration::from_secs(1),
+            import: Duration::from_secs(9),
+        };
+        assert_eq!(t.for_request(&Method::POST, "/imports"), t.import);
+        assert_eq!(t.for_request(&Method::GET, "/imports"), t.request);
+        assert_eq!(
+            t.for_request(&Method::POST, "/collections/towers/items"),
+            t.request
+        );
+    }
+
+    #[test]
+    fn cors_origins_parse_a_star_or_a_list_of_origins() {
+        assert_eq!("*".parse::<CorsOrigins>(), Ok(CorsOrigins::Any));
+        assert_eq!(
+            "https://a.example, http://b.example:8080/".parse::<CorsOrigins>(),
+            Ok(CorsOrigins::List(vec![
+                HeaderValue::from_static("https://a.example"),
+                HeaderValue::from_static("http://b.example:8080"),
+            ]))
+        );
+        assert!("a.example".parse::<CorsOrigins>().is_err());
+        assert!("https://*.example".parse::<CorsOrigins>().is_err());
+        assert!(" , ".parse::<CorsOrigins>().is_err());
+    }
+
+    #[test]
+    fn request_ids_are_kept_only_when_short_plain_tokens() {
+        for ok in ["abc", "0f3c-9a:1_x.y", &"a".repeat(64)] {
+            assert!(
+                is_sane_request_id(&HeaderValue::from_str(ok).unwrap()),
+                "{ok}"
+            );
+        }
+        for bad in ["", "a b", "x\"y", "<script>", &"a".repeat(65)] {
+            assert!(
+                !is_sane_request_id(&HeaderValue::from_str(bad).unwrap()),
+                "{bad}"
+            );
+        }
+    }
+
+    fn slow_app(t: Timeouts) -> axum::Router {
+        use axum::body::Body;
+        use axum::routing::{get, post};
+        let slow = || async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            "late"
+        };
+        axum::Router::new()
+            .route("/slow", get(slow))
+            .route("/imports", post(slow))
+            .route(
+                "/stream",
+                get(|| async {
+                    // The head is immediate; the body's second chunk comes late.
+                    let chunks = futures_util::stream::unfold(0, |i| async move {
+                        if i == 1 {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                        }
+                        (i < 2).then(|| (Ok::<_, std::io::Error>(format!("chunk{i};")), i + 1))
+                    });
+                    Body::from_stream(chunks)
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(t, timeout))
+    }
+
+    async fn call(app: axum::Router, method: Method, uri: &str) -> (Response, String) {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        let (parts, body) = res.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (
+            Response::from_parts(parts, axum::body::Body::empty()),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    const SHORT: Timeouts = Timeouts {
+        request: Duration::from_millis(50),
+        import: Duration::from_secs(5),
+    };
+
+    #[tokio::test]
+    async fn a_request_slower_than_the_timeout_gets_503_problem_with_retry_after() {
+        let (res, body) = call(slow_app(SHORT), Method::GET, "/slow").await;
+        assert_eq!(res.status(), 503);
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        assert!(res.headers().contains_key(header::RETRY_AFTER));
+        assert!(body.contains("longer than 0.05 s"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn an_import_gets_its_longer_timeout() {
+        let (res, body) = call(slow_app(SHORT), Method::POST, "/imports").await;
+        assert_eq!(res.status(), 200, "{body}");
+        assert_eq!(body, "late");
+    }
+
+    #[tokio::test]
+    async fn a_streaming_body_is_not_cut_by_the_timeout() {
+        let (res, body) = call(slow_app(SHORT), Method::GET, "/stream").await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(body, "chunk0;chunk1;");
+    }
+}
