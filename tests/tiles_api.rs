@@ -622,3 +622,132 @@ async fn a_dense_towers_tile_is_thinned_but_counts_every_tower(pool: PgPool) {
             .all(|f| props(&fine, f)["point_count"] == json!(1))
     );
 }
+
+/// The `fibre-presence` layer of MVT bytes (an empty layer for no bytes).
+fn presence_layer(mvt: &[u8]) -> tile::Layer {
+    if mvt.is_empty() {
+        return tile::Layer::default();
+    }
+    let tile = Tile::decode(mvt).expect("a valid MVT");
+    assert_eq!(tile.layers.len(), 1);
+    let layer = tile.layers.into_iter().next().unwrap();
+    assert_eq!(layer.name, "fibre-presence");
+    assert_eq!(layer.extent, Some(EXTENT));
+    layer
+}
+
+#[sqlx::test]
+async fn presence_tiles_cover_the_cells_of_nearby_routes_with_polygons_only(pool: PgPool) {
+    use geo::Intersects;
+    use geozero::ToGeo;
+    use telecom_gis::db::tiles::{fibre_presence_tile, fibre_routes_tile};
+    use telecom_gis::spatial::generalise::fibre_cells;
+
+    load_sample(&pool, 60).await;
+    // Oracle input: every route's whole geometry from PostGIS, and its cells.
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("select id, operator_id, ST_AsGeoJSON(geom) from fibre_routes order by id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let routes: Vec<(i64, String, Vec<h3o::CellIndex>)> = rows
+        .into_iter()
+        .map(|(id, op, json)| {
+            let g: geojson::Geometry = json.parse().unwrap();
+            let g = geo::Geometry::<f64>::try_from(g).unwrap();
+            (id, op, fibre_cells(&g))
+        })
+        .collect();
+    let mut covered = 0;
+    for z in [10u8, 12, 14] {
+        for (lon, lat) in [(108.2208, 16.0471), (108.05, 16.03), (108.15, 16.12)] {
+            let t = tile_of(lon, lat, z);
+            let presence = fibre_presence_tile(&pool, t, None).await.unwrap();
+            let layer = presence_layer(&presence.mvt);
+            // Polygons only: nothing of a route's path is encoded.
+            for f in &layer.features {
+                assert_eq!(f.r#type, Some(tile::GeomType::Polygon as i32), "{t:?}");
+            }
+            let got = ids(&layer);
+            // Every route meeting the tile is present; every route present
+            // is within a cell's diameter (≤ 1.1 km) of the tile.
+            let inner = postgis_ids_within(&pool, "fibre_routes", t, -0.5).await;
+            assert!(inner.is_subset(&got), "{t:?}: {inner:?} ⊄ {got:?}");
+            let [a, b, c, d] = buffered(t);
+            let near: BTreeSet<i64> = sqlx::query_scalar(
+                "select id from fibre_routes where ST_DWithin(geom::geography,
+                    ST_Transform(ST_MakeEnvelope($1, $2, $3, $4, 3857), 4326)::geography, 1200)",
+            )
+            .bind(a)
+            .bind(b)
+            .bind(c)
+            .bind(d)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+            assert!(got.is_subset(&near), "{t:?}: {got:?} ⊄ {near:?}");
+            // Each route's feature covers the centre of each of its cells in
+            // the tile (two tile units in from the buffered edge).
+            let shapes: std::collections::BTreeMap<i64, geo::Geometry<f64>> = layer
+                .features
+                .iter()
+                .map(|f| (f.id.unwrap() as i64, f.to_geo().unwrap()))
+                .collect();
+            let [x0, _, _, y1] = t.bounds_3857();
+            let unit = t.size_m() / f64::from(EXTENT);
+            let (lo, hi) = (2.0 - f64::from(BUFFER), f64::from(EXTENT + BUFFER) - 2.0);
+            for (id, _, cells) in &routes {
+                for cell in cells {
+                    let ll = h3o::LatLng::from(*cell);
+                    let (mx, my) = to_3857(ll.lng(), ll.lat());
+                    let p = geo::Point::new((mx - x0) / unit, (y1 - my) / unit);
+                    if p.x() > lo && p.x() < hi && p.y() > lo && p.y() < hi {
+                        let shape = shapes
+                            .get(id)
+                            .unwrap_or_else(|| panic!("{t:?}: route {id} missing for {cell}"));
+                        assert!(shape.intersects(&p), "{t:?}: cell {cell} of route {id}");
+                        covered += 1;
+                    }
+                }
+            }
+            // A carrier's own routes leave the presence layer, and the exact
+            // layer restricted to it holds exactly its routes of the full one.
+            let Some(f) = layer.features.first() else {
+                continue;
+            };
+            let op = props(&layer, f)["operator"].as_str().unwrap().to_owned();
+            let without =
+                presence_layer(&fibre_presence_tile(&pool, t, Some(&op)).await.unwrap().mvt);
+            let theirs: BTreeSet<i64> = layer
+                .features
+                .iter()
+                .filter(|f| props(&layer, f)["operator"] == json!(op))
+                .map(|f| f.id.unwrap() as i64)
+                .collect();
+            assert_eq!(ids(&without), &got - &theirs, "{t:?} without {op}");
+            let full = exact_layer(&fibre_routes_tile(&pool, t, None).await.unwrap().mvt);
+            let only = exact_layer(&fibre_routes_tile(&pool, t, Some(&op)).await.unwrap().mvt);
+            let expected: BTreeSet<i64> = full
+                .features
+                .iter()
+                .filter(|f| props(&full, f)["operator_id"] == json!(op))
+                .map(|f| f.id.unwrap() as i64)
+                .collect();
+            assert_eq!(ids(&only), expected, "{t:?} only {op}");
+        }
+    }
+    assert!(covered > 50, "only {covered} cells checked");
+}
+
+/// The `fibre_routes` layer of MVT bytes (an empty layer for no bytes).
+fn exact_layer(mvt: &[u8]) -> tile::Layer {
+    if mvt.is_empty() {
+        return tile::Layer::default();
+    }
+    let tile = Tile::decode(mvt).expect("a valid MVT");
+    let layer = tile.layers.into_iter().next().unwrap();
+    assert_eq!(layer.name, "fibre_routes");
+    layer
+}

@@ -1,8 +1,14 @@
-//! Vector tiles of the stored layers, encoded by PostGIS (`ST_AsMVT`).
+//! Vector tiles of the stored layers, encoded by PostGIS (`ST_AsMVT`), and
+//! the generalised fibre layer (`fibre-presence`), encoded in Rust.
 
+use geozero::wkb;
 use sqlx::PgPool;
 
 use super::DbResult;
+use crate::spatial::generalise::fibre_cells;
+use crate::spatial::tiles::{
+    BUFFER, EXTENT, MAX_LAT, PresenceRoute, TileCoord, encode, fibre_presence_layer,
+};
 
 /// Towers per tile above which the towers layer is thinned (one tower per
 /// operator per [`THIN_CELL`] cell, with a `point_count`).
@@ -68,6 +74,117 @@ pub async fn layer_tile(
     extent: u32,
     buffer: u32,
 ) -> DbResult<LayerTile> {
+    layer_tile_of(pool, table, bounds_3857, bbox_lonlat, extent, buffer, None).await
+}
+
+/// The exact `fibre_routes` layer of tile `t` ([`EXTENT`], [`BUFFER`]), as
+/// [`layer_tile`] encodes it, restricted to the routes of `only_operator`
+/// when given (a carrier sees its own routes exact).
+///
+/// # Errors
+/// On database failure.
+pub async fn fibre_routes_tile(
+    pool: &PgPool,
+    t: TileCoord,
+    only_operator: Option<&str>,
+) -> DbResult<LayerTile> {
+    layer_tile_of(
+        pool,
+        TileTable::FibreRoutes,
+        t.bounds_3857(),
+        t.bounds_lonlat(BUFFER),
+        EXTENT,
+        BUFFER,
+        only_operator,
+    )
+    .await
+}
+
+/// How far beyond a tile's buffer fibre routes are fetched for the presence
+/// layer, metres: a route whose cell meets the tile is within one cell
+/// diameter (≤ 1.1 km at resolution 8) of it.
+pub const PRESENCE_MARGIN_M: f64 = 1_500.0;
+
+/// The fibre routes whose cells may meet tile `t` (bounding box within
+/// [`PRESENCE_MARGIN_M`] of the tile plus its buffer), as the
+/// `fibre-presence` layer shows them, with the `fibre_routes` layer version
+/// of the same snapshot. Routes of `exclude_operator` are left out (a
+/// carrier sees those exact). Cells are computed from the part of each route
+/// inside the grown box only, so long routes cost what their stretch near the
+/// tile costs.
+///
+/// # Errors
+/// On database failure.
+pub async fn fibre_presence_routes(
+    pool: &PgPool,
+    t: TileCoord,
+    exclude_operator: Option<&str>,
+) -> DbResult<(i64, Vec<PresenceRoute>)> {
+    let [w, s, e, n] = t.bounds_lonlat(BUFFER);
+    let dlat = PRESENCE_MARGIN_M / 110_574.0;
+    let widest = s.abs().max(n.abs()).min(MAX_LAT).to_radians().cos();
+    let dlon = PRESENCE_MARGIN_M / (111_320.0 * widest);
+    let rows: Vec<PresenceRow> = sqlx::query_as(include_str!("sql/fibre_presence.sql"))
+        .bind((w - dlon).max(-180.0))
+        .bind((s - dlat).max(-MAX_LAT))
+        .bind((e + dlon).min(180.0))
+        .bind((n + dlat).min(MAX_LAT))
+        .bind(exclude_operator)
+        .fetch_all(pool)
+        .await?;
+    let version = rows.first().map_or(0, |r| r.version);
+    let routes = rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(PresenceRoute {
+                id: r.id?,
+                operator: r.operator_id?,
+                status: r.status?,
+                placement: r.placement?,
+                cells: fibre_cells(&r.geom?.geometry?),
+            })
+        })
+        .collect();
+    Ok((version, routes))
+}
+
+#[derive(sqlx::FromRow)]
+struct PresenceRow {
+    version: i64,
+    id: Option<i64>,
+    operator_id: Option<String>,
+    status: Option<String>,
+    placement: Option<String>,
+    geom: Option<wkb::Decode<geo::Geometry<f64>>>,
+}
+
+/// The `fibre-presence` layer of tile `t` as MVT bytes (empty when no route's
+/// cell meets the tile; see [`fibre_presence_layer`]), with the
+/// `fibre_routes` layer version. Routes of `exclude_operator` are left out.
+///
+/// # Errors
+/// On database failure.
+pub async fn fibre_presence_tile(
+    pool: &PgPool,
+    t: TileCoord,
+    exclude_operator: Option<&str>,
+) -> DbResult<LayerTile> {
+    let (version, routes) = fibre_presence_routes(pool, t, exclude_operator).await?;
+    let mvt = fibre_presence_layer(t, &routes)
+        .map(|l| encode(vec![l]))
+        .unwrap_or_default();
+    Ok(LayerTile { version, mvt })
+}
+
+async fn layer_tile_of(
+    pool: &PgPool,
+    table: TileTable,
+    bounds_3857: [f64; 4],
+    bbox_lonlat: [f64; 4],
+    extent: u32,
+    buffer: u32,
+    only_operator: Option<&str>,
+) -> DbResult<LayerTile> {
     let sql = match table {
         TileTable::Towers => include_str!("sql/tile_towers.sql"),
         TileTable::FibreRoutes => include_str!("sql/tile_fibre_routes.sql"),
@@ -87,8 +204,10 @@ pub async fn layer_tile(
         .bind(n)
         .bind(extent as i32)
         .bind(buffer as i32);
-    if table == TileTable::Towers {
-        query = query.bind(THIN_ABOVE).bind(THIN_CELL);
+    match table {
+        TileTable::Towers => query = query.bind(THIN_ABOVE).bind(THIN_CELL),
+        TileTable::FibreRoutes => query = query.bind(only_operator),
+        TileTable::DataCentres | TileTable::Districts => {}
     }
     let (version, mvt): (i64, Option<Vec<u8>>) = query.fetch_one(pool).await?;
     Ok(LayerTile {

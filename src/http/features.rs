@@ -11,6 +11,7 @@ use crate::domain::district::District;
 use crate::domain::fibre::FibreRoute;
 use crate::domain::tower::{Sector, Tower};
 use crate::spatial::coverage::{CoverageIndex, RangeSource};
+use crate::spatial::generalise::{FIBRE_H3_RESOLUTION, cells_outline, fibre_cells};
 
 /// A hypermedia link (OGC API – Common).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -238,6 +239,52 @@ impl Serialize for GeneralisedFibreFeature<'_> {
 }
 
 #[derive(Serialize)]
+struct GeneralisedFibreProps<'a> {
+    operator: &'a str,
+    placement: &'a str,
+    status: &'a str,
+    synthetic: bool,
+    generalised: bool,
+    h3_resolution: u8,
+    h3_cells: Vec<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A fibre route generalised for viewers who may not see its exact path: a
+/// GeoJSON Feature with the route's `id` whose geometry is the outline
+/// (MultiPolygon, lon/lat) of the H3 cells at [`FIBRE_H3_RESOLUTION`] that
+/// the route passes through ([`fibre_cells`], [`cells_outline`]).
+///
+/// Properties: `operator`, `placement`, `status`, `synthetic`,
+/// `generalised: true`, `h3_resolution: 8`, `h3_cells` (sorted cell
+/// indexes as lowercase hex strings, the H3 convention), `created_at`,
+/// `updated_at`. Name, fibre count, capacity, length and external id are
+/// left out: they describe the route itself.
+pub struct GeneralisedFibreFeature<'a>(pub &'a FibreRoute, pub Option<&'a [Link]>);
+
+impl Serialize for GeneralisedFibreFeature<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.0;
+        let cells = fibre_cells(&f.geometry);
+        let outline = cells_outline(&cells);
+        let props = GeneralisedFibreProps {
+            operator: &f.operator,
+            placement: &f.placement,
+            status: &f.status,
+            synthetic: f.synthetic,
+            generalised: true,
+            h3_resolution: u8::from(FIBRE_H3_RESOLUTION),
+            h3_cells: cells.iter().map(ToString::to_string).collect(),
+            created_at: ts(&f.created_at),
+            updated_at: ts(&f.updated_at),
+        };
+        let geom = geojson_geometry(&geo::Geometry::MultiPolygon(outline));
+        feature(s, f.id, geom, props, self.1)
+    }
+}
+
+#[derive(Serialize)]
 struct DataCentreProps<'a> {
     operator: &'a str,
     name: &'a str,
@@ -328,4 +375,81 @@ pub struct FeatureCollection<F: Serialize> {
 /// Now as RFC 3339 (UTC, seconds).
 pub fn now_stamp() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use geo::line_string;
+    use serde_json::json;
+
+    fn route() -> FibreRoute {
+        FibreRoute {
+            id: 42,
+            operator: "viettel".into(),
+            name: Some("Secret ring".into()),
+            placement: "underground".into(),
+            fibre_count: 96,
+            capacity_gbps: Some(400.0),
+            status: "operational".into(),
+            external_id: Some("VT-RING-7".into()),
+            synthetic: true,
+            length_m: 1234.5,
+            // lon/lat: along Bạch Đằng, about 1.2 km.
+            geometry: geo::Geometry::LineString(line_string![
+                (x: 108.2240, y: 16.0600),
+                (x: 108.2245, y: 16.0710),
+            ]),
+            created_at: Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap(),
+            updated_at: Utc.with_ymd_and_hms(2025, 6, 7, 8, 9, 10).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_generalised_fibre_feature_shows_cells_and_hides_the_route() {
+        let r = route();
+        let links = [Link::new(
+            "http://x/fibre-routes/items/42",
+            "self",
+            "application/geo+json",
+        )];
+        let got = serde_json::to_value(GeneralisedFibreFeature(&r, Some(&links))).unwrap();
+        let cells = fibre_cells(&r.geometry);
+        assert!(cells.len() >= 2, "{cells:?}");
+        let hex: Vec<String> = cells
+            .iter()
+            .map(|c| format!("{:x}", u64::from(*c)))
+            .collect();
+        let geometry = serde_json::to_value(geojson_geometry(&geo::Geometry::MultiPolygon(
+            cells_outline(&cells),
+        )))
+        .unwrap();
+        assert_eq!(
+            got,
+            json!({
+                "type": "Feature",
+                "id": 42,
+                "geometry": geometry,
+                "properties": {
+                    "operator": "viettel",
+                    "placement": "underground",
+                    "status": "operational",
+                    "synthetic": true,
+                    "generalised": true,
+                    "h3_resolution": 8,
+                    "h3_cells": hex,
+                    "created_at": "2025-01-02T03:04:05.000Z",
+                    "updated_at": "2025-06-07T08:09:10.000Z"
+                },
+                "links": [{"href": "http://x/fibre-routes/items/42", "rel": "self", "type": "application/geo+json"}]
+            })
+        );
+        assert_eq!(got["geometry"]["type"], "MultiPolygon");
+        // No vertex of the route appears in the output.
+        let text = got.to_string();
+        for c in ["108.224,", "108.2245", "16.06,", "16.071"] {
+            assert!(!text.contains(c), "{c} leaked");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod coverage;
 pub mod frame;
+pub mod generalise;
 pub mod geodesy;
 pub mod grid;
 pub mod propagation;

@@ -4,11 +4,14 @@
 //! Tile rows count from the north (`y = 0` at the top), as in XYZ and OGC
 //! API – Tiles; coordinates elsewhere are lon/lat (EPSG:4326).
 
-use geo::{BooleanOps, BoundingRect, Coord, Geometry, MultiPolygon, Polygon, Rect};
+use geo::orient::{Direction, Orient};
+use geo::{BooleanOps, BoundingRect, Coord, Geometry, MapCoords, MultiPolygon, Polygon, Rect};
 use geozero::ToMvt;
 use geozero::mvt::{Message, TagsBuilder, Tile, TileValue, tile};
+use h3o::CellIndex;
 
 use super::coverage::CoverageIndex;
+use super::generalise::cells_outline;
 
 /// Half the side of the Web Mercator square, metres (π × 6,378,137).
 pub const MERCATOR_HALF_M: f64 = 20_037_508.342_789_244;
@@ -144,21 +147,8 @@ pub fn sectors_layer(index: &CoverageIndex, t: TileCoord) -> Option<tile::Layer>
     }
     let bbox = t.bounds_lonlat(BUFFER);
     let [x0, y0, x1, y1] = t.bounds_3857();
-    let pad = t.size_m() * f64::from(BUFFER) / f64::from(EXTENT);
-    let clip = Rect::new(
-        Coord {
-            x: x0 - pad,
-            y: y0 - pad,
-        },
-        Coord {
-            x: x1 + pad,
-            y: y1 + pad,
-        },
-    )
-    .to_polygon();
-    let clip_rect = clip
-        .bounding_rect()
-        .unwrap_or(Rect::new(Coord { x: x0, y: y0 }, Coord { x: x1, y: y1 }));
+    let clip_rect = buffered_rect_3857(t);
+    let clip = clip_rect.to_polygon();
     // Ground metres per tile unit at the tile's centre latitude.
     let (_, centre_lat) = to_lonlat((x0 + x1) / 2.0, (y0 + y1) / 2.0);
     let unit_ground_m = t.size_m() / f64::from(EXTENT) * centre_lat.to_radians().cos();
@@ -235,6 +225,127 @@ pub fn sectors_layer(index: &CoverageIndex, t: TileCoord) -> Option<tile::Layer>
     Some(tile::Layer {
         version: 2,
         name: "sectors".into(),
+        features,
+        keys,
+        values: values.into_iter().map(Into::into).collect(),
+        extent: Some(EXTENT),
+    })
+}
+
+/// The tile grown by [`BUFFER`], EPSG:3857 metres: what a layer keeps.
+fn buffered_rect_3857(t: TileCoord) -> Rect<f64> {
+    let [x0, y0, x1, y1] = t.bounds_3857();
+    let pad = t.size_m() * f64::from(BUFFER) / f64::from(EXTENT);
+    Rect::new(
+        Coord {
+            x: x0 - pad,
+            y: y0 - pad,
+        },
+        Coord {
+            x: x1 + pad,
+            y: y1 + pad,
+        },
+    )
+}
+
+/// Name of the generalised fibre layer.
+pub const FIBRE_PRESENCE_LAYER: &str = "fibre-presence";
+
+/// A fibre route as the generalised layer shows it: attributes that say
+/// whose fibre is there, and the H3 cells it passes through (see
+/// [`fibre_cells`](super::generalise::fibre_cells)), never its path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresenceRoute {
+    /// Route id.
+    pub id: i64,
+    /// Owning operator id.
+    pub operator: String,
+    /// Life-cycle status.
+    pub status: String,
+    /// Placement (underground, aerial, submarine).
+    pub placement: String,
+    /// Cells the route passes through (any order; duplicates ignored).
+    pub cells: Vec<CellIndex>,
+}
+
+/// The `fibre-presence` layer of tile `t`: for each route with a cell that
+/// meets the tile plus its buffer, one polygon feature (id = route id) — the
+/// outline of those cells ([`cells_outline`]), clipped to the tile plus its
+/// buffer. Properties: `route_id`, `operator`, `status`, `placement`.
+/// Polygons only: nothing of the exact route is encoded. `None` when no
+/// cell meets the tile.
+pub fn fibre_presence_layer(t: TileCoord, routes: &[PresenceRoute]) -> Option<tile::Layer> {
+    let [x0, y0, x1, y1] = t.bounds_3857();
+    let clip_rect = buffered_rect_3857(t);
+    let clip = clip_rect.to_polygon();
+    let project = |mp: MultiPolygon<f64>| mp.map_coords(|c| Coord::from(to_3857(c.x, c.y)));
+    let meets = |r: &Rect<f64>| {
+        r.min().x <= clip_rect.max().x
+            && r.max().x >= clip_rect.min().x
+            && r.min().y <= clip_rect.max().y
+            && r.max().y >= clip_rect.min().y
+    };
+    let mut tags = TagsBuilder::new();
+    let mut features = Vec::new();
+    for route in routes {
+        let cells: Vec<CellIndex> = route
+            .cells
+            .iter()
+            .copied()
+            .filter(|c| {
+                project(MultiPolygon::from(*c))
+                    .bounding_rect()
+                    .is_some_and(|r| meets(&r))
+            })
+            .collect();
+        if cells.is_empty() {
+            continue;
+        }
+        let outline = project(cells_outline(&cells));
+        let Some(extent) = outline.bounding_rect() else {
+            continue;
+        };
+        let inside = extent.min().x >= clip_rect.min().x
+            && extent.min().y >= clip_rect.min().y
+            && extent.max().x <= clip_rect.max().x
+            && extent.max().y <= clip_rect.max().y;
+        let clipped = if inside {
+            outline
+        } else {
+            outline.intersection(&clip)
+        };
+        if clipped.0.is_empty() {
+            continue;
+        }
+        // MVT exteriors have a positive area in tile coordinates (y down):
+        // clockwise in EPSG:3857 (y up), the reverse of RFC 7946.
+        let clipped = clipped.orient(Direction::Reversed);
+        let Ok(mut feature) = Geometry::MultiPolygon(clipped).to_mvt(EXTENT, x0, y0, x1, y1) else {
+            continue;
+        };
+        if feature.geometry.is_empty() {
+            continue;
+        }
+        feature.id = u64::try_from(route.id).ok();
+        let props = [
+            ("route_id", TileValue::Int(route.id)),
+            ("operator", TileValue::Str(route.operator.clone())),
+            ("status", TileValue::Str(route.status.clone())),
+            ("placement", TileValue::Str(route.placement.clone())),
+        ];
+        for (k, v) in props {
+            let (ki, vi) = tags.insert_ref(k, v);
+            feature.tags.extend([ki, vi]);
+        }
+        features.push(feature);
+    }
+    if features.is_empty() {
+        return None;
+    }
+    let (keys, values) = tags.into_tags();
+    Some(tile::Layer {
+        version: 2,
+        name: FIBRE_PRESENCE_LAYER.into(),
         features,
         keys,
         values: values.into_iter().map(Into::into).collect(),
@@ -380,6 +491,70 @@ mod tests {
         // Entirely outside: nothing.
         let far = Rect::new(Coord { x: 50.0, y: 50.0 }, Coord { x: 60.0, y: 60.0 });
         assert!(clip_convex(poly.exterior(), &far).is_none());
+    }
+
+    /// Position of lon/lat in tile units of `t` (x right, y down).
+    fn tile_units(t: TileCoord, lon: f64, lat: f64) -> Coord<f64> {
+        let [x0, _, _, y1] = t.bounds_3857();
+        let unit = t.size_m() / f64::from(EXTENT);
+        let (mx, my) = to_3857(lon, lat);
+        Coord {
+            x: (mx - x0) / unit,
+            y: (y1 - my) / unit,
+        }
+    }
+
+    #[test]
+    fn the_presence_layer_covers_the_cells_in_the_tile_with_polygons_only() {
+        use crate::spatial::generalise::fibre_cells;
+        use geo::Intersects;
+        use geo::line_string;
+        use geozero::ToGeo;
+        // Zoom 13 over the city centre; one route across it (lon/lat) and
+        // one far away in Hòa Vang.
+        let t = TileCoord::new(13, 13117 / 2, 7450 / 2).unwrap();
+        let across = geo::Geometry::LineString(line_string![
+            (x: 108.190, y: 16.055), (x: 108.215, y: 16.072), (x: 108.250, y: 16.060)
+        ]);
+        let far = geo::Geometry::LineString(line_string![
+            (x: 108.00, y: 16.00), (x: 108.01, y: 16.01)
+        ]);
+        let routes: Vec<PresenceRoute> = [(7, &across), (8, &far)]
+            .into_iter()
+            .map(|(id, g)| PresenceRoute {
+                id,
+                operator: "vnpt".into(),
+                status: "operational".into(),
+                placement: "aerial".into(),
+                cells: fibre_cells(g),
+            })
+            .collect();
+        let layer = fibre_presence_layer(t, &routes).expect("a route crosses the tile");
+        assert_eq!(layer.name, FIBRE_PRESENCE_LAYER);
+        assert_eq!(layer.features.len(), 1);
+        let f = &layer.features[0];
+        assert_eq!(f.id, Some(7));
+        assert_eq!(f.r#type, Some(tile::GeomType::Polygon as i32));
+        let keys: Vec<&str> = f
+            .tags
+            .chunks(2)
+            .map(|kv| layer.keys[kv[0] as usize].as_str())
+            .collect();
+        assert_eq!(keys, ["route_id", "operator", "status", "placement"]);
+        let shape = f.to_geo().unwrap();
+        let max = f64::from(EXTENT + BUFFER);
+        let mut inside = 0;
+        for c in &routes[0].cells {
+            let ll = h3o::LatLng::from(*c);
+            let p = tile_units(t, ll.lng(), ll.lat());
+            if p.x > -f64::from(BUFFER) && p.x < max && p.y > -f64::from(BUFFER) && p.y < max {
+                assert!(shape.intersects(&geo::Point(p)), "cell {c} not covered");
+                inside += 1;
+            }
+        }
+        assert!(inside >= 3, "{inside} cells in the tile");
+        // Nothing but the route's cells: a route far from the tile adds none.
+        assert!(fibre_presence_layer(t, &routes[1..]).is_none());
     }
 
     #[test]

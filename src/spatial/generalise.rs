@@ -1,0 +1,399 @@
+//! Generalised fibre: the H3 cells a route passes through, shown instead of
+//! the route to viewers who may not see its exact geometry.
+//!
+//! Coordinates are lon/lat degrees (EPSG:4326), x = longitude. A segment is
+//! the straight line between its vertices in lon/lat, as GeoJSON and PostGIS
+//! `geometry` draw it. Routes that cross the antimeridian are not handled.
+
+use geo::orient::{Direction, Orient};
+use geo::{Coord, Distance, Geometry, Haversine, Intersects, Line, MultiPolygon, Point};
+use h3o::geom::{ContainmentMode, SolventBuilder, TilerBuilder};
+use h3o::{CellIndex, LatLng, Resolution};
+
+/// Resolution of the generalised fibre layer: cells of about 0.74 km²,
+/// edges 0.46–0.53 km.
+pub const FIBRE_H3_RESOLUTION: Resolution = Resolution::Eight;
+
+/// Largest step, geodesic metres, between the points sampled along a segment
+/// to find its candidate cells: far below the cell's inner width (≈ 800 m),
+/// so every cell the segment meets is a sampled cell or a neighbour of one.
+const SAMPLE_STEP_M: f64 = 50.0;
+
+/// Every [`FIBRE_H3_RESOLUTION`] cell that `route` passes through, sorted and
+/// without duplicates.
+///
+/// * LineString, MultiLineString, Line: every cell a segment meets, however
+///   short the stretch inside it (each segment is sampled every ≤ 50 m, and
+///   the sampled cells' neighbours are kept when their boundary meets the
+///   segment).
+/// * Point, MultiPoint: the cell of each point.
+/// * Polygon, MultiPolygon, Rect, Triangle: the cells covering them (h3o
+///   [`ContainmentMode::Covers`]).
+/// * GeometryCollection: the union over its members.
+///
+/// Coordinates that are not finite lon/lat are skipped, and so are polygons
+/// h3o refuses; the result never panics and is empty for empty geometry.
+pub fn fibre_cells(route: &Geometry<f64>) -> Vec<CellIndex> {
+    let mut cells = Vec::new();
+    collect(route, &mut cells);
+    cells.sort_unstable();
+    cells.dedup();
+    cells
+}
+
+fn collect(g: &Geometry<f64>, out: &mut Vec<CellIndex>) {
+    match g {
+        Geometry::Point(p) => out.extend(cell_at(p.0)),
+        Geometry::MultiPoint(mp) => out.extend(mp.iter().filter_map(|p| cell_at(p.0))),
+        Geometry::Line(l) => segment_cells(*l, out),
+        Geometry::LineString(ls) => line_string_cells(ls, out),
+        Geometry::MultiLineString(mls) => {
+            for ls in mls {
+                line_string_cells(ls, out);
+            }
+        }
+        Geometry::Polygon(p) => polygon_cells(MultiPolygon::new(vec![p.clone()]), out),
+        Geometry::MultiPolygon(mp) => polygon_cells(mp.clone(), out),
+        Geometry::Rect(r) => polygon_cells(MultiPolygon::new(vec![r.to_polygon()]), out),
+        Geometry::Triangle(t) => polygon_cells(MultiPolygon::new(vec![t.to_polygon()]), out),
+        Geometry::GeometryCollection(gc) => {
+            for g in gc {
+                collect(g, out);
+            }
+        }
+    }
+}
+
+/// The cell of a lon/lat position; `None` when it is not a valid position.
+fn cell_at(c: Coord<f64>) -> Option<CellIndex> {
+    LatLng::new(c.y, c.x)
+        .ok()
+        .map(|ll| ll.to_cell(FIBRE_H3_RESOLUTION))
+}
+
+fn line_string_cells(ls: &geo::LineString<f64>, out: &mut Vec<CellIndex>) {
+    if let [only] = ls.0.as_slice() {
+        out.extend(cell_at(*only));
+    }
+    for line in ls.lines() {
+        segment_cells(line, out);
+    }
+}
+
+/// Cells met by one segment: the cells of points sampled every ≤
+/// [`SAMPLE_STEP_M`], plus those of their neighbours whose boundary meets the
+/// segment (a segment may clip a cell's corner between two samples).
+fn segment_cells(line: Line<f64>, out: &mut Vec<CellIndex>) {
+    let (Some(_), Some(_)) = (cell_at(line.start), cell_at(line.end)) else {
+        return;
+    };
+    let length_m = Haversine.distance(Point(line.start), Point(line.end));
+    let steps = (length_m / SAMPLE_STEP_M).ceil().max(1.0) as u32;
+    let mut sampled: Vec<CellIndex> = (0..=steps)
+        .filter_map(|i| {
+            let t = f64::from(i) / f64::from(steps);
+            cell_at(line.start + (line.end - line.start) * t)
+        })
+        .collect();
+    sampled.dedup();
+    let mut candidates: Vec<CellIndex> = sampled
+        .iter()
+        .flat_map(|c| c.grid_disk::<Vec<_>>(1))
+        .collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    for c in candidates {
+        if sampled.contains(&c) || MultiPolygon::from(c).intersects(&line) {
+            out.push(c);
+        }
+    }
+}
+
+fn polygon_cells(mp: MultiPolygon<f64>, out: &mut Vec<CellIndex>) {
+    let mut tiler = TilerBuilder::new(FIBRE_H3_RESOLUTION)
+        .containment_mode(ContainmentMode::Covers)
+        .build();
+    for p in mp {
+        if tiler.add(p).is_err() {
+            continue;
+        }
+    }
+    out.extend(tiler.into_coverage());
+}
+
+/// The outline of `cells`: their boundaries dissolved into one MultiPolygon
+/// (shared edges removed, holes kept), lon/lat degrees, rings oriented per
+/// RFC 7946 (exteriors counter-clockwise, holes clockwise).
+///
+/// Duplicates are ignored. Cells may mix resolutions; a cell whose ancestor
+/// is also given adds nothing. Empty input gives an empty MultiPolygon.
+pub fn cells_outline(cells: &[CellIndex]) -> MultiPolygon<f64> {
+    let mut cells = cells.to_vec();
+    cells.sort_unstable();
+    cells.dedup();
+    let Some(finest) = cells.iter().map(|c| c.resolution()).max() else {
+        return MultiPolygon::new(vec![]);
+    };
+    let homogeneous = cells.iter().all(|c| c.resolution() == finest);
+    let dissolved = if homogeneous {
+        SolventBuilder::new().build().dissolve(cells)
+    } else {
+        // Drop cells inside a coarser cell of the set: the heterogeneous
+        // solvent refuses them as duplicates.
+        let set: std::collections::HashSet<CellIndex> = cells.iter().copied().collect();
+        let outer = cells.iter().copied().filter(|c| {
+            Resolution::range(Resolution::Zero, c.resolution())
+                .filter(|r| *r != c.resolution())
+                .all(|r| c.parent(r).is_none_or(|p| !set.contains(&p)))
+        });
+        SolventBuilder::new()
+            .enable_heterogeneous_support(finest)
+            .build()
+            .dissolve(outer)
+    };
+    // Unique cells of resolution ≤ `finest` are all the solvent requires.
+    dissolved
+        .unwrap_or_else(|_| MultiPolygon::new(vec![]))
+        .orient(Direction::Default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::{Contains, LineString, MultiLineString, Relate, Winding, polygon};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use std::collections::BTreeSet;
+
+    /// Đà Nẵng, lon/lat: `[west, south, east, north]`.
+    const DA_NANG: [f64; 4] = [107.9, 15.95, 108.35, 16.15];
+
+    /// Seeded random routes in Đà Nẵng: 1–4 parts of 2–9 vertices, steps of
+    /// 5 m to 3 km in random directions (so some segments clip cell corners).
+    fn random_routes(seed: u64, count: usize) -> Vec<Geometry<f64>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let [w, s, e, n] = DA_NANG;
+        (0..count)
+            .map(|_| {
+                let parts = (0..rng.gen_range(1..=4))
+                    .map(|_| {
+                        let mut c = Coord {
+                            x: rng.gen_range(w..e),
+                            y: rng.gen_range(s..n),
+                        };
+                        let mut pts = vec![c];
+                        for _ in 1..rng.gen_range(2..=9) {
+                            let step_m = if rng.gen_bool(0.2) {
+                                rng.gen_range(5.0..60.0)
+                            } else {
+                                rng.gen_range(60.0..3_000.0)
+                            };
+                            let bearing: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
+                            c = Coord {
+                                x: (c.x
+                                    + step_m * bearing.sin()
+                                        / (111_320.0 * c.y.to_radians().cos()))
+                                .clamp(w, e),
+                                y: (c.y + step_m * bearing.cos() / 110_574.0).clamp(s, n),
+                            };
+                            pts.push(c);
+                        }
+                        LineString::new(pts)
+                    })
+                    .collect::<Vec<_>>();
+                match <[LineString<f64>; 1]>::try_from(parts) {
+                    Ok([one]) => Geometry::LineString(one),
+                    Err(parts) => Geometry::MultiLineString(MultiLineString::new(parts)),
+                }
+            })
+            .collect()
+    }
+
+    fn lines(route: &Geometry<f64>) -> Vec<Line<f64>> {
+        match route {
+            Geometry::LineString(ls) => ls.lines().collect(),
+            Geometry::MultiLineString(mls) => mls.iter().flat_map(|ls| ls.lines()).collect(),
+            Geometry::Line(l) => vec![*l],
+            _ => unreachable!("test routes are lines"),
+        }
+    }
+
+    /// Points along `route` every ≤ `step_m` metres, vertices included.
+    fn densified(route: &Geometry<f64>, step_m: f64) -> Vec<Coord<f64>> {
+        lines(route)
+            .into_iter()
+            .flat_map(|l| {
+                let n = (Haversine.distance(Point(l.start), Point(l.end)) / step_m)
+                    .ceil()
+                    .max(1.0) as u32;
+                (0..=n).map(move |i| l.start + (l.end - l.start) * (f64::from(i) / f64::from(n)))
+            })
+            .collect()
+    }
+
+    /// Brute force: the cells of points every 1 m along the route.
+    fn oracle(route: &Geometry<f64>) -> BTreeSet<CellIndex> {
+        densified(route, 1.0)
+            .into_iter()
+            .filter_map(cell_at)
+            .collect()
+    }
+
+    #[test]
+    fn no_cell_a_route_passes_through_is_missed() {
+        let mut checked = 0;
+        for route in random_routes(8, 150) {
+            let got: BTreeSet<CellIndex> = fibre_cells(&route).into_iter().collect();
+            let expected = oracle(&route);
+            let missed: Vec<_> = expected.difference(&got).collect();
+            assert!(missed.is_empty(), "missed {missed:?} of {route:?}");
+            checked += expected.len();
+        }
+        assert!(checked > 1_000, "only {checked} cells checked");
+    }
+
+    #[test]
+    fn every_cell_returned_is_met_by_the_route_or_next_to_a_cell_that_is() {
+        for route in random_routes(9, 60) {
+            let expected = oracle(&route);
+            let segments = lines(&route);
+            for c in fibre_cells(&route) {
+                let near = expected
+                    .iter()
+                    .any(|o| o.grid_distance(c).is_ok_and(|d| d <= 1));
+                assert!(near, "{c} is far from {route:?}");
+                let outline = MultiPolygon::from(c);
+                assert!(
+                    segments.iter().any(|l| outline.intersects(l)),
+                    "{c} does not meet {route:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_segment_clipping_a_cell_corner_keeps_that_cell() {
+        // Cut the corner of a cell 10 m from one of its vertices: the
+        // segment is inside the cell for ~15 m only, less than a sampling step.
+        let cell = cell_at(Coord {
+            x: 108.2208,
+            y: 16.0678,
+        })
+        .unwrap();
+        let ring: Vec<Coord<f64>> = cell
+            .boundary()
+            .iter()
+            .map(|ll| Coord {
+                x: ll.lng(),
+                y: ll.lat(),
+            })
+            .collect();
+        let (prev, v, next) = (ring[ring.len() - 1], ring[0], ring[1]);
+        let towards = |to: Coord<f64>, m: f64| {
+            let d = Haversine.distance(Point(v), Point(to));
+            v + (to - v) * (m / d)
+        };
+        let (a, b) = (towards(prev, 10.0), towards(next, 10.0));
+        // Extend a–b by 400 m on each side, out of the cell.
+        let ab_m = Haversine.distance(Point(a), Point(b));
+        let route = Geometry::Line(Line::new(
+            a - (b - a) * (400.0 / ab_m),
+            b + (b - a) * (400.0 / ab_m),
+        ));
+        assert!(fibre_cells(&route).contains(&cell));
+        assert!(oracle(&route).contains(&cell));
+    }
+
+    #[test]
+    fn the_cells_are_sorted_unique_of_resolution_8_and_the_same_every_time() {
+        for route in random_routes(10, 20) {
+            let a = fibre_cells(&route);
+            assert!(a.windows(2).all(|w| w[0] < w[1]));
+            assert!(a.iter().all(|c| c.resolution() == FIBRE_H3_RESOLUTION));
+            assert_eq!(a, fibre_cells(&route));
+            assert_eq!(
+                a,
+                fibre_cells(&Geometry::GeometryCollection(
+                    vec![route.clone(), route].into()
+                ))
+            );
+        }
+    }
+
+    #[test]
+    fn the_outline_contains_every_point_of_the_route() {
+        for route in random_routes(11, 40) {
+            let outline = cells_outline(&fibre_cells(&route));
+            for p in densified(&route, 10.0) {
+                assert!(outline.intersects(&p), "{p:?} outside the outline");
+            }
+        }
+    }
+
+    #[test]
+    fn the_outline_has_the_cells_area_and_rfc_7946_rings() {
+        use geo::GeodesicArea;
+        for route in random_routes(12, 20) {
+            let cells = fibre_cells(&route);
+            let outline = cells_outline(&cells);
+            for p in &outline {
+                assert!(p.exterior().is_ccw());
+                assert!(p.interiors().iter().all(|r| r.is_cw()));
+            }
+            let separate: f64 = cells
+                .iter()
+                .map(|c| MultiPolygon::from(*c).geodesic_area_unsigned())
+                .sum();
+            let dissolved = outline.geodesic_area_unsigned();
+            assert!(
+                (dissolved - separate).abs() < 1e-6 * separate,
+                "{dissolved} vs {separate}"
+            );
+            // Every cell's centre is inside the outline.
+            for c in &cells {
+                let ll = LatLng::from(*c);
+                assert!(outline.contains(&Point::new(ll.lng(), ll.lat())));
+            }
+        }
+    }
+
+    #[test]
+    fn outlines_of_nothing_duplicates_and_mixed_resolutions() {
+        assert!(cells_outline(&[]).0.is_empty());
+        let c = cell_at(Coord {
+            x: 108.2208,
+            y: 16.0678,
+        })
+        .unwrap();
+        assert_eq!(cells_outline(&[c, c]), cells_outline(&[c]));
+        // A coarser cell stands for its children (an H3 parent is not
+        // exactly their union); a child given with its parent adds nothing.
+        let parent = c.parent(Resolution::Seven).unwrap();
+        let children: Vec<CellIndex> = parent.children(FIBRE_H3_RESOLUTION).collect();
+        let mixed = cells_outline(&[c, parent]);
+        assert!(mixed.relate(&cells_outline(&children)).is_equal_topo());
+        assert_eq!(mixed.0.len(), 1);
+    }
+
+    #[test]
+    fn points_and_polygons_map_to_their_cells() {
+        let p = Coord {
+            x: 108.2208,
+            y: 16.0678,
+        };
+        assert_eq!(
+            fibre_cells(&Geometry::Point(Point(p))),
+            vec![cell_at(p).unwrap()]
+        );
+        // A 2 km square: every cell covering it, which includes the cells of
+        // its corners and centre.
+        let sq = polygon![(x: 108.20, y: 16.05), (x: 108.22, y: 16.05), (x: 108.22, y: 16.07), (x: 108.20, y: 16.07)];
+        let cells = fibre_cells(&Geometry::Polygon(sq.clone()));
+        for corner in sq.exterior().coords().chain([&p]) {
+            assert!(cells.contains(&cell_at(*corner).unwrap()));
+        }
+        assert!(cells_outline(&cells).contains(&sq));
+        // Not valid lon/lat: nothing, and no panic.
+        assert!(fibre_cells(&Geometry::Point(Point::new(f64::NAN, 16.0))).is_empty());
+    }
+}
