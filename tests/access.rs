@@ -10,6 +10,15 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use telecom_gis::AppState;
 
+/// A state without the per-token rate limit: these tests send hundreds of
+/// requests with one token (tests/hardening.rs covers the limit).
+async fn unlimited(pool: &PgPool) -> AppState {
+    AppState {
+        limits: std::sync::Arc::new(telecom_gis::http::limits::RateLimiter::disabled()),
+        ..AppState::loaded(pool.clone()).await.unwrap()
+    }
+}
+
 /// The callers of the matrix.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Role {
@@ -45,7 +54,7 @@ impl World {
         common::operators(pool).await;
         let bearer = |t: String| format!("Bearer {t}");
         World {
-            state: AppState::loaded(pool.clone()).await.unwrap(),
+            state: unlimited(pool).await,
             admin: bearer(token(pool, "admin", None).await),
             analyst: bearer(token(pool, "analyst", None).await),
             viettel: bearer(token(pool, "carrier", Some("viettel")).await),
@@ -136,7 +145,7 @@ fn feature(layer: &str, n: usize) -> Value {
         "data-centres" => json!({
             "type": "Feature",
             "geometry": {"type": "Point", "coordinates": [lon, 16.04]},
-            "properties": {"operator": "viettel", "name": format!("IDC {n}")}
+            "properties": {"operator": "viettel", "name": format!("IDC {n}"), "tier": 3}
         }),
         _ => json!({
             "type": "Feature",
@@ -283,15 +292,13 @@ async fn a_carrier_cannot_give_its_asset_to_another_operator(pool: PgPool) {
         let path = w.seed(layer, i).await;
         let etag = w.etag(&path).await;
         let before = fingerprint(&pool).await;
-        let p = json!({"properties": {"operator": "mobifone"}});
+        // The whole feature, consistently mobifone's (sectors too).
+        let given = serde_json::to_string(&feature(layer, i))
+            .unwrap()
+            .replace("\"viettel\"", "\"mobifone\"");
+        let given: Value = serde_json::from_str(&given).unwrap();
         let r = w
-            .send(
-                Some(&w.viettel),
-                Method::PATCH,
-                &path,
-                Some(&p),
-                Some(&etag),
-            )
+            .send(Some(&w.viettel), Method::PUT, &path, Some(&given), Some(&etag))
             .await;
         r.problem(403);
         assert_eq!(fingerprint(&pool).await, before, "{layer}");

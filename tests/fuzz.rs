@@ -644,13 +644,14 @@ fn fuzz_merge_patch() {
 
 // ------------------------------------------------------------ HTTP targets
 
-/// Headers every fuzzed request carries.
-fn auth_headers() -> Vec<(&'static str, String)> {
-    // TODO(lead): once `telecom_gis::db::tokens` exists, mint an admin token
-    // for the test database here (once per target) and return
-    // `[("authorization", format!("Bearer {token}"))]`, so writes reach the
-    // parsers instead of stopping at 401.
-    Vec::new()
+/// Headers every fuzzed request carries: an admin token and `If-Match: *`,
+/// so that writes get past authentication and preconditions to the parsers.
+async fn auth_headers(pool: &PgPool) -> Vec<(&'static str, String)> {
+    let admin = common::token(pool, "admin", None).await;
+    vec![
+        ("authorization", format!("Bearer {admin}")),
+        ("if-match", "*".to_owned()),
+    ]
 }
 
 async fn fuzz_state(pool: &PgPool) -> AppState {
@@ -724,7 +725,7 @@ fn sendable(uri: &str) -> bool {
 #[sqlx::test]
 async fn fuzz_http_get(pool: PgPool) {
     let state = fuzz_state(&pool).await;
-    let headers = auth_headers();
+    let headers = auth_headers(&pool).await;
     let extra: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let before = fingerprint(&pool).await;
     let mut f = Fuzz::new("http_get");
@@ -814,7 +815,7 @@ fn write_request() -> impl Strategy<Value = Write> {
 #[sqlx::test]
 async fn fuzz_http_write(pool: PgPool) {
     let state = fuzz_state(&pool).await;
-    let headers = auth_headers();
+    let headers = auth_headers(&pool).await;
     let extra: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut f = Fuzz::new("http_write");
     let strategy = write_request();

@@ -11,6 +11,15 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use telecom_gis::AppState;
 
+/// A state without the per-token rate limit: these tests send hundreds of
+/// requests with one token (tests/hardening.rs covers the limit).
+async fn unlimited(pool: &PgPool) -> AppState {
+    AppState {
+        limits: std::sync::Arc::new(telecom_gis::http::limits::RateLimiter::disabled()),
+        ..AppState::loaded(pool.clone()).await.unwrap()
+    }
+}
+
 struct Client {
     state: AppState,
     auth: String,
@@ -20,7 +29,7 @@ impl Client {
     async fn new(pool: &PgPool, role: &str, operator: Option<&str>) -> Client {
         common::operators(pool).await;
         Client {
-            state: AppState::loaded(pool.clone()).await.unwrap(),
+            state: unlimited(pool).await,
             auth: format!("Bearer {}", token(pool, role, operator).await),
         }
     }
@@ -93,7 +102,8 @@ async fn a_seeded_sequence_of_edits_is_reconstructed_exactly_by_as_of_at_each_st
         let patch = match rng.gen_range(0..4) {
             0 => json!({"properties": {"height_m": rng.gen_range(10..60) as f64}}),
             1 => {
-                json!({"properties": {"status": ["planned", "operational", "retired"][rng.gen_range(0..3)]}})
+                let status = ["planned", "operational", "retired"][rng.gen_range(0..3)];
+                json!({"properties": {"status": status}})
             }
             2 => json!({"properties": {"name": format!("Trạm {i}")}}),
             _ => json!({"geometry": {"type": "Point", "coordinates": [
@@ -181,7 +191,7 @@ async fn a_restored_feature_is_identical_and_deleted_ones_leave_every_layer(pool
     let admin = Client::new(&pool, "admin", None).await;
     common::load_sample(&pool, 60).await;
     let admin = Client {
-        state: AppState::loaded(pool.clone()).await.unwrap(),
+        state: unlimited(&pool).await,
         auth: admin.auth,
     };
     let list = admin
@@ -321,17 +331,18 @@ async fn of_two_concurrent_patches_with_the_same_etag_exactly_one_succeeds(pool:
     let path = path_of(&created);
     for round in 0..8 {
         let tag = etag(&admin.get(&path).await);
+        let headers = [("if-match", tag.as_str())];
         let a = admin.send(
             Method::PATCH,
             &path,
             Some(json!({"properties": {"name": format!("A{round}")}})),
-            &[("if-match", &tag)],
+            &headers,
         );
         let b = admin.send(
             Method::PATCH,
             &path,
             Some(json!({"properties": {"height_m": 40.0 + round as f64}})),
-            &[("if-match", &tag)],
+            &headers,
         );
         let (a, b) = tokio::join!(a, b);
         let mut codes = [a.status.as_u16(), b.status.as_u16()];

@@ -623,7 +623,7 @@ async fn a_dense_towers_tile_is_thinned_but_counts_every_tower(pool: PgPool) {
     );
 }
 
-/// The `fibre-presence` layer of MVT bytes (an empty layer for no bytes).
+/// The `fibre_presence` layer of MVT bytes (an empty layer for no bytes).
 fn presence_layer(mvt: &[u8]) -> tile::Layer {
     if mvt.is_empty() {
         return tile::Layer::default();
@@ -631,7 +631,7 @@ fn presence_layer(mvt: &[u8]) -> tile::Layer {
     let tile = Tile::decode(mvt).expect("a valid MVT");
     assert_eq!(tile.layers.len(), 1);
     let layer = tile.layers.into_iter().next().unwrap();
-    assert_eq!(layer.name, "fibre-presence");
+    assert_eq!(layer.name, "fibre_presence");
     assert_eq!(layer.extent, Some(EXTENT));
     layer
 }

@@ -259,7 +259,8 @@ pub async fn feed(pool: &PgPool, f: &FeedFilter) -> DbResult<Vec<Entry>> {
 
 /// The documents of a collection's features at instant `at`, for features
 /// with a history: for each, the state after its last change at or before
-/// `at`; or, when every change came later, the state before the first one.
+/// `at`; or, when every change came later, the state before the first one
+/// (if the feature's `created_at` is not later than `at`).
 /// Features absent at `at` (not yet created, or deleted) are left out.
 /// Returns `(feature_id, document)` pairs; `only` restricts to these ids.
 ///
@@ -274,7 +275,12 @@ pub async fn documents_at(
     Ok(sqlx::query_as(
         "select feature_id, doc from (
              select distinct on (feature_id) feature_id,
-                    case when at <= $2 then after else before end as doc
+                    case when at <= $2 then after
+                         -- the state before the first later change, if the
+                         -- feature was created by then
+                         when (before->'properties'->>'created_at')::timestamptz <= $2
+                         then before
+                    end as doc
              from feature_history
              where collection = $1 and ($3::text[] is null or feature_id = any($3))
              order by feature_id, (at <= $2) desc, case when at <= $2 then -id else id end

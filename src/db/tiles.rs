@@ -1,5 +1,5 @@
 //! Vector tiles of the stored layers, encoded by PostGIS (`ST_AsMVT`), and
-//! the generalised fibre layer (`fibre-presence`), encoded in Rust.
+//! the generalised fibre layer (`fibre_presence`), encoded in Rust.
 
 use geozero::wkb;
 use sqlx::PgPool;
@@ -107,7 +107,7 @@ pub const PRESENCE_MARGIN_M: f64 = 1_500.0;
 
 /// The fibre routes whose cells may meet tile `t` (bounding box within
 /// [`PRESENCE_MARGIN_M`] of the tile plus its buffer), as the
-/// `fibre-presence` layer shows them, with the `fibre_routes` layer version
+/// `fibre_presence` layer shows them, with the `fibre_routes` layer version
 /// of the same snapshot. Routes of `exclude_operator` are left out (a
 /// carrier sees those exact). Cells are computed from the part of each route
 /// inside the grown box only, so long routes cost what their stretch near the
@@ -158,7 +158,7 @@ struct PresenceRow {
     geom: Option<wkb::Decode<geo::Geometry<f64>>>,
 }
 
-/// The `fibre-presence` layer of tile `t` as MVT bytes (empty when no route's
+/// The `fibre_presence` layer of tile `t` as MVT bytes (empty when no route's
 /// cell meets the tile; see [`fibre_presence_layer`]), with the
 /// `fibre_routes` layer version. Routes of `exclude_operator` are left out.
 ///

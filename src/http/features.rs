@@ -226,18 +226,6 @@ impl Serialize for FibreFeature<'_> {
     }
 }
 
-/// TEMPORARY (replaced by the H3 generalisation): a fibre route without its geometry.
-pub struct GeneralisedFibreFeature<'a>(pub &'a FibreRoute, pub Option<&'a [Link]>);
-
-impl Serialize for GeneralisedFibreFeature<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let f = self.0;
-        let props =
-            serde_json::json!({"operator": f.operator, "status": f.status, "generalised": true});
-        feature(s, f.id, Option::<()>::None, props, self.1)
-    }
-}
-
 #[derive(Serialize)]
 struct GeneralisedFibreProps<'a> {
     operator: &'a str,

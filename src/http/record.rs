@@ -2,9 +2,6 @@
 //! GeoJSON (as the viewer may see it), the exact document the audit history
 //! records, and its ETag.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use serde_json::Value;
 use sqlx::PgConnection;
 
@@ -142,7 +139,7 @@ impl crate::import::Audit for ImportAudit<'_> {
         conn: &'c mut PgConnection,
         layer: CollectionId,
         ids: &'c [i64],
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<(i64, Value)>, DbError>> + Send + 'c>> {
+    ) -> crate::import::Documents<'c> {
         Box::pin(async move {
             let mut out = Vec::with_capacity(ids.len());
             if layer == CollectionId::Towers {

@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::access::{Action, Actor, authorize};
+use super::access::{Action, Actor, FibreView, authorize};
 use super::error::{ApiError, ApiResult};
 use super::extract::{BaseUrl, PathParams};
 use super::features::Link;
@@ -454,6 +454,8 @@ pub async fn tile(
     .map_err(|e| ApiError::NotFound(e.to_string()))?;
     check_params(raw.as_deref(), &["v"], &["mvt"])?;
     authorize(&actor, Action::Read, t.collection(), None)?;
+    let view = FibreView::of(&actor);
+    let mut private = t == Tileset::Table(TileTable::FibreRoutes);
 
     let (etag, body) = match t {
         Tileset::Sectors => {
@@ -464,6 +466,32 @@ pub async fn tile(
             }
             let layer = sectors_layer(&index, coord);
             (etag, layer.map(|l| encode(vec![l])).unwrap_or_default())
+        }
+        Tileset::Table(TileTable::FibreRoutes) if view != FibreView::All => {
+            // Exact routes for their owner, presence cells for the rest; the
+            // ETag names the view so no cache mixes them.
+            let pkg = env!("CARGO_PKG_VERSION");
+            let (scope, mine) = match &view {
+                FibreView::Operator(op) => (format!("op-{op}"), Some(op.as_str())),
+                _ => ("public".to_owned(), None),
+            };
+            if headers.contains_key(header::IF_NONE_MATCH) {
+                let v = db::tiles::version(&st.pool, TileTable::FibreRoutes).await?;
+                let current = format!("\"{v}-{pkg}-{scope}\"");
+                if etag_matches(&headers, &current) {
+                    return Ok(not_modified_private(&current));
+                }
+            }
+            let presence = db::tiles::fibre_presence_tile(&st.pool, coord, mine).await?;
+            let mut mvt = match mine {
+                // Two encoded tiles concatenated are one tile with both
+                // layers (MVT layers are a repeated protobuf field).
+                Some(op) => db::tiles::fibre_routes_tile(&st.pool, coord, Some(op)).await?.mvt,
+                None => Vec::new(),
+            };
+            mvt.extend_from_slice(&presence.mvt);
+            private = true;
+            (format!("\"{}-{pkg}-{scope}\"", presence.version), mvt)
         }
         Tileset::Table(table) => {
             let pkg = env!("CARGO_PKG_VERSION");
@@ -496,5 +524,21 @@ pub async fn tile(
         r
     };
     tile_headers(&mut res, &etag);
+    if private {
+        res.headers_mut().insert(
+            header::VARY,
+            HeaderValue::from_static("Accept-Encoding, Authorization"),
+        );
+    }
     Ok(res)
+}
+
+/// 304 for a tile whose content depends on who asks.
+fn not_modified_private(etag: &str) -> Response {
+    let mut res = not_modified(etag);
+    res.headers_mut().insert(
+        header::VARY,
+        HeaderValue::from_static("Accept-Encoding, Authorization"),
+    );
+    res
 }

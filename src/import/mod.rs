@@ -334,6 +334,10 @@ async fn service_area(pool: &PgPool) -> Result<[f64; 4], DbError> {
     })
 }
 
+/// The future of [`Audit::documents`]: `(feature id, GeoJSON)` pairs.
+pub type Documents<'c> =
+    Pin<Box<dyn Future<Output = Result<Vec<(i64, Value)>, DbError>> + Send + 'c>>;
+
 /// What an import needs from its caller: who imports (for permissions and
 /// the audit history) and how features are rendered for the history.
 pub trait Audit: Send + Sync {
@@ -344,7 +348,7 @@ pub trait Audit: Send + Sync {
         conn: &'c mut sqlx::PgConnection,
         layer: CollectionId,
         ids: &'c [i64],
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<(i64, Value)>, DbError>> + Send + 'c>>;
+    ) -> Documents<'c>;
     /// Who imports.
     fn account(&self) -> &Account;
     /// The request id, for the history.

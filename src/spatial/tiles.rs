@@ -249,7 +249,7 @@ fn buffered_rect_3857(t: TileCoord) -> Rect<f64> {
 }
 
 /// Name of the generalised fibre layer.
-pub const FIBRE_PRESENCE_LAYER: &str = "fibre-presence";
+pub const FIBRE_PRESENCE_LAYER: &str = "fibre_presence";
 
 /// A fibre route as the generalised layer shows it: attributes that say
 /// whose fibre is there, and the H3 cells it passes through (see
@@ -268,7 +268,7 @@ pub struct PresenceRoute {
     pub cells: Vec<CellIndex>,
 }
 
-/// The `fibre-presence` layer of tile `t`: for each route with a cell that
+/// The `fibre_presence` layer of tile `t`: for each route with a cell that
 /// meets the tile plus its buffer, one polygon feature (id = route id) — the
 /// outline of those cells ([`cells_outline`]), clipped to the tile plus its
 /// buffer. Properties: `route_id`, `operator`, `status`, `placement`.

@@ -1,4 +1,4 @@
--- Fibre routes for the `fibre-presence` layer of one tile, and the
+-- Fibre routes for the `fibre_presence` layer of one tile, and the
 -- `fibre_routes` layer version (same snapshot; one row with null route
 -- columns when no route matches). $1–$4: lon/lat box [west, south, east,
 -- north] (the tile, its buffer and a margin); $5 (text or null): leave out
