@@ -298,7 +298,13 @@ async fn a_carrier_cannot_give_its_asset_to_another_operator(pool: PgPool) {
             .replace("\"viettel\"", "\"mobifone\"");
         let given: Value = serde_json::from_str(&given).unwrap();
         let r = w
-            .send(Some(&w.viettel), Method::PUT, &path, Some(&given), Some(&etag))
+            .send(
+                Some(&w.viettel),
+                Method::PUT,
+                &path,
+                Some(&given),
+                Some(&etag),
+            )
             .await;
         r.problem(403);
         assert_eq!(fingerprint(&pool).await, before, "{layer}");

@@ -520,7 +520,12 @@ async fn empty_layers(pool: &PgPool) {
 }
 
 async fn export_csv(pool: &PgPool, layer: &str) -> Vec<u8> {
-    let r = common::get(pool, &format!("/collections/{layer}/items?f=csv")).await;
+    let r = common::get_as(
+        pool,
+        "analyst",
+        &format!("/collections/{layer}/items?f=csv"),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.content_type, "text/csv; charset=utf-8");
     let disposition = r.headers["content-disposition"].to_str().unwrap();
@@ -531,7 +536,12 @@ async fn export_csv(pool: &PgPool, layer: &str) -> Vec<u8> {
 /// A layer as GeoJSON, without what a new database assigns afresh (ids,
 /// timestamps, links).
 async fn export_geojson(pool: &PgPool, layer: &str) -> (Vec<u8>, Value) {
-    let r = common::get(pool, &format!("/collections/{layer}/items?f=geojson")).await;
+    let r = common::get_as(
+        pool,
+        "analyst",
+        &format!("/collections/{layer}/items?f=geojson"),
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.content_type, "application/geo+json");
     assert_eq!(
@@ -661,7 +671,12 @@ async fn export_gpkg(
     dir: &std::path::Path,
     name: &str,
 ) -> std::path::PathBuf {
-    let r = common::get(pool, &format!("/collections/{layer}/items?f=gpkg")).await;
+    let r = common::get_as(
+        pool,
+        "analyst",
+        &format!("/collections/{layer}/items?f=gpkg"),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.content_type, "application/geopackage+sqlite3");
     assert_eq!(

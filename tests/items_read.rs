@@ -122,8 +122,11 @@ async fn bbox_filtering_matches_postgis_st_intersects_for_random_boxes(pool: PgP
                 w + 0.02 + rng.next_f64() * 0.2,
                 s + 0.02 + rng.next_f64() * 0.15,
             );
-            let fc = get(
+            // An analyst sees exact routes (the public's fibre bbox filter
+            // applies to the generalised cells: see the next test).
+            let fc = common::get_as(
                 &pool,
+                "analyst",
                 &format!("/collections/{collection}/items?bbox={w},{s},{e},{n}&limit=10000"),
             )
             .await
@@ -153,6 +156,84 @@ async fn bbox_filtering_matches_postgis_st_intersects_for_random_boxes(pool: PgP
             assert_eq!(fc["numberMatched"].as_u64().unwrap() as usize, want.len());
         }
     }
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn the_publics_fibre_bbox_filter_matches_the_generalised_cells_not_the_routes(pool: PgPool) {
+    use geo::Intersects;
+    load_sample(&pool, 50).await;
+    let routes: Vec<(i64, String)> =
+        sqlx::query_as("select id, ST_AsGeoJSON(geom) from fibre_routes order by id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let mut vertices: Vec<geo::Coord<f64>> = Vec::new();
+    let outlines: Vec<(String, geo::MultiPolygon<f64>)> = routes
+        .iter()
+        .map(|(id, g)| {
+            use geo::CoordsIter;
+            let g: geojson::Geometry = g.parse().unwrap();
+            let g = geo::Geometry::<f64>::try_from(g).unwrap();
+            vertices.extend(g.coords_iter());
+            let cells = telecom_gis::spatial::generalise::fibre_cells(&g);
+            (
+                id.to_string(),
+                telecom_gis::spatial::generalise::cells_outline(&cells),
+            )
+        })
+        .collect();
+    let mut rng = Rng(0xf1b4e);
+    let mut differs = 0;
+    for _ in 0..24 {
+        // Small boxes (about 100 m) up to 600 m from a route's vertex: some
+        // on the route, some off it but inside its cells, some outside.
+        let v = vertices[(rng.next_f64() * vertices.len() as f64) as usize];
+        let w = v.x + (rng.next_f64() - 0.5) * 0.012;
+        let s = v.y + (rng.next_f64() - 0.5) * 0.012;
+        let (e, n) = (w + 0.001, s + 0.001);
+        let fc = get(
+            &pool,
+            &format!("/collections/fibre-routes/items?bbox={w},{s},{e},{n}&limit=10000"),
+        )
+        .await
+        .json();
+        let got: BTreeSet<String> = fc["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].to_string())
+            .collect();
+        let rect = geo::Rect::new(geo::coord! {x: w, y: s}, geo::coord! {x: e, y: n});
+        let want: BTreeSet<String> = outlines
+            .iter()
+            .filter(|(_, o)| o.intersects(&rect))
+            .map(|(id, _)| id.clone())
+            .collect();
+        assert_eq!(got, want, "bbox {w},{s},{e},{n}");
+        assert_eq!(fc["numberMatched"].as_u64().unwrap() as usize, want.len());
+        let exact: BTreeSet<String> = sqlx::query_scalar::<_, i64>(
+            "select id from fibre_routes where ST_Intersects(geom, ST_MakeEnvelope($1, $2, $3, $4, 4326))",
+        )
+        .bind(w)
+        .bind(s)
+        .bind(e)
+        .bind(n)
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.to_string())
+        .collect();
+        assert!(
+            exact.is_subset(&want),
+            "every route in the box has a cell in it"
+        );
+        differs += usize::from(exact != want);
+    }
+    assert!(
+        differs > 0,
+        "some box near a route but off it shows the difference"
+    );
 }
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]

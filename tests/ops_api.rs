@@ -14,7 +14,7 @@ use telecom_gis::AppState;
 use telecom_gis::http::ops::METRIC_NAMES;
 
 use common::process::db_fingerprint;
-use common::{load_sample, send_to, tower_feature};
+use common::{load_sample, send_to, send_with_headers, tower_feature};
 
 /// The metric names documented in the README's metrics table.
 fn documented_metric_names() -> Vec<String> {
@@ -164,6 +164,7 @@ async fn without_a_database_coverage_still_answers_and_everything_else_is_503_wi
     pool: PgPool,
 ) {
     load_sample(&pool, 20).await;
+    let admin = format!("Bearer {}", common::token(&pool, "admin", None).await);
     let loaded = AppState::loaded(pool).await.unwrap();
     // A pool on a port where nothing listens: connections are refused.
     let port = {
@@ -212,7 +213,15 @@ async fn without_a_database_coverage_still_answers_and_everything_else_is_503_wi
             )),
         ),
     ] {
-        let r = send_to(&state, method.clone(), uri, body).await;
+        // With a token (checked against the database) for the write.
+        let r = send_with_headers(
+            &state,
+            method.clone(),
+            uri,
+            body,
+            &[("authorization", &admin)],
+        )
+        .await;
         let p = r.problem(503);
         assert_eq!(
             r.headers

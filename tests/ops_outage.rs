@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use common::process::{Service, client, omni_tower};
+use common::process::{Service, admin_client, client, omni_tower};
 
 /// The newest `/usr/lib/postgresql/<v>/bin` with the server programs and a
 /// PostGIS for that version, or why there is none.
@@ -257,13 +257,20 @@ async fn the_service_rides_out_a_database_restart_and_loses_no_acknowledged_writ
         .await
         .unwrap();
     let url = cluster.url();
+    let writer;
     {
         let pool = telecom_gis::db::connect(&url, 2).await.unwrap();
         telecom_gis::db::migrate(&pool).await.unwrap();
         common::load_sample(&pool, 20).await;
+        writer = admin_client(&pool).await;
         pool.close().await;
     }
-    let svc = Service::start(&url, "tgis-outage", &[("DB_ACQUIRE_TIMEOUT", "1")]);
+    // Two writers share one token: no rate limit here.
+    let svc = Service::start(
+        &url,
+        "tgis-outage",
+        &[("DB_ACQUIRE_TIMEOUT", "1"), ("RATE_LIMIT_PER_S", "0")],
+    );
     svc.wait_ready(Duration::from_secs(30)).await;
     let set_up = t0.elapsed();
 
@@ -273,8 +280,8 @@ async fn the_service_rides_out_a_database_restart_and_loses_no_acknowledged_writ
     let mut writers = Vec::new();
     for w in 0..2 {
         let (stop, outcomes, base) = (stop.clone(), outcomes.clone(), svc.url.clone());
+        let http = writer.clone();
         writers.push(tokio::spawn(async move {
-            let http = client();
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use common::process::{Service, client, database_url_of, db_fingerprint, omni_tower};
+use common::process::{Service, admin_client, client, database_url_of, db_fingerprint, omni_tower};
 
 /// Terminates every backend of `app_name`; returns how many.
 async fn terminate(pool: &PgPool, app_name: &str) -> i64 {
@@ -42,8 +42,8 @@ async fn covering_towers(svc: &Service, lon: f64, lat: f64) -> Vec<i64> {
         .collect()
 }
 
-async fn create(svc: &Service, site_code: &str, lon: f64, lat: f64) -> i64 {
-    let r = client()
+async fn create(http: &reqwest::Client, svc: &Service, site_code: &str, lon: f64, lat: f64) -> i64 {
+    let r = http
         .post(format!("{}/collections/towers/items", svc.url))
         .header("content-type", "application/geo+json")
         .body(omni_tower(site_code, lon, lat).to_string())
@@ -76,15 +76,16 @@ async fn a_write_through_one_replica_reaches_the_other_within_a_second_even_afte
         sqlx::query(&sql).execute(&pool).await.unwrap();
     }
     let b_url = with_user(&url, &b_role);
-    let a = Service::start(&url, &a_name, &[]);
-    let b = Service::start(&b_url, &b_name, &[]);
+    let writer = admin_client(&pool).await;
+    let a = Service::start(&url, &a_name, &[("RATE_LIMIT_PER_S", "0")]);
+    let b = Service::start(&b_url, &b_name, &[("RATE_LIMIT_PER_S", "0")]);
     a.wait_ready(Duration::from_secs(30)).await;
     b.wait_ready(Duration::from_secs(30)).await;
-    let http = client();
+    let http = writer.clone();
 
     // Live path: a tower created through A is covered on B within 1 s.
     let (lon, lat) = (108.1234, 16.0123);
-    let id = create(&a, "REPL-1", lon, lat).await;
+    let id = create(&writer, &a, "REPL-1", lon, lat).await;
     let started = Instant::now();
     while !covering_towers(&b, lon, lat).await.contains(&id) {
         assert!(
@@ -107,7 +108,7 @@ async fn a_write_through_one_replica_reaches_the_other_within_a_second_even_afte
         killed += terminate(&pool, &b_name).await;
         let p = (108.05 + 0.01 * f64::from(round), 16.02);
         created.push((
-            create(&a, &format!("REPL-{}", round + 2), p.0, p.1).await,
+            create(&writer, &a, &format!("REPL-{}", round + 2), p.0, p.1).await,
             p,
         ));
         if round == 2 {
@@ -178,7 +179,7 @@ async fn a_write_through_one_replica_reaches_the_other_within_a_second_even_afte
         .unwrap();
     assert!(terminate(&pool, &b_name).await >= 1);
     let (x, y) = (108.21, 16.03);
-    let late = create(&a, "REPL-LATE", x, y).await;
+    let late = create(&writer, &a, "REPL-LATE", x, y).await;
     let (gone, _) = created.remove(0);
     let r = http
         .patch(format!("{}/collections/towers/items/{gone}", a.url))

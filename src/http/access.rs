@@ -316,7 +316,8 @@ pub fn authorize_exact_fibre_export(
             actor.name()
         ))),
         FibreView::Generalised => Err(sign_in_required(
-            "exporting exact fibre routes as CSV or GeoPackage (f=geojson gives the generalised              routes to everyone)",
+            "exporting exact fibre routes as CSV or GeoPackage (f=geojson gives the generalised \
+             routes to everyone)",
         )),
     }
 }

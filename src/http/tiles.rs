@@ -486,7 +486,11 @@ pub async fn tile(
             let mut mvt = match mine {
                 // Two encoded tiles concatenated are one tile with both
                 // layers (MVT layers are a repeated protobuf field).
-                Some(op) => db::tiles::fibre_routes_tile(&st.pool, coord, Some(op)).await?.mvt,
+                Some(op) => {
+                    db::tiles::fibre_routes_tile(&st.pool, coord, Some(op))
+                        .await?
+                        .mvt
+                }
                 None => Vec::new(),
             };
             mvt.extend_from_slice(&presence.mvt);

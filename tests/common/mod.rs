@@ -77,7 +77,8 @@ pub async fn send_to(
 
 /// [`send_to`] with extra request headers (`Accept`, `Content-Crs`, …).
 ///
-/// A write without an `Authorization` header is sent as the Department (an
+/// A write (to features or imports) without an `Authorization` header is
+/// sent as the Department (an
 /// admin token), and a PUT, PATCH or DELETE without `If-Match` carries the
 /// ETag that a GET of `uri` just returned, as a careful client does: the
 /// tests of validation and storage then need no ceremony. Tests of
@@ -90,7 +91,9 @@ pub async fn send_with_headers(
     extra: &[(&str, &str)],
 ) -> Reply {
     let has = |name: &str| extra.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-    let write = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    // Writes to features and imports (POST /coverage/points is a query).
+    let write = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && (uri.starts_with("/collections/") || uri.starts_with("/imports"));
     if !write || has("authorization") {
         return send_raw(state, method, uri, body, extra).await;
     }
@@ -168,6 +171,16 @@ pub async fn token(pool: &PgPool, role: &str, operator: Option<&str>) -> String 
 /// `GET uri`.
 pub async fn get(pool: &PgPool, uri: &str) -> Reply {
     send(pool, Method::GET, uri, None).await
+}
+
+/// `GET uri` with a fresh token of `role` (`analyst` reads everything
+/// exactly, fibre routes included).
+pub async fn get_as(pool: &PgPool, role: &str, uri: &str) -> Reply {
+    let auth = format!("Bearer {}", token(pool, role, None).await);
+    let state = AppState::loaded(pool.clone())
+        .await
+        .expect("coverage index loads");
+    send_raw(&state, Method::GET, uri, None, &[("authorization", &auth)]).await
 }
 
 /// `method uri` with a JSON body of media type `application/geo+json`.

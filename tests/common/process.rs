@@ -181,6 +181,24 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// An HTTP client that writes as the Department: an admin token and
+/// `If-Match: *` on every request (these tests are about availability, not
+/// about concurrency control, which tests/history.rs covers).
+pub async fn admin_client(pool: &PgPool) -> reqwest::Client {
+    let token = super::token(pool, "admin", None).await;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    headers.insert(reqwest::header::IF_MATCH, "*".parse().unwrap());
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 /// The URL of the database `pool` is connected to (the per-test database of
 /// `#[sqlx::test]`), on the server of `DATABASE_URL`.
 pub fn database_url_of(pool: &PgPool) -> String {
