@@ -44,8 +44,21 @@ fn tile_uri(set: &str, t: TileCoord) -> String {
     )
 }
 
+/// A tile as an analyst sees it (exact fibre routes; every other tileset is
+/// the same for everyone).
 async fn fetch(state: &AppState, set: &str, t: TileCoord) -> Reply {
-    send_to(state, Method::GET, &tile_uri(set, t), None).await
+    let analyst = format!(
+        "Bearer {}",
+        common::token(&state.pool, "analyst", None).await
+    );
+    send_with_headers(
+        state,
+        Method::GET,
+        &tile_uri(set, t),
+        None,
+        &[("authorization", &analyst)],
+    )
+    .await
 }
 
 /// The one layer of a tile (an empty layer for 204).
@@ -750,4 +763,84 @@ fn exact_layer(mvt: &[u8]) -> tile::Layer {
     let layer = tile.layers.into_iter().next().unwrap();
     assert_eq!(layer.name, "fibre_routes");
     layer
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn a_fibre_tile_depends_on_who_asks_and_says_so_to_caches(pool: PgPool) {
+    load_sample(&pool, 60).await;
+    let state = AppState::loaded(pool.clone()).await.unwrap();
+    let operators: Vec<String> =
+        sqlx::query_scalar("select distinct operator_id from fibre_routes order by 1")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(operators.len() >= 2, "the sample has several fibre owners");
+    let mine = operators[0].clone();
+    let carrier = format!(
+        "Bearer {}",
+        common::token(&pool, "carrier", Some(&mine)).await
+    );
+    let analyst = format!("Bearer {}", common::token(&pool, "analyst", None).await);
+    // The city at zoom 10 holds routes of every operator.
+    let t = TileCoord::new(10, 819, 465).unwrap();
+    let uri = tile_uri("fibre-routes", t);
+    let get = |auth: Option<String>| {
+        let state = state.clone();
+        let uri = uri.clone();
+        async move {
+            let headers: Vec<(&str, &str)> = auth
+                .as_deref()
+                .map(|a| vec![("authorization", a)])
+                .unwrap_or_default();
+            send_with_headers(&state, Method::GET, &uri, None, &headers).await
+        }
+    };
+    let layers = |r: &Reply| -> Vec<(String, BTreeSet<String>)> {
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v = r.headers["vary"].to_str().unwrap();
+        assert!(v.contains("Authorization"), "{v}");
+        Tile::decode(r.body.as_slice())
+            .unwrap()
+            .layers
+            .into_iter()
+            .map(|l| {
+                let ops: BTreeSet<String> = l
+                    .features
+                    .iter()
+                    .filter_map(|f| {
+                        f.tags.chunks(2).find_map(|kv| {
+                            (l.keys[kv[0] as usize] == "operator"
+                                || l.keys[kv[0] as usize] == "operator_id")
+                                .then(|| l.values[kv[1] as usize].string_value.clone())
+                                .flatten()
+                        })
+                    })
+                    .collect();
+                (l.name, ops)
+            })
+            .collect()
+    };
+    let public = get(None).await;
+    let own = get(Some(carrier)).await;
+    let all = get(Some(analyst)).await;
+    let (public_l, own_l, all_l) = (layers(&public), layers(&own), layers(&all));
+    assert_eq!(public_l.len(), 1);
+    assert_eq!(public_l[0].0, "fibre_presence");
+    assert_eq!(all_l.len(), 1);
+    assert_eq!(all_l[0].0, "fibre_routes");
+    let exact = own_l
+        .iter()
+        .find(|(n, _)| n == "fibre_routes")
+        .expect("own routes exact");
+    let cells = own_l
+        .iter()
+        .find(|(n, _)| n == "fibre_presence")
+        .expect("others as cells");
+    assert_eq!(exact.1, BTreeSet::from([mine.clone()]));
+    assert!(!cells.1.contains(&mine) && !cells.1.is_empty());
+    let tags: BTreeSet<&str> = [&public, &own, &all]
+        .iter()
+        .map(|r| r.headers["etag"].to_str().unwrap())
+        .collect();
+    assert_eq!(tags.len(), 3, "one ETag per view");
 }

@@ -5,17 +5,38 @@ const TOKEN_KEY = 'tgis.token';
 /** The carrier's access token for this browser session ('' when none). */
 export const getToken = () => sessionStorage.getItem(TOKEN_KEY) || '';
 
+/** Store (or clear) the token; tells listeners with a 'tokenchange' event on window. */
 export function setToken(token) {
+  const before = getToken();
   if (token) sessionStorage.setItem(TOKEN_KEY, token);
   else sessionStorage.removeItem(TOKEN_KEY);
+  if ((token || '') !== before) window.dispatchEvent(new CustomEvent('tokenchange'));
 }
 
-/** Headers for every API call: Accept, and the bearer token when one is set. */
-export function authHeaders(extra = {}) {
+/**
+ * Whether a read of `url` depends on who asks: only fibre routes do (exact
+ * for their operator, analysts and admins; generalised for everyone else).
+ * Every other read is public, and the service rate-limits each token, so the
+ * token goes only with writes and with fibre-route reads.
+ */
+export function readNeedsToken(url) {
+  const u = new URL(url, location.href);
+  return u.origin === location.origin && u.pathname.startsWith('/collections/fibre-routes/');
+}
+
+/** Headers of an API call: Accept, and the bearer token when one is set and `withToken`. */
+export function authHeaders(extra = {}, withToken = true) {
   const h = { Accept: 'application/json, application/geo+json, application/problem+json', ...extra };
   const token = getToken();
-  if (token) h.Authorization = `Bearer ${token}`;
+  if (token && withToken) h.Authorization = `Bearer ${token}`;
   return h;
+}
+
+/** MapLibre transformRequest: the token on same-origin fibre-route tiles only. */
+export function transformRequest(url) {
+  const token = getToken();
+  if (token && readNeedsToken(url)) return { url, headers: { Authorization: `Bearer ${token}` } };
+  return { url };
 }
 
 /** An answer that was not 2xx; `problem` is the RFC 9457 document when the service sent one. */
@@ -36,7 +57,7 @@ async function readBody(res) {
 
 /** GET a JSON document; throws ApiError on a non-2xx answer. */
 export async function getJSON(path, { signal } = {}) {
-  const res = await fetch(path, { headers: authHeaders(), signal });
+  const res = await fetch(path, { headers: authHeaders({}, readNeedsToken(path)), signal });
   const body = await readBody(res);
   if (!res.ok) throw new ApiError(res.status, typeof body === 'object' ? body : null, path);
   return body;
@@ -70,7 +91,7 @@ export const operators = async () => (await getJSON('/operators')).operators;
  */
 export async function tileJSON(tileset) {
   const res = await fetch(`/collections/${tileset}/tiles/WebMercatorQuad/tilejson.json`, {
-    headers: authHeaders(),
+    headers: authHeaders({}, tileset === 'fibre-routes'),
     cache: 'no-cache',
   });
   if (res.status === 404) return null;

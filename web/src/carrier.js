@@ -117,10 +117,13 @@ export class Carrier {
     const form = this.root.querySelector('#token-form');
     const input = form.querySelector('#token');
     const status = form.querySelector('#token-status');
+    this.tokenInput = input;
+    this.tokenError = form.querySelector('#token-error');
     input.value = getToken();
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       setToken(input.value.trim());
+      if (input.value.trim()) this.#tokenNeeded(false);
       status.textContent = t(input.value.trim() ? 'token_saved' : 'token_cleared');
     });
     form.querySelector('#token-clear').addEventListener('click', () => {
@@ -128,6 +131,17 @@ export class Carrier {
       setToken('');
       status.textContent = t('token_cleared');
     });
+  }
+
+  /** A write answered 401: ask for a token next to its field and focus it (or hide that). */
+  #tokenNeeded(on = true) {
+    this.tokenError.hidden = !on;
+    if (on) {
+      this.tokenInput.setAttribute('aria-invalid', 'true');
+      this.tokenInput.focus();
+    } else {
+      this.tokenInput.removeAttribute('aria-invalid');
+    }
   }
 
   // ---------------------------------------------------------------- asset form
@@ -331,10 +345,20 @@ export class Carrier {
     try {
       const res = await createFeature(COLLECTION[this.kind], feature);
       if (res.ok) {
+        this.#tokenNeeded(false);
         this.status.textContent = t('saved', { kind: t(`kind_${this.kind}`), id: res.body.id });
         this.form.dataset.savedId = res.body.id;
         this.draw.clear();
         await this.onSaved(this.kind, res.body);
+      } else if (res.status === 401) {
+        // No (valid) token: the form is fine, the sign-in is missing.
+        this.status.textContent = t('save_failed', { status: 401, detail: t('token_needed') });
+        this.#tokenNeeded();
+      } else if (res.status === 403) {
+        // Signed in, but this account may not write this asset: the service says why.
+        const detail = res.body?.detail || res.body?.title || 'HTTP 403';
+        this.showErrors([{ detail: t('forbidden', { detail }) }]);
+        this.status.textContent = t('save_failed', { status: 403, detail });
       } else {
         const problem = typeof res.body === 'object' && res.body ? res.body : {};
         const errors = problem.errors?.length ? problem.errors : [{ detail: problem.detail || `HTTP ${res.status}` }];
@@ -378,6 +402,7 @@ export class Carrier {
         tbody);
       table.hidden = false;
       let ok = 0;
+      let stopped = false;
       // One request after the other: the service checks each write on its own.
       for (const [i, f] of features.entries()) {
         status.textContent = t('upload_running', { i: i + 1, n: features.length });
@@ -396,8 +421,15 @@ export class Carrier {
             .map((er) => h('li', {}, er.pointer ? h('code', {}, er.pointer) : null, er.pointer ? ' ' : null, er.detail)));
         tbody.append(h('tr', { class: res.ok ? 'pass' : 'fail' },
           h('td', { class: 'n' }, i + 1), h('td', {}, label), h('td', { class: 'n' }, res.status), h('td', {}, result)));
+        // Without a valid token every other feature would answer 401 too.
+        if (res.status === 401) {
+          stopped = true;
+          break;
+        }
       }
-      status.textContent = t('upload_done', { ok, bad: features.length - ok });
+      status.textContent = stopped ? t('upload_stopped') : t('upload_done', { ok, bad: features.length - ok });
+      if (stopped) this.#tokenNeeded();
+      else if (ok) this.#tokenNeeded(false);
       button.disabled = false;
       if (ok) await this.onBulkDone(collection);
     });

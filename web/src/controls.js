@@ -73,7 +73,14 @@ export class Controls {
       case 'sectors':
         return [note('legend_by_operator'), note('sectors_zoom_note')];
       case 'fibre':
-        return [...PLACEMENTS.map((p) => swatch(`background:${PLACEMENT_COLORS[p]};height:4px`, tv(p))), note('legend_dim')];
+        return [
+          ...PLACEMENTS.map((p) => swatch(`background:${PLACEMENT_COLORS[p]};height:4px`, tv(p))),
+          // Routes the viewer may not see exactly: their H3 cells, in the operator's colour.
+          h('li', { 'data-testid': 'legend-fibre-presence' },
+            h('span', { class: 'sw', style: 'background:rgba(89,96,107,.22);border:1px solid #59606b', 'aria-hidden': 'true' }),
+            t('legend_fibre_presence')),
+          note('legend_dim'),
+        ];
       case 'datacentres':
         return [swatch('background:#fff;border:3px solid #59606b;border-radius:50%', t('layer_datacentres')), note('legend_by_operator')];
       case 'footprints':

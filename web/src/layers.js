@@ -113,11 +113,27 @@ function assetRef(assets, key) {
   return a.mode === 'tiles' ? { source: key, 'source-layer': a.layer } : { source: key };
 }
 
+/**
+ * Source of the generalised fibre routes (H3 cells): the tiles'
+ * `fibre_presence` layer, or the MultiPolygons of the GeoJSON fallback.
+ */
+function presenceRef(assets) {
+  const a = assets.fibre;
+  return a.mode === 'tiles' ? { source: 'fibre', 'source-layer': a.presence } : { source: 'fibre' };
+}
+
+const LINES = ['in', ['geometry-type'], ['literal', ['LineString', 'MultiLineString']]];
+const POLYGONS = ['in', ['geometry-type'], ['literal', ['Polygon', 'MultiPolygon']]];
+
 /** The base filter of each layer, combined with the user's filters (see filterFor). */
 const BASE_FILTERS = {
   'transport-rail': ['==', ['get', 'class_en'], 'railway'],
   'transport-road': ['!=', ['get', 'class_en'], 'railway'],
   'gaps-fill': ['has', 'cls'],
+  // Exact fibre routes are lines; generalised ones are H3 cells (polygons).
+  fibre: LINES,
+  'fibre-presence-fill': POLYGONS,
+  'fibre-presence-line': POLYGONS,
 };
 
 /**
@@ -184,8 +200,19 @@ export function buildStyle(assets, districts, centres) {
         id: 'transport-rail', type: 'line', source: 'transport', filter: BASE_FILTERS['transport-rail'],
         paint: { 'line-color': '#3b3b3b', 'line-width': ['interpolate', ['linear'], ['zoom'], 9, 1.5, 14, 3], 'line-dasharray': [4, 2] },
       },
+      // Generalised fibre routes: the H3 cells a route passes through, for
+      // viewers who may not see it exactly. A faint fill with a thin outline
+      // in the operator's colour, unlike the solid lines of exact routes.
       {
-        id: 'fibre', type: 'line', ...assetRef(assets, 'fibre'),
+        id: 'fibre-presence-fill', type: 'fill', ...presenceRef(assets), filter: BASE_FILTERS['fibre-presence-fill'],
+        paint: { 'fill-color': operatorColorExpr('operator'), 'fill-opacity': ['match', ['get', 'status'], 'operational', 0.22, 0.1] },
+      },
+      {
+        id: 'fibre-presence-line', type: 'line', ...presenceRef(assets), filter: BASE_FILTERS['fibre-presence-line'],
+        paint: { 'line-color': operatorColorExpr('operator'), 'line-width': 0.8, 'line-opacity': ['*', 0.8, dim] },
+      },
+      {
+        id: 'fibre', type: 'line', ...assetRef(assets, 'fibre'), filter: BASE_FILTERS.fibre,
         layout: { 'line-cap': 'round', 'line-join': 'round' },
         paint: {
           'line-color': ['match', ['get', 'placement'], 'underground', PLACEMENT_COLORS.underground, 'aerial', PLACEMENT_COLORS.aerial, PLACEMENT_COLORS.submarine],
@@ -266,7 +293,7 @@ export const GROUPS = [
   { key: 'towers', layers: ['towers'], on: true },
   // Off at start: wedges of every sector hide the map; a clicked tower shows its own.
   { key: 'sectors', layers: ['sectors-fill', 'sectors-line'], on: false },
-  { key: 'fibre', layers: ['fibre'], on: true },
+  { key: 'fibre', layers: ['fibre', 'fibre-presence-fill', 'fibre-presence-line'], on: true },
   { key: 'datacentres', layers: ['datacentres'], on: true },
   { key: 'footprints', layers: ['footprints-fill', 'footprints-line'], on: false, dynamic: true },
   { key: 'gaps', layers: ['gaps-fill'], on: false, dynamic: true },
@@ -276,12 +303,12 @@ export const GROUPS = [
 /** Layers whose features a click can select, most specific first. */
 export const CLICKABLE = [
   'towers', 'datacentres', 'fibre', 'sectors-fill', 'footprints-fill', 'gaps-fill',
-  'analysis-fill', 'transport-road', 'transport-rail', 'districts-fill',
+  'fibre-presence-fill', 'analysis-fill', 'transport-road', 'transport-rail', 'districts-fill',
 ];
 
 /** Which kind of feature each clickable layer holds (for the details panel). */
 export const KIND_OF_LAYER = {
-  towers: 'tower', datacentres: 'datacentre', fibre: 'fibre', 'sectors-fill': 'sector',
+  towers: 'tower', datacentres: 'datacentre', fibre: 'fibre', 'fibre-presence-fill': 'fibre', 'sectors-fill': 'sector',
   'footprints-fill': 'footprint', 'gaps-fill': 'gap', 'analysis-fill': 'analysis',
   'transport-road': 'transport', 'transport-rail': 'transport', 'districts-fill': 'district',
 };
@@ -308,6 +335,11 @@ function filterFor(layer, f) {
       op('operator_id');
       status();
       break;
+    case 'fibre-presence-fill':
+    case 'fibre-presence-line':
+      op('operator');
+      status();
+      break;
     default:
       break; // coverage layers are filtered by their requests (sources.js)
   }
@@ -317,7 +349,7 @@ function filterFor(layer, f) {
 
 /** Apply the user's filters to every asset layer. */
 export function applyFilters(map, f) {
-  for (const layer of ['towers', 'sectors-fill', 'sectors-line', 'fibre', 'datacentres']) {
+  for (const layer of ['towers', 'sectors-fill', 'sectors-line', 'fibre', 'fibre-presence-fill', 'fibre-presence-line', 'datacentres']) {
     map.setFilter(layer, filterFor(layer, f));
   }
 }

@@ -95,12 +95,9 @@ async function main() {
     fitBoundsOptions: { padding: 10 },
     maxBounds: [area[0] - 1, area[1] - 1, area[2] + 1, area[3] + 1],
     attributionControl: { compact: true, customAttribution: 'Ranh giới: dvhcvn (GPL-3.0) · Giao thông: LegoCity (CC BY-SA 4.0) · Tài sản: dữ liệu mẫu' },
-    // Tiles are same-origin: send the carrier's token with them too.
-    transformRequest: (url) => {
-      const token = api.getToken();
-      if (token && new URL(url, location.href).origin === location.origin) return { url, headers: { Authorization: `Bearer ${token}` } };
-      return { url };
-    },
+    // Fibre-route tiles depend on who asks (exact or generalised): they carry
+    // the token. Other tiles are public and go without it (rate limit per token).
+    transformRequest: api.transformRequest,
   });
   window.map = map;
   tgis.map = map;
@@ -208,6 +205,7 @@ async function main() {
     select(f.geometry);
     // Tiled properties are flat: take the nested explanation from the answer itself.
     if (kind === 'analysis') panel.analysis(computed.data.analysis?.features.find((d) => d.properties.code === f.properties.code)?.properties ?? f.properties);
+    else if (f.layer.id === 'fibre-presence-fill') panel.feature(kind, { ...f.properties, generalised: true });
     else panel.feature(kind, f.properties);
   });
   map.on('mousemove', (e) => {
@@ -231,8 +229,18 @@ async function main() {
     },
   });
 
+  // A new (or no) token changes what fibre the viewer may see: a carrier its
+  // own routes exactly, an analyst or admin every route, others H3 cells.
+  let fibreRefresh = Promise.resolve();
+  window.addEventListener('tokenchange', () => {
+    fibreRefresh = fibreRefresh
+      .then(() => refreshAssets(map, assets, ['fibre']))
+      .catch((e) => controls.setStatus('fibre', `${t('load_failed')}: ${e.message}`));
+  });
+
   /** Resolves when every request of the computed layers is answered and the map is idle. */
   tgis.settled = async () => {
+    await fibreRefresh;
     await computed.settled();
     await new Promise((resolve) => {
       map.once('idle', resolve);

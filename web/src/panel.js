@@ -6,7 +6,7 @@ import { getLang, t, tv } from './i18n.js';
 /** Properties whose values are enumerations with translated labels. */
 const ENUMS = new Set(['structure_type', 'status', 'placement', 'class', 'mast_class', 'range_source']);
 /** Properties never shown as plain rows. */
-const HIDDEN = new Set(['sectors', 'explanation', 'indicators', 'thresholds', 'cls', 'operator_id', 'source_gid', 'class_en', 'level_en', 'unit_type_en']);
+const HIDDEN = new Set(['generalised', 'sectors', 'explanation', 'indicators', 'thresholds', 'cls', 'operator_id', 'source_gid', 'class_en', 'level_en', 'unit_type_en']);
 /** Indicators of the analysis shown in the panel, in this order. */
 const INDICATORS = [
   'population', 'area_km2', 'pop_coverage_any_pct', 'pop_coverage_all_pct', 'area_coverage_any_pct',
@@ -92,13 +92,20 @@ export class DetailsPanel {
       h('button', { type: 'button', class: 'icon', 'aria-label': t('close'), title: t('close'), onclick: () => this.clear() }, '×'));
   }
 
-  /** Any feature: its properties (`operator_id` shown as operator). */
+  /**
+   * Any feature: its properties (`operator_id` shown as operator). A
+   * generalised fibre route (`generalised`) says so and why.
+   */
   feature(kind, props) {
     const p = { ...props };
     if ('operator_id' in p && !('operator' in p)) p.operator = p.operator_id;
+    const id = p.id ?? p.route_id;
     this.show(() => this.root.replaceChildren(
-      this.header(kind, p.name || p.site_code || p.code || p.h3 || (p.id != null ? `#${p.id}` : '')),
-      this.attributes(p, ['id', 'code', 'name', 'site_code', 'operator']),
+      this.header(kind, p.name || p.site_code || p.code || p.h3 || (id != null ? `#${id}` : '')),
+      p.generalised
+        ? h('p', { class: 'note', role: 'note', 'data-testid': 'generalised-note' }, h('strong', {}, t('generalised_title')), ' ', t('generalised_why'))
+        : null,
+      this.attributes(p, ['id', 'route_id', 'code', 'name', 'site_code', 'operator']),
     ));
   }
 

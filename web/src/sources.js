@@ -15,7 +15,8 @@ import { ApiError, getAll, getJSON, tileJSON } from './api.js';
 const TILESETS = {
   towers: { ids: ['towers'], layer: 'towers' },
   sectors: { ids: ['sectors'], layer: 'sectors' },
-  fibre: { ids: ['fibre-routes'], layer: 'fibre_routes' },
+  // Viewers who may not see a route exactly get its H3 cells in `fibre_presence`.
+  fibre: { ids: ['fibre-routes'], layer: 'fibre_routes', presence: 'fibre_presence' },
 };
 
 const fc = (features) => ({ type: 'FeatureCollection', features });
@@ -95,17 +96,37 @@ async function towersAsGeoJSON() {
   return { towers: fc(towers), sectors: fc(sectors) };
 }
 
+/**
+ * Fibre routes from the items API, shaped like the tiles: an exact route
+ * (a line) like the `fibre_routes` layer; a generalised one (a MultiPolygon
+ * of H3 cells, for viewers who may not see it exactly) like the
+ * `fibre_presence` layer, flagged `generalised`.
+ */
 async function fibreAsGeoJSON() {
   const items = await getAll('fibre-routes');
-  return fc(items.features.map((f) => ({
-    type: 'Feature',
-    id: f.id,
-    geometry: f.geometry,
-    properties: {
-      id: f.id, operator_id: f.properties.operator, placement: f.properties.placement,
-      status: f.properties.status, name: f.properties.name, length_m: f.properties.length_m,
-    },
-  })));
+  return fc(items.features.map((f) => {
+    const p = f.properties;
+    if (p.generalised) {
+      return {
+        type: 'Feature',
+        id: f.id,
+        geometry: f.geometry,
+        properties: {
+          route_id: f.id, operator: p.operator, placement: p.placement, status: p.status,
+          generalised: true, h3_resolution: p.h3_resolution, h3_cells: Array.isArray(p.h3_cells) ? p.h3_cells.length : p.h3_cells,
+        },
+      };
+    }
+    return {
+      type: 'Feature',
+      id: f.id,
+      geometry: f.geometry,
+      properties: {
+        id: f.id, operator_id: p.operator, placement: p.placement,
+        status: p.status, name: p.name, length_m: p.length_m,
+      },
+    };
+  }));
 }
 
 /** Data centres (few: always GeoJSON); polygons are drawn at their mean vertex. */
@@ -136,7 +157,7 @@ export async function loadAssets() {
   const found = await Promise.all(keys.map((key) => firstTileJSON(TILESETS[key].ids)));
   keys.forEach((key, i) => {
     const f = found[i];
-    if (f) assets[key] = { mode: 'tiles', tileset: f.id, layer: TILESETS[key].layer, spec: vectorSpec(f.tj) };
+    if (f) assets[key] = { mode: 'tiles', tileset: f.id, layer: TILESETS[key].layer, presence: TILESETS[key].presence, spec: vectorSpec(f.tj) };
   });
   if (!assets.towers || !assets.sectors) {
     const { towers, sectors } = await towersAsGeoJSON();
@@ -148,8 +169,10 @@ export async function loadAssets() {
 }
 
 /**
- * Show the current data of asset sources `keys` (after a write): re-read
- * TileJSON for its new ?v= tile URLs, or reload the GeoJSON.
+ * Show the current data of asset sources `keys` (after a write, or for
+ * 'fibre' after the token changed): re-read TileJSON for its new ?v= tile
+ * URLs, or reload the GeoJSON. setTiles reloads every tile even when the
+ * URLs are the same, and fibre tiles go out with the current token.
  */
 export async function refreshAssets(map, assets, keys) {
   let towerData = null;

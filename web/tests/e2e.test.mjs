@@ -13,7 +13,8 @@ import {
 /** Every layer of the style (see src/layers.js). */
 const LAYERS = [
   'background', 'districts-fill', 'analysis-fill', 'gaps-fill', 'footprints-fill', 'footprints-line',
-  'districts-line', 'city-outline', 'transport-road', 'transport-rail', 'fibre', 'sectors-fill',
+  'districts-line', 'city-outline', 'transport-road', 'transport-rail', 'fibre-presence-fill',
+  'fibre-presence-line', 'fibre', 'sectors-fill',
   'sectors-line', 'analysis-line', 'datacentres', 'selection-fill', 'selection-line', 'selection', 'towers',
   'draft-line', 'draft-point',
 ];
@@ -26,7 +27,11 @@ let service;
 let browser;
 let page;
 let origin;
+/** API tokens made by the harness: { admin, viettel }. */
+let tokens;
 const requests = [];
+/** Requests that carried an Authorization header: { method, url }. */
+const authorised = [];
 const pageErrors = [];
 const consoleErrors = [];
 
@@ -34,7 +39,33 @@ const shot = (name) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`) })
 /** Wait until the map has loaded everything it asked for. */
 const settled = () => page.evaluate(() => window.tgis.settled());
 const rendered = (layers, filter) => page.evaluate(([l, f]) => window.map.queryRenderedFeatures({ layers: l, ...(f ? { filter: f } : {}) }).length, [layers, filter]);
-const api = async (path) => (await fetch(`${origin}${path}`, { headers: { Accept: 'application/json' } })).json();
+/** Read the API as the Department (admin token): fibre routes exactly. */
+const api = async (path) => (await fetch(`${origin}${path}`, { headers: { Accept: 'application/json', Authorization: `Bearer ${tokens.admin}` } })).json();
+
+/** Paste `token` into the carrier panel's token field and save it ('' clears it); waits for the map. */
+async function useToken(token) {
+  await page.click('#tab-carrier');
+  if (token) {
+    await page.fill('#token', token);
+    await page.click('#token-form button[type=submit]');
+  } else {
+    await page.click('#token-clear');
+  }
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('tgis.token') || ''), token);
+  await settled();
+}
+
+/** Features of the fibre source's MVT layer `sourceLayer` in the loaded tiles. */
+const fibreSourceFeatures = (sourceLayer) => page.evaluate((l) => window.map.querySourceFeatures('fibre', { sourceLayer: l }).length, sourceLayer);
+
+/** Fill the tower form (drawn or typed location kept) with an operator and a site code. */
+async function fillTower(operator, siteCode) {
+  await page.selectOption('#f-operator', operator);
+  await page.fill('#f-site_code', siteCode);
+  await page.fill('#f-name', '');
+  await page.selectOption('#f-structure_type', 'monopole');
+  await page.fill('#f-height_m', '30');
+}
 
 /** Move the map and wait for everything to load. */
 async function jump(center, zoom) {
@@ -56,9 +87,13 @@ describe('web map', { timeout: 600_000 }, () => {
     db = await createDatabase();
     service = await startService(bin, db.url);
     origin = service.origin;
+    tokens = service.tokens;
     browser = await launchBrowser();
     page = browser.page;
-    page.on('request', (r) => requests.push(r.url()));
+    page.on('request', (r) => {
+      requests.push(r.url());
+      if (r.headers().authorization) authorised.push({ method: r.method(), url: r.url() });
+    });
     page.on('pageerror', (e) => pageErrors.push(e.message));
     // A failed resource (the 422 of the invalid form; the tiles' 404 on a
     // service without them) is an answer the page handles, not a bug.
@@ -84,7 +119,8 @@ describe('web map', { timeout: 600_000 }, () => {
     const tiles = (await fetch(`${origin}/collections/towers/tiles/WebMercatorQuad/tilejson.json`)).status === 200;
     const types = await page.evaluate(() => ['towers', 'sectors', 'fibre'].map((s) => window.map.getSource(s).type));
     assert.deepEqual(types, tiles ? ['vector', 'vector', 'vector'] : ['geojson', 'geojson', 'geojson']);
-    for (const layer of ['districts-fill', 'city-outline', 'transport-road', 'transport-rail', 'towers', 'fibre', 'datacentres']) {
+    // (Anonymous: fibre routes as generalised cells; see test 1b.)
+    for (const layer of ['districts-fill', 'city-outline', 'transport-road', 'transport-rail', 'towers', 'fibre-presence-fill', 'datacentres']) {
       assert.ok(await rendered([layer]) > 0, `${layer} renders features`);
     }
     // Tower icons exist for the operators and structure types in view.
@@ -103,6 +139,84 @@ describe('web map', { timeout: 600_000 }, () => {
     assert.ok(await rendered(['sectors-fill']) > 0, 'sector wedges at zoom 14');
     await shot('01b-sectors-z14');
     await page.click('#toggle-sectors');
+  });
+
+  test('1b. fibre: generalised cells for anonymous viewers, exact routes with the admin token', async () => {
+    await jump(CENTRE, 12);
+    // Anonymous: the tiles hold only the presence cells, drawn as fills.
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('tgis.token')), null);
+    assert.ok(await fibreSourceFeatures('fibre_presence') > 0, 'fibre_presence features in the tiles');
+    assert.equal(await fibreSourceFeatures('fibre_routes'), 0, 'no exact fibre_routes features');
+    assert.ok(await rendered(['fibre-presence-fill']) > 0, 'presence cells rendered');
+    assert.equal(await rendered(['fibre']), 0, 'no exact fibre lines rendered');
+    assert.ok(await page.locator('[data-testid=legend-fibre-presence]').count());
+    // A click on a cell (clear of points and lines) says the route is generalised and why.
+    const xy = await page.evaluate(() => {
+      const m = window.map;
+      const { width, height } = m.getCanvas().getBoundingClientRect();
+      const near = ['towers', 'datacentres', 'fibre', 'transport-road', 'transport-rail'];
+      for (let y = 80; y < height - 80; y += 16) {
+        for (let x = 80; x < width - 80; x += 16) {
+          if (m.queryRenderedFeatures([x, y], { layers: ['fibre-presence-fill'] }).length
+            && !m.queryRenderedFeatures([[x - 8, y - 8], [x + 8, y + 8]], { layers: near }).length) return [x, y];
+        }
+      }
+      return null;
+    });
+    assert.ok(xy, 'a presence cell clear of other features');
+    await clickMap(xy);
+    const note = page.locator('[data-testid=generalised-note]');
+    await note.waitFor();
+    assert.match(await note.textContent(), /khái quát hoá/);
+    assert.equal(await page.locator('#details td[data-key=name]').count(), 0, 'no route name for a generalised route');
+    assert.ok((await page.locator('#details td[data-key=operator]').textContent()).trim().length > 0);
+    await shot('01c-fibre-generalised');
+    // The admin token (pasted in the carrier panel) re-reads the fibre tiles: exact lines.
+    await useToken(tokens.admin);
+    assert.ok(await fibreSourceFeatures('fibre_routes') > 0, 'exact fibre_routes features');
+    assert.equal(await fibreSourceFeatures('fibre_presence'), 0, 'no presence cells for an admin');
+    assert.ok(await rendered(['fibre']) > 0, 'exact fibre lines rendered');
+    assert.equal(await rendered(['fibre-presence-fill']), 0);
+    // The token went with fibre-route reads only, never with the other tiles.
+    assert.ok(authorised.some((r) => /\/collections\/fibre-routes\/tiles\/WebMercatorQuad\/\d+\//.test(r.url)), 'fibre tiles sent with the token');
+    assert.ok(requests.some((u) => u.includes('/collections/towers/tiles/')));
+    assert.deepEqual(authorised.filter((r) => !new URL(r.url).pathname.startsWith('/collections/fibre-routes/')), []);
+    await shot('01d-fibre-exact');
+    await useToken('');
+    assert.ok(await fibreSourceFeatures('fibre_presence') > 0, 'generalised again without the token');
+    await page.click('#tab-layers');
+  });
+
+  test('1c. GeoJSON fallback (no fibre tiles): generalised routes are drawn as fills', async () => {
+    // A second tab whose fibre TileJSON answers 404, as on a service without tiles.
+    const other = await browser.context.newPage();
+    try {
+      const errors = [];
+      other.on('pageerror', (e) => errors.push(e.message));
+      await other.route('**/collections/fibre-routes/tiles/WebMercatorQuad/tilejson.json', (r) => r.fulfill({ status: 404, contentType: 'application/problem+json', body: '{"status":404}' }));
+      await other.goto(`${origin}/`);
+      await other.evaluate(() => window.tgis.ready);
+      await other.evaluate(([c]) => { window.map.jumpTo({ center: c, zoom: 12 }); }, [CENTRE]);
+      await other.evaluate(() => window.tgis.settled());
+      const r = await other.evaluate(() => {
+        const m = window.map;
+        const data = m.getSource('fibre').serialize().data;
+        return {
+          type: m.getSource('fibre').type,
+          features: data.features.length,
+          generalised: data.features.filter((f) => f.properties.generalised && f.geometry.type === 'MultiPolygon').length,
+          fills: m.queryRenderedFeatures({ layers: ['fibre-presence-fill'] }).length,
+          lines: m.queryRenderedFeatures({ layers: ['fibre'] }).length,
+        };
+      });
+      assert.equal(r.type, 'geojson');
+      assert.ok(r.features > 0 && r.generalised === r.features, 'every route generalised for an anonymous viewer');
+      assert.ok(r.fills > 0, 'generalised routes rendered as fills');
+      assert.equal(r.lines, 0, 'no cell outline drawn as a fibre line');
+      assert.deepEqual(errors, []);
+    } finally {
+      await other.close();
+    }
   });
 
   test('2. a toggle hides its layer and shows it again (mouse and keyboard)', async () => {
@@ -187,7 +301,8 @@ describe('web map', { timeout: 600_000 }, () => {
       const near = ['towers', 'datacentres', 'fibre', 'transport-road', 'transport-rail'];
       for (let lon = 107.95; lon < 108.1; lon += 0.005) {
         const p = m.project([lon, 16.03]);
-        const clear = m.queryRenderedFeatures([[p.x - 8, p.y - 8], [p.x + 8, p.y + 8]], { layers: near }).length === 0;
+        const clear = m.queryRenderedFeatures([[p.x - 8, p.y - 8], [p.x + 8, p.y + 8]], { layers: near }).length === 0
+          && m.queryRenderedFeatures(p, { layers: ['fibre-presence-fill'] }).length === 0;
         const district = m.queryRenderedFeatures(p, { layers: ['analysis-fill'] })[0];
         if (clear && district?.properties.name === 'Hòa Vang') return [p.x, p.y];
       }
@@ -229,8 +344,58 @@ describe('web map', { timeout: 600_000 }, () => {
     await settled();
   });
 
+  test('5a. without a token, saving a tower asks for one and stores nothing', async () => {
+    await jump(CENTRE, 14);
+    await useToken('');
+    const siteCode = `E2E-401-${process.pid}`;
+    await page.click('#draw-tower');
+    const box = await page.locator('#map').boundingBox();
+    await clickMap([box.width / 2 + 40, box.height / 2 + 40]);
+    assert.notEqual(await page.inputValue('#f-lon'), '');
+    await fillTower('viettel', siteCode);
+    await page.click('#lang'); // English
+    await page.click('#asset-form button[type=submit]');
+    const err = page.locator('#token-error');
+    await err.waitFor();
+    assert.equal(await err.textContent(), 'sign in: paste an API token');
+    assert.match(await page.locator('#asset-status').textContent(), /401/);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'token', 'focus on the token field');
+    assert.equal(await page.getAttribute('#token', 'aria-invalid'), 'true');
+    assert.equal((await api(`/collections/towers/items?site_code=${siteCode}`)).numberMatched, 0);
+    await shot('05a-token-needed');
+    await page.click('#lang'); // back to Vietnamese
+    assert.equal(await err.textContent(), 'đăng nhập: dán một mã truy cập API (token)');
+  });
+
+  test('5b. a Viettel carrier token may not register a MobiFone tower (403 detail)', async () => {
+    await useToken(tokens.viettel);
+    assert.equal(await page.locator('#token-error').isVisible(), false, 'the sign-in request is gone');
+    const siteCode = `E2E-403-${process.pid}`;
+    await fillTower('mobifone', siteCode);
+    // What the service says to this token, asked directly (nothing is stored either way).
+    const feature = await page.evaluate(() => window.tgis.carrier.feature());
+    const direct = await fetch(`${origin}/collections/towers/items`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/geo+json', Accept: 'application/problem+json', Authorization: `Bearer ${tokens.viettel}` },
+      body: JSON.stringify(feature),
+    });
+    assert.equal(direct.status, 403);
+    const { detail } = await direct.json();
+    assert.ok(detail);
+    await page.click('#asset-form button[type=submit]');
+    const general = page.locator('#asset-errors');
+    await general.locator('li').first().waitFor();
+    assert.ok((await general.textContent()).includes(detail), `the problem's detail is shown: ${detail}`);
+    assert.match(await page.locator('#asset-status').textContent(), /403/);
+    assert.equal(await page.locator('#token-error').isVisible(), false);
+    assert.equal((await api(`/collections/towers/items?site_code=${siteCode}`)).numberMatched, 0);
+    await shot('05b-forbidden');
+  });
+
   test('5. drawing and saving a tower stores it and shows it on the map', async () => {
     await jump(CENTRE, 14);
+    // The Department's token: the tower carries a sector of a tenant (VNPT).
+    await useToken(tokens.admin);
     const siteCode = `E2E-${process.pid}`;
     const tilesBefore = await page.evaluate(() => window.map.getSource('towers').tiles?.[0] ?? null);
     await page.click('#tab-carrier');
@@ -300,6 +465,8 @@ describe('web map', { timeout: 600_000 }, () => {
   });
 
   test('bulk upload: one result per feature', async () => {
+    // VNPT's routes: the admin token (pasted in test 5) is still in the field.
+    assert.equal(await page.inputValue('#token'), tokens.admin);
     const fc = {
       type: 'FeatureCollection',
       features: [
@@ -345,6 +512,9 @@ describe('web map', { timeout: 600_000 }, () => {
     assert.ok(requests.length > 10);
     const outside = requests.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('data:') && !u.startsWith('blob:'));
     assert.deepEqual(outside, []);
+    // The token (rate-limited per token) went with writes and fibre-route reads only.
+    const needless = authorised.filter((r) => r.method === 'GET' && !new URL(r.url).pathname.startsWith('/collections/fibre-routes/'));
+    assert.deepEqual(needless, []);
     assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
     assert.deepEqual(consoleErrors, [], 'no console errors');
   });

@@ -80,14 +80,30 @@ function freePort() {
   });
 }
 
+/** Create an API token with the binary (`token create`): the last line of its stdout. */
+export async function createToken(bin, env, role, name, operator = null) {
+  const args = ['token', 'create', '--role', role, '--name', name, ...(operator ? ['--operator', operator] : [])];
+  const { stdout } = await sh(bin, args, { cwd: ROOT, env });
+  const token = stdout.trim().split('\n').pop().trim();
+  if (!token || /\s/.test(token)) throw new Error(`token create printed no token:\n${stdout}`);
+  return token;
+}
+
 /**
- * Migrate and load the sample into `dbUrl`, then serve web/dist on a free
- * loopback port. Returns { origin, stop() } once /healthz answers.
+ * Migrate and load the sample into `dbUrl`, create the tests' API tokens,
+ * then serve web/dist on a free loopback port. Returns { origin, tokens,
+ * stop() } once /healthz answers; `tokens` holds `admin` (the Department)
+ * and `viettel` (a carrier token of Viettel).
  */
 export async function startService(bin, dbUrl) {
   const env = { ...process.env, DATABASE_URL: dbUrl, RUST_LOG: 'warn', LOG_FORMAT: 'text' };
   await sh(bin, ['migrate'], { cwd: ROOT, env });
   await sh(bin, ['load-sample'], { cwd: ROOT, env });
+  const [admin, viettel] = await Promise.all([
+    createToken(bin, env, 'admin', 'e2e admin'),
+    createToken(bin, env, 'carrier', 'e2e viettel', 'viettel'),
+  ]);
+  const tokens = { admin, viettel };
   const port = await freePort();
   await mkdir(ARTIFACTS, { recursive: true });
   const log = createWriteStream(join(ARTIFACTS, 'service.log'));
@@ -110,6 +126,7 @@ export async function startService(bin, dbUrl) {
   }
   return {
     origin,
+    tokens,
     async stop() {
       if (exited !== null) return;
       const done = new Promise((r) => proc.once('exit', r));
