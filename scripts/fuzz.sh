@@ -36,5 +36,5 @@ status=${PIPESTATUS[0]}
 set -e
 echo
 echo "summary ($(($(date +%s) - start)) s in all, $(nproc) cores):"
-grep -E '^fuzz [a-z_]+: [0-9]+ inputs' "$log" || true
+grep -oE 'fuzz [a-z_]+: [0-9]+ inputs.*' "$log" | sort -u || true
 exit "$status"

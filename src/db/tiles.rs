@@ -5,7 +5,7 @@ use geozero::wkb;
 use sqlx::PgPool;
 
 use super::DbResult;
-use crate::spatial::generalise::fibre_cells;
+use crate::spatial::generalise::generalise;
 use crate::spatial::tiles::{
     BUFFER, EXTENT, MAX_LAT, PresenceRoute, TileCoord, encode, fibre_presence_layer,
 };
@@ -141,7 +141,7 @@ pub async fn fibre_presence_routes(
                 operator: r.operator_id?,
                 status: r.status?,
                 placement: r.placement?,
-                cells: fibre_cells(&r.geom?.geometry?),
+                cells: generalise(&r.geom?.geometry?).cells.clone(),
             })
         })
         .collect();

@@ -11,7 +11,7 @@ use crate::domain::district::District;
 use crate::domain::fibre::FibreRoute;
 use crate::domain::tower::{Sector, Tower};
 use crate::spatial::coverage::{CoverageIndex, RangeSource};
-use crate::spatial::generalise::{FIBRE_H3_RESOLUTION, cells_outline, fibre_cells};
+use crate::spatial::generalise::{FIBRE_H3_RESOLUTION, generalise};
 
 /// A hypermedia link (OGC API – Common).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -254,8 +254,8 @@ pub struct GeneralisedFibreFeature<'a>(pub &'a FibreRoute, pub Option<&'a [Link]
 impl Serialize for GeneralisedFibreFeature<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let f = self.0;
-        let cells = fibre_cells(&f.geometry);
-        let outline = cells_outline(&cells);
+        let g = generalise(&f.geometry);
+        let (cells, outline) = (&g.cells, g.outline.clone());
         let props = GeneralisedFibreProps {
             operator: &f.operator,
             placement: &f.placement,
@@ -368,6 +368,7 @@ pub fn now_stamp() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spatial::generalise::{cells_outline, fibre_cells};
     use chrono::TimeZone;
     use geo::line_string;
     use serde_json::json;

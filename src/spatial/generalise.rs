@@ -121,6 +121,51 @@ fn polygon_cells(mp: MultiPolygon<f64>, out: &mut Vec<CellIndex>) {
     out.extend(tiler.into_coverage());
 }
 
+/// A route's cells and their outline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generalised {
+    /// [`fibre_cells`] of the route.
+    pub cells: Vec<CellIndex>,
+    /// [`cells_outline`] of those cells.
+    pub outline: MultiPolygon<f64>,
+}
+
+/// Routes kept by [`generalise`]'s memo before it starts afresh.
+const MEMO_ROUTES: usize = 4096;
+
+/// [`fibre_cells`] and [`cells_outline`] of `route`, memoised by the route's
+/// exact coordinates: the public's fibre layer is read far more often than
+/// routes change, and a route's cells cost about 0.4 ms. The memo holds at
+/// most 4,096 routes (it is cleared when full); a changed route has other
+/// coordinates, so it is never served stale.
+pub fn generalise(route: &Geometry<f64>) -> std::sync::Arc<Generalised> {
+    use geo::CoordsIter;
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex};
+    type Memo = Mutex<HashMap<Vec<u64>, Arc<Generalised>>>;
+    static MEMO: LazyLock<Memo> = LazyLock::new(|| Mutex::new(HashMap::new()));
+    let key: Vec<u64> = std::iter::once(route.coords_count() as u64)
+        .chain(
+            route
+                .coords_iter()
+                .flat_map(|c| [c.x.to_bits(), c.y.to_bits()]),
+        )
+        .collect();
+    if let Some(hit) = MEMO.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return hit;
+    }
+    let cells = fibre_cells(route);
+    let outline = cells_outline(&cells);
+    let value = Arc::new(Generalised { cells, outline });
+    if let Ok(mut m) = MEMO.lock() {
+        if m.len() >= MEMO_ROUTES {
+            m.clear();
+        }
+        m.insert(key, value.clone());
+    }
+    value
+}
+
 /// The outline of `cells`: their boundaries dissolved into one MultiPolygon
 /// (shared edges removed, holes kept), lon/lat degrees, rings oriented per
 /// RFC 7946 (exteriors counter-clockwise, holes clockwise).
@@ -395,5 +440,18 @@ mod tests {
         assert!(cells_outline(&cells).contains(&sq));
         // Not valid lon/lat: nothing, and no panic.
         assert!(fibre_cells(&Geometry::Point(Point::new(f64::NAN, 16.0))).is_empty());
+    }
+
+    #[test]
+    fn the_memo_answers_what_computing_afresh_answers_and_sees_a_moved_route() {
+        use geo::line_string;
+        let a: Geometry<f64> = line_string![(x: 108.20, y: 16.05), (x: 108.23, y: 16.07)].into();
+        let b: Geometry<f64> = line_string![(x: 108.20, y: 16.05), (x: 108.23, y: 16.08)].into();
+        for route in [&a, &b, &a] {
+            let g = generalise(route);
+            assert_eq!(g.cells, fibre_cells(route));
+            assert_eq!(g.outline, cells_outline(&g.cells));
+        }
+        assert_ne!(generalise(&a).cells, generalise(&b).cells);
     }
 }
