@@ -95,6 +95,13 @@ export async function tileJSON(tileset) {
     cache: 'no-cache',
   });
   if (res.status === 404) return null;
+  if (res.status === 401 && getToken()) {
+    // A stored token that is no longer valid (revoked, or another
+    // database's): forget it and read as the public, instead of failing.
+    console.warn('telecom-gis: the stored API token was refused; continuing without it');
+    sessionStorage.removeItem(TOKEN_KEY);
+    return tileJSON(tileset);
+  }
   if (!res.ok) throw new ApiError(res.status, null, res.url);
   return res.json();
 }

@@ -219,6 +219,30 @@ describe('web map', { timeout: 600_000 }, () => {
     }
   });
 
+  test('1d. a stored token that is no longer valid is dropped and the map loads for the public', async () => {
+    const other = await browser.context.newPage();
+    try {
+      const errors = [];
+      other.on('pageerror', (e) => errors.push(e.message));
+      await other.addInitScript(() => sessionStorage.setItem('tgis.token', 'tgis_revoked_or_unknown'));
+      await other.goto(`${origin}/`);
+      await other.evaluate(() => window.tgis.ready);
+      await other.evaluate(([c]) => { window.map.jumpTo({ center: c, zoom: 12 }); }, [CENTRE]);
+      await other.evaluate(() => window.tgis.settled());
+      const r = await other.evaluate(() => ({
+        token: sessionStorage.getItem('tgis.token'),
+        presence: window.map.querySourceFeatures('fibre', { sourceLayer: 'fibre_presence' }).length,
+        exact: window.map.querySourceFeatures('fibre', { sourceLayer: 'fibre_routes' }).length,
+      }));
+      assert.equal(r.token, null, 'the refused token is forgotten');
+      assert.ok(r.presence > 0, 'the public fibre layer loads');
+      assert.equal(r.exact, 0);
+      assert.deepEqual(errors, []);
+    } finally {
+      await other.close();
+    }
+  });
+
   test('2. a toggle hides its layer and shows it again (mouse and keyboard)', async () => {
     await page.click('#tab-layers');
     assert.ok(await rendered(['towers']) > 0);
