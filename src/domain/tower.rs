@@ -366,59 +366,16 @@ impl NewTower {
     /// sectors (in any order, sector ids ignored). Used by bulk import to
     /// report `unchanged`.
     pub fn same_as(&self, stored: &Tower) -> bool {
-        fn key(
-            op: &str,
-            tech: &str,
-            s: [f64; 6],
-            range_m: Option<f64>,
-        ) -> (String, String, [u64; 6], Option<u64>) {
-            (
-                op.to_owned(),
-                tech.to_owned(),
-                s.map(f64::to_bits),
-                range_m.map(f64::to_bits),
-            )
-        }
-        let mut mine: Vec<_> = self
-            .sectors
-            .iter()
-            .map(|s| {
-                key(
-                    &s.operator,
-                    s.technology.as_str(),
-                    [
-                        s.frequency_mhz,
-                        s.azimuth_deg,
-                        s.beamwidth_deg,
-                        s.tilt_deg,
-                        s.height_m,
-                        s.eirp_dbm,
-                    ],
-                    s.range_m,
-                )
-            })
-            .collect();
-        let mut theirs: Vec<_> = stored
-            .sectors
-            .iter()
-            .map(|s| {
-                key(
-                    &s.operator,
-                    &s.technology,
-                    [
-                        s.frequency_mhz,
-                        s.azimuth_deg,
-                        s.beamwidth_deg,
-                        s.tilt_deg,
-                        s.height_m,
-                        s.eirp_dbm,
-                    ],
-                    s.range_m,
-                )
-            })
-            .collect();
+        let mut mine: Vec<SectorKey> = self.sectors.iter().map(|s| s.key(None)).collect();
+        let mut theirs: Vec<SectorKey> = stored.sectors.iter().map(|s| s.key(false)).collect();
         mine.sort();
         theirs.sort();
+        self.same_site(stored) && mine == theirs
+    }
+
+    /// True when the tower itself (attributes, exact location, tenants in
+    /// any order; not its sectors) is the same as `stored`.
+    fn same_site(&self, stored: &Tower) -> bool {
         let mut tenants = self.tenants.clone();
         tenants.sort();
         let mut stored_tenants = stored.tenants.clone();
@@ -434,7 +391,6 @@ impl NewTower {
             && self.synthetic == stored.synthetic
             && self.lon == stored.lon
             && self.lat == stored.lat
-            && mine == theirs
     }
 
     /// What storing `self` over `stored` would change that is not
@@ -443,50 +399,20 @@ impl NewTower {
     /// itself (attributes, location, tenants). Empty when every change is
     /// `operator`'s to make.
     pub fn foreign_changes(&self, stored: &Tower, operator: &str) -> Vec<String> {
-        type Key = (Option<i64>, String, String, [u64; 6], Option<u64>);
-        fn key(id: Option<i64>, op: &str, tech: &str, v: [f64; 6], r: Option<f64>) -> Key {
-            (
-                id,
-                op.to_owned(),
-                tech.to_owned(),
-                v.map(f64::to_bits),
-                r.map(f64::to_bits),
-            )
-        }
-        let mut mine: Vec<Key> = self
+        let mut mine: Vec<SectorKey> = self
             .sectors
             .iter()
             .filter(|s| s.operator != operator)
-            .map(|s| {
-                let v = [
-                    s.frequency_mhz,
-                    s.azimuth_deg,
-                    s.beamwidth_deg,
-                    s.tilt_deg,
-                    s.height_m,
-                    s.eirp_dbm,
-                ];
-                key(s.id, &s.operator, s.technology.as_str(), v, s.range_m)
-            })
+            .map(|s| s.key(Some(s.id)))
             .collect();
-        let mut theirs: Vec<Key> = stored
+        let mut theirs: Vec<SectorKey> = stored
             .sectors
             .iter()
             .filter(|s| s.operator != operator)
-            .map(|s| {
-                let v = [
-                    s.frequency_mhz,
-                    s.azimuth_deg,
-                    s.beamwidth_deg,
-                    s.tilt_deg,
-                    s.height_m,
-                    s.eirp_dbm,
-                ];
-                key(Some(s.id), &s.operator, &s.technology, v, s.range_m)
-            })
+            .map(|s| s.key(true))
             .collect();
-        mine.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-        theirs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        mine.sort();
+        theirs.sort();
         let mut out = Vec::new();
         if mine != theirs {
             let mut ops: Vec<&str> = mine.iter().chain(&theirs).map(|k| k.1.as_str()).collect();
@@ -494,25 +420,8 @@ impl NewTower {
             ops.dedup();
             out.push(format!("the sectors of {}", ops.join(", ")));
         }
-        if stored.operator != operator {
-            let mut tenants = self.tenants.clone();
-            tenants.sort();
-            let mut stored_tenants = stored.tenants.clone();
-            stored_tenants.sort();
-            let same_tower = self.operator == stored.operator
-                && self.site_code == stored.site_code
-                && self.name == stored.name
-                && self.structure_type.as_str() == stored.structure_type
-                && self.height_m == stored.height_m
-                && self.status.as_str() == stored.status
-                && tenants == stored_tenants
-                && self.external_id == stored.external_id
-                && self.synthetic == stored.synthetic
-                && self.lon == stored.lon
-                && self.lat == stored.lat;
-            if !same_tower {
-                out.push(format!("the tower itself (owned by {})", stored.operator));
-            }
+        if stored.operator != operator && !self.same_site(stored) {
+            out.push(format!("the tower itself (owned by {})", stored.operator));
         }
         out
     }
@@ -524,6 +433,53 @@ impl NewTower {
             refs.push((format!("/properties/tenants/{i}"), t.clone()));
         }
         refs
+    }
+}
+
+/// A sector compared by value: id (when compared), operator, technology,
+/// then frequency, azimuth, beamwidth, tilt, height and EIRP and the stored
+/// range as exact bits.
+type SectorKey = (Option<i64>, String, String, [u64; 6], Option<u64>);
+
+impl NewSector {
+    /// The comparison key of this sector with `id` (None: ids ignored).
+    fn key(&self, id: Option<Option<i64>>) -> SectorKey {
+        let radio = [
+            self.frequency_mhz,
+            self.azimuth_deg,
+            self.beamwidth_deg,
+            self.tilt_deg,
+            self.height_m,
+            self.eirp_dbm,
+        ];
+        (
+            id.flatten(),
+            self.operator.clone(),
+            self.technology.as_str().to_owned(),
+            radio.map(f64::to_bits),
+            self.range_m.map(f64::to_bits),
+        )
+    }
+}
+
+impl Sector {
+    /// The comparison key of this sector, with its id when `with_id`.
+    fn key(&self, with_id: bool) -> SectorKey {
+        let radio = [
+            self.frequency_mhz,
+            self.azimuth_deg,
+            self.beamwidth_deg,
+            self.tilt_deg,
+            self.height_m,
+            self.eirp_dbm,
+        ];
+        (
+            with_id.then_some(self.id),
+            self.operator.clone(),
+            self.technology.clone(),
+            radio.map(f64::to_bits),
+            self.range_m.map(f64::to_bits),
+        )
     }
 }
 

@@ -794,6 +794,20 @@ fn written(
     Ok(res)
 }
 
+/// Records `change` in the audit history, commits its transaction, and
+/// brings the coverage index up to date.
+async fn commit_change(
+    st: &AppState,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    change: &Change<'_>,
+) -> ApiResult<()> {
+    db::history::record(&mut tx, change).await?;
+    tx.commit().await.map_err(db::DbError::from)?;
+    let key = Key::parse(change.collection, change.feature_id)?;
+    refresh_index(st, change.collection, &key).await;
+    Ok(())
+}
+
 /// Brings the coverage index up to date after a committed write (the
 /// NOTIFY listener would too, later; this makes the write visible at once).
 async fn refresh_index(st: &AppState, c: CollectionId, key: &Key) {
@@ -845,21 +859,17 @@ pub async fn create(
         .await?
         .ok_or_else(|| ApiError::internal("created feature vanished"))?;
     let after = rec.document(&st)?;
-    db::history::record(
-        &mut tx,
-        &Change {
-            collection: c,
-            feature_id: &key.as_string(),
-            op: Op::Create,
-            actor: who,
-            request_id: request_id(&headers).as_deref(),
-            before: None,
-            after: Some(&after),
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(db::DbError::from)?;
-    refresh_index(&st, c, &key).await;
+    let (fid, rid) = (key.as_string(), request_id(&headers));
+    let change = Change {
+        collection: c,
+        feature_id: &fid,
+        op: Op::Create,
+        actor: who,
+        request_id: rid.as_deref(),
+        before: None,
+        after: Some(&after),
+    };
+    commit_change(&st, tx, &change).await?;
     tracing::info!(collection = %c, id = %key.as_string(), actor = who.name, "feature created");
     let location = format!("{base}/collections/{c}/items/{}", key.as_string());
     written(
@@ -920,21 +930,17 @@ async fn write_update(
         .await?
         .ok_or_else(|| not_found(c, key))?;
     let after = rec.document(st)?;
-    db::history::record(
-        &mut tx,
-        &Change {
-            collection: c,
-            feature_id: &key.as_string(),
-            op: Op::Update,
-            actor: who,
-            request_id: request_id(headers).as_deref(),
-            before: Some(&before),
-            after: Some(&after),
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(db::DbError::from)?;
-    refresh_index(st, c, key).await;
+    let (fid, rid) = (key.as_string(), request_id(headers));
+    let change = Change {
+        collection: c,
+        feature_id: &fid,
+        op: Op::Update,
+        actor: who,
+        request_id: rid.as_deref(),
+        before: Some(&before),
+        after: Some(&after),
+    };
+    commit_change(st, tx, &change).await?;
     tracing::info!(collection = %c, id = %key.as_string(), actor = who.name, "feature updated");
     written(st, StatusCode::OK, &rec, &links_of(base, c, key), None)
 }
@@ -1076,21 +1082,17 @@ pub async fn delete(
     if !db::trash::soft_delete(&mut tx, c, key.db()).await? {
         return Err(not_found(c, &key));
     }
-    db::history::record(
-        &mut tx,
-        &Change {
-            collection: c,
-            feature_id: &key.as_string(),
-            op: Op::Delete,
-            actor: who,
-            request_id: request_id(&headers).as_deref(),
-            before: Some(&before),
-            after: None,
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(db::DbError::from)?;
-    refresh_index(&st, c, &key).await;
+    let (fid, rid) = (key.as_string(), request_id(&headers));
+    let change = Change {
+        collection: c,
+        feature_id: &fid,
+        op: Op::Delete,
+        actor: who,
+        request_id: rid.as_deref(),
+        before: Some(&before),
+        after: None,
+    };
+    commit_change(&st, tx, &change).await?;
     tracing::info!(collection = %c, id = %key.as_string(), actor = who.name, "feature deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -1135,21 +1137,17 @@ pub async fn restore(
         .await?
         .ok_or_else(|| ApiError::internal("restored feature vanished"))?;
     let after = rec.document(&st)?;
-    db::history::record(
-        &mut tx,
-        &Change {
-            collection: c,
-            feature_id: &key.as_string(),
-            op: Op::Restore,
-            actor: who,
-            request_id: request_id(&headers).as_deref(),
-            before: None,
-            after: Some(&after),
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(db::DbError::from)?;
-    refresh_index(&st, c, &key).await;
+    let (fid, rid) = (key.as_string(), request_id(&headers));
+    let change = Change {
+        collection: c,
+        feature_id: &fid,
+        op: Op::Restore,
+        actor: who,
+        request_id: rid.as_deref(),
+        before: None,
+        after: Some(&after),
+    };
+    commit_change(&st, tx, &change).await?;
     tracing::info!(collection = %c, id = %key.as_string(), actor = who.name, "feature restored");
     written(&st, StatusCode::OK, &rec, &links_of(&base, c, &key), None)
 }
