@@ -101,16 +101,36 @@ pub enum TokenCommand {
 /// Options of `token create`.
 #[derive(Debug, clap::Args)]
 pub struct TokenCreateArgs {
-    /// admin (the Department), carrier (one operator's assets) or analyst
-    /// (reads everything).
-    #[arg(long)]
-    pub role: String,
+    /// What the token may do.
+    #[arg(long, value_enum)]
+    pub role: TokenRole,
     /// The operator a carrier token acts for (e.g. viettel).
     #[arg(long)]
     pub operator: Option<String>,
     /// What the token is for, e.g. "Viettel GIS team".
     #[arg(long)]
     pub name: String,
+}
+
+/// Roles of `token create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenRole {
+    /// The Department: everything, including restoring deleted assets.
+    Admin,
+    /// One operator's assets (needs --operator).
+    Carrier,
+    /// Reads everything (exact fibre routes, the history); writes nothing.
+    Analyst,
+}
+
+impl From<TokenRole> for crate::domain::account::Role {
+    fn from(r: TokenRole) -> Self {
+        match r {
+            TokenRole::Admin => Self::Admin,
+            TokenRole::Carrier => Self::Carrier,
+            TokenRole::Analyst => Self::Analyst,
+        }
+    }
 }
 
 /// Options of `token revoke`.

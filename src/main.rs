@@ -397,8 +397,7 @@ async fn token_command(url: Option<&str>, cmd: TokenCommand) -> Result<ExitCode>
     db::migrate(&pool).await?;
     match cmd {
         TokenCommand::Create(args) => {
-            let role =
-                Role::parse(&args.role).context("--role must be admin, carrier or analyst")?;
+            let role = Role::from(args.role);
             match tokens::create(&pool, &args.name, role, args.operator.as_deref()).await {
                 Ok((info, secret)) => {
                     eprintln!(
