@@ -283,20 +283,19 @@ async fn documents_as_of(
         .map(|(id, doc)| (sort_key(&id), id, doc))
         .collect();
     let unaudited = db::history::unaudited_ids(&mut conn, c, at).await?;
-    if c == CollectionId::Towers {
-        // One query for every tower (the sample loader writes no history).
-        let ids: Vec<i64> = unaudited.iter().filter_map(|id| id.parse().ok()).collect();
-        for t in db::towers::get_many(&mut conn, &ids).await? {
-            let id = t.id;
-            docs.push((id, id.to_string(), Record::Tower(t).document(st)?));
+    let records = if c == CollectionId::Districts {
+        let mut out = Vec::with_capacity(unaudited.len());
+        for code in unaudited {
+            out.extend(Record::load(&mut conn, c, &Key::Code(code)).await?);
         }
+        out
     } else {
-        for id in unaudited {
-            let key = Key::parse(c, &id)?;
-            if let Some(rec) = Record::load(&mut conn, c, &key).await? {
-                docs.push((sort_key(&id), id, rec.document(st)?));
-            }
-        }
+        let ids: Vec<i64> = unaudited.iter().filter_map(|id| id.parse().ok()).collect();
+        Record::load_many(&mut conn, c, &ids).await?
+    };
+    for rec in records {
+        let id = rec.id();
+        docs.push((sort_key(&id), id, rec.document(st)?));
     }
     if c == CollectionId::FibreRoutes && !sees_all_fibre(actor) {
         for (_, _, doc) in &mut docs {
@@ -804,18 +803,52 @@ fn written(
     Ok(res)
 }
 
-/// Records `change` in the audit history, commits its transaction, and
-/// brings the coverage index up to date.
-async fn commit_change(
-    st: &AppState,
-    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
-    change: &Change<'_>,
-) -> ApiResult<()> {
-    db::history::record(&mut tx, change).await?;
-    tx.commit().await.map_err(db::DbError::from)?;
-    let key = Key::parse(change.collection, change.feature_id)?;
-    refresh_index(st, change.collection, &key).await;
-    Ok(())
+/// Who writes, in which request: records each change in the audit history
+/// in the write's transaction, commits, and brings the index up to date.
+struct Writer<'a> {
+    st: &'a AppState,
+    collection: CollectionId,
+    who: &'a Account,
+    request_id: Option<String>,
+}
+
+impl<'a> Writer<'a> {
+    fn new(st: &'a AppState, c: CollectionId, who: &'a Account, headers: &HeaderMap) -> Self {
+        Writer {
+            st,
+            collection: c,
+            who,
+            request_id: request_id(headers),
+        }
+    }
+
+    /// Records the change of `key` from `before` to `after`, commits `tx`,
+    /// and refreshes the coverage index.
+    async fn commit(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        key: &Key,
+        op: Op,
+        before: Option<&Value>,
+        after: Option<&Value>,
+    ) -> ApiResult<()> {
+        let c = self.collection;
+        let id = key.as_string();
+        let change = Change {
+            collection: c,
+            feature_id: &id,
+            op,
+            actor: self.who,
+            request_id: self.request_id.as_deref(),
+            before,
+            after,
+        };
+        db::history::record(&mut tx, &change).await?;
+        tx.commit().await.map_err(db::DbError::from)?;
+        refresh_index(self.st, c, key).await;
+        tracing::info!(collection = %c, %id, actor = self.who.name, op = op.as_str(), "feature written");
+        Ok(())
+    }
 }
 
 /// Brings the coverage index up to date after a committed write (the
@@ -869,18 +902,9 @@ pub async fn create(
         .await?
         .ok_or_else(|| ApiError::internal("created feature vanished"))?;
     let after = rec.document(&st)?;
-    let (fid, rid) = (key.as_string(), request_id(&headers));
-    let change = Change {
-        collection: c,
-        feature_id: &fid,
-        op: Op::Create,
-        actor: who,
-        request_id: rid.as_deref(),
-        before: None,
-        after: Some(&after),
-    };
-    commit_change(&st, tx, &change).await?;
-    tracing::info!(collection = %c, id = %key.as_string(), actor = who.name, "feature created");
+    Writer::new(&st, c, who, &headers)
+        .commit(tx, &key, Op::Create, None, Some(&after))
+        .await?;
     let location = format!("{base}/collections/{c}/items/{}", key.as_string());
     written(
         &st,
@@ -940,18 +964,9 @@ async fn write_update(
         .await?
         .ok_or_else(|| not_found(c, key))?;
     let after = rec.document(st)?;
-    let (fid, rid) = (key.as_string(), request_id(headers));
-    let change = Change {
-        collection: c,
-        feature_id: &fid,
-        op: Op::Update,
-        actor: who,
-        request_id: rid.as_deref(),
-        before: Some(&before),
-        after: Some(&after),
-    };
-    commit_change(st, tx, &change).await?;
-    tracing::info!(collection = %c, id = %key.as_string(), actor = who.name, "feature updated");
+    Writer::new(st, c, who, headers)
+        .commit(tx, key, Op::Update, Some(&before), Some(&after))
+        .await?;
     written(st, StatusCode::OK, &rec, &links_of(base, c, key), None)
 }
 
@@ -1092,18 +1107,9 @@ pub async fn delete(
     if !db::trash::soft_delete(&mut tx, c, key.db()).await? {
         return Err(not_found(c, &key));
     }
-    let (fid, rid) = (key.as_string(), request_id(&headers));
-    let change = Change {
-        collection: c,
-        feature_id: &fid,
-        op: Op::Delete,
-        actor: who,
-        request_id: rid.as_deref(),
-        before: Some(&before),
-        after: None,
-    };
-    commit_change(&st, tx, &change).await?;
-    tracing::info!(collection = %c, id = %key.as_string(), actor = who.name, "feature deleted");
+    Writer::new(&st, c, who, &headers)
+        .commit(tx, &key, Op::Delete, Some(&before), None)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -1147,18 +1153,9 @@ pub async fn restore(
         .await?
         .ok_or_else(|| ApiError::internal("restored feature vanished"))?;
     let after = rec.document(&st)?;
-    let (fid, rid) = (key.as_string(), request_id(&headers));
-    let change = Change {
-        collection: c,
-        feature_id: &fid,
-        op: Op::Restore,
-        actor: who,
-        request_id: rid.as_deref(),
-        before: None,
-        after: Some(&after),
-    };
-    commit_change(&st, tx, &change).await?;
-    tracing::info!(collection = %c, id = %key.as_string(), actor = who.name, "feature restored");
+    Writer::new(&st, c, who, &headers)
+        .commit(tx, &key, Op::Restore, None, Some(&after))
+        .await?;
     written(&st, StatusCode::OK, &rec, &links_of(&base, c, &key), None)
 }
 

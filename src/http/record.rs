@@ -11,7 +11,7 @@ use super::error::{ApiError, ApiResult};
 use super::features::{
     DataCentreFeature, DistrictFeature, FibreFeature, GeneralisedFibreFeature, Link, TowerFeature,
 };
-use crate::db::{self, DbError};
+use crate::db::{self, DbError, DbResult};
 use crate::domain::CollectionId;
 use crate::domain::account::Account;
 use crate::domain::data_centre::DataCentre;
@@ -46,7 +46,7 @@ impl Record {
         conn: &mut PgConnection,
         c: CollectionId,
         key: &Key,
-    ) -> ApiResult<Option<Record>> {
+    ) -> DbResult<Option<Record>> {
         Ok(match (c, key) {
             (CollectionId::Towers, Key::Id(id)) => {
                 db::towers::get(conn, *id).await?.map(Record::Tower)
@@ -62,6 +62,38 @@ impl Record {
             }
             _ => None,
         })
+    }
+
+    /// Reads the live features of a numbered collection (not districts)
+    /// with these ids, in id order for towers (one query), else in `ids`
+    /// order; missing ones are left out.
+    pub async fn load_many(
+        conn: &mut PgConnection,
+        c: CollectionId,
+        ids: &[i64],
+    ) -> DbResult<Vec<Record>> {
+        if c == CollectionId::Towers {
+            return Ok(db::towers::get_many(conn, ids)
+                .await?
+                .into_iter()
+                .map(Record::Tower)
+                .collect());
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(Record::load(conn, c, &Key::Id(*id)).await?);
+        }
+        Ok(out)
+    }
+
+    /// The feature id as in URLs.
+    pub fn id(&self) -> String {
+        match self {
+            Record::Tower(t) => t.id.to_string(),
+            Record::Fibre(f) => f.id.to_string(),
+            Record::DataCentre(d) => d.id.to_string(),
+            Record::District(d) => d.code.clone(),
+        }
     }
 
     /// The owning operator (none for districts).
@@ -141,29 +173,17 @@ impl crate::import::Audit for ImportAudit<'_> {
         ids: &'c [i64],
     ) -> crate::import::Documents<'c> {
         Box::pin(async move {
-            let mut out = Vec::with_capacity(ids.len());
-            if layer == CollectionId::Towers {
-                for t in db::towers::get_many(conn, ids).await? {
-                    let id = t.id;
-                    let doc = Record::Tower(t)
-                        .document(self.state)
-                        .map_err(|e| DbError::Sqlx(sqlx::Error::Protocol(e.to_string())))?;
-                    out.push((id, doc));
-                }
-                return Ok(out);
-            }
-            for id in ids {
-                let rec = Record::load(conn, layer, &Key::Id(*id))
-                    .await
-                    .map_err(|e| DbError::Sqlx(sqlx::Error::Protocol(e.to_string())))?;
-                if let Some(rec) = rec {
-                    let doc = rec
-                        .document(self.state)
-                        .map_err(|e| DbError::Sqlx(sqlx::Error::Protocol(e.to_string())))?;
-                    out.push((*id, doc));
-                }
-            }
-            Ok(out)
+            // Rendering a stored feature as JSON does not fail in practice;
+            // the trait speaks DbError, so carry the message.
+            let unrenderable = |e: ApiError| DbError::Sqlx(sqlx::Error::Protocol(e.to_string()));
+            Record::load_many(conn, layer, ids)
+                .await?
+                .into_iter()
+                .map(|rec| {
+                    let id = rec.id().parse().unwrap_or_default();
+                    Ok((id, rec.document(self.state).map_err(unrenderable)?))
+                })
+                .collect()
         })
     }
 
