@@ -212,19 +212,33 @@ pub fn sectors_layer(index: &CoverageIndex, t: TileCoord) -> Option<tile::Layer>
                 TileValue::Str(s.range_source.as_str().to_owned()),
             ),
         ];
-        for (k, v) in props {
-            let (ki, vi) = tags.insert_ref(k, v);
-            feature.tags.extend([ki, vi]);
-        }
+        tag(&mut tags, &mut feature, props);
         features.push(feature);
     }
+    layer("sectors", features, tags)
+}
+
+/// Adds `props` to `feature`, interning keys and values in `tags`.
+fn tag<const N: usize>(
+    tags: &mut TagsBuilder,
+    feature: &mut tile::Feature,
+    props: [(&str, TileValue); N],
+) {
+    for (k, v) in props {
+        let (ki, vi) = tags.insert_ref(k, v);
+        feature.tags.extend([ki, vi]);
+    }
+}
+
+/// An MVT layer of `features` with the interned `tags` (`None` when empty).
+fn layer(name: &str, features: Vec<tile::Feature>, tags: TagsBuilder) -> Option<tile::Layer> {
     if features.is_empty() {
         return None;
     }
     let (keys, values) = tags.into_tags();
     Some(tile::Layer {
         version: 2,
-        name: "sectors".into(),
+        name: name.into(),
         features,
         keys,
         values: values.into_iter().map(Into::into).collect(),
@@ -333,24 +347,10 @@ pub fn fibre_presence_layer(t: TileCoord, routes: &[PresenceRoute]) -> Option<ti
             ("status", TileValue::Str(route.status.clone())),
             ("placement", TileValue::Str(route.placement.clone())),
         ];
-        for (k, v) in props {
-            let (ki, vi) = tags.insert_ref(k, v);
-            feature.tags.extend([ki, vi]);
-        }
+        tag(&mut tags, &mut feature, props);
         features.push(feature);
     }
-    if features.is_empty() {
-        return None;
-    }
-    let (keys, values) = tags.into_tags();
-    Some(tile::Layer {
-        version: 2,
-        name: FIBRE_PRESENCE_LAYER.into(),
-        features,
-        keys,
-        values: values.into_iter().map(Into::into).collect(),
-        extent: Some(EXTENT),
-    })
+    layer(FIBRE_PRESENCE_LAYER, features, tags)
 }
 
 /// Clips a closed convex ring to a rectangle (Sutherland–Hodgman: one pass
