@@ -52,6 +52,13 @@ impl Client {
         send_raw(&self.state, method, uri, body, &headers).await
     }
 
+    /// POSTs the shared test tower.
+    async fn create_tower(&self) -> Reply {
+        let tower = Some(common::tower_feature());
+        self.send(Method::POST, "/collections/towers/items", tower, &[])
+            .await
+    }
+
     async fn get(&self, uri: &str) -> Reply {
         self.send(Method::GET, uri, None, &[]).await
     }
@@ -83,14 +90,7 @@ async fn a_seeded_sequence_of_edits_is_reconstructed_exactly_by_as_of_at_each_st
     let admin = Client::new(&pool, "admin", None).await;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2019);
     let t0 = instant().await;
-    let created = admin
-        .send(
-            Method::POST,
-            "/collections/towers/items",
-            Some(common::tower_feature()),
-            &[],
-        )
-        .await;
+    let created = admin.create_tower().await;
     assert_eq!(created.status, 201);
     let path = path_of(&created);
     // (instant, the feature as GET served it then; None when absent)
@@ -267,14 +267,7 @@ async fn a_restored_feature_is_identical_and_deleted_ones_leave_every_layer(pool
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn writes_need_if_match_and_a_stale_one_is_refused(pool: PgPool) {
     let admin = Client::new(&pool, "admin", None).await;
-    let created = admin
-        .send(
-            Method::POST,
-            "/collections/towers/items",
-            Some(common::tower_feature()),
-            &[],
-        )
-        .await;
+    let created = admin.create_tower().await;
     let path = path_of(&created);
     let first = etag(&created);
     assert_eq!(
@@ -320,14 +313,7 @@ async fn writes_need_if_match_and_a_stale_one_is_refused(pool: PgPool) {
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn of_two_concurrent_patches_with_the_same_etag_exactly_one_succeeds(pool: PgPool) {
     let admin = Client::new(&pool, "admin", None).await;
-    let created = admin
-        .send(
-            Method::POST,
-            "/collections/towers/items",
-            Some(common::tower_feature()),
-            &[],
-        )
-        .await;
+    let created = admin.create_tower().await;
     let path = path_of(&created);
     for round in 0..8 {
         let tag = etag(&admin.get(&path).await);
@@ -475,14 +461,7 @@ async fn features_loaded_before_the_history_began_have_their_state_as_of_any_lat
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn history_rows_cannot_be_changed_or_removed(pool: PgPool) {
     let admin = Client::new(&pool, "admin", None).await;
-    let r = admin
-        .send(
-            Method::POST,
-            "/collections/towers/items",
-            Some(common::tower_feature()),
-            &[],
-        )
-        .await;
+    let r = admin.create_tower().await;
     assert_eq!(r.status, 201);
     for sql in [
         "update feature_history set actor = 'someone else'",
