@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use telecom_gis::coverage::index::CoverageIndex;
+use telecom_gis::coverage::model::CoverageConfig;
 use telecom_gis::domain::tower::Technology;
-use telecom_gis::spatial::coverage::CoverageIndex;
 use telecom_gis::spatial::grid;
-use telecom_gis::spatial::propagation::CoverageConfig;
 
-fn build(sectors: &[telecom_gis::spatial::coverage::SectorInput]) -> CoverageIndex {
+fn build(sectors: &[telecom_gis::coverage::index::SectorInput]) -> CoverageIndex {
     CoverageIndex::build(
         Arc::new(CoverageConfig::default()),
         support::areas(),

@@ -19,9 +19,9 @@ use std::time::Instant;
 
 use geozero::wkb;
 use sqlx::PgPool;
-use telecom_gis::spatial::coverage::CoverageIndex;
-use telecom_gis::spatial::propagation::CoverageConfig;
-use telecom_gis::sync::CoverageState;
+use telecom_gis::coverage::index::CoverageIndex;
+use telecom_gis::coverage::listener::CoverageState;
+use telecom_gis::coverage::model::CoverageConfig;
 
 async fn load_index(pool: &PgPool, label: &str) -> std::sync::Arc<CoverageIndex> {
     let state = CoverageState::new(CoverageConfig::default());

@@ -9,12 +9,12 @@ mod support;
 
 use std::time::Instant;
 
+use telecom_gis::coverage::listener::CoverageState;
+use telecom_gis::coverage::model::CoverageConfig;
 use telecom_gis::domain::classify::AnalysisConfig;
 use telecom_gis::domain::tower::Technology;
 use telecom_gis::report;
 use telecom_gis::spatial::analysis::UniformPopulation;
-use telecom_gis::spatial::propagation::CoverageConfig;
-use telecom_gis::sync::CoverageState;
 
 async fn time_report(pool: &sqlx::PgPool, label: &str) {
     let state = CoverageState::new(CoverageConfig::default());

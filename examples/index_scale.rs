@@ -24,8 +24,8 @@ use std::time::Instant;
 
 use sqlx::PgPool;
 use telecom_gis::config::GeneratorArgs;
-use telecom_gis::spatial::coverage::{CoverageIndex, FibreInput};
-use telecom_gis::spatial::propagation::CoverageConfig;
+use telecom_gis::coverage::index::{CoverageIndex, FibreInput};
+use telecom_gis::coverage::model::CoverageConfig;
 use telecom_gis::{db, sample};
 
 #[path = "../benches/support/mod.rs"]
@@ -294,8 +294,8 @@ async fn main() {
     println!();
     println!(
         "sizes: CoverSector {} B, SectorInput {} B, fibre segment {} B",
-        std::mem::size_of::<telecom_gis::spatial::coverage::CoverSector>(),
-        std::mem::size_of::<telecom_gis::spatial::coverage::SectorInput>(),
-        std::mem::size_of::<telecom_gis::spatial::coverage::FibreSegment>(),
+        std::mem::size_of::<telecom_gis::coverage::index::CoverSector>(),
+        std::mem::size_of::<telecom_gis::coverage::index::SectorInput>(),
+        std::mem::size_of::<telecom_gis::coverage::index::FibreSegment>(),
     );
 }

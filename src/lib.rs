@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod coverage;
 pub mod db;
 pub mod domain;
 pub mod generate;
@@ -16,6 +17,5 @@ pub mod import;
 pub mod report;
 pub mod sample;
 pub mod spatial;
-pub mod sync;
 
 pub use http::{AppState, app};

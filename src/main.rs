@@ -10,14 +10,14 @@ use telecom_gis::config::{
     CheckIndexArgs, Cli, Command, ExportArgs, ImportArgs, LogFormat, ReportCommand, ReportFormat,
     TokenCommand, UnderservedArgs,
 };
+use telecom_gis::coverage::index::IndexFingerprint;
+use telecom_gis::coverage::listener::CoverageState;
+use telecom_gis::coverage::model::CoverageConfig;
 use telecom_gis::domain::classify::AnalysisConfig;
 use telecom_gis::domain::tower::Technology;
 use telecom_gis::http::limits::{RateLimiter, Timeouts};
 use telecom_gis::report;
 use telecom_gis::spatial::analysis::UniformPopulation;
-use telecom_gis::spatial::coverage::IndexFingerprint;
-use telecom_gis::spatial::propagation::CoverageConfig;
-use telecom_gis::sync::CoverageState;
 use telecom_gis::{AppState, app, db, sample};
 use tracing_subscriber::EnvFilter;
 
@@ -194,7 +194,8 @@ async fn check_index(url: Option<&str>, args: &CheckIndexArgs) -> Result<bool> {
             .json()
             .await
             .with_context(|| format!("{endpoint} did not answer a fingerprint"))?;
-        let fresh = telecom_gis::sync::fingerprint_from_db(&pool, config.clone()).await?;
+        let fresh =
+            telecom_gis::coverage::listener::fingerprint_from_db(&pool, config.clone()).await?;
         if served == fresh {
             println!(
                 "index consistent: {} towers, {} sectors, {} fibre routes, {} data centres, {} areas, hash {}",
@@ -497,7 +498,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 None => pool.clone(),
             };
-            tokio::spawn(telecom_gis::sync::listen(coverage.clone(), listen_pool));
+            tokio::spawn(telecom_gis::coverage::listener::listen(
+                coverage.clone(),
+                listen_pool,
+            ));
             let analysis = Arc::new(load_analysis_config(args.analysis_config.as_deref())?);
             let state = AppState {
                 analysis,

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::coverage::index::CoverageIndex;
 use crate::db::{self, DbError};
 use crate::domain::classify::{AnalysisConfig, Verdict, classify};
 use crate::domain::tower::Technology;
 use crate::spatial::analysis::{
     AnalysisParams, CoverageIndicators, PopulationModel, coverage_indicators,
 };
-use crate::spatial::coverage::CoverageIndex;
 
 /// The city plan's target of shared sites by 2025 (Resolution 07-NQ/TU).
 pub const SHARED_SITES_TARGET_2025: i64 = 400;

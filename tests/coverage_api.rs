@@ -421,7 +421,7 @@ fn covered(answer: &Value) -> bool {
 /// Starts the change listener on a fresh state and waits for its first load.
 async fn listening_state(pool: &PgPool) -> (AppState, tokio::task::JoinHandle<()>) {
     let state = AppState::new(pool.clone());
-    let listener = tokio::spawn(telecom_gis::sync::listen(
+    let listener = tokio::spawn(telecom_gis::coverage::listener::listen(
         state.coverage.clone(),
         pool.clone(),
     ));

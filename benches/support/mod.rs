@@ -5,8 +5,8 @@
 
 use sqlx::{Connection, PgConnection, PgPool};
 use telecom_gis::config::GeneratorArgs;
+use telecom_gis::coverage::index::{Area, SectorInput};
 use telecom_gis::domain::tower::NewTower;
-use telecom_gis::spatial::coverage::{Area, SectorInput};
 use telecom_gis::{db, sample};
 
 /// Generator arguments (seed 2019) for `towers` towers.

@@ -5,8 +5,8 @@ use geozero::wkb;
 use sqlx::{PgConnection, PgPool};
 
 use super::DbResult;
+use crate::coverage::index::{Area, FibreInput, SectorInput};
 use crate::domain::tower::Technology;
-use crate::spatial::coverage::{Area, FibreInput, SectorInput};
 
 #[derive(sqlx::FromRow)]
 struct SectorRow {

@@ -139,7 +139,7 @@ async fn build(st: &AppState, q: &Query) -> ApiResult<Vec<DistrictReport>> {
 }
 
 fn feature(
-    st_index: &crate::spatial::coverage::CoverageIndex,
+    st_index: &crate::coverage::index::CoverageIndex,
     r: &DistrictReport,
 ) -> serde_json::Value {
     let geometry = st_index.areas.iter().find(|a| a.code == r.code).map(|a| {

@@ -17,9 +17,9 @@ use super::extract::{body_bytes, json_body_bytes_check};
 use super::features::geojson_geometry;
 use super::params::{parse_bbox, parse_pairs};
 use super::{GEO_JSON, json_response};
+use crate::coverage::index::{CoverSector, CoverageIndex};
 use crate::domain::operator::is_valid_slug;
 use crate::domain::tower::Technology;
-use crate::spatial::coverage::{CoverSector, CoverageIndex};
 use crate::spatial::grid;
 
 /// Most points one `POST /coverage/points` may carry.

@@ -24,9 +24,9 @@ use sqlx::PgPool;
 use super::access::FibreView;
 use super::error::{ApiError, ApiResult};
 use super::features::{DataCentreFeature, FibreFeature, GeneralisedFibreFeature, TowerFeature};
+use crate::coverage::index::CoverageIndex;
 use crate::db::{self, DbError, ItemFilter};
 use crate::domain::CollectionId;
-use crate::spatial::coverage::CoverageIndex;
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

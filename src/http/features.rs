@@ -6,11 +6,11 @@ use geo::orient::{Direction, Orient};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
+use crate::coverage::index::{CoverageIndex, RangeSource};
 use crate::domain::data_centre::DataCentre;
 use crate::domain::district::District;
 use crate::domain::fibre::FibreRoute;
 use crate::domain::tower::{Sector, Tower};
-use crate::spatial::coverage::{CoverageIndex, RangeSource};
 use crate::spatial::generalise::{FIBRE_H3_RESOLUTION, generalise};
 
 /// A hypermedia link (OGC API – Common).

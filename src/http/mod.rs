@@ -38,9 +38,9 @@ use tower_http::services::ServeDir;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use self::error::ApiError;
+use crate::coverage::listener::CoverageState;
+use crate::coverage::model::CoverageConfig;
 use crate::domain::classify::AnalysisConfig;
-use crate::spatial::propagation::CoverageConfig;
-use crate::sync::CoverageState;
 
 /// Largest accepted request body, bytes.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -94,7 +94,7 @@ impl AppState {
     ///
     /// # Errors
     /// When the index cannot be loaded.
-    pub async fn loaded(pool: PgPool) -> Result<Self, crate::sync::SyncError> {
+    pub async fn loaded(pool: PgPool) -> Result<Self, crate::coverage::listener::SyncError> {
         let state = Self::new(pool);
         state.coverage.reload(&state.pool).await?;
         Ok(state)

@@ -22,9 +22,9 @@ use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
 use super::{AppState, json_response};
+use crate::coverage::index::IndexFingerprint;
+use crate::coverage::listener::ListenerState;
 use crate::db;
-use crate::spatial::coverage::IndexFingerprint;
-use crate::sync::ListenerState;
 
 /// Requests answered, by `method`, `route` (the route template, e.g.
 /// `/collections/{collection_id}/items/{feature_id}`, or `unmatched`) and

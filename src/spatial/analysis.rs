@@ -15,8 +15,8 @@ use h3o::{CellIndex, LatLng, Resolution};
 use rstar::PointDistance;
 use serde::Serialize;
 
-use super::coverage::{Area, CoverageIndex};
 use super::grid;
+use crate::coverage::index::{Area, CoverageIndex};
 use crate::domain::tower::Technology;
 
 /// How a district's population is spread over its cells.

@@ -1,11 +1,9 @@
-//! Spatial computation in memory: geodesy, the local metric frame, the
-//! propagation model, and the rstar coverage index with its queries.
+//! Spatial computation in memory: geodesy, the local metric frame, H3 grids,
+//! fibre generalisation, district indicators and vector-tile geometry.
 
 pub mod analysis;
-pub mod coverage;
 pub mod frame;
 pub mod generalise;
 pub mod geodesy;
 pub mod grid;
-pub mod propagation;
 pub mod tiles;

@@ -10,8 +10,8 @@ use geozero::ToMvt;
 use geozero::mvt::{Message, TagsBuilder, Tile, TileValue, tile};
 use h3o::CellIndex;
 
-use super::coverage::CoverageIndex;
 use super::generalise::cells_outline;
+use crate::coverage::index::CoverageIndex;
 
 /// Half the side of the Web Mercator square, metres (π × 6,378,137).
 pub const MERCATOR_HALF_M: f64 = 20_037_508.342_789_244;

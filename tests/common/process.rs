@@ -218,9 +218,9 @@ pub fn database_url_of(pool: &PgPool) -> String {
 /// coverage configuration, as JSON comparable with
 /// [`Service::fingerprint`].
 pub async fn db_fingerprint(pool: &PgPool) -> Value {
-    let f = telecom_gis::sync::fingerprint_from_db(
+    let f = telecom_gis::coverage::listener::fingerprint_from_db(
         pool,
-        telecom_gis::spatial::propagation::CoverageConfig::default(),
+        telecom_gis::coverage::model::CoverageConfig::default(),
     )
     .await
     .expect("index loads");

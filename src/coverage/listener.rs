@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
+use crate::coverage::index::{CoverageIndex, IndexError, IndexFingerprint};
+use crate::coverage::model::CoverageConfig;
 use crate::db::{self, DbError};
-use crate::spatial::coverage::{CoverageIndex, IndexError, IndexFingerprint};
-use crate::spatial::propagation::CoverageConfig;
 
 /// The channel the triggers notify.
 pub const CHANNEL: &str = "telecom_gis_changes";

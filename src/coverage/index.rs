@@ -6,7 +6,7 @@
 //! the antenna to the point is at most the sector's range and the geodesic
 //! initial bearing lies within `azimuth ± beamwidth/2` (any bearing when the
 //! beamwidth is 360°, and the antenna's own position). Distances and
-//! bearings come from [`geodesy`](super::geodesy): a fast local formula,
+//! bearings come from [`geodesy`](crate::spatial::geodesy): a fast local formula,
 //! with decisions within [`EXACT_BAND_M`] of a boundary redone with Karney's
 //! geodesic (`geo::Geodesic`).
 //!
@@ -21,10 +21,12 @@ use geo::{BoundingRect, Contains, MultiPolygon, Point};
 use rstar::primitives::{GeomWithData, Line as RLine};
 use rstar::{AABB, RTree, RTreeObject};
 
-use super::frame::LocalFrame;
-use super::geodesy::{EXACT_BAND_M, angle_between, geodesic, initial_bearing, offset_m, radii_m};
-use super::propagation::{Clutter, CoverageConfig};
+use super::model::{Clutter, CoverageConfig};
 use crate::domain::tower::Technology;
+use crate::spatial::frame::LocalFrame;
+use crate::spatial::geodesy::{
+    EXACT_BAND_M, angle_between, geodesic, initial_bearing, offset_m, radii_m,
+};
 
 /// Where a sector's range comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -245,7 +247,7 @@ impl CoverSector {
     }
 
     /// The wedge as a polygon (lon/lat, counter-clockwise), its arc traced by
-    /// destinations ([`super::geodesy::destination`], centimetre accuracy) every `step_deg` degrees at most.
+    /// destinations ([`crate::spatial::geodesy::destination`], centimetre accuracy) every `step_deg` degrees at most.
     pub fn footprint(&self, step_deg: f64) -> geo::Polygon<f64> {
         let apex = Point::new(self.lon, self.lat);
         let (start, span) = if self.is_omni() {
@@ -260,7 +262,8 @@ impl CoverSector {
         let mut arc: Vec<geo::Coord<f64>> = (0..=steps)
             .map(|i| {
                 let b = (start + span * i as f64 / steps as f64).rem_euclid(360.0);
-                let (x, y) = super::geodesy::destination((self.lon, self.lat), b, self.range_m);
+                let (x, y) =
+                    crate::spatial::geodesy::destination((self.lon, self.lat), b, self.range_m);
                 geo::Coord { x, y }
             })
             .collect();
@@ -321,7 +324,7 @@ pub struct CoverageIndex {
     pub areas: Arc<Vec<Area>>,
     /// H3 tilings of the areas, computed on first use and shared by every
     /// snapshot with the same areas.
-    pub area_grids: Arc<super::grid::GridCache>,
+    pub area_grids: Arc<crate::spatial::grid::GridCache>,
     /// The configuration the ranges were computed with.
     pub config: Arc<CoverageConfig>,
     /// Incremented on every change.
