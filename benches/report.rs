@@ -13,7 +13,7 @@ use telecom_gis::coverage::listener::CoverageState;
 use telecom_gis::coverage::model::CoverageConfig;
 use telecom_gis::domain::classify::AnalysisConfig;
 use telecom_gis::domain::tower::Technology;
-use telecom_gis::report;
+use telecom_gis::service::analysis;
 use telecom_gis::spatial::analysis::UniformPopulation;
 
 async fn time_report(pool: &sqlx::PgPool, label: &str) {
@@ -25,7 +25,7 @@ async fn time_report(pool: &sqlx::PgPool, label: &str) {
     let mut n = 0;
     for _ in 0..5 {
         let t = Instant::now();
-        let r = report::districts(pool, &index, &config, Technology::G4, &UniformPopulation)
+        let r = analysis::districts(pool, &index, &config, Technology::G4, &UniformPopulation)
             .await
             .unwrap();
         times.push(t.elapsed().as_secs_f64() * 1e3);

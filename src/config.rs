@@ -148,7 +148,7 @@ pub struct ExportArgs {
     pub layer: String,
     /// Output format.
     #[arg(long, default_value = "csv")]
-    pub format: crate::http::export::ExportFormat,
+    pub format: crate::service::export::ExportFormat,
     /// Only this operator's features.
     #[arg(long)]
     pub operator: Option<String>,

@@ -14,8 +14,8 @@ pub mod domain;
 pub mod generate;
 pub mod http;
 pub mod import;
-pub mod report;
 pub mod sample;
+pub mod service;
 pub mod spatial;
 
 pub use http::{AppState, app};

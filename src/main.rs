@@ -16,7 +16,7 @@ use telecom_gis::coverage::model::CoverageConfig;
 use telecom_gis::domain::classify::AnalysisConfig;
 use telecom_gis::domain::tower::Technology;
 use telecom_gis::http::limits::{RateLimiter, Timeouts};
-use telecom_gis::report;
+use telecom_gis::service::analysis;
 use telecom_gis::spatial::analysis::UniformPopulation;
 use telecom_gis::{AppState, app, db, sample};
 use tracing_subscriber::EnvFilter;
@@ -86,11 +86,12 @@ async fn report_underserved(url: Option<&str>, args: &UnderservedArgs) -> Result
     let state = CoverageState::new(load_coverage_config(args.coverage_config.as_deref())?);
     state.reload(&pool).await?;
     let index = state.snapshot();
-    let reports = report::districts(&pool, &index, &config, technology, &UniformPopulation).await?;
+    let reports =
+        analysis::districts(&pool, &index, &config, technology, &UniformPopulation).await?;
     let mut out = std::io::stdout().lock();
     use std::io::Write;
     match args.format {
-        ReportFormat::Csv => write!(out, "{}", report::to_csv(&reports)?)?,
+        ReportFormat::Csv => write!(out, "{}", analysis::to_csv(&reports)?)?,
         ReportFormat::Geojson => {
             let features: Vec<serde_json::Value> = reports
                 .iter()
@@ -236,7 +237,7 @@ impl<R: std::io::Read> std::io::Read for Progressing<R> {
 /// `import FILE`: imports with a progress bar (bytes read, rows/s, ETA) and
 /// prints a summary; `Ok(false)` when rows were refused (nothing stored).
 async fn import_file(url: Option<&str>, args: &ImportArgs) -> Result<bool> {
-    use telecom_gis::import::{self, Format, ImportOptions, Mode};
+    use telecom_gis::import::{Format, ImportOptions, Mode};
     let layer = telecom_gis::domain::CollectionId::parse(&args.layer)
         .filter(|c| *c != telecom_gis::domain::CollectionId::Districts)
         .context("--layer must be towers, fibre-routes or data-centres")?;
@@ -279,19 +280,20 @@ async fn import_file(url: Option<&str>, args: &ImportArgs) -> Result<bool> {
         let secs = started.elapsed().as_secs_f64().max(1e-3);
         progress_bar.set_message(format!("{rows} rows, {:.0} rows/s", rows as f64 / secs));
     };
-    // The history records features as the service serves them (sector
-    // ranges from the coverage model), so load the index the service would.
-    let state = AppState {
+    let service = telecom_gis::service::Service {
+        pool: pool.clone(),
         coverage: Arc::new(CoverageState::new(load_coverage_config(None)?)),
-        ..AppState::new(pool.clone())
+        analysis: Arc::new(AnalysisConfig::default()),
     };
-    state.coverage.reload(&pool).await?;
-    let audit = telecom_gis::http::record::ImportAudit {
-        state: &state,
-        account: telecom_gis::domain::account::Account::command_line(),
+    let caller = telecom_gis::service::Caller {
+        actor: telecom_gis::domain::account::Actor::Account(
+            telecom_gis::domain::account::Account::command_line(),
+        ),
         request_id: None,
     };
-    let report = import::run(&pool, Box::new(input), options, &progress, &audit).await?;
+    let report = service
+        .import(&caller, Box::new(input), options, &progress)
+        .await?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     println!("{:<10} {}", "file", args.file.display());
@@ -338,31 +340,46 @@ async fn import_file(url: Option<&str>, args: &ImportArgs) -> Result<bool> {
 /// `export`: writes every feature of a layer to a file; returns the count.
 async fn export_layer(url: Option<&str>, args: &ExportArgs) -> Result<u64> {
     use std::io::Write;
+    use telecom_gis::service::export::{ExportFormat, ExportRequest};
     let layer = telecom_gis::domain::CollectionId::parse(&args.layer)
         .filter(|c| *c != telecom_gis::domain::CollectionId::Districts)
         .context("--layer must be towers, fibre-routes or data-centres")?;
     let pool = connect(url, 2).await?;
-    let state = CoverageState::new(load_coverage_config(args.coverage_config.as_deref())?);
-    if args.format == telecom_gis::http::export::ExportFormat::Geojson {
-        state.reload(&pool).await?;
-    }
-    let filter = db::ItemFilter {
-        properties: args
-            .operator
-            .iter()
-            .map(|o| ("operator".to_owned(), o.clone()))
-            .collect(),
-        ..db::ItemFilter::default()
+    let service = telecom_gis::service::Service {
+        pool: pool.clone(),
+        coverage: Arc::new(CoverageState::new(load_coverage_config(
+            args.coverage_config.as_deref(),
+        )?)),
+        analysis: Arc::new(AnalysisConfig::default()),
     };
-    if args.format == telecom_gis::http::export::ExportFormat::Gpkg {
+    if args.format == ExportFormat::Geojson {
+        // Sector ranges are served from the coverage model.
+        service.coverage.reload(&pool).await?;
+    }
+    let request = ExportRequest {
+        layer,
+        filter: db::ItemFilter {
+            properties: args
+                .operator
+                .iter()
+                .map(|o| ("operator".to_owned(), o.clone()))
+                .collect(),
+            ..db::ItemFilter::default()
+        },
+        limited: false,
+        format: args.format,
+    };
+    // The command line reads the database directly: it sees everything.
+    let viewer = telecom_gis::service::Viewer::new(telecom_gis::domain::account::Actor::Account(
+        telecom_gis::domain::account::Account::command_line(),
+    ));
+    if args.format == ExportFormat::Gpkg {
         // SQLite refuses to create tables in an existing GeoPackage: start afresh.
         if args.out.exists() {
             std::fs::remove_file(&args.out)
                 .with_context(|| format!("cannot replace {}", args.out.display()))?;
         }
-        return Ok(
-            telecom_gis::http::export::write_gpkg(&pool, layer, filter, false, &args.out).await?,
-        );
+        return Ok(service.export_gpkg(&viewer, request, &args.out).await?);
     }
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -374,18 +391,7 @@ async fn export_layer(url: Option<&str>, args: &ExportArgs) -> Result<u64> {
         }
         out.flush()
     });
-    let index = state.snapshot();
-    let n = telecom_gis::http::export::write_layer(
-        &pool,
-        &index,
-        layer,
-        filter,
-        false,
-        args.format,
-        &telecom_gis::http::access::FibreView::All,
-        &tx,
-    )
-    .await?;
+    let n = service.export_stream(&viewer, request, &tx).await?;
     drop(tx);
     writer.await??;
     Ok(n)

@@ -26,10 +26,9 @@ use telecom_gis::AppState;
 use telecom_gis::domain::CollectionId;
 use telecom_gis::domain::geometry::parse_geometry;
 use telecom_gis::http::error::ApiError;
-use telecom_gis::http::extract::{feature_parts, merge_patch};
-use telecom_gis::http::items::parse_feature;
 use telecom_gis::http::limits::RateLimiter;
 use telecom_gis::http::params::{MAX_LIMIT, items_filter, parse_bbox, parse_pairs};
+use telecom_gis::service::features::parse_feature;
 
 // ---------------------------------------------------------------- harness
 
@@ -394,13 +393,10 @@ fn fuzz_features(name: &'static str, c: CollectionId) {
     let strategy = feature(c);
     while let Some(v) = f.next(&strategy) {
         f.check(&v, || {
-            // The split alone, then the whole validation of create.
-            if let Err(e) = feature_parts(&v) {
-                refused_cleanly(&e)?;
-            }
+            // The split into Feature parts, then the whole validation of create.
             match parse_feature(c, &v) {
                 Ok(()) => Ok(()),
-                Err(e) => refused_cleanly(&e),
+                Err(e) => refused_cleanly(&ApiError::from(e)),
             }
         });
     }
@@ -625,9 +621,9 @@ fn fuzz_merge_patch() {
     while let Some((c, patch)) = f.next(&strategy) {
         f.check(&(c, &patch), || {
             let mut doc = valid_feature(c);
-            merge_patch(&mut doc, &patch);
+            json_patch::merge(&mut doc, &patch);
             let once = doc.clone();
-            merge_patch(&mut doc, &patch);
+            json_patch::merge(&mut doc, &patch);
             if doc != once {
                 return Err(format!(
                     "applying the patch twice differs from once: {once} then {doc}"
@@ -635,7 +631,7 @@ fn fuzz_merge_patch() {
             }
             match parse_feature(c, &doc) {
                 Ok(()) => Ok(()),
-                Err(e) => refused_cleanly(&e),
+                Err(e) => refused_cleanly(&ApiError::from(e)),
             }
         });
     }

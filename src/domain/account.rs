@@ -11,7 +11,7 @@ pub const TOKEN_PREFIX: &str = "tgis_";
 /// Random bytes in a token: 256 bits of entropy.
 pub const TOKEN_BYTES: usize = 32;
 
-/// What an account may do (see [`crate::http::access`] for the rules).
+/// What an account may do (see [`crate::service::policy`] for the rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// The Department: everything, including restoring deleted assets.

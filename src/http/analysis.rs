@@ -6,15 +6,16 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::AppState;
-use super::access::{Actor, authorize_public};
+use super::access::Actor;
 use super::error::{ApiError, ApiResult};
 use super::extract::PathParams;
-use super::features::geojson_geometry;
 use super::params::parse_pairs;
 use super::{GEO_JSON, json_response};
 use crate::domain::classify::{AnalysisConfig, CRITERIA};
 use crate::domain::tower::Technology;
-use crate::report::{self, DistrictReport};
+use crate::service::analysis::{self, DistrictReport};
+use crate::service::policy::authorize_public;
+use crate::service::render::geojson_geometry;
 use crate::spatial::analysis::UniformPopulation;
 
 struct Query {
@@ -124,7 +125,7 @@ fn parse(
 
 async fn build(st: &AppState, q: &Query) -> ApiResult<Vec<DistrictReport>> {
     let index = st.coverage.snapshot();
-    report::districts(
+    analysis::districts(
         &st.pool,
         &index,
         &q.config,
@@ -133,7 +134,7 @@ async fn build(st: &AppState, q: &Query) -> ApiResult<Vec<DistrictReport>> {
     )
     .await
     .map_err(|e| match e {
-        report::ReportError::Db(d) => ApiError::from(d),
+        analysis::ReportError::Db(d) => ApiError::from(d),
         other => ApiError::internal(other),
     })
 }
@@ -188,7 +189,7 @@ pub async fn districts(
     let q = parse(&st, raw.as_deref(), &headers, true)?;
     let reports = build(&st, &q).await?;
     if q.csv {
-        let body = report::to_csv(&reports).map_err(ApiError::internal)?;
+        let body = analysis::to_csv(&reports).map_err(ApiError::internal)?;
         let mut res = json_response(StatusCode::OK, "text/csv; charset=utf-8", body.into_bytes());
         res.headers_mut().insert(
             header::CONTENT_DISPOSITION,
@@ -248,10 +249,10 @@ pub async fn summary(
     authorize_public(&actor)?;
     let q = parse(&st, raw.as_deref(), &headers, false)?;
     let reports = build(&st, &q).await?;
-    let s = report::summary(&st.pool, q.technology, &reports)
+    let s = analysis::summary(&st.pool, q.technology, &reports)
         .await
         .map_err(|e| match e {
-            report::ReportError::Db(d) => ApiError::from(d),
+            analysis::ReportError::Db(d) => ApiError::from(d),
             other => ApiError::internal(other),
         })?;
     Ok(json_response(

@@ -11,15 +11,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
-use super::access::{Actor, authorize_public};
+use super::access::Actor;
 use super::error::{ApiError, ApiResult};
 use super::extract::{body_bytes, json_body_bytes_check};
-use super::features::geojson_geometry;
 use super::params::{parse_bbox, parse_pairs};
 use super::{GEO_JSON, json_response};
 use crate::coverage::index::{CoverSector, CoverageIndex};
 use crate::domain::operator::is_valid_slug;
 use crate::domain::tower::Technology;
+use crate::service::policy::authorize_public;
+use crate::service::render::geojson_geometry;
 use crate::spatial::grid;
 
 /// Most points one `POST /coverage/points` may carry.

@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use crate::db::DbError;
 use crate::domain::Invalid;
+use crate::service::ServiceError;
+use crate::service::policy::Denied;
 
 /// Where in the request a problem was found.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -387,3 +389,53 @@ impl IntoResponse for ApiError {
 
 /// Result alias for handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<Denied> for ApiError {
+    fn from(e: Denied) -> Self {
+        match e {
+            Denied::SignInRequired(d) => ApiError::Unauthorized(d),
+            Denied::Forbidden(d) => ApiError::Forbidden(d),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Denied(d) => d.into(),
+            ServiceError::NotFound(d) => ApiError::NotFound(d),
+            ServiceError::Malformed { pointer, detail } => ApiError::body(&pointer, detail),
+            ServiceError::Invalid(inv) => ApiError::Invalid(inv),
+            ServiceError::BadOption { option, detail } => ApiError::param(option, detail),
+            ServiceError::Unsupported(detail) => ApiError::BadRequest {
+                detail,
+                errors: vec![],
+            },
+            ServiceError::Conflict { pointer, detail } => ApiError::Conflict { pointer, detail },
+            ServiceError::PreconditionRequired(d) => ApiError::PreconditionRequired(d),
+            ServiceError::PreconditionFailed {
+                detail,
+                current_etag,
+            } => ApiError::PreconditionFailed {
+                detail,
+                current_etag: Some(current_etag),
+            },
+            ServiceError::Db(e) => e.into(),
+            e @ (ServiceError::Output { .. } | ServiceError::Task { .. }) => {
+                ApiError::Internal(error_chain(&e))
+            }
+        }
+    }
+}
+
+/// An error and its sources, for the log.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

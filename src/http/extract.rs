@@ -7,7 +7,7 @@ use axum::extract::{FromRef, FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ProblemItem};
@@ -158,100 +158,4 @@ pub fn json_body_bytes_check(
         ));
     }
     Ok(())
-}
-
-/// The parts of a GeoJSON Feature object.
-pub struct FeatureParts<'a> {
-    /// `geometry` member (may be absent or null).
-    pub geometry: Option<&'a Value>,
-    /// `properties` member (null or absent gives an empty object).
-    pub properties: std::borrow::Cow<'a, Map<String, Value>>,
-    /// `id` member.
-    pub id: Option<&'a Value>,
-}
-
-/// Checks that `v` is a GeoJSON Feature and splits it.
-///
-/// # Errors
-/// 400 when it is not an object of type `Feature`, or `properties` is not an
-/// object; 422 for a foreign `crs` member.
-pub fn feature_parts(v: &Value) -> ApiResult<FeatureParts<'_>> {
-    let Some(obj) = v.as_object() else {
-        return Err(ApiError::body(
-            "",
-            "the body must be a GeoJSON Feature object",
-        ));
-    };
-    match obj.get("type").and_then(Value::as_str) {
-        Some("Feature") => {}
-        Some("FeatureCollection") => {
-            return Err(ApiError::body(
-                "/type",
-                "send one Feature per request (bulk import: POST /imports, planned)",
-            ));
-        }
-        Some(other) => {
-            return Err(ApiError::body(
-                "/type",
-                format!("must be \"Feature\", got \"{other}\""),
-            ));
-        }
-        None => {
-            return Err(ApiError::body(
-                "/type",
-                "is required and must be \"Feature\"",
-            ));
-        }
-    }
-    let mut crs_errors = crate::domain::Invalid::default();
-    crate::domain::geometry::check_crs_member(obj, "", &mut crs_errors);
-    if !crs_errors.is_empty() {
-        return Err(ApiError::Invalid(crs_errors));
-    }
-    let properties = match obj.get("properties") {
-        None | Some(Value::Null) => std::borrow::Cow::Owned(Map::new()),
-        Some(Value::Object(m)) => std::borrow::Cow::Borrowed(m),
-        Some(_) => return Err(ApiError::body("/properties", "must be an object (or null)")),
-    };
-    Ok(FeatureParts {
-        geometry: obj.get("geometry"),
-        properties,
-        id: obj.get("id"),
-    })
-}
-
-/// Applies an RFC 7396 JSON merge patch to `target`.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(p) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    if let Value::Object(t) = target {
-        for (k, v) in p {
-            if v.is_null() {
-                t.remove(k);
-            } else {
-                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::merge_patch;
-    use serde_json::json;
-
-    #[test]
-    fn merge_patch_follows_rfc_7396_examples() {
-        let mut t = json!({"a": "b", "c": {"d": "e", "f": "g"}});
-        merge_patch(&mut t, &json!({"a": "z", "c": {"f": null}}));
-        assert_eq!(t, json!({"a": "z", "c": {"d": "e"}}));
-        let mut t = json!({"a": [1, 2]});
-        merge_patch(&mut t, &json!({"a": [3]}));
-        assert_eq!(t, json!({"a": [3]}));
-    }
 }

@@ -8,13 +8,13 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
-use super::access::{Action, Actor, authorize, request_id, sign_in_required};
+use super::access::{Actor, request_id};
 use super::error::{ApiError, ApiResult, PROBLEM_JSON};
 use super::params::parse_pairs;
-use super::record::ImportAudit;
 use super::{AppState, json_response};
 use crate::domain::CollectionId;
-use crate::import::{self, Format, ImportError, ImportOptions, Mode, Report};
+use crate::import::{Format, ImportOptions, Mode, Report};
+use crate::service::Caller;
 
 /// Largest accepted import body, bytes (1 GiB).
 pub const MAX_IMPORT_BYTES: usize = 1 << 30;
@@ -165,44 +165,18 @@ pub async fn import(
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> ApiResult<Response> {
-    let Actor::Account(account) = &actor else {
-        return Err(sign_in_required("importing"));
-    };
+    let service = st.service();
     let mut o = options(raw.as_deref())?;
-    authorize(&actor, Action::Create, o.layer, actor.carrier_operator())?;
-    if let Some(mine) = actor.carrier_operator() {
-        // A carrier imports its own operator's assets: rows of others are
-        // refused like rows of another file's operator.
-        match o.operator.as_deref() {
-            None => o.operator = Some(mine.to_owned()),
-            Some(op) => authorize(&actor, Action::Create, o.layer, Some(op))?,
-        }
-    }
-    let (layer, mode) = (o.layer, o.mode);
-    let audit = ImportAudit {
-        state: &st,
-        account: account.clone(),
+    service.authorize_import(&actor, &mut o)?;
+    let mode = o.mode;
+    let caller = Caller {
+        actor,
         request_id: request_id(req.headers()),
     };
     let file = spool(&st, req).await?;
-    let report = import::run(&st.pool, Box::new(file), o, &|_| {}, &audit)
-        .await
-        .map_err(|e| match e {
-            ImportError::Unsupported(detail) => ApiError::BadRequest {
-                detail,
-                errors: vec![],
-            },
-            ImportError::Db(e) => ApiError::from(e),
-        })?;
+    let report = service.import(&caller, Box::new(file), o, &|_| {}).await?;
     if report.committed {
         st.metrics.import_completed();
-        let refreshed = match layer {
-            CollectionId::Towers => st.coverage.reload(&st.pool).await,
-            _ => st.coverage.reload_layers(&st.pool).await,
-        };
-        if let Err(e) = refreshed {
-            tracing::warn!(error = %e, "coverage index refresh after import failed; the change listener will retry");
-        }
     }
     if mode == Mode::Commit && !report.committed {
         let refused = Refused {

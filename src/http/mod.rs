@@ -10,7 +10,7 @@ pub mod coverage;
 pub mod error;
 pub mod export;
 pub mod extract;
-pub mod features;
+
 pub mod imports;
 pub mod items;
 pub mod limits;
@@ -18,7 +18,7 @@ pub mod ogc;
 pub mod openapi;
 pub mod ops;
 pub mod params;
-pub mod record;
+
 pub mod tiles;
 
 use std::path::PathBuf;
@@ -87,6 +87,16 @@ impl AppState {
             )),
             timeouts: limits::Timeouts::default(),
             cors_origins: limits::CorsOrigins::Any,
+        }
+    }
+
+    /// The application layer over this state's pool, index and analysis
+    /// defaults (shared handles: cheap).
+    pub fn service(&self) -> crate::service::Service {
+        crate::service::Service {
+            pool: self.pool.clone(),
+            coverage: self.coverage.clone(),
+            analysis: self.analysis.clone(),
         }
     }
 

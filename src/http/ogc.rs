@@ -8,12 +8,12 @@ use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{BaseUrl, PathParams};
-use super::features::Link;
 use super::items::collection;
 use super::params::{QueryableKind, check_format, parse_pairs, queryables as queryables_of};
 use super::{AppState, CRS84, GEO_JSON, json_response};
 use crate::db;
 use crate::domain::CollectionId;
+use crate::service::render::Link;
 
 /// Conformance classes this service implements.
 pub const CONFORMANCE: &[&str] = &[

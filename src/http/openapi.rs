@@ -50,7 +50,7 @@ use super::json_response;
         super::tiles::tilejson,
         super::tiles::tile,
     ),
-    components(schemas(super::error::Problem, super::error::ProblemItem, super::features::Link, crate::domain::operator::Operator,
+    components(schemas(super::error::Problem, super::error::ProblemItem, crate::service::render::Link, crate::domain::operator::Operator,
         super::coverage::PointAnswer,
         super::coverage::PointSector,
         super::ops::Readiness,

@@ -19,15 +19,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::access::{Action, Actor, FibreView, authorize};
+use super::access::Actor;
 use super::error::{ApiError, ApiResult};
 use super::extract::{BaseUrl, PathParams};
-use super::features::Link;
 use super::params::parse_pairs;
 use super::{AppState, json_response};
 use crate::db;
 use crate::db::tiles::TileTable;
 use crate::domain::CollectionId;
+use crate::service::policy::{Action, FibreView, authorize};
+use crate::service::render::Link;
 use crate::spatial::tiles::{
     BUFFER, EXTENT, MAX_ZOOM, SECTORS_MIN_ZOOM, TileCoord, encode, sectors_layer,
 };

@@ -1,11 +1,10 @@
-//! Bulk import of towers, fibre routes and data centres from GeoJSON, CSV
-//! and OpenCelliD files: validation report (dry run) or an all-or-nothing
-//! commit in one transaction, upserting by each operator's `external_id`.
+//! Readers of bulk-import files (GeoJSON, CSV, OpenCelliD, GeoPackage): they
+//! parse and validate rows with the same `New…::from_feature` validators as
+//! the API and hand batches of candidates to the import use-case
+//! ([`crate::service::imports`]), which writes them in one transaction.
 //!
 //! The input is streamed: a blocking reader thread parses and validates
-//! rows (with the same `New…::from_feature` validators as the API) and hands
-//! batches over a bounded channel to the writer, which upserts them inside
-//! one transaction. Memory stays bounded by the batch size, the capped
+//! rows and hands batches over a bounded channel to the writer. Memory stays bounded by the batch size, the capped
 //! problem list and one key per row for duplicate detection (OpenCelliD
 //! also keeps a compact record per cell to group cells into sites).
 //! Coordinates are lon/lat (EPSG:4326) throughout.
@@ -15,21 +14,10 @@ pub mod opencellid;
 pub mod read;
 
 use std::collections::HashSet;
-use std::io::Read;
 
 use serde::Serialize;
-use sqlx::PgPool;
-use tokio::sync::mpsc;
 
-use std::future::Future;
-use std::pin::Pin;
-
-use serde_json::Value;
-
-use crate::db::history::{Change, Op};
-use crate::db::{self, DbError};
 use crate::domain::CollectionId;
-use crate::domain::account::Account;
 use crate::domain::data_centre::NewDataCentre;
 use crate::domain::fibre::NewFibreRoute;
 use crate::domain::operator::Operator;
@@ -192,7 +180,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn new(o: &ImportOptions) -> Self {
+    pub(crate) fn new(o: &ImportOptions) -> Self {
         Self {
             mode: match o.mode {
                 Mode::DryRun => "dry-run".into(),
@@ -213,7 +201,7 @@ impl Report {
         }
     }
 
-    fn problem(&mut self, max: usize, p: Problem) {
+    pub(crate) fn problem(&mut self, max: usize, p: Problem) {
         self.problems_total += 1;
         if self.problems.len() < max {
             self.problems.push(p);
@@ -223,23 +211,6 @@ impl Report {
     /// True when any row was refused or the file could not be read to its end.
     pub fn has_errors(&self) -> bool {
         self.problems_total > 0
-    }
-}
-
-/// Errors that stop an import before a report can be made.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    /// The layer or format cannot be imported (e.g. districts, GeoPackage).
-    #[error("{0}")]
-    Unsupported(String),
-    /// The database failed.
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
-
-impl From<sqlx::Error> for ImportError {
-    fn from(e: sqlx::Error) -> Self {
-        ImportError::Db(DbError::Sqlx(e))
     }
 }
 
@@ -321,289 +292,6 @@ pub const VIETNAM_EXTENT: [f64; 4] = [102.0, 8.0, 110.0, 23.5];
 
 /// Margin added around the districts' extent, degrees.
 pub const AREA_MARGIN_DEG: f64 = 1.0;
-
-async fn service_area(pool: &PgPool) -> Result<[f64; 4], DbError> {
-    Ok(match db::extent(pool, CollectionId::Districts).await? {
-        Some([w, s, e, n]) => [
-            w - AREA_MARGIN_DEG,
-            s - AREA_MARGIN_DEG,
-            e + AREA_MARGIN_DEG,
-            n + AREA_MARGIN_DEG,
-        ],
-        None => VIETNAM_EXTENT,
-    })
-}
-
-/// The future of [`Audit::documents`]: `(feature id, GeoJSON)` pairs.
-pub type Documents<'c> =
-    Pin<Box<dyn Future<Output = Result<Vec<(i64, Value)>, DbError>> + Send + 'c>>;
-
-/// What an import needs from its caller: who imports (for permissions and
-/// the audit history) and how features are rendered for the history.
-pub trait Audit: Send + Sync {
-    /// The GeoJSON documents (as the items API serves them, without links)
-    /// of the live features of `layer` with these ids.
-    fn documents<'c>(
-        &'c self,
-        conn: &'c mut sqlx::PgConnection,
-        layer: CollectionId,
-        ids: &'c [i64],
-    ) -> Documents<'c>;
-    /// Who imports.
-    fn account(&self) -> &Account;
-    /// The request id, for the history.
-    fn request_id(&self) -> Option<&str>;
-    /// Whether the account may write this tower over `before` (the stored
-    /// one with the same external id, if any): `Err(reason)` refuses the row.
-    fn authorize_tower(
-        &self,
-        before: Option<&crate::domain::tower::Tower>,
-        after: &NewTower,
-    ) -> Result<(), String>;
-    /// Whether the account may write an asset of operator `owner`.
-    fn authorize_owner(&self, layer: CollectionId, owner: &str) -> Result<(), String>;
-}
-
-/// Imports `input` into the database per `options`, calling `progress`
-/// with the number of rows read after each batch. In commit mode the data is
-/// stored only when no row is refused; in a dry run nothing is stored. Both
-/// run the same checks and writes in one transaction, which a dry run (or a
-/// refused commit) rolls back, so the counts are exact.
-///
-/// # Errors
-/// [`ImportError::Unsupported`] for districts, or OpenCelliD into another
-/// layer than towers;
-/// [`ImportError::Db`] when the database fails (nothing is stored).
-pub async fn run(
-    pool: &PgPool,
-    input: Box<dyn Read + Send>,
-    options: ImportOptions,
-    progress: &(dyn Fn(u64) + Sync),
-    audit: &dyn Audit,
-) -> Result<Report, ImportError> {
-    if options.layer == CollectionId::Districts {
-        return Err(ImportError::Unsupported(
-            "districts cannot be imported; layers are towers, fibre-routes and data-centres".into(),
-        ));
-    }
-    if options.format == Format::Opencellid && options.layer != CollectionId::Towers {
-        return Err(ImportError::Unsupported(
-            "OpenCelliD files import into the towers layer only".into(),
-        ));
-    }
-    let operators = db::operators::list(pool).await?;
-    if let Some(op) = &options.operator
-        && !operators.iter().any(|o| &o.id == op)
-    {
-        return Err(ImportError::Unsupported(format!(
-            "unknown operator '{op}' (GET /operators lists them)"
-        )));
-    }
-    let ctx = Context {
-        area: service_area(pool).await?,
-        operators,
-        options: options.clone(),
-    };
-    let mut report = Report::new(&options);
-    let (tx, mut rx) = mpsc::channel::<Msg>(2);
-    let reader = tokio::task::spawn_blocking(move || read::produce(input, &ctx, &tx));
-    let mut conn = pool.begin().await?;
-    let mut failed: Option<DbError> = None;
-    while let Some(msg) = rx.recv().await {
-        match msg {
-            Msg::Warning(w) => report.warnings.push(w),
-            Msg::Fatal(p) => report.problem(options.max_problems, p),
-            Msg::Batch(batch) => {
-                if failed.is_none()
-                    && let Err(e) =
-                        write_batch(&mut conn, batch, &mut report, &options, audit).await
-                {
-                    // Keep reading to report every row, but write no more.
-                    failed = Some(e);
-                }
-                progress(report.rows);
-            }
-        }
-    }
-    reader
-        .await
-        .map_err(|e| ImportError::Unsupported(format!("reader failed: {e}")))?;
-    if let Some(e) = failed {
-        return Err(e.into());
-    }
-    if options.mode == Mode::Commit && !report.has_errors() {
-        conn.commit().await?;
-        report.committed = true;
-    } else {
-        conn.rollback().await?;
-    }
-    Ok(report)
-}
-
-async fn write_batch(
-    conn: &mut sqlx::PgConnection,
-    batch: Vec<Candidate>,
-    report: &mut Report,
-    options: &ImportOptions,
-    audit: &dyn Audit,
-) -> Result<(), DbError> {
-    let max = options.max_problems;
-    let layer = options.layer;
-    let table = match layer {
-        CollectionId::Towers => "towers",
-        CollectionId::FibreRoutes => "fibre_routes",
-        _ => "data_centres",
-    };
-    // The stored versions of the features this batch may update: for the
-    // permission rules and the history's `before`.
-    let keys: Vec<(String, String)> = batch
-        .iter()
-        .filter_map(|c| match &c.result {
-            Ok(Item::Tower(t)) => Some((t.operator.clone(), t.external_id.clone()?)),
-            Ok(Item::Fibre(f)) => Some((f.operator.clone(), f.external_id.clone()?)),
-            Ok(Item::DataCentre(d)) => Some((d.operator.clone(), d.external_id.clone()?)),
-            Err(_) => None,
-        })
-        .collect();
-    let existing = db::imports::existing_ids(conn, table, &keys).await?;
-    let before: std::collections::HashMap<i64, Value> = audit
-        .documents(conn, layer, &existing)
-        .await?
-        .into_iter()
-        .collect();
-    let stored_towers: std::collections::HashMap<(String, String), crate::domain::tower::Tower> =
-        if layer == CollectionId::Towers {
-            db::towers::get_many(conn, &existing)
-                .await?
-                .into_iter()
-                .filter_map(|t| Some(((t.operator.clone(), t.external_id.clone()?), t)))
-                .collect()
-        } else {
-            Default::default()
-        };
-    let mut changed: Vec<i64> = Vec::new();
-    let mut towers: Vec<(Loc, u64, NewTower)> = Vec::new();
-    for c in batch {
-        report.rows += c.rows;
-        let refused = |field: &str, reason: String| {
-            Ok(db::imports::Outcome::Refused(field.to_owned(), reason))
-        };
-        match c.result {
-            Err(problems) => {
-                report.rejected += c.rows;
-                for p in problems {
-                    report.problem(max, p);
-                }
-            }
-            Ok(Item::Tower(t)) => {
-                let key = (
-                    t.operator.clone(),
-                    t.external_id.clone().unwrap_or_default(),
-                );
-                match audit.authorize_tower(stored_towers.get(&key), &t) {
-                    Ok(()) => towers.push((c.loc, c.rows, t)),
-                    Err(reason) => tally(
-                        report,
-                        max,
-                        c.loc,
-                        c.rows,
-                        refused("operator", reason),
-                        &mut changed,
-                    )?,
-                }
-            }
-            Ok(Item::Fibre(f)) => {
-                let outcome = match audit.authorize_owner(layer, &f.operator) {
-                    Ok(()) => db::imports::upsert_fibre_route(conn, &f).await,
-                    Err(reason) => refused("operator", reason),
-                };
-                tally(report, max, c.loc, c.rows, outcome, &mut changed)?;
-            }
-            Ok(Item::DataCentre(d)) => {
-                let outcome = match audit.authorize_owner(layer, &d.operator) {
-                    Ok(()) => db::imports::upsert_data_centre(conn, &d).await,
-                    Err(reason) => refused("operator", reason),
-                };
-                tally(report, max, c.loc, c.rows, outcome, &mut changed)?;
-            }
-        }
-    }
-    if !towers.is_empty() {
-        let list: Vec<NewTower> = towers.iter().map(|(_, _, t)| t.clone()).collect();
-        let outcomes = db::imports::upsert_towers(conn, &list).await?;
-        for ((loc, rows, _), outcome) in towers.into_iter().zip(outcomes) {
-            tally(report, max, loc, rows, Ok(outcome), &mut changed)?;
-        }
-    }
-    // The history of every created or updated feature, in this transaction.
-    let after = audit.documents(conn, layer, &changed).await?;
-    let ids: Vec<String> = after.iter().map(|(id, _)| id.to_string()).collect();
-    let changes: Vec<Change<'_>> = after
-        .iter()
-        .zip(&ids)
-        .map(|((id, doc), fid)| {
-            let old = before.get(id);
-            Change {
-                collection: layer,
-                feature_id: fid,
-                op: if old.is_some() {
-                    Op::Update
-                } else {
-                    Op::Create
-                },
-                actor: audit.account(),
-                request_id: audit.request_id(),
-                before: old,
-                after: Some(doc),
-            }
-        })
-        .collect();
-    db::history::record_many(conn, &changes).await
-}
-
-/// Adds one outcome to the report; a refused write (a conflict or invalid
-/// reference found by the database) becomes a problem of that row.
-fn tally(
-    report: &mut Report,
-    max: usize,
-    loc: Loc,
-    rows: u64,
-    outcome: Result<db::imports::Outcome, DbError>,
-    changed: &mut Vec<i64>,
-) -> Result<(), DbError> {
-    use db::imports::Outcome;
-    match outcome {
-        Ok(Outcome::Created(id)) => {
-            report.created += 1;
-            changed.push(id);
-        }
-        Ok(Outcome::Updated(id)) => {
-            report.updated += 1;
-            changed.push(id);
-        }
-        Ok(Outcome::Unchanged) => report.unchanged += 1,
-        Ok(Outcome::Refused(field, reason)) => {
-            report.rejected += rows;
-            report.problem(max, loc.problem(field, reason));
-            return Ok(());
-        }
-        Err(DbError::Conflict { pointer, detail }) => {
-            report.rejected += rows;
-            report.problem(max, loc.problem(pointer, detail));
-            return Ok(());
-        }
-        Err(DbError::Invalid(inv)) => {
-            report.rejected += rows;
-            for e in inv.errors {
-                report.problem(max, loc.problem(e.pointer, e.detail));
-            }
-            return Ok(());
-        }
-        Err(e) => return Err(e),
-    }
-    report.accepted += rows;
-    Ok(())
-}
 
 /// Row keys already seen in this file, to report duplicates with both rows.
 /// Each key is kept as a 128-bit hash (two SipHash passes), so a

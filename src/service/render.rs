@@ -1,5 +1,15 @@
 //! GeoJSON (RFC 7946) representations of stored assets: lon/lat order, no
 //! `crs` member, exterior rings counter-clockwise and holes clockwise.
+//!
+//! Each feature has two forms:
+//! - the **stored form** ([`TowerFeature`] without a coverage index): what the
+//!   database holds and the client sent, nothing derived from configuration.
+//!   The audit history records it and the ETag is its hash, so editing
+//!   `config/coverage.toml` changes neither.
+//! - the **served form** (with the index): the stored form plus derived
+//!   values, today each modelled sector's `range_m` with
+//!   `range_source: "model"`. An explicit `range_m` is echoed exactly as
+//!   stored, with `range_source: "explicit"`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use geo::orient::{Direction, Orient};
@@ -110,12 +120,24 @@ struct SectorProps<'a> {
     tilt_deg: f64,
     height_m: f64,
     eirp_dbm: f64,
-    range_m: f64,
-    range_source: RangeSource,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    range_m: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    range_source: Option<RangeSource>,
 }
 
 impl<'a> SectorProps<'a> {
-    fn new(s: &'a Sector, (range_m, range_source): (f64, RangeSource)) -> Self {
+    /// The sector's properties; the modelled range (rounded to 0.1 m) only
+    /// when `index` is given, an explicit range always and exactly.
+    fn new(t: &Tower, s: &'a Sector, index: Option<&CoverageIndex>) -> Self {
+        let (range_m, range_source) = match (s.range_m, index) {
+            (Some(r), _) => (Some(r), Some(RangeSource::Explicit)),
+            (None, Some(index)) => {
+                let (r, source) = index.range_of(t, s);
+                (Some((r * 10.0).round() / 10.0), Some(source))
+            }
+            (None, None) => (None, None),
+        };
         SectorProps {
             id: s.id,
             operator: &s.operator,
@@ -126,7 +148,7 @@ impl<'a> SectorProps<'a> {
             tilt_deg: s.tilt_deg,
             height_m: s.height_m,
             eirp_dbm: s.eirp_dbm,
-            range_m: (range_m * 10.0).round() / 10.0,
+            range_m,
             range_source,
         }
     }
@@ -149,9 +171,15 @@ struct TowerProps<'a> {
     updated_at: String,
 }
 
-/// A tower as a GeoJSON Feature; its sectors are the array `sectors`, each
-/// with the range the coverage model uses and its source (from the index).
-pub struct TowerFeature<'a>(pub &'a Tower, pub Option<&'a [Link]>, pub &'a CoverageIndex);
+/// A tower as a GeoJSON Feature; its sectors are the array `sectors`. With
+/// a coverage index (the served form) each sector carries the range the
+/// coverage model uses and its source; without one (the stored form) only
+/// an explicit range.
+pub struct TowerFeature<'a>(
+    pub &'a Tower,
+    pub Option<&'a [Link]>,
+    pub Option<&'a CoverageIndex>,
+);
 
 impl Serialize for TowerFeature<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -170,7 +198,7 @@ impl Serialize for TowerFeature<'_> {
             sectors: t
                 .sectors
                 .iter()
-                .map(|s| SectorProps::new(s, self.2.range_of(t, s)))
+                .map(|s| SectorProps::new(t, s, self.2))
                 .collect(),
             created_at: ts(&t.created_at),
             updated_at: ts(&t.updated_at),

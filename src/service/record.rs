@@ -1,0 +1,354 @@
+//! A stored feature of any collection ([`Record`]), its key ([`Key`]), its
+//! stored and served GeoJSON forms (see [`super::render`]) and its ETag.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgConnection;
+
+use super::error::{ServiceError, ServiceResult};
+use super::render::{
+    DataCentreFeature, DistrictFeature, FibreFeature, GeneralisedFibreFeature, Link, TowerFeature,
+};
+use crate::coverage::index::CoverageIndex;
+use crate::db::trash::FeatureKey;
+use crate::db::{self, DbResult};
+use crate::domain::CollectionId;
+use crate::domain::data_centre::DataCentre;
+use crate::domain::district::District;
+use crate::domain::fibre::FibreRoute;
+use crate::domain::tower::{Sector, Tower};
+
+/// A feature key: a numeric id, or a district code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    /// Towers, fibre routes, data centres.
+    Id(i64),
+    /// Districts.
+    Code(String),
+}
+
+impl Key {
+    /// Reads a feature id of collection `c` as it appears in URLs; `None`
+    /// when it cannot name a feature of `c` (not a positive integer, or not
+    /// a district code).
+    pub fn parse(c: CollectionId, raw: &str) -> Option<Key> {
+        if c.numeric_ids() {
+            raw.parse::<i64>().ok().filter(|i| *i > 0).map(Key::Id)
+        } else if crate::domain::district::is_valid_code(raw) {
+            Some(Key::Code(raw.to_owned()))
+        } else {
+            None
+        }
+    }
+
+    /// The key as in URLs and the audit history.
+    pub fn as_string(&self) -> String {
+        match self {
+            Key::Id(i) => i.to_string(),
+            Key::Code(c) => c.clone(),
+        }
+    }
+
+    /// The key as the database layer takes it.
+    pub fn db(&self) -> FeatureKey<'_> {
+        match self {
+            Key::Id(i) => FeatureKey::Id(*i),
+            Key::Code(c) => FeatureKey::Code(c),
+        }
+    }
+}
+
+/// A stored feature of any collection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// A tower with its sectors.
+    Tower(Tower),
+    /// A fibre route.
+    Fibre(FibreRoute),
+    /// A data centre.
+    DataCentre(DataCentre),
+    /// A district.
+    District(District),
+}
+
+impl Record {
+    /// Reads a live feature (on the caller's connection or transaction).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn load(
+        conn: &mut PgConnection,
+        c: CollectionId,
+        key: &Key,
+    ) -> DbResult<Option<Record>> {
+        Ok(match (c, key) {
+            (CollectionId::Towers, Key::Id(id)) => {
+                db::towers::get(conn, *id).await?.map(Record::Tower)
+            }
+            (CollectionId::FibreRoutes, Key::Id(id)) => {
+                db::fibre_routes::get(conn, *id).await?.map(Record::Fibre)
+            }
+            (CollectionId::DataCentres, Key::Id(id)) => db::data_centres::get(conn, *id)
+                .await?
+                .map(Record::DataCentre),
+            (CollectionId::Districts, Key::Code(code)) => {
+                db::districts::get(conn, code).await?.map(Record::District)
+            }
+            _ => None,
+        })
+    }
+
+    /// Reads the live features of a numbered collection (not districts)
+    /// with these ids, in id order for towers (one query), else in `ids`
+    /// order; missing ones are left out.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn load_many(
+        conn: &mut PgConnection,
+        c: CollectionId,
+        ids: &[i64],
+    ) -> DbResult<Vec<Record>> {
+        if c == CollectionId::Towers {
+            return Ok(db::towers::get_many(conn, ids)
+                .await?
+                .into_iter()
+                .map(Record::Tower)
+                .collect());
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(Record::load(conn, c, &Key::Id(*id)).await?);
+        }
+        Ok(out)
+    }
+
+    /// The collection the record belongs to.
+    pub fn collection(&self) -> CollectionId {
+        match self {
+            Record::Tower(_) => CollectionId::Towers,
+            Record::Fibre(_) => CollectionId::FibreRoutes,
+            Record::DataCentre(_) => CollectionId::DataCentres,
+            Record::District(_) => CollectionId::Districts,
+        }
+    }
+
+    /// The feature id as in URLs.
+    pub fn id(&self) -> String {
+        self.key().as_string()
+    }
+
+    /// The feature's key.
+    pub fn key(&self) -> Key {
+        match self {
+            Record::Tower(t) => Key::Id(t.id),
+            Record::Fibre(f) => Key::Id(f.id),
+            Record::DataCentre(d) => Key::Id(d.id),
+            Record::District(d) => Key::Code(d.code.clone()),
+        }
+    }
+
+    /// The owning operator (none for districts).
+    pub fn owner(&self) -> Option<&str> {
+        match self {
+            Record::Tower(t) => Some(&t.operator),
+            Record::Fibre(f) => Some(&f.operator),
+            Record::DataCentre(d) => Some(&d.operator),
+            Record::District(_) => None,
+        }
+    }
+
+    /// Operators with a stake in the feature: the owner and a tower's tenants.
+    pub fn involved(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.owner().map(str::to_owned).into_iter().collect();
+        if let Record::Tower(t) = self {
+            v.extend(t.tenants.iter().cloned());
+        }
+        v
+    }
+
+    /// When the feature was created.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        match self {
+            Record::Tower(t) => t.created_at,
+            Record::Fibre(f) => f.created_at,
+            Record::DataCentre(d) => d.created_at,
+            Record::District(d) => d.created_at,
+        }
+    }
+
+    /// The GeoJSON of the feature. `exact: false` generalises a fibre route
+    /// (the only feature with a generalised form); `index` adds the derived
+    /// values of the served form (without it: the stored form); `links` are
+    /// appended when given.
+    ///
+    /// # Errors
+    /// [`ServiceError::Output`] if serialisation fails (it does not for
+    /// these types in practice).
+    pub fn to_json(
+        &self,
+        exact: bool,
+        index: Option<&CoverageIndex>,
+        links: Option<&[Link]>,
+    ) -> ServiceResult<Vec<u8>> {
+        let bytes = match self {
+            Record::Tower(t) => serde_json::to_vec(&TowerFeature(t, links, index)),
+            Record::Fibre(f) if !exact => serde_json::to_vec(&GeneralisedFibreFeature(f, links)),
+            Record::Fibre(f) => serde_json::to_vec(&FibreFeature(f, links)),
+            Record::DataCentre(d) => serde_json::to_vec(&DataCentreFeature(d, links)),
+            Record::District(d) => serde_json::to_vec(&DistrictFeature(d, links)),
+        };
+        bytes.map_err(|e| ServiceError::output("rendering a feature as GeoJSON", e))
+    }
+
+    /// The stored form (exact, nothing derived, no links): what the audit
+    /// history records.
+    ///
+    /// # Errors
+    /// As [`Record::to_json`].
+    pub fn stored_document(&self) -> ServiceResult<Value> {
+        serde_json::from_slice(&self.to_json(true, None, None)?)
+            .map_err(|e| ServiceError::output("reading back a stored document", e))
+    }
+
+    /// The strong ETag of the feature as seen exactly (`exact`) or
+    /// generalised: a hash of its stored form, so it changes with the data
+    /// and never with the coverage configuration.
+    ///
+    /// # Errors
+    /// As [`Record::to_json`].
+    pub fn etag(&self, exact: bool) -> ServiceResult<String> {
+        Ok(etag_of(&self.to_json(exact, None, None)?))
+    }
+
+    /// Rebuilds a record from its stored document (an audit-history
+    /// `before`/`after`, or a document served before stored forms existed,
+    /// whose modelled sector ranges are dropped). `None` when the document
+    /// is not a feature of `c`.
+    pub fn from_document(c: CollectionId, doc: &Value) -> Option<Record> {
+        let p = &doc["properties"];
+        let s = |k: &str| p[k].as_str().map(str::to_owned);
+        let t = |k: &str| {
+            p[k].as_str()
+                .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+                .map(|v| v.with_timezone(&Utc))
+        };
+        let geometry = || -> Option<geo::Geometry<f64>> {
+            let g: geojson::Geometry = serde_json::from_value(doc["geometry"].clone()).ok()?;
+            geo::Geometry::try_from(g).ok()
+        };
+        let (created_at, updated_at) = (t("created_at")?, t("updated_at")?);
+        Some(match c {
+            CollectionId::Towers => {
+                let id = doc["id"].as_i64()?;
+                let coords = doc["geometry"]["coordinates"].as_array()?;
+                let sectors = p["sectors"]
+                    .as_array()?
+                    .iter()
+                    .map(|v| sector_from_document(id, v))
+                    .collect::<Option<Vec<_>>>()?;
+                Record::Tower(Tower {
+                    id,
+                    operator: s("operator")?,
+                    site_code: s("site_code")?,
+                    name: s("name"),
+                    structure_type: s("structure_type")?,
+                    height_m: p["height_m"].as_f64()?,
+                    status: s("status")?,
+                    tenants: p["tenants"]
+                        .as_array()?
+                        .iter()
+                        .map(|v| v.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()?,
+                    external_id: s("external_id"),
+                    synthetic: p["synthetic"].as_bool().unwrap_or(false),
+                    lon: coords.first()?.as_f64()?,
+                    lat: coords.get(1)?.as_f64()?,
+                    sectors,
+                    created_at,
+                    updated_at,
+                })
+            }
+            CollectionId::FibreRoutes => Record::Fibre(FibreRoute {
+                id: doc["id"].as_i64()?,
+                operator: s("operator")?,
+                name: s("name"),
+                placement: s("placement")?,
+                fibre_count: i32::try_from(p["fibre_count"].as_i64()?).ok()?,
+                capacity_gbps: p["capacity_gbps"].as_f64(),
+                status: s("status")?,
+                external_id: s("external_id"),
+                synthetic: p["synthetic"].as_bool().unwrap_or(false),
+                length_m: p["length_m"].as_f64()?,
+                geometry: geometry()?,
+                created_at,
+                updated_at,
+            }),
+            CollectionId::DataCentres => Record::DataCentre(DataCentre {
+                id: doc["id"].as_i64()?,
+                operator: s("operator")?,
+                name: s("name")?,
+                tier: p["tier"].as_i64().and_then(|v| i16::try_from(v).ok()),
+                power_mw: p["power_mw"].as_f64(),
+                racks: p["racks"].as_i64().and_then(|v| i32::try_from(v).ok()),
+                status: s("status")?,
+                external_id: s("external_id"),
+                synthetic: p["synthetic"].as_bool().unwrap_or(false),
+                geometry: geometry()?,
+                created_at,
+                updated_at,
+            }),
+            CollectionId::Districts => {
+                let geometry = match geometry()? {
+                    geo::Geometry::MultiPolygon(mp) => mp,
+                    geo::Geometry::Polygon(p) => geo::MultiPolygon(vec![p]),
+                    _ => return None,
+                };
+                Record::District(District {
+                    code: s("code")?,
+                    name: s("name")?,
+                    name_ascii: s("name_ascii")?,
+                    population: p["population"].as_i64()?,
+                    area_km2: p["area_km2"].as_f64()?,
+                    geometry,
+                    created_at,
+                    updated_at,
+                })
+            }
+        })
+    }
+}
+
+/// A sector of a stored tower document; a modelled range (served before
+/// stored forms existed) is not the sector's own and is dropped.
+fn sector_from_document(tower_id: i64, v: &Value) -> Option<Sector> {
+    let f = |k: &str| v[k].as_f64();
+    let explicit = v["range_source"].as_str() != Some("model");
+    Some(Sector {
+        id: v["id"].as_i64()?,
+        tower_id,
+        operator: v["operator"].as_str()?.to_owned(),
+        technology: v["technology"].as_str()?.to_owned(),
+        frequency_mhz: f("frequency_mhz")?,
+        azimuth_deg: f("azimuth_deg")?,
+        beamwidth_deg: f("beamwidth_deg")?,
+        tilt_deg: f("tilt_deg")?,
+        height_m: f("height_m")?,
+        eirp_dbm: f("eirp_dbm")?,
+        range_m: f("range_m").filter(|_| explicit),
+    })
+}
+
+/// The strong ETag of a feature document (a hash of its exact bytes).
+pub fn etag_of(doc: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let hash = Sha256::digest(doc);
+    let mut hex = String::with_capacity(34);
+    hex.push('"');
+    for b in &hash[..16] {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex.push('"');
+    hex
+}
