@@ -11,6 +11,7 @@ pub mod config;
 pub mod coverage;
 pub mod db;
 pub mod domain;
+pub mod format;
 pub mod generate;
 pub mod http;
 pub mod import;

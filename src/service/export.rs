@@ -26,7 +26,7 @@ use super::render::{DataCentreFeature, FibreFeature, TowerFeature};
 use crate::coverage::index::CoverageIndex;
 use crate::db::{self, ItemFilter};
 use crate::domain::CollectionId;
-use crate::import::gpkg;
+use crate::format::gpkg;
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

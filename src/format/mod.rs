@@ -1,0 +1,4 @@
+//! File formats the service reads and writes, independent of any layer:
+//! GeoPackage.
+
+pub mod gpkg;
