@@ -17,9 +17,11 @@ if [[ ! -f $WEB/package.json ]]; then
 	exit 0
 fi
 if ! command -v npm >/dev/null 2>&1; then
-	log "error: npm is not installed, but web/package.json exists and the front end must be built."
-	log "       Install Node.js and npm (Debian: apt-get install -y nodejs npm) and run make again."
-	exit 1
+	log "npm is not installed, but web/package.json exists and the front end must be built: installing it."
+	"$ROOT/scripts/ensure-packages.sh" nodejs npm || {
+		log "error: install Node.js and npm (Debian: apt-get install -y nodejs npm) and run make again."
+		exit 1
+	}
 fi
 
 cd "$WEB"
@@ -47,6 +49,13 @@ test)
 	if [[ -z ${DATABASE_URL:-} ]]; then
 		log "error: DATABASE_URL is not set; the web tests need a PostGIS server (make test provisions one)."
 		exit 1
+	fi
+	# The tests drive Debian's Chromium (web/tests/harness.mjs).
+	if [[ ! -x /usr/bin/chromium ]]; then
+		"$ROOT/scripts/ensure-packages.sh" chromium || {
+			log "error: the browser tests need /usr/bin/chromium (Debian: apt-get install -y chromium)."
+			exit 1
+		}
 	fi
 	deps
 	log "==> npm test (web/): builds the front end and the service, then runs headless Chromium"
