@@ -16,10 +16,11 @@ use telecom_gis::http::ops::METRIC_NAMES;
 use common::process::db_fingerprint;
 use common::{load_sample, send_to, send_with_headers, tower_feature};
 
-/// The metric names documented in the README's metrics table.
+/// The metric names documented in the metrics table of docs/operations.md.
 fn documented_metric_names() -> Vec<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md is readable");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
+            .expect("docs/operations.md is readable");
     readme
         .lines()
         .filter_map(|l| l.strip_prefix("| `telecom_gis_"))
@@ -46,13 +47,16 @@ async fn every_documented_metric_is_exported_and_every_exported_metric_is_docume
     let documented = documented_metric_names();
     assert!(
         documented.len() >= 10,
-        "README lists the metrics: {documented:?}"
+        "docs/operations.md lists the metrics: {documented:?}"
     );
     let mut exported: Vec<String> = METRIC_NAMES.iter().map(|n| (*n).to_owned()).collect();
     exported.sort();
     let mut listed = documented.clone();
     listed.sort();
-    assert_eq!(listed, exported, "README table and http::ops::METRIC_NAMES");
+    assert_eq!(
+        listed, exported,
+        "docs/operations.md table and http::ops::METRIC_NAMES"
+    );
 
     // One request first, so the request histogram has a sample.
     assert_eq!(

@@ -822,6 +822,18 @@ impl CoverageIndex {
         {
             return (c.range_m, c.range_source);
         }
+        self.model_range(tower, sector)
+    }
+
+    /// The range of `sector` on `tower` computed from its own parameters
+    /// and position with this index's configuration and clutter areas (not
+    /// looked up): for a tower as it was at a past instant, whose sectors
+    /// may differ from the indexed ones.
+    pub fn model_range(
+        &self,
+        tower: &crate::domain::tower::Tower,
+        sector: &crate::domain::tower::Sector,
+    ) -> (f64, RangeSource) {
         let input = SectorInput {
             sector_id: sector.id,
             tower_id: tower.id,

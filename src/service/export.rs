@@ -22,7 +22,7 @@ use super::Service;
 use super::error::{ServiceError, ServiceResult};
 use super::features::Viewer;
 use super::policy::authorize_exact_fibre_export;
-use super::render::{DataCentreFeature, FibreFeature, TowerFeature};
+use super::render::{DataCentreFeature, FibreFeature, Ranges, TowerFeature};
 use crate::coverage::index::CoverageIndex;
 use crate::db::{self, ItemFilter};
 use crate::domain::CollectionId;
@@ -284,7 +284,7 @@ async fn write_layer(
                 for t in &rows {
                     push(match format {
                         ExportFormat::Geojson => {
-                            serde_json::to_vec(&TowerFeature(t, None, Some(index)))
+                            serde_json::to_vec(&TowerFeature(t, None, Some(Ranges::Current(index))))
                                 .unwrap_or_default()
                         }
                         ExportFormat::Csv | ExportFormat::Gpkg => {

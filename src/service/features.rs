@@ -23,7 +23,7 @@ use super::policy::{
     authorize_tower_stake, sign_in_required,
 };
 use super::record::{Key, Record};
-use super::render::Link;
+use super::render::{Link, Ranges};
 use crate::coverage::index::CoverageIndex;
 use crate::db::history::{Change, Entry, FeedFilter, Op};
 use crate::db::{self, Bbox, ItemFilter};
@@ -75,13 +75,23 @@ impl Viewer {
         c != CollectionId::FibreRoutes || self.fibre == FibreView::All
     }
 
-    /// A stored record as this viewer may see it.
+    /// A live record as this viewer may see it.
     pub fn visible(&self, record: Record, index: &Arc<CoverageIndex>) -> Visible {
         let exact = self.sees_exactly(&record);
         Visible {
             record,
             exact,
+            past: false,
             index: index.clone(),
+        }
+    }
+
+    /// A record as it was at a past instant, as this viewer may see it (its
+    /// modelled ranges computed from its own sectors, not the indexed ones).
+    fn visible_past(&self, record: Record, index: &Arc<CoverageIndex>) -> Visible {
+        Visible {
+            past: true,
+            ..self.visible(record, index)
         }
     }
 
@@ -97,6 +107,8 @@ impl Viewer {
 pub struct Visible {
     record: Record,
     exact: bool,
+    /// True for a record as it was (from the history), false for a live one.
+    past: bool,
     index: Arc<CoverageIndex>,
 }
 
@@ -121,7 +133,16 @@ impl Visible {
     /// # Errors
     /// [`ServiceError::Output`] if serialisation fails.
     pub fn to_json(&self, links: Option<&[Link]>) -> ServiceResult<Vec<u8>> {
-        self.record.to_json(self.exact, Some(&self.index), links)
+        self.record.to_json(self.exact, Some(self.ranges()), links)
+    }
+
+    /// Where the served form's modelled ranges come from.
+    fn ranges(&self) -> Ranges<'_> {
+        if self.past {
+            Ranges::Past(&self.index)
+        } else {
+            Ranges::Current(&self.index)
+        }
     }
 
     /// The strong ETag of this view: a hash of its stored form (independent
@@ -151,7 +172,7 @@ impl Serialize for Visible {
             DataCentreFeature, DistrictFeature, FibreFeature, GeneralisedFibreFeature, TowerFeature,
         };
         match &self.record {
-            Record::Tower(t) => TowerFeature(t, None, Some(&self.index)).serialize(s),
+            Record::Tower(t) => TowerFeature(t, None, Some(self.ranges())).serialize(s),
             Record::Fibre(f) if !self.exact => GeneralisedFibreFeature(f, None).serialize(s),
             Record::Fibre(f) => FibreFeature(f, None).serialize(s),
             Record::DataCentre(d) => DataCentreFeature(d, None).serialize(s),
@@ -627,7 +648,7 @@ impl Service {
                 stamp(&at)
             ))
         })?;
-        Ok(viewer.visible(rec, &self.coverage.snapshot()))
+        Ok(viewer.visible_past(rec, &self.coverage.snapshot()))
     }
 
     /// A page of the live features of `c` matching `filter`, as `viewer` may
@@ -738,7 +759,7 @@ impl Service {
         }
         let all = records
             .into_iter()
-            .map(|r| viewer.visible(r, &index))
+            .map(|r| viewer.visible_past(r, &index))
             .collect();
         page_in_memory(all, filter)
     }
@@ -804,6 +825,7 @@ impl Service {
         Ok(Visible {
             record: rec,
             exact: true,
+            past: false,
             index: self.coverage.snapshot(),
         })
     }
@@ -873,6 +895,7 @@ impl Service {
         Ok(Visible {
             record: rec,
             exact: true,
+            past: false,
             index: self.coverage.snapshot(),
         })
     }
@@ -947,6 +970,7 @@ impl Service {
         Ok(Visible {
             record: rec,
             exact: true,
+            past: false,
             index: self.coverage.snapshot(),
         })
     }

@@ -7,9 +7,9 @@ use sqlx::PgConnection;
 
 use super::error::{ServiceError, ServiceResult};
 use super::render::{
-    DataCentreFeature, DistrictFeature, FibreFeature, GeneralisedFibreFeature, Link, TowerFeature,
+    DataCentreFeature, DistrictFeature, FibreFeature, GeneralisedFibreFeature, Link, Ranges,
+    TowerFeature,
 };
-use crate::coverage::index::CoverageIndex;
 use crate::db::trash::FeatureKey;
 use crate::db::{self, DbResult};
 use crate::domain::CollectionId;
@@ -178,8 +178,8 @@ impl Record {
     }
 
     /// The GeoJSON of the feature. `exact: false` generalises a fibre route
-    /// (the only feature with a generalised form); `index` adds the derived
-    /// values of the served form (without it: the stored form); `links` are
+    /// (the only feature with a generalised form); `ranges` adds the derived
+    /// values of the served form (without: the stored form); `links` are
     /// appended when given.
     ///
     /// # Errors
@@ -188,11 +188,11 @@ impl Record {
     pub fn to_json(
         &self,
         exact: bool,
-        index: Option<&CoverageIndex>,
+        ranges: Option<Ranges<'_>>,
         links: Option<&[Link]>,
     ) -> ServiceResult<Vec<u8>> {
         let bytes = match self {
-            Record::Tower(t) => serde_json::to_vec(&TowerFeature(t, links, index)),
+            Record::Tower(t) => serde_json::to_vec(&TowerFeature(t, links, ranges)),
             Record::Fibre(f) if !exact => serde_json::to_vec(&GeneralisedFibreFeature(f, links)),
             Record::Fibre(f) => serde_json::to_vec(&FibreFeature(f, links)),
             Record::DataCentre(d) => serde_json::to_vec(&DataCentreFeature(d, links)),

@@ -128,12 +128,15 @@ struct SectorProps<'a> {
 
 impl<'a> SectorProps<'a> {
     /// The sector's properties; the modelled range (rounded to 0.1 m) only
-    /// when `index` is given, an explicit range always and exactly.
-    fn new(t: &Tower, s: &'a Sector, index: Option<&CoverageIndex>) -> Self {
-        let (range_m, range_source) = match (s.range_m, index) {
+    /// when `ranges` are given, an explicit range always and exactly.
+    fn new(t: &Tower, s: &'a Sector, ranges: Option<Ranges<'_>>) -> Self {
+        let (range_m, range_source) = match (s.range_m, ranges) {
             (Some(r), _) => (Some(r), Some(RangeSource::Explicit)),
-            (None, Some(index)) => {
-                let (r, source) = index.range_of(t, s);
+            (None, Some(ranges)) => {
+                let (r, source) = match ranges {
+                    Ranges::Current(index) => index.range_of(t, s),
+                    Ranges::Past(index) => index.model_range(t, s),
+                };
                 (Some((r * 10.0).round() / 10.0), Some(source))
             }
             (None, None) => (None, None),
@@ -171,14 +174,24 @@ struct TowerProps<'a> {
     updated_at: String,
 }
 
+/// Where the modelled sector ranges of the served form come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Ranges<'a> {
+    /// The index's own entries (a live tower: the ranges coverage uses).
+    Current(&'a CoverageIndex),
+    /// Computed from the sector's parameters with the index's model (a
+    /// tower as it was, whose sectors may differ from the indexed ones).
+    Past(&'a CoverageIndex),
+}
+
 /// A tower as a GeoJSON Feature; its sectors are the array `sectors`. With
-/// a coverage index (the served form) each sector carries the range the
-/// coverage model uses and its source; without one (the stored form) only
-/// an explicit range.
+/// ranges (the served form) each sector carries the range the coverage
+/// model gives it and its source; without (the stored form) only an
+/// explicit range.
 pub struct TowerFeature<'a>(
     pub &'a Tower,
     pub Option<&'a [Link]>,
-    pub Option<&'a CoverageIndex>,
+    pub Option<Ranges<'a>>,
 );
 
 impl Serialize for TowerFeature<'_> {
