@@ -1,0 +1,80 @@
+//! `export`: every feature of a layer to a file.
+//!
+//! The writers are the HTTP layer's streaming export for now (to move to
+//! the application layer).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::config::ExportArgs;
+use crate::coverage::listener::CoverageState;
+use crate::db;
+use crate::domain::CollectionId;
+use crate::http::access::FibreView;
+use crate::http::export::{ExportFormat, write_gpkg, write_layer};
+
+pub(super) async fn run(url: Option<&str>, args: &ExportArgs) -> Result<ExitCode> {
+    let n = export_layer(url, args).await?;
+    tracing::info!(path = %args.out.display(), features = n, "exported");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the layer; returns the number of features.
+async fn export_layer(url: Option<&str>, args: &ExportArgs) -> Result<u64> {
+    let layer = CollectionId::parse(&args.layer)
+        .filter(|c| *c != CollectionId::Districts)
+        .context("--layer must be towers, fibre-routes or data-centres")?;
+    let pool = super::connect(url, 2).await?;
+    let state = CoverageState::new(super::load_coverage_config(
+        args.coverage_config.as_deref(),
+    )?);
+    if args.format == ExportFormat::Geojson {
+        state.reload(&pool).await?;
+    }
+    let filter = db::ItemFilter {
+        properties: args
+            .operator
+            .iter()
+            .map(|o| ("operator".to_owned(), o.clone()))
+            .collect(),
+        ..db::ItemFilter::default()
+    };
+    if args.format == ExportFormat::Gpkg {
+        // SQLite refuses to create tables in an existing GeoPackage: start afresh.
+        if args.out.exists() {
+            std::fs::remove_file(&args.out)
+                .with_context(|| format!("cannot replace {}", args.out.display()))?;
+        }
+        return Ok(write_gpkg(&pool, layer, filter, false, &args.out).await?);
+    }
+    let file = std::fs::File::create(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(file);
+        while let Some(chunk) = rx.blocking_recv() {
+            out.write_all(&chunk)?;
+        }
+        out.flush()
+    });
+    let index = state.snapshot();
+    let n = write_layer(
+        &pool,
+        &index,
+        layer,
+        filter,
+        false,
+        args.format,
+        &FibreView::All,
+        &tx,
+    )
+    .await?;
+    drop(tx);
+    writer
+        .await
+        .context("the file writer stopped")?
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    Ok(n)
+}
