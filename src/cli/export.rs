@@ -1,4 +1,5 @@
-//! `export`: every feature of a layer to a file.
+//! `export`: every feature of a layer to a file (`--out /dev/stdout` for a
+//! pipe; CSV and GeoJSON only, a GeoPackage needs a regular file).
 //!
 //! The writers are the HTTP layer's streaming export for now (to move to
 //! the application layer).
@@ -42,10 +43,17 @@ async fn export_layer(url: Option<&str>, args: &ExportArgs) -> Result<u64> {
         ..db::ItemFilter::default()
     };
     if args.format == ExportFormat::Gpkg {
-        // SQLite refuses to create tables in an existing GeoPackage: start afresh.
-        if args.out.exists() {
-            std::fs::remove_file(&args.out)
-                .with_context(|| format!("cannot replace {}", args.out.display()))?;
+        // SQLite refuses to create tables in an existing GeoPackage: start
+        // afresh, but never remove anything but a regular file (not
+        // /dev/stdout).
+        match std::fs::metadata(&args.out) {
+            Ok(m) if m.is_file() => std::fs::remove_file(&args.out)
+                .with_context(|| format!("cannot replace {}", args.out.display()))?,
+            Ok(_) => anyhow::bail!(
+                "{} is not a regular file: a GeoPackage is an SQLite database and needs one",
+                args.out.display()
+            ),
+            Err(_) => {}
         }
         return Ok(write_gpkg(&pool, layer, filter, false, &args.out).await?);
     }

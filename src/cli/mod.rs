@@ -1,6 +1,12 @@
 //! The command line: one module per subcommand, and what they share
 //! (tracing, the database connection, configuration files).
 //!
+//! Output discipline: a subcommand's result (a CSV, GeoJSON, a token, a
+//! table, a summary) goes to **stdout** and nothing else does; logs,
+//! progress bars and notes go to **stderr**, so
+//! `telecom-gis report underserved --format csv > out.csv` writes a clean
+//! CSV at any `RUST_LOG` level.
+//!
 //! This is an adapter like [`crate::http`]: it parses arguments, calls the
 //! library and prints. Only `serve` needs the HTTP layer.
 
@@ -27,14 +33,16 @@ mod report;
 mod serve;
 mod token;
 
-/// Initialises logging, coloured only on a terminal. The filter is
-/// `RUST_LOG`, by default `info,sqlx=warn,tower_http=info`.
+/// Initialises logging: every log line goes to stderr (never stdout, which
+/// carries the commands' data), coloured only when stderr is a terminal.
+/// The filter is `RUST_LOG`, by default `info,sqlx=warn,tower_http=info`.
 pub fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal());
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
