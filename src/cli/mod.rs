@@ -120,10 +120,9 @@ fn load_coverage_config(path: Option<&Path>) -> Result<CoverageConfig> {
 /// present, else the built-in copy.
 fn load_analysis_config(path: Option<&Path>) -> Result<AnalysisConfig> {
     let default = Path::new("config/analysis.toml");
-    let loaded = match path {
-        Some(p) => AnalysisConfig::load(p),
-        None if default.is_file() => AnalysisConfig::load(default),
-        None => Ok(AnalysisConfig::default()),
-    };
-    loaded.map_err(anyhow::Error::msg)
+    Ok(match path {
+        Some(p) => AnalysisConfig::load(p)?,
+        None if default.is_file() => AnalysisConfig::load(default)?,
+        None => AnalysisConfig::default(),
+    })
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::config::{ReportFormat, UnderservedArgs};
 use crate::coverage::index::CoverageIndex;
@@ -17,7 +17,7 @@ pub(super) async fn underserved(url: Option<&str>, args: &UnderservedArgs) -> Re
     let technology: Technology = args
         .technology
         .parse()
-        .map_err(|e: String| anyhow::anyhow!("--technology {}: {e}", args.technology))?;
+        .with_context(|| format!("--technology {}", args.technology))?;
     let pool = super::connect(url, 4).await?;
     let config = super::load_analysis_config(args.analysis_config.as_deref())?;
     let state = CoverageState::new(super::load_coverage_config(

@@ -57,7 +57,7 @@ fn parse(
             "technology" => {
                 technology = v
                     .parse()
-                    .map_err(|e: String| ApiError::param("technology", format!("'{v}' {e}")))?
+                    .map_err(|e| ApiError::param("technology", format!("'{v}' {e}")))?
             }
             "f" if allow_format => match v.as_str() {
                 "csv" => csv = true,
@@ -107,14 +107,9 @@ fn parse(
             }
         }
     }
-    config.check().map_err(|e| {
-        let param = seen
-            .iter()
-            .find(|p| e.contains(p.split('.').next_back().unwrap_or(p)))
-            .cloned()
-            .unwrap_or_else(|| "resolution".into());
-        ApiError::param(&param, e)
-    })?;
+    config
+        .check()
+        .map_err(|e| ApiError::param(&e.setting(), e.to_string()))?;
     Ok(Query {
         technology,
         config,

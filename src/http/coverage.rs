@@ -554,7 +554,10 @@ pub async fn gaps(
         })
         .await
         .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::param("bbox", e.to_string()))?
+        .map_err(|e| match e {
+            grid::GridError::Resolution(_) => ApiError::param("resolution", e.to_string()),
+            grid::GridError::Area(ref why) => ApiError::param("bbox", format!("{e}: {why}")),
+        })?
     };
     if cells.len() > MAX_GAP_CELLS {
         return Err(ApiError::param(
