@@ -18,6 +18,7 @@ pub mod ogc;
 pub mod openapi;
 pub mod ops;
 pub mod params;
+pub mod query;
 pub mod record;
 pub mod tiles;
 
