@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod analysis;
+pub mod conditional;
 pub mod coverage;
 pub mod error;
 pub mod export;
