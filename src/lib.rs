@@ -3,10 +3,11 @@
 //! Layers point inward: [`http`] (axum routers, extractors, DTOs) calls
 //! [`domain`] (validated types) and [`spatial`] (in-memory geometry), which
 //! rest on [`db`] (sqlx/PostGIS). [`app`] builds the router so tests drive the
-//! real service. See the README for the API and operations.
+//! real service; [`cli`] is the command line. See the README for the API and operations.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod config;
 pub mod coverage;
 pub mod db;

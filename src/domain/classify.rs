@@ -68,36 +68,137 @@ impl Default for AnalysisConfig {
     }
 }
 
+/// A setting of an [`AnalysisConfig`] out of its range, missing or unknown.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SettingError {
+    /// `resolution` outside 7–11.
+    #[error("resolution {0} is outside 7–11")]
+    Resolution(u8),
+    /// `fibre_reach_m` outside (0, 50000].
+    #[error("fibre_reach_m must be in (0, 50000]")]
+    FibreReach(f64),
+    /// A bound for something that is not a criterion.
+    #[error(
+        "{level}.{name} is not a criterion; criteria are {}",
+        criterion_names()
+    )]
+    UnknownCriterion {
+        /// `underserved` or `unserved`.
+        level: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// A bound out of range (negative, not finite, or a percentage over 100).
+    #[error("{level}.{name} = {value} is out of range")]
+    OutOfRange {
+        /// `underserved` or `unserved`.
+        level: &'static str,
+        /// The criterion.
+        name: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A criterion without its bound.
+    #[error("{level}.{name} is missing")]
+    Missing {
+        /// `underserved` or `unserved`.
+        level: &'static str,
+        /// The criterion.
+        name: &'static str,
+    },
+}
+
+impl SettingError {
+    /// The setting at fault, as configuration files and query parameters
+    /// name it: `resolution`, `fibre_reach_m`, `underserved.pop_coverage_pct`…
+    pub fn setting(&self) -> String {
+        match self {
+            SettingError::Resolution(_) => "resolution".into(),
+            SettingError::FibreReach(_) => "fibre_reach_m".into(),
+            SettingError::UnknownCriterion { level, name } => format!("{level}.{name}"),
+            SettingError::OutOfRange { level, name, .. }
+            | SettingError::Missing { level, name } => {
+                format!("{level}.{name}")
+            }
+        }
+    }
+}
+
+fn criterion_names() -> String {
+    CRITERIA
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why an analysis configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not TOML of the expected shape.
+    #[error("not a valid analysis configuration")]
+    Toml(#[source] toml::de::Error),
+    /// A setting is out of range, missing or unknown.
+    #[error("invalid analysis setting")]
+    Setting(#[source] SettingError),
+    /// The file's contents are refused.
+    #[error("invalid analysis configuration {}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: Box<AnalysisConfigError>,
+    },
+}
+
 impl AnalysisConfig {
     /// Parses and checks a TOML configuration.
     ///
     /// # Errors
-    /// A message naming the missing, unknown or out-of-range setting.
-    pub fn from_toml(text: &str) -> Result<Self, String> {
-        let c: AnalysisConfig = toml::from_str(text).map_err(|e| e.to_string())?;
-        c.check()?;
+    /// [`AnalysisConfigError::Toml`] for a syntax error or an unknown or
+    /// missing key, [`AnalysisConfigError::Setting`] naming the setting out of
+    /// range.
+    pub fn from_toml(text: &str) -> Result<Self, AnalysisConfigError> {
+        let c: AnalysisConfig = toml::from_str(text).map_err(AnalysisConfigError::Toml)?;
+        c.check().map_err(AnalysisConfigError::Setting)?;
         Ok(c)
     }
 
     /// Reads a configuration file.
     ///
     /// # Errors
-    /// When the file cannot be read or is invalid.
-    pub fn load(path: &std::path::Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Self::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+    /// When the file cannot be read or is invalid (the error names the file).
+    pub fn load(path: &std::path::Path) -> Result<Self, AnalysisConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| AnalysisConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| AnalysisConfigError::File {
+            path: path.to_owned(),
+            source: Box::new(e),
+        })
     }
 
     /// Checks ranges and that every criterion has both bounds.
     ///
     /// # Errors
-    /// A message naming the problem.
-    pub fn check(&self) -> Result<(), String> {
+    /// The first setting at fault ([`SettingError::setting`] names it).
+    pub fn check(&self) -> Result<(), SettingError> {
         if !(7..=11).contains(&self.resolution) {
-            return Err(format!("resolution {} is outside 7–11", self.resolution));
+            return Err(SettingError::Resolution(self.resolution));
         }
         if !(self.fibre_reach_m > 0.0 && self.fibre_reach_m <= 50_000.0) {
-            return Err("fibre_reach_m must be in (0, 50000]".into());
+            return Err(SettingError::FibreReach(self.fibre_reach_m));
         }
         for (level, map) in [
             ("underserved", &self.underserved),
@@ -105,18 +206,28 @@ impl AnalysisConfig {
         ] {
             for k in map.keys() {
                 if !CRITERIA.iter().any(|c| c.name == k) {
-                    let names: Vec<&str> = CRITERIA.iter().map(|c| c.name).collect();
-                    return Err(format!(
-                        "{level}.{k} is not a criterion; criteria are {}",
-                        names.join(", ")
-                    ));
+                    return Err(SettingError::UnknownCriterion {
+                        level,
+                        name: k.clone(),
+                    });
                 }
             }
             for c in CRITERIA {
                 match map.get(c.name) {
                     Some(v) if v.is_finite() && *v >= 0.0 && (c.unit != "%" || *v <= 100.0) => {}
-                    Some(v) => return Err(format!("{level}.{} = {v} is out of range", c.name)),
-                    None => return Err(format!("{level}.{} is missing", c.name)),
+                    Some(v) => {
+                        return Err(SettingError::OutOfRange {
+                            level,
+                            name: c.name,
+                            value: *v,
+                        });
+                    }
+                    None => {
+                        return Err(SettingError::Missing {
+                            level,
+                            name: c.name,
+                        });
+                    }
                 }
             }
         }
@@ -294,10 +405,36 @@ mod tests {
     #[test]
     fn an_unknown_criterion_in_the_configuration_is_refused() {
         let text = DEFAULT_ANALYSIS_TOML.replace("[unserved]", "[unserved]\nspeed_mbps = 25.0");
-        assert!(
-            AnalysisConfig::from_toml(&text)
-                .unwrap_err()
-                .contains("speed_mbps")
-        );
+        let e = AnalysisConfig::from_toml(&text).unwrap_err();
+        let AnalysisConfigError::Setting(setting) = &e else {
+            panic!("not a setting error: {e:?}");
+        };
+        assert_eq!(setting.setting(), "unserved.speed_mbps");
+        assert!(setting.to_string().contains("speed_mbps"), "{setting}");
+        assert!(std::error::Error::source(&e).is_some(), "the cause is kept");
+    }
+
+    #[test]
+    fn a_file_error_names_the_file_and_keeps_its_cause() {
+        let e =
+            AnalysisConfig::load(std::path::Path::new("/nonexistent/analysis.toml")).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/analysis.toml"), "{e}");
+        assert!(matches!(e, AnalysisConfigError::Read { .. }));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("analysis.toml");
+        std::fs::write(
+            &path,
+            DEFAULT_ANALYSIS_TOML.replace("resolution = ", "resolution = 1"),
+        )
+        .unwrap();
+        let e = AnalysisConfig::load(&path).unwrap_err();
+        let mut chain = vec![e.to_string()];
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            chain.push(c.to_string());
+            cause = c.source();
+        }
+        assert!(chain[0].contains("analysis.toml"), "{chain:?}");
+        assert!(chain.len() >= 2, "{chain:?}");
     }
 }

@@ -73,6 +73,15 @@ impl Invalid {
     }
 }
 
+/// A text outside a closed set of values (the error of parsing a
+/// `text_enum!` type); it lists the accepted values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be one of: {expected}")]
+pub struct NotOneOf {
+    /// The accepted values, comma-separated.
+    pub expected: String,
+}
+
 /// Declares a closed set of text values stored as `text` with a check
 /// constraint, with parsing that names the accepted values on failure.
 macro_rules! text_enum {
@@ -99,11 +108,11 @@ macro_rules! text_enum {
         }
 
         impl std::str::FromStr for $name {
-            type Err = String;
+            type Err = $crate::domain::NotOneOf;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(format!("must be one of: {}", Self::expected())),
+                    _ => Err($crate::domain::NotOneOf { expected: Self::expected() }),
                 }
             }
         }

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
-use super::Invalid;
+use super::{Invalid, NotOneOf};
 
 /// Reads typed members of a JSON object, recording every problem in `errors`
 /// with a JSON Pointer below `base`, and remembering which members were read so
@@ -123,11 +123,15 @@ impl<'a> Props<'a> {
 
     /// An optional value of a closed set (see `text_enum!`); a blank string
     /// is an error, not an absent value.
-    pub fn opt_enum<T: FromStr<Err = String>>(&mut self, key: &'a str) -> Option<T> {
+    pub fn opt_enum<T: FromStr<Err = NotOneOf>>(&mut self, key: &'a str) -> Option<T> {
         let blank = matches!(self.obj.get(key), Some(Value::String(s)) if s.trim().is_empty());
         let Some(s) = self.opt_str(key, 64) else {
             if blank {
-                let expected = "x".parse::<T>().err().unwrap_or_default();
+                let expected = "x"
+                    .parse::<T>()
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
                 self.fail(key, format!("must not be blank: {expected}"));
             }
             return None;
@@ -142,7 +146,7 @@ impl<'a> Props<'a> {
     }
 
     /// A required value of a closed set.
-    pub fn req_enum<T: FromStr<Err = String>>(&mut self, key: &'a str) -> Option<T> {
+    pub fn req_enum<T: FromStr<Err = NotOneOf>>(&mut self, key: &'a str) -> Option<T> {
         let present = matches!(self.obj.get(key), Some(v) if !v.is_null());
         let v = self.opt_enum(key);
         if !present {

@@ -9,7 +9,7 @@ use super::AppState;
 use super::access::Actor;
 use super::error::{ApiError, ApiResult};
 use super::extract::PathParams;
-use super::params::parse_pairs;
+use super::query::Query;
 use super::{GEO_JSON, json_response};
 use crate::domain::classify::{AnalysisConfig, CRITERIA};
 use crate::domain::tower::Technology;
@@ -18,112 +18,77 @@ use crate::service::policy::authorize_public;
 use crate::service::render::geojson_geometry;
 use crate::spatial::analysis::UniformPopulation;
 
-struct Query {
+/// What an analysis request asks for.
+struct Request {
     technology: Technology,
     config: AnalysisConfig,
     csv: bool,
 }
+
+/// The output formats of `/analysis/districts`: `f=csv` for a table.
+const FORMATS: &[(&str, bool)] = &[("json", false), ("geojson", false), ("csv", true)];
 
 fn parse(
     st: &AppState,
     raw: Option<&str>,
     headers: &HeaderMap,
     allow_format: bool,
-) -> ApiResult<Query> {
+) -> ApiResult<Request> {
     let mut config = (*st.analysis).clone();
-    let mut technology = Technology::G4;
-    let mut csv = allow_format
-        && headers
-            .get(header::ACCEPT)
-            .and_then(|a| a.to_str().ok())
-            .is_some_and(|a| {
-                a.split(',')
-                    .next()
-                    .is_some_and(|f| f.trim().starts_with("text/csv"))
-            });
-    let mut seen = Vec::new();
-    for (k, v) in parse_pairs(raw)? {
-        if seen.contains(&k) {
-            return Err(ApiError::param(&k, "given more than once"));
-        }
-        seen.push(k.clone());
-        let number = || {
-            v.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| ApiError::param(&k, format!("'{v}' is not a number")))
-        };
-        match k.as_str() {
-            "technology" => {
-                technology = v
-                    .parse()
-                    .map_err(|e: String| ApiError::param("technology", format!("'{v}' {e}")))?
-            }
-            "f" if allow_format => match v.as_str() {
-                "csv" => csv = true,
-                "json" | "geojson" => csv = false,
-                other => {
-                    return Err(ApiError::param(
-                        "f",
-                        format!("'{other}' is not available; use json or csv"),
-                    ));
-                }
-            },
-            "resolution" => {
-                config.resolution = v.trim().parse().map_err(|_| {
-                    ApiError::param(
-                        "resolution",
-                        format!("'{v}' must be an integer from 7 to 11"),
-                    )
-                })?
-            }
-            "fibre_reach_m" => config.fibre_reach_m = number()?,
-            other => {
-                let (level, name) = other.split_once('.').unwrap_or(("", other));
-                let map = match level {
-                    "underserved" => &mut config.underserved,
-                    "unserved" => &mut config.unserved,
-                    _ => {
-                        let names: Vec<String> = CRITERIA
-                            .iter()
-                            .map(|c| format!("underserved.{}", c.name))
-                            .collect();
-                        return Err(ApiError::param(
-                            other,
-                            format!(
-                                "unknown parameter; accepted: technology, f, resolution, fibre_reach_m, {} (and unserved.…)",
-                                names.join(", ")
-                            ),
-                        ));
-                    }
-                };
-                if !CRITERIA.iter().any(|c| c.name == name) {
-                    return Err(ApiError::param(
-                        other,
-                        format!("'{name}' is not a criterion"),
-                    ));
-                }
-                map.insert(name.to_owned(), number()?);
-            }
-        }
+    let mut q = Query::parse(raw)?;
+    let technology = q
+        .from_str::<Technology>("technology")?
+        .unwrap_or(Technology::G4);
+    let accept_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| {
+            a.split(',')
+                .next()
+                .is_some_and(|f| f.trim().starts_with("text/csv"))
+        });
+    let csv = allow_format && q.format(FORMATS)?.unwrap_or(accept_csv);
+    if let Some(r) = q.i64("resolution", 7..=11)? {
+        config.resolution = u8::try_from(r).unwrap_or(config.resolution);
     }
-    config.check().map_err(|e| {
-        let param = seen
-            .iter()
-            .find(|p| e.contains(p.split('.').next_back().unwrap_or(p)))
-            .cloned()
-            .unwrap_or_else(|| "resolution".into());
-        ApiError::param(&param, e)
-    })?;
-    Ok(Query {
+    if let Some(m) = q.f64("fibre_reach_m", ..)? {
+        config.fibre_reach_m = m;
+    }
+    let overrides = q.take_where(|n| n.starts_with("underserved.") || n.starts_with("unserved."));
+    for (k, v) in overrides {
+        let (level, name) = k.split_once('.').unwrap_or_default();
+        if !CRITERIA.iter().any(|c| c.name == name) {
+            return Err(ApiError::param(&k, format!("'{name}' is not a criterion")));
+        }
+        let value = v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| ApiError::param(&k, format!("'{v}' is not a number")))?;
+        let map = if level == "underserved" {
+            &mut config.underserved
+        } else {
+            &mut config.unserved
+        };
+        map.insert(name.to_owned(), value);
+    }
+    for c in CRITERIA {
+        q.accept(&format!("underserved.{}", c.name));
+    }
+    q.accept("unserved.…");
+    q.finish()?;
+    config
+        .check()
+        .map_err(|e| ApiError::param(&e.setting(), e.to_string()))?;
+    Ok(Request {
         technology,
         config,
         csv,
     })
 }
 
-async fn build(st: &AppState, q: &Query) -> ApiResult<Vec<DistrictReport>> {
+async fn build(st: &AppState, q: &Request) -> ApiResult<Vec<DistrictReport>> {
     let index = st.coverage.snapshot();
     analysis::districts(
         &st.pool,

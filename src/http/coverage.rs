@@ -14,7 +14,7 @@ use super::AppState;
 use super::access::Actor;
 use super::error::{ApiError, ApiResult};
 use super::extract::{body_bytes, json_body_bytes_check};
-use super::params::{parse_bbox, parse_pairs};
+use super::query::{Query, Required};
 use super::{GEO_JSON, json_response};
 use crate::coverage::index::{CoverSector, CoverageIndex};
 use crate::domain::operator::is_valid_slug;
@@ -32,67 +32,22 @@ pub const MAX_FOOTPRINTS: usize = 20_000;
 /// Most H3 cells in one gap response.
 pub const MAX_GAP_CELLS: usize = 250_000;
 
-fn one_of<'a>(
-    pairs: &'a [(String, String)],
-    allowed: &[&str],
-) -> ApiResult<Vec<(&'a str, &'a str)>> {
-    let mut seen: Vec<&str> = Vec::new();
-    for (k, _) in pairs {
-        if !allowed.contains(&k.as_str()) {
-            return Err(ApiError::param(
-                k,
-                format!("unknown parameter; accepted: {}", allowed.join(", ")),
-            ));
-        }
-        if seen.contains(&k.as_str()) {
-            return Err(ApiError::param(k, "given more than once"));
-        }
-        seen.push(k);
-    }
-    Ok(pairs
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect())
-}
-
-fn get<'a>(pairs: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
-}
-
-fn technology(v: Option<&str>) -> ApiResult<Option<Technology>> {
-    v.map(|t| {
-        t.parse::<Technology>()
-            .map_err(|e| ApiError::param("technology", format!("'{t}' {e}")))
-    })
-    .transpose()
+fn technology(q: &mut Query) -> ApiResult<Option<Technology>> {
+    q.from_str::<Technology>("technology")
 }
 
 /// The operator filter: `Ok(None)` for none, `Ok(Some(None))` for an operator
 /// without indexed sectors (matches nothing).
-fn operator(index: &CoverageIndex, v: Option<&str>) -> ApiResult<Option<Option<u16>>> {
-    match v {
-        None => Ok(None),
-        Some(o) if is_valid_slug(o) => Ok(Some(index.operator_index(o))),
-        Some(o) => Err(ApiError::param(
-            "operator",
-            format!("'{o}' is not an operator id (lower-case letters, digits, '-')"),
-        )),
-    }
-}
-
-fn coordinate(pairs: &[(&str, &str)], name: &str, min: f64, max: f64) -> ApiResult<f64> {
-    let raw = get(pairs, name).ok_or_else(|| ApiError::param(name, "is required"))?;
-    let v: f64 = raw
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::param(name, format!("'{raw}' is not a number")))?;
-    if !v.is_finite() || v < min || v > max {
-        return Err(ApiError::param(
-            name,
-            format!("{raw} is outside {min}…{max}"),
-        ));
-    }
-    Ok(v)
+fn operator(index: &CoverageIndex, q: &mut Query) -> ApiResult<Option<Option<u16>>> {
+    q.parse_with("operator", |o| {
+        if is_valid_slug(o) {
+            Ok(index.operator_index(o))
+        } else {
+            Err(format!(
+                "'{o}' is not an operator id (lower-case letters, digits, '-')"
+            ))
+        }
+    })
 }
 
 fn round(v: f64, decimals: i32) -> f64 {
@@ -154,13 +109,13 @@ pub async fn point(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     authorize_public(&actor)?;
-    let pairs = parse_pairs(raw.as_deref())?;
-    let p = one_of(&pairs, &["lon", "lat", "technology", "operator"])?;
-    let lon = coordinate(&p, "lon", -180.0, 180.0)?;
-    let lat = coordinate(&p, "lat", -90.0, 90.0)?;
-    let tech = technology(get(&p, "technology"))?;
+    let mut q = Query::parse(raw.as_deref())?;
+    let lon = q.f64("lon", -180.0..=180.0)?.required("lon")?;
+    let lat = q.f64("lat", -90.0..=90.0)?.required("lat")?;
+    let tech = technology(&mut q)?;
     let index = st.coverage.snapshot();
-    let op = operator(&index, get(&p, "operator"))?;
+    let op = operator(&index, &mut q)?;
+    q.finish()?;
     let hits = match op {
         Some(None) => Vec::new(),
         Some(Some(o)) => index.covering(lon, lat, tech, Some(o)),
@@ -302,9 +257,9 @@ pub async fn points(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     authorize_public(&actor)?;
-    let pairs = parse_pairs(raw.as_deref())?;
-    let p = one_of(&pairs, &["technology"])?;
-    let tech = technology(get(&p, "technology"))?;
+    let mut q = Query::parse(raw.as_deref())?;
+    let tech = technology(&mut q)?;
+    q.finish()?;
     let body = body_bytes(body)?;
     json_body_bytes_check(
         &headers,
@@ -403,24 +358,15 @@ pub async fn footprints(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     authorize_public(&actor)?;
-    let pairs = parse_pairs(raw.as_deref())?;
-    let p = one_of(&pairs, &["technology", "operator", "bbox", "limit"])?;
-    let tech = technology(get(&p, "technology"))?;
-    let bbox = get(&p, "bbox").map(|b| parse_bbox(b, false)).transpose()?;
-    let limit = match get(&p, "limit") {
-        None => MAX_FOOTPRINTS,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if n >= 1 => n.min(MAX_FOOTPRINTS),
-            _ => {
-                return Err(ApiError::param(
-                    "limit",
-                    format!("'{l}' must be a positive integer"),
-                ));
-            }
-        },
-    };
+    let mut q = Query::parse(raw.as_deref())?;
+    let tech = technology(&mut q)?;
     let index = st.coverage.snapshot();
-    let op = operator(&index, get(&p, "operator"))?;
+    let op = operator(&index, &mut q)?;
+    let bbox = q.bbox("bbox", false)?;
+    let limit = q.i64("limit", 1..)?.map_or(MAX_FOOTPRINTS, |l| {
+        usize::try_from(l).unwrap_or(usize::MAX).min(MAX_FOOTPRINTS)
+    });
+    q.finish()?;
     let sectors = match op {
         Some(None) => Vec::new(),
         Some(o) => index.sectors_in_bbox(
@@ -479,39 +425,23 @@ pub async fn gaps(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     authorize_public(&actor)?;
-    let pairs = parse_pairs(raw.as_deref())?;
-    let p = one_of(
-        &pairs,
-        &[
-            "technology",
+    let mut q = Query::parse(raw.as_deref())?;
+    let tech = technology(&mut q)?.unwrap_or(Technology::G4);
+    let resolution = q
+        .i64(
             "resolution",
-            "district",
-            "bbox",
-            "max_operators",
-        ],
-    )?;
-    let tech = technology(get(&p, "technology"))?.unwrap_or(Technology::G4);
-    let resolution: u8 = match get(&p, "resolution") {
-        None => 9,
-        Some(r) => match r.parse::<u8>() {
-            Ok(v) if grid::RESOLUTIONS.contains(&v) => v,
-            _ => {
-                return Err(ApiError::param(
-                    "resolution",
-                    format!("'{r}' must be an integer from 7 to 11"),
-                ));
-            }
-        },
-    };
-    let max_ops: Option<u32> = get(&p, "max_operators")
-        .map(|m| {
-            m.parse::<u32>().ok().filter(|v| *v >= 1).ok_or_else(|| {
-                ApiError::param("max_operators", format!("'{m}' must be a positive integer"))
-            })
-        })
-        .transpose()?;
+            i64::from(*grid::RESOLUTIONS.start())..=i64::from(*grid::RESOLUTIONS.end()),
+        )?
+        .and_then(|r| u8::try_from(r).ok())
+        .unwrap_or(9);
+    let max_ops: Option<u32> = q
+        .i64("max_operators", 1..)?
+        .map(|m| u32::try_from(m).unwrap_or(u32::MAX));
+    let district = q.string("district");
+    let bbox = q.bbox("bbox", false)?;
+    q.finish()?;
     let index = st.coverage.snapshot();
-    let area = match (get(&p, "district"), get(&p, "bbox")) {
+    let area = match (district, bbox) {
         (Some(_), Some(_)) => {
             return Err(ApiError::param(
                 "bbox",
@@ -524,10 +454,7 @@ pub async fn gaps(
             .find(|a| a.code == code)
             .map(|a| a.geometry.clone())
             .ok_or_else(|| ApiError::NotFound(format!("no district '{code}'")))?,
-        (None, Some(b)) => {
-            let b = parse_bbox(b, false)?;
-            grid::bbox_polygon(b.min_lon, b.min_lat, b.max_lon, b.max_lat)
-        }
+        (None, Some(b)) => grid::bbox_polygon(b.min_lon, b.min_lat, b.max_lon, b.max_lat),
         (None, None) => geo::MultiPolygon::new(
             index
                 .areas
@@ -536,6 +463,8 @@ pub async fn gaps(
                 .collect(),
         ),
     };
+    // Which parameter chose the area, for a grid error.
+    let area_param = if bbox.is_some() { "bbox" } else { "district" };
     let estimate = grid::estimate_cells(&area, resolution);
     if estimate > MAX_GAP_CELLS * 2 {
         return Err(ApiError::param(
@@ -555,7 +484,14 @@ pub async fn gaps(
         })
         .await
         .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::param("bbox", e.to_string()))?
+        .map_err(|e| match e {
+            grid::GridError::Resolution(_) => ApiError::param("resolution", e.to_string()),
+            // A box the caller drew; a district's stored geometry is ours.
+            grid::GridError::Area(ref why) if area_param == "bbox" => {
+                ApiError::param("bbox", format!("{e}: {why}"))
+            }
+            grid::GridError::Area(_) => ApiError::internal(e),
+        })?
     };
     if cells.len() > MAX_GAP_CELLS {
         return Err(ApiError::param(

@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::access::{Actor, request_id};
 use super::error::{ApiError, ApiResult, PROBLEM_JSON};
-use super::params::parse_pairs;
+use super::query::Query;
 use super::{AppState, json_response};
 use crate::domain::CollectionId;
 use crate::import::{Format, ImportOptions, Mode, Report};
@@ -31,43 +31,30 @@ struct Refused<'a> {
 }
 
 fn options(raw: Option<&str>) -> ApiResult<ImportOptions> {
-    let pairs = parse_pairs(raw)?;
-    let (mut layer, mut format, mut mode, mut operator) = (None, None, Mode::DryRun, None);
-    for (k, v) in &pairs {
-        match k.as_str() {
-            "layer" => {
-                layer = Some(
-                    CollectionId::parse(v)
-                        .filter(|c| *c != CollectionId::Districts)
-                        .ok_or_else(|| {
-                            ApiError::param("layer", "must be towers, fibre-routes or data-centres")
-                        })?,
-                );
-            }
-            "format" => {
-                format = Some(Format::parse(v).ok_or_else(|| {
-                    ApiError::param("format", "must be geojson, csv, opencellid or gpkg")
-                })?);
-            }
-            "mode" => {
-                mode = Mode::parse(v)
-                    .ok_or_else(|| ApiError::param("mode", "must be dry-run or commit"))?;
-            }
-            "operator" => operator = Some(v.clone()),
-            other => {
-                return Err(ApiError::param(
-                    other,
-                    "unknown parameter; /imports accepts layer, format, mode and operator",
-                ));
-            }
-        }
-    }
-    let layer = layer.ok_or_else(|| {
-        ApiError::param("layer", "is required: towers, fibre-routes or data-centres")
-    })?;
-    let format = format.ok_or_else(|| {
-        ApiError::param("format", "is required: geojson, csv, opencellid or gpkg")
-    })?;
+    let mut q = Query::parse(raw)?;
+    let layer = q
+        .parse_with("layer", |v| {
+            CollectionId::parse(v)
+                .filter(|c| *c != CollectionId::Districts)
+                .ok_or("must be towers, fibre-routes or data-centres")
+        })?
+        .ok_or_else(|| {
+            ApiError::param("layer", "is required: towers, fibre-routes or data-centres")
+        })?;
+    let format = q
+        .parse_with("format", |v| {
+            Format::parse(v).ok_or("must be geojson, csv, opencellid or gpkg")
+        })?
+        .ok_or_else(|| {
+            ApiError::param("format", "is required: geojson, csv, opencellid or gpkg")
+        })?;
+    let mode = q
+        .parse_with("mode", |v| {
+            Mode::parse(v).ok_or("must be dry-run or commit")
+        })?
+        .unwrap_or(Mode::DryRun);
+    let operator = q.string("operator");
+    q.finish()?;
     let mut o = ImportOptions::new(layer, format, mode);
     o.operator = operator;
     Ok(o)

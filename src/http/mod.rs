@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod analysis;
+pub mod conditional;
 pub mod coverage;
 pub mod error;
 pub mod export;
@@ -18,7 +19,7 @@ pub mod ogc;
 pub mod openapi;
 pub mod ops;
 pub mod params;
-
+pub mod query;
 pub mod tiles;
 
 use std::path::PathBuf;

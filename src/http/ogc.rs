@@ -9,7 +9,8 @@ use serde_json::json;
 use super::error::{ApiError, ApiResult};
 use super::extract::{BaseUrl, PathParams};
 use super::items::collection;
-use super::params::{QueryableKind, check_format, parse_pairs, queryables as queryables_of};
+use super::params::{QueryableKind, queryables as queryables_of};
+use super::query::Query;
 use super::{AppState, CRS84, GEO_JSON, json_response};
 use crate::db;
 use crate::domain::CollectionId;
@@ -36,19 +37,13 @@ pub const CONFORMANCE: &[&str] = &[
 const JSON: &str = "application/json";
 const OPENAPI: &str = "application/vnd.oai.openapi+json;version=3.0";
 
-fn only_format(raw: Option<&str>) -> ApiResult<Option<String>> {
-    let mut f = None;
-    for (k, v) in parse_pairs(raw)? {
-        if k == "f" {
-            f = Some(v);
-        } else {
-            return Err(ApiError::param(
-                &k,
-                "unknown parameter; only f is accepted here",
-            ));
-        }
-    }
-    Ok(f)
+/// Accepts only `f` (JSON); `Ok(true)` when it was given.
+fn only_format(raw: Option<&str>) -> ApiResult<bool> {
+    let mut q = Query::parse(raw)?;
+    let given = q.contains("f");
+    q.json_format()?;
+    q.finish()?;
+    Ok(given)
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
@@ -79,16 +74,13 @@ pub async fn landing(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let f = only_format(raw.as_deref())?;
-    if f.is_none()
+    let f_given = only_format(raw.as_deref())?;
+    if !f_given
         && wants_html(&headers)
         && let Some(index) = st.web_dir.as_ref().map(|d| d.join("index.html"))
         && let Ok(html) = tokio::fs::read_to_string(&index).await
     {
         return Ok(Html(html).into_response());
-    }
-    if let Some(f) = f {
-        check_format(&f)?;
     }
     json_ok(
         JSON,

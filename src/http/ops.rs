@@ -305,16 +305,38 @@ pub struct Readiness {
         (status = 503, description = "Not ready: the detail names the failing checks", body = super::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn readyz(State(st): State<AppState>) -> ApiResult<Response> {
+    // The database's error stays in the log: its text (host names, roles,
+    // server messages) is not for clients.
     let db_ok = match tokio::time::timeout(READY_DB_TIMEOUT, db::ping(&st.pool)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} s", READY_DB_TIMEOUT.as_secs())),
+        Ok(Ok(())) => true,
+        Ok(Err(e)) if e.is_unavailable() => {
+            // An outage: the change listener logs it (once, not per probe).
+            tracing::debug!(
+                error = &e as &dyn std::error::Error,
+                "readiness: the database is unavailable"
+            );
+            false
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "readiness: the database check failed"
+            );
+            false
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout_s = READY_DB_TIMEOUT.as_secs(),
+                "readiness: the database did not answer in time"
+            );
+            false
+        }
     };
     let loaded = st.coverage.is_loaded();
     let listener = st.coverage.listener_state();
     let mut failing = Vec::new();
-    if let Err(e) = &db_ok {
-        failing.push(format!("the database is not reachable ({e})"));
+    if !db_ok {
+        failing.push("the database is not reachable".to_owned());
     }
     if !loaded {
         failing.push("the coverage index is not loaded yet".to_owned());
@@ -371,4 +393,36 @@ pub async fn fingerprint(State(st): State<AppState>) -> ApiResult<Response> {
     })
     .map_err(ApiError::internal)?;
     Ok(json_response(StatusCode::OK, "application/json", body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readyz_does_not_show_the_database_error_to_clients() {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(Duration::from_millis(500))
+            .connect_lazy("postgres://probe_user@127.0.0.1:1/probe_db")
+            .expect("a lazy pool");
+        let e = readyz(State(AppState::new(pool))).await.unwrap_err();
+        let p = e.problem();
+        assert_eq!(p.status, 503);
+        assert!(
+            p.detail.contains("the database is not reachable"),
+            "{}",
+            p.detail
+        );
+        let detail = p.detail.to_lowercase();
+        for leak in [
+            "probe",
+            "127.0.0.1",
+            "refused",
+            "communicating",
+            "timed out",
+            "pool",
+        ] {
+            assert!(!detail.contains(leak), "{leak}: {}", p.detail);
+        }
+    }
 }

@@ -1,11 +1,13 @@
-//! Query-parameter parsing for the items endpoints, with 400 errors that
-//! name the parameter.
+//! The items endpoints' parameters (limit, offset, bbox, crs and the
+//! queryables), read with [`super::query::Query`], with 400 errors that name
+//! the parameter.
 
 use crate::db::{Bbox, ItemFilter};
 use crate::domain::CollectionId;
 use crate::domain::geometry::is_accepted_crs;
 
 use super::error::{ApiError, ApiResult, ProblemItem};
+use super::query::Query;
 
 /// Page size when `limit` is absent.
 pub const DEFAULT_LIMIT: i64 = 100;
@@ -72,7 +74,9 @@ pub fn queryables(c: CollectionId) -> &'static [(&'static str, QueryableKind)] {
     }
 }
 
-/// Splits a raw query string into (name, value) pairs.
+/// Splits a raw query string into (name, value) pairs (decoded as
+/// [`Query::parse`] does; prefer [`Query`], which also refuses repeated and
+/// unknown parameters).
 ///
 /// # Errors
 /// 400 when the query string is not valid `application/x-www-form-urlencoded`.
@@ -92,13 +96,21 @@ pub fn parse_pairs(raw: Option<&str>) -> ApiResult<Vec<(String, String)>> {
 /// # Errors
 /// 400 naming `bbox` for any malformed or out-of-range value.
 pub fn parse_bbox(value: &str, swap_axes: bool) -> ApiResult<Bbox> {
+    parse_bbox_named("bbox", value, swap_axes)
+}
+
+/// [`parse_bbox`] of the parameter `name`.
+///
+/// # Errors
+/// 400 naming `name` for any malformed or out-of-range value.
+pub fn parse_bbox_named(name: &str, value: &str, swap_axes: bool) -> ApiResult<Bbox> {
     let nums: Vec<f64> = value
         .split(',')
         .map(|s| s.trim().parse::<f64>())
         .collect::<Result<_, _>>()
         .map_err(|_| {
             ApiError::param(
-                "bbox",
+                name,
                 format!("'{value}' must be 4 comma-separated numbers: minLon,minLat,maxLon,maxLat"),
             )
         })?;
@@ -107,7 +119,7 @@ pub fn parse_bbox(value: &str, swap_axes: bool) -> ApiResult<Bbox> {
         [a, b, _, c, d, _] => [a, b, c, d],
         _ => {
             return Err(ApiError::param(
-                "bbox",
+                name,
                 format!(
                     "expected 4 (or 6) numbers minLon,minLat,maxLon,maxLat, got {}",
                     nums.len()
@@ -124,10 +136,7 @@ pub fn parse_bbox(value: &str, swap_axes: bool) -> ApiResult<Bbox> {
         .iter()
         .any(|v| !v.is_finite())
     {
-        return Err(ApiError::param(
-            "bbox",
-            "coordinates must be finite numbers",
-        ));
+        return Err(ApiError::param(name, "coordinates must be finite numbers"));
     }
     let mut errors = Vec::new();
     for (v, what) in [
@@ -155,10 +164,10 @@ pub fn parse_bbox(value: &str, swap_axes: bool) -> ApiResult<Bbox> {
     }
     if !errors.is_empty() {
         return Err(ApiError::BadRequest {
-            detail: format!("invalid query parameter 'bbox': {}", errors.join("; ")),
+            detail: format!("invalid query parameter '{name}': {}", errors.join("; ")),
             errors: errors
                 .into_iter()
-                .map(|e| ProblemItem::parameter("bbox", e))
+                .map(|e| ProblemItem::parameter(name, e))
                 .collect(),
         });
     }
@@ -170,127 +179,83 @@ pub fn parse_bbox(value: &str, swap_axes: bool) -> ApiResult<Bbox> {
     })
 }
 
-fn parse_int(name: &str, value: &str, min: i64, max: i64) -> ApiResult<i64> {
-    let v: i64 = value
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::param(name, format!("'{value}' is not an integer")))?;
-    if v < min || v > max {
-        let range = if max >= i64::MAX / 2 {
-            format!("at least {min}")
-        } else {
-            format!("between {min} and {max}")
-        };
-        return Err(ApiError::param(
-            name,
-            format!("{v} is out of range: must be {range}"),
-        ));
-    }
-    Ok(v)
-}
-
-/// Checks an `f` (output format) parameter: only GeoJSON/JSON is served.
+/// Checks an `f` (output format) parameter: only GeoJSON/JSON is served
+/// (as [`Query::json_format`]).
 ///
 /// # Errors
 /// 400 for any other format.
 pub fn check_format(value: &str) -> ApiResult<()> {
-    match value {
-        "json" | "geojson" | "application/json" | "application/geo+json" => Ok(()),
-        other => Err(ApiError::param(
-            "f",
-            format!("format '{other}' is not available; use f=json"),
-        )),
-    }
+    Query::from_pairs([("f".to_owned(), value.to_owned())])?.json_format()
 }
 
 const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 
-/// Parses the query of `GET /collections/{id}/items` into a filter.
-///
-/// Accepted: `limit` (1…, clamped to [`MAX_LIMIT`]), `offset` (≥ 0), `bbox`,
-/// `bbox-crs` (CRS84 or EPSG:4326), `crs` (CRS84 only), `f`, and the
-/// collection's queryables. Anything else is a 400, as OGC API – Features
-/// /req/core/query-param-unknown asks.
+/// Longest text queryable value, characters.
+const MAX_TEXT_CHARS: usize = 200;
+
+/// Parses the query of `GET /collections/{id}/items` into a filter: the
+/// pairs must hold nothing else (see [`read_items_filter`], which reads
+/// from a [`Query`] that may hold more).
 ///
 /// # Errors
 /// 400 naming the offending parameter.
 pub fn items_filter(c: CollectionId, pairs: &[(String, String)]) -> ApiResult<ItemFilter> {
-    let mut filter = ItemFilter {
-        limit: DEFAULT_LIMIT,
-        ..ItemFilter::default()
-    };
-    let mut seen: Vec<&str> = Vec::new();
-    let mut bbox_raw: Option<&str> = None;
-    let mut swap = false;
-    let q = queryables(c);
-    for (name, value) in pairs {
-        if seen.contains(&name.as_str()) {
-            return Err(ApiError::param(name, "given more than once"));
-        }
-        seen.push(name);
-        match name.as_str() {
-            "limit" => filter.limit = parse_int("limit", value, 1, i64::MAX)?.min(MAX_LIMIT),
-            "offset" => filter.offset = parse_int("offset", value, 0, i64::MAX / 2)?,
-            "bbox" => bbox_raw = Some(value),
-            "bbox-crs" => {
-                if !is_accepted_crs(value) {
-                    return Err(ApiError::param(
-                        "bbox-crs",
-                        format!("'{value}' is not supported; use {CRS84}"),
-                    ));
-                }
-                swap = value.contains("EPSG") && value.contains("4326");
-            }
-            "crs" => {
-                if !is_accepted_crs(value) || value.contains("EPSG") {
-                    return Err(ApiError::param(
-                        "crs",
-                        format!("'{value}' is not supported; features are served in {CRS84}"),
-                    ));
-                }
-            }
-            "f" => check_format(value)?,
-            other => {
-                let Some((_, kind)) = q.iter().find(|(n, _)| *n == other) else {
-                    let mut known: Vec<&str> =
-                        vec!["limit", "offset", "bbox", "bbox-crs", "crs", "f"];
-                    known.extend(q.iter().map(|(n, _)| *n));
-                    return Err(ApiError::param(
-                        other,
-                        format!(
-                            "unknown parameter; this collection accepts: {}",
-                            known.join(", ")
-                        ),
-                    ));
-                };
-                let v = value.trim();
-                match kind {
-                    QueryableKind::Text
-                        if v.is_empty()
-                            || v.chars().count() > 200
-                            || v.chars().any(char::is_control) =>
-                    {
-                        return Err(ApiError::param(other, "must be 1–200 printable characters"));
-                    }
-                    QueryableKind::OneOf(allowed) if !allowed.contains(&v) => {
-                        return Err(ApiError::param(
-                            other,
-                            format!("'{v}' is not one of: {}", allowed.join(", ")),
-                        ));
-                    }
-                    QueryableKind::Integer(min, max) => {
-                        parse_int(other, v, *min, *max)?;
-                    }
-                    _ => {}
-                }
-                filter.properties.push((other.to_owned(), v.to_owned()));
-            }
-        }
-    }
-    if let Some(raw) = bbox_raw {
-        filter.bbox = Some(parse_bbox(raw, swap)?);
-    }
+    let mut q = Query::from_pairs(pairs.iter().cloned())?;
+    let filter = read_items_filter(c, &mut q)?;
+    q.finish()?;
     Ok(filter)
+}
+
+/// Reads the items filter from `q`: `limit` (1…, clamped to
+/// [`MAX_LIMIT`]), `offset` (≥ 0), `bbox`, `bbox-crs` (CRS84 or EPSG:4326),
+/// `crs` (CRS84 only), `f` (JSON) and the collection's queryables. Call
+/// [`Query::finish`] after reading the endpoint's other parameters: anything
+/// else is a 400, as OGC API – Features /req/core/query-param-unknown asks.
+///
+/// # Errors
+/// 400 naming the offending parameter.
+pub fn read_items_filter(c: CollectionId, q: &mut Query) -> ApiResult<ItemFilter> {
+    let limit = q
+        .i64("limit", 1..)?
+        .map_or(DEFAULT_LIMIT, |l| l.min(MAX_LIMIT));
+    let offset = q.i64("offset", 0..=i64::MAX / 2)?.unwrap_or(0);
+    let swap = q
+        .parse_with("bbox-crs", |v| {
+            if is_accepted_crs(v) {
+                Ok(v.contains("EPSG") && v.contains("4326"))
+            } else {
+                Err(format!("'{v}' is not supported; use {CRS84}"))
+            }
+        })?
+        .unwrap_or(false);
+    let bbox = q.bbox("bbox", swap)?;
+    q.parse_with("crs", |v| {
+        if is_accepted_crs(v) && !v.contains("EPSG") {
+            Ok(())
+        } else {
+            Err(format!(
+                "'{v}' is not supported; features are served in {CRS84}"
+            ))
+        }
+    })?;
+    q.json_format()?;
+    let mut properties = Vec::new();
+    for (name, kind) in queryables(c) {
+        let value = match kind {
+            QueryableKind::Text => q.text(name, MAX_TEXT_CHARS)?,
+            QueryableKind::OneOf(allowed) => q.one_of(name, allowed)?.map(str::to_owned),
+            QueryableKind::Integer(min, max) => q.i64(name, *min..=*max)?.map(|v| v.to_string()),
+        };
+        if let Some(v) = value {
+            properties.push(((*name).to_owned(), v));
+        }
+    }
+    Ok(ItemFilter {
+        limit,
+        offset,
+        bbox,
+        properties,
+    })
 }
 
 #[cfg(test)]
@@ -330,6 +295,27 @@ mod tests {
         let e = items_filter(CollectionId::Towers, &pairs("colour=red")).unwrap_err();
         assert!(
             matches!(e, ApiError::BadRequest { ref errors, .. } if errors[0].parameter.as_deref() == Some("colour"))
+        );
+    }
+
+    #[test]
+    fn a_repeated_parameter_is_refused_and_other_endpoints_read_on() {
+        let e = items_filter(CollectionId::Towers, &pairs("limit=5&limit=6")).unwrap_err();
+        assert!(
+            matches!(e, ApiError::BadRequest { ref errors, .. } if errors[0].parameter.as_deref() == Some("limit"))
+        );
+        let mut q =
+            Query::parse(Some("as_of=2026-01-01T00:00:00Z&status=operational&tier=2")).unwrap();
+        let f = read_items_filter(CollectionId::Towers, &mut q).unwrap();
+        assert_eq!(
+            f.properties,
+            [("status".to_owned(), "operational".to_owned())]
+        );
+        assert!(q.time("as_of").unwrap().is_some());
+        let e = q.finish().unwrap_err();
+        assert!(
+            matches!(e, ApiError::BadRequest { ref errors, .. } if errors[0].parameter.as_deref() == Some("tier")),
+            "tier is a data-centre queryable, not a tower one"
         );
     }
 

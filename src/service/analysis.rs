@@ -72,12 +72,13 @@ pub enum ReportError {
     #[error(transparent)]
     Db(#[from] DbError),
     /// A district could not be tiled.
-    #[error("district {code}: {reason}")]
+    #[error("district {code} cannot be covered with H3 cells")]
     Grid {
         /// District code.
         code: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: crate::spatial::grid::GridError,
     },
 }
 
@@ -109,9 +110,9 @@ pub async fn districts(
             continue;
         };
         let cov = coverage_indicators(index, area, s.population as f64, &params, pop_model)
-            .map_err(|e| ReportError::Grid {
+            .map_err(|source| ReportError::Grid {
                 code: s.code.clone(),
-                reason: e.to_string(),
+                source,
             })?;
         let pct = |part: i64, whole: i64| {
             if whole > 0 {

@@ -14,8 +14,8 @@ pub enum GridError {
     #[error("resolution {0} is outside 7–11")]
     Resolution(u8),
     /// The area is not a valid polygon for H3.
-    #[error("invalid area: {0}")]
-    Area(String),
+    #[error("the area is not a valid polygon for the H3 grid")]
+    Area(#[source] h3o::error::InvalidGeometry),
 }
 
 /// The H3 cells at `resolution` whose centres lie inside `area` (lon/lat),
@@ -32,9 +32,7 @@ pub fn cells_in(area: &MultiPolygon<f64>, resolution: u8) -> Result<Vec<CellInde
         .containment_mode(ContainmentMode::ContainsCentroid)
         .build();
     for p in area {
-        tiler
-            .add(p.clone())
-            .map_err(|e| GridError::Area(e.to_string()))?;
+        tiler.add(p.clone()).map_err(GridError::Area)?;
     }
     let mut cells: Vec<CellIndex> = tiler.into_coverage().collect();
     cells.sort_unstable();

@@ -45,18 +45,20 @@ impl Service {
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel::<String>();
         {
-            // stderr (panics, clap errors) goes to the log too, and through
-            // to the test's own stderr as before.
+            // stderr carries the log (and panics, clap errors): to the log,
+            // and through to the test's own stderr.
             let log = log.clone();
+            let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     eprintln!("{line}");
-                    log.lock().unwrap().push(line);
+                    log.lock().unwrap().push(line.clone());
+                    let _ = tx.send(line);
                 }
             });
         }
-        let (tx, rx) = mpsc::channel::<String>();
         {
             let log = log.clone();
             std::thread::spawn(move || {

@@ -1,0 +1,107 @@
+//! `serve`: migrates, then serves the HTTP API until SIGTERM or Ctrl-C.
+//! Serving HTTP is the point of this command, so it (alone) uses
+//! [`crate::http`].
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::config::ServeArgs;
+use crate::coverage::listener::CoverageState;
+use crate::db;
+use crate::http::limits::{RateLimiter, Timeouts};
+use crate::http::{AppState, app};
+
+pub(super) async fn run(url: Option<&str>, args: ServeArgs) -> Result<ExitCode> {
+    let acquire_timeout = std::time::Duration::try_from_secs_f64(args.db_acquire_timeout)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .context("--db-acquire-timeout must be a positive number of seconds")?;
+    let pool_config = db::PoolConfig {
+        max_connections: args.db_max_connections,
+        acquire_timeout,
+        application_name: args.db_application_name.clone(),
+    };
+    anyhow::ensure!(
+        args.rate_limit_per_s.is_finite() && args.rate_limit_per_s >= 0.0,
+        "--rate-limit-per-s must be 0 (no limit) or a positive number"
+    );
+    let pool = super::connect_with(url, &pool_config).await?;
+    db::migrate(&pool).await?;
+    let config = super::load_coverage_config(args.coverage_config.as_deref())?;
+    let coverage = Arc::new(CoverageState::new(config));
+    // The listener loads the index once it listens, so no change is
+    // missed. It may need a session of its own (see --database-listen-url).
+    let listen_pool = match args.database_listen_url.as_ref().map(|s| s.expose()) {
+        Some(listen_url) => {
+            let config = db::PoolConfig {
+                max_connections: 3,
+                ..pool_config.clone()
+            };
+            super::connect_with(Some(listen_url), &config).await?
+        }
+        None => pool.clone(),
+    };
+    tokio::spawn(crate::coverage::listener::listen(
+        coverage.clone(),
+        listen_pool,
+    ));
+    let analysis = Arc::new(super::load_analysis_config(
+        args.analysis_config.as_deref(),
+    )?);
+    let state = AppState {
+        analysis,
+        coverage,
+        public_url: args.public_url.map(Arc::from),
+        web_dir: Some(args.web_dir),
+        limits: Arc::new(RateLimiter::new(
+            args.rate_limit_per_s,
+            args.rate_limit_burst,
+        )),
+        timeouts: Timeouts {
+            request: std::time::Duration::from_secs(args.request_timeout_s),
+            import: std::time::Duration::from_secs(args.import_timeout_s),
+        },
+        cors_origins: args.cors_allow_origins,
+        ..AppState::new(pool)
+    };
+    let metrics = state.metrics.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            metrics.upkeep();
+        }
+    });
+    let addr = std::net::SocketAddr::new(args.bind, args.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    // With port 0 the system picks one: log the real address.
+    let addr = listener.local_addr().unwrap_or(addr);
+    tracing::info!(%addr, "serving http://{addr}/");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+    tracing::info!("shutting down");
+}
