@@ -116,6 +116,24 @@ impl Conditional {
         }
     }
 
+    /// The `If-Match` condition for a write use-case to check against the
+    /// current ETag inside its transaction.
+    ///
+    /// # Errors
+    /// [`Precondition::Malformed`] for an unparseable field.
+    pub fn if_match(&self) -> Result<crate::service::IfMatch, Precondition> {
+        match &self.if_match {
+            Field::Absent => Ok(crate::service::IfMatch::absent()),
+            Field::Malformed => Err(Precondition::Malformed),
+            Field::Present(_) => {
+                let this = self.clone();
+                Ok(crate::service::IfMatch::matching(move |current| {
+                    this.check_if_match(current).is_ok()
+                }))
+            }
+        }
+    }
+
     /// True when `If-None-Match` matches the `current` ETag with the weak
     /// comparison (or is `*`): a GET answers 304 Not Modified, a write 412.
     /// False without the field or with a malformed one.

@@ -11,9 +11,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
 use super::access::{Actor, request_id};
+use super::conditional::Conditional;
 use super::error::{ApiError, ApiResult};
 use super::extract::{BaseUrl, PathParams, body_bytes, json_body};
-use super::params::{check_format, items_filter, parse_pairs};
+use super::params::{parse_pairs, read_items_filter};
+use super::query::Query;
 use super::{AppState, GEO_JSON, json_response};
 use crate::db::ItemFilter;
 use crate::db::history::{Entry, FeedFilter};
@@ -87,15 +89,15 @@ fn to_json<T: serde::Serialize>(v: &T) -> ApiResult<Vec<u8>> {
     serde_json::to_vec(v).map_err(ApiError::internal)
 }
 
-/// The export format named by `f`, when it asks for one.
-fn export_format(f: Option<&str>) -> Option<ExportFormat> {
-    match f? {
-        "gpkg" => Some(ExportFormat::Gpkg),
-        "csv" => Some(ExportFormat::Csv),
-        "geojson" => Some(ExportFormat::Geojson),
-        _ => None,
-    }
-}
+/// What `f` may ask of `/items`: a page (json, the default), or an export.
+const ITEMS_FORMATS: &[(&str, Option<ExportFormat>)] = &[
+    ("json", None),
+    ("application/json", None),
+    ("application/geo+json", None),
+    ("geojson", Some(ExportFormat::Geojson)),
+    ("csv", Some(ExportFormat::Csv)),
+    ("gpkg", Some(ExportFormat::Gpkg)),
+];
 
 /// `GET /collections/{collectionId}/items`: a page of features as GeoJSON.
 #[utoipa::path(get, path = "/collections/{collectionId}/items", tag = "Features",
@@ -124,16 +126,19 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let c = collection(&cid)?;
-    let mut pairs = parse_pairs(raw.as_deref())?;
-    let as_of = take_as_of(&mut pairs)?;
+    // The pairs as sent, for the page links; the reader checks them.
+    let pairs: Vec<(String, String)> = parse_pairs(raw.as_deref())?
+        .into_iter()
+        .filter(|(k, _)| k != "as_of")
+        .collect();
+    let mut q = Query::parse(raw.as_deref())?;
+    let as_of = q.time("as_of")?;
+    let format = q.format(ITEMS_FORMATS)?.flatten();
+    let limited = q.contains("limit");
+    let filter: ItemFilter = read_items_filter(c, &mut q)?;
+    q.finish()?;
     let viewer = Viewer::new(actor);
     let service = st.service();
-    let format = export_format(
-        pairs
-            .iter()
-            .find(|(k, _)| k == "f")
-            .map(|(_, v)| v.as_str()),
-    );
     if let Some(format) = format {
         if as_of.is_some() {
             return Err(ApiError::param(
@@ -142,18 +147,16 @@ pub async fn list(
             ));
         }
         // An export: every matching feature (or `limit` of them).
-        let rest: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "f").collect();
         let request = ExportRequest {
             layer: c,
-            filter: items_filter(c, &rest)?,
-            limited: rest.iter().any(|(k, _)| k == "limit"),
+            filter,
+            limited,
             format,
         };
         let mut res = super::export::response(service, viewer, request).await?;
         vary_authorization(&mut res, c);
         return Ok(res);
     }
-    let filter: ItemFilter = items_filter(c, &pairs)?;
     let page = match as_of {
         Some(at) => service.list_as_of(&viewer, c, at, &filter).await?,
         None => service.list(&viewer, c, &filter).await?,
@@ -170,35 +173,6 @@ fn vary_authorization(res: &mut Response, c: CollectionId) {
         res.headers_mut()
             .insert(header::VARY, HeaderValue::from_static("Authorization"));
     }
-}
-
-/// Removes `as_of` from the query and parses it (RFC 3339).
-fn take_as_of(pairs: &mut Vec<(String, String)>) -> ApiResult<Option<DateTime<Utc>>> {
-    let mut found = None;
-    let mut rest = Vec::with_capacity(pairs.len());
-    for (k, v) in pairs.drain(..) {
-        if k != "as_of" {
-            rest.push((k, v));
-            continue;
-        }
-        if found.is_some() {
-            return Err(ApiError::param("as_of", "given more than once"));
-        }
-        found = Some(rfc3339("as_of", &v)?);
-    }
-    *pairs = rest;
-    Ok(found)
-}
-
-fn rfc3339(name: &str, v: &str) -> ApiResult<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(v.trim())
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            ApiError::param(
-                name,
-                format!("'{v}' is not an RFC 3339 time ({e}); e.g. 2026-11-27T10:00:00Z"),
-            )
-        })
 }
 
 /// A page as a FeatureCollection with its `self`, `collection`, `next` and
@@ -257,24 +231,9 @@ fn page_body(
     })
 }
 
-/// The `If-Match` condition of a write.
-fn if_match(headers: &HeaderMap) -> IfMatch {
-    let values: Vec<String> = headers
-        .get_all(header::IF_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if values.is_empty() {
-        IfMatch::Absent
-    } else if values.iter().any(|v| v == "*") {
-        IfMatch::Any
-    } else {
-        IfMatch::Tags(values)
-    }
+/// The `If-Match` condition of a write, for the use-case to check.
+fn if_match(headers: &HeaderMap) -> ApiResult<IfMatch> {
+    Ok(Conditional::from_headers(headers).if_match()?)
 }
 
 fn links_of(base: &str, c: CollectionId, key: &Key) -> Vec<Link> {
@@ -347,20 +306,19 @@ pub async fn get_one(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let c = collection(&cid)?;
-    let mut pairs = parse_pairs(raw.as_deref())?;
-    let as_of = take_as_of(&mut pairs)?;
-    for (k, v) in pairs {
-        match k.as_str() {
-            "f" => check_format(&v)?,
-            "crs" if crate::domain::geometry::is_accepted_crs(&v) && !v.contains("EPSG") => {}
-            other => {
-                return Err(ApiError::param(
-                    other,
-                    "unknown parameter; a single feature accepts only f, crs and as_of",
-                ));
-            }
+    let mut q = Query::parse(raw.as_deref())?;
+    let as_of = q.time("as_of")?;
+    q.json_format()?;
+    q.parse_with("crs", |v| {
+        if crate::domain::geometry::is_accepted_crs(v) && !v.contains("EPSG") {
+            Ok(())
+        } else {
+            Err(format!(
+                "'{v}' is not supported; features are served in CRS84"
+            ))
         }
-    }
+    })?;
+    q.finish()?;
     let key = key(c, &fid)?;
     let viewer = Viewer::new(actor);
     let service = st.service();
@@ -440,7 +398,13 @@ async fn update(
     };
     let written = st
         .service()
-        .update(&caller(actor, headers), c, &key, update, &if_match(headers))
+        .update(
+            &caller(actor, headers),
+            c,
+            &key,
+            update,
+            &if_match(headers)?,
+        )
         .await?;
     feature_response(StatusCode::OK, &written, base, true, false)
 }
@@ -534,7 +498,7 @@ pub async fn delete(
     let c = collection(&cid)?;
     let key = key(c, &fid)?;
     st.service()
-        .delete(&caller(actor, &headers), c, &key, &if_match(&headers))
+        .delete(&caller(actor, &headers), c, &key, &if_match(&headers)?)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -622,59 +586,30 @@ pub async fn history(
 }
 
 /// The change feed's filter from the query string.
-fn feed_filter(pairs: &[(String, String)]) -> ApiResult<FeedFilter> {
-    let mut f = FeedFilter {
-        limit: 100,
-        ..Default::default()
-    };
-    let mut seen: Vec<&str> = Vec::new();
-    for (k, v) in pairs {
-        if seen.contains(&k.as_str()) {
-            return Err(ApiError::param(k, "given more than once"));
+fn feed_filter(raw: Option<&str>) -> ApiResult<FeedFilter> {
+    let mut q = Query::parse(raw)?;
+    let since = q.time("since")?;
+    let operator = q.parse_with("operator", |v| {
+        if crate::domain::operator::is_valid_slug(v) {
+            Ok(v.to_owned())
+        } else {
+            Err("not an operator id (GET /operators)")
         }
-        seen.push(k);
-        match k.as_str() {
-            "since" => f.since = Some(rfc3339("since", v)?),
-            "operator" => {
-                if !crate::domain::operator::is_valid_slug(v) {
-                    return Err(ApiError::param(
-                        "operator",
-                        "not an operator id (GET /operators)",
-                    ));
-                }
-                f.operator = Some(v.clone());
-            }
-            "collection" => {
-                f.collection = Some(collection(v).map_err(|_| {
-                    ApiError::param(
-                        "collection",
-                        "one of towers, fibre-routes, data-centres, districts",
-                    )
-                })?);
-            }
-            "after" => {
-                f.after_id =
-                    Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                        ApiError::param("after", "must be a non-negative entry id")
-                    })?);
-            }
-            "limit" => {
-                f.limit = v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| ApiError::param("limit", "must be an integer 1…1000"))?;
-            }
-            "f" => check_format(v)?,
-            other => {
-                return Err(ApiError::param(
-                    other,
-                    "unknown parameter; /changes accepts since, operator, collection, after, limit",
-                ));
-            }
-        }
-    }
-    Ok(f)
+    })?;
+    let collection = q.parse_with("collection", |v| {
+        CollectionId::parse(v).ok_or("one of towers, fibre-routes, data-centres, districts")
+    })?;
+    let after_id = q.i64("after", 0..)?;
+    let limit = q.i64("limit", 1..=1000)?.unwrap_or(100);
+    q.json_format()?;
+    q.finish()?;
+    Ok(FeedFilter {
+        since,
+        after_id,
+        operator,
+        collection,
+        limit,
+    })
 }
 
 /// `GET /changes`: the change feed, oldest first, paged by a cursor.
@@ -702,8 +637,8 @@ pub async fn changes(
     if actor == Actor::Anonymous {
         return Err(sign_in_required("the change feed").into());
     }
+    let filter = feed_filter(raw.as_deref())?;
     let pairs = parse_pairs(raw.as_deref())?;
-    let filter = feed_filter(&pairs)?;
     let limit = filter.limit;
     let entries = st.service().changes(&Viewer::new(actor), filter).await?;
     let mut links = vec![Link::new(

@@ -213,34 +213,50 @@ impl Caller {
     }
 }
 
-/// The version a change is based on (`If-Match`): RFC 9110 §13.1.1 with
-/// strong comparison, so weak tags never match.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IfMatch {
-    /// None given: changes are refused (lost-update protection).
-    Absent,
-    /// `*`: any current version.
-    Any,
-    /// The entity tags given, each with its quotes (`"abc"`, `W/"abc"`).
-    Tags(Vec<String>),
+/// The version a change is based on (`If-Match`): the adapter parses the
+/// condition (RFC 9110 §13.1.1, strong comparison) and the use-case checks
+/// it against the current ETag inside its transaction, after locking.
+#[derive(Clone, Default)]
+pub struct IfMatch(Option<EtagMatcher>);
+
+/// True when a condition holds for the current ETag.
+type EtagMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+impl std::fmt::Debug for IfMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "IfMatch(given)"
+        } else {
+            "IfMatch(absent)"
+        })
+    }
 }
 
 impl IfMatch {
+    /// No condition given: changes are refused (lost-update protection).
+    pub fn absent() -> Self {
+        IfMatch(None)
+    }
+
+    /// A condition that holds when `matches(current_etag)`.
+    pub fn matching(matches: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        IfMatch(Some(Arc::new(matches)))
+    }
+
     /// Checks the condition against the current ETag.
     ///
     /// # Errors
     /// [`ServiceError::PreconditionRequired`] when absent,
-    /// [`ServiceError::PreconditionFailed`] when no tag matches.
+    /// [`ServiceError::PreconditionFailed`] when it does not match.
     pub fn check(&self, current: &str) -> ServiceResult<()> {
-        match self {
-            IfMatch::Any => Ok(()),
-            IfMatch::Tags(tags) if tags.iter().any(|t| t == current) => Ok(()),
-            IfMatch::Absent => Err(ServiceError::PreconditionRequired(
+        match &self.0 {
+            Some(matches) if matches(current) => Ok(()),
+            None => Err(ServiceError::PreconditionRequired(
                 "send If-Match with the feature's ETag (from GET) so that changes made meanwhile \
                  are not overwritten"
                     .into(),
             )),
-            IfMatch::Tags(_) => Err(ServiceError::PreconditionFailed {
+            Some(_) => Err(ServiceError::PreconditionFailed {
                 detail: format!(
                     "the feature has changed since it was read (its ETag is now {current}); GET \
                      it again and reapply the change"
