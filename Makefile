@@ -62,7 +62,7 @@ test: ## fmt check, clippy -D warnings, cargo test (+ web tests); provisions the
 	run cargo fmt --all $(FMT_CHECK)
 	run cargo clippy --all-targets $(LOCKED) -- -D warnings
 	run cargo test $(LOCKED)
-	# The binary cargo test just built (for tests/ops_*.rs): the browser tests
+	# The binary cargo test just built (for tests/api/ops_*.rs): the browser tests
 	# reuse it instead of a second build with other features.
 	export TGIS_BIN="$$(realpath -m "$${CARGO_TARGET_DIR:-target}")/debug/telecom-gis"
 	run scripts/web.sh test

@@ -3,10 +3,9 @@
 //! rule (status, problem+json body, pointer to the offending place, nothing
 //! stored), and a deterministic fuzz of hostile tower features.
 
-mod common;
-
+use crate::common;
+use crate::common::{Reply, fingerprint, get, send, send_json, send_raw, token};
 use axum::http::{Method, header};
-use common::{Reply, fingerprint, get, send, send_json, send_raw, token};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -375,7 +374,7 @@ async fn a_fibre_route_round_trips_with_its_geodesic_length_computed(pool: PgPoo
     );
 
     // Exact routes are for analysts, admins and the owner (the public gets
-    // the generalised layer: tests/access.rs).
+    // the generalised layer: tests/api/access.rs).
     let analyst = format!("Bearer {}", token(&pool, "analyst", None).await);
     let state = telecom_gis::AppState::loaded(pool.clone()).await.unwrap();
     let read = send_raw(

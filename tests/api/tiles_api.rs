@@ -2,8 +2,6 @@
 //! stored layers, a brute-force scan of every indexed wedge for sectors.
 //! Tiles are decoded with geozero's MVT reader, not with our own code.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use axum::http::Method;
@@ -15,7 +13,8 @@ use sqlx::PgPool;
 use telecom_gis::AppState;
 use telecom_gis::spatial::tiles::{BUFFER, EXTENT, TileCoord, arc_step_deg, to_3857, to_lonlat};
 
-use common::{Reply, load_sample, send_to, send_with_headers};
+use crate::common;
+use crate::common::{Reply, load_sample, send_to, send_with_headers};
 
 struct Rng(u64);
 impl Rng {

@@ -1,13 +1,12 @@
 //! The OGC API – Features capabilities: landing page, conformance,
 //! collections, queryables and the OpenAPI document.
 
-mod common;
-
 use axum::http::Method;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use common::{get, load_sample, send};
+use crate::common;
+use crate::common::{get, load_sample, send};
 
 fn link<'a>(doc: &'a Value, rel: &str) -> &'a Value {
     doc["links"]

@@ -2,8 +2,6 @@
 //! (geodesic distance and azimuth on `geography`), and kept in step with
 //! writes made through the API and through plain SQL.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -12,7 +10,8 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use telecom_gis::AppState;
 
-use common::{get, load_sample, send_json, send_to};
+use crate::common;
+use crate::common::{get, load_sample, send_json, send_to};
 
 struct Rng(u64);
 impl Rng {
@@ -42,7 +41,7 @@ async fn oracle(
     lat: f64,
     tolerance_m: f64,
 ) -> (BTreeSet<i64>, BTreeSet<i64>) {
-    let rows: Vec<(i64, bool, bool)> = sqlx::query_as(include_str!("sql/coverage_oracle.sql"))
+    let rows: Vec<(i64, bool, bool)> = sqlx::query_as(include_str!("../sql/coverage_oracle.sql"))
         .bind(lon)
         .bind(lat)
         .bind(tolerance_m)

@@ -1,11 +1,11 @@
 //! A real OGC client reads the API: GDAL's OAPIF driver (`ogrinfo`,
 //! `ogr2ogr`), installed by `make test` from Debian's gdal-bin.
 
-mod common;
-
 use std::process::Command;
 
 use sqlx::PgPool;
+
+use crate::common;
 
 fn run(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)

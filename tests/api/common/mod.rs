@@ -1,8 +1,6 @@
 //! Shared test helpers: drive the real router in-process, or serve it on a
 //! loopback port for external clients (GDAL).
 
-#![allow(dead_code)]
-
 pub mod process;
 
 use std::path::PathBuf;

@@ -1,13 +1,11 @@
 //! Request limits and hygiene through the real router: body size, rate
 //! limit, timeouts, CORS, request ids, and SQL injection attempts.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use axum::http::{Method, header};
-use common::*;
 use sqlx::PgPool;
 use telecom_gis::AppState;
 use telecom_gis::http::MAX_BODY_BYTES;

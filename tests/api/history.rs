@@ -2,17 +2,16 @@
 //! instant (`as_of`), exact restores, and optimistic concurrency (ETag and
 //! If-Match).
 
-mod common;
-
+use crate::common;
+use crate::common::{Reply, fingerprint, send_raw, token};
 use axum::http::Method;
-use common::{Reply, fingerprint, send_raw, token};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use telecom_gis::AppState;
 
 /// A state without the per-token rate limit: these tests send hundreds of
-/// requests with one token (tests/hardening.rs covers the limit).
+/// requests with one token (tests/api/hardening.rs covers the limit).
 async fn unlimited(pool: &PgPool) -> AppState {
     AppState {
         limits: std::sync::Arc::new(telecom_gis::http::limits::RateLimiter::disabled()),

@@ -8,8 +8,6 @@
 //! Skipped, with a message, when the PostgreSQL server binaries or PostGIS are
 //! not installed (Debian: `postgresql-15 postgresql-15-postgis-3`).
 
-mod common;
-
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -20,7 +18,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use common::process::{Service, admin_client, client, omni_tower};
+use crate::common;
+use crate::common::process::{Service, admin_client, client, omni_tower};
 
 /// The newest `/usr/lib/postgresql/<v>/bin` with the server programs and a
 /// PostGIS for that version, or why there is none.

@@ -2,14 +2,13 @@
 //! cross-check of geographic coverage against PostGIS, grid convergence, and
 //! the HTTP and CLI outputs.
 
-mod common;
-
 use axum::http::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use telecom_gis::AppState;
 
-use common::{send_json, send_to};
+use crate::common;
+use crate::common::{send_json, send_to};
 
 fn square(code: &str, w: f64, s: f64, size_deg: f64, population: i64) -> Value {
     json!({

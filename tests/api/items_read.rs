@@ -1,15 +1,14 @@
 //! Reading features: paging, bbox filtering against PostGIS as the oracle,
 //! property filters, single features and RFC 7946 output.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use geo::{Winding, orient::Direction};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use common::{get, load_sample};
+use crate::common;
+use crate::common::{get, load_sample};
 
 /// Strips scheme and host from an absolute link, for the in-process router.
 fn path_of(href: &str) -> String {

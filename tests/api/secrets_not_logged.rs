@@ -1,12 +1,10 @@
 //! The real binary, logging verbosely, never prints the database password
 //! or a client's credentials.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::process::{Service, client, database_url_of};
+use crate::common::process::{Service, client, database_url_of};
 use sqlx::PgPool;
 
 const PASSWORD: &str = "pw_SECRET_7f3a9c51";

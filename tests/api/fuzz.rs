@@ -8,15 +8,14 @@
 //! target runs `FUZZ_SECONDS` (default 2); `FUZZ_SEED` fixes the seed, which
 //! every target prints. `scripts/fuzz.sh` runs them longer.
 
-mod common;
-
 use std::fmt::Debug;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common;
+use crate::common::*;
 use axum::http::{Method, StatusCode};
-use common::*;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};

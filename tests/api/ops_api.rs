@@ -2,8 +2,6 @@
 //! name present, routes labelled by template), `/index/fingerprint`, and the
 //! 503 answers of database-backed requests while coverage keeps answering.
 
-mod common;
-
 use std::time::Duration;
 
 use axum::http::{Method, header};
@@ -13,8 +11,9 @@ use sqlx::postgres::PgPoolOptions;
 use telecom_gis::AppState;
 use telecom_gis::http::ops::METRIC_NAMES;
 
-use common::process::db_fingerprint;
-use common::{load_sample, send_to, send_with_headers, tower_feature};
+use crate::common;
+use crate::common::process::db_fingerprint;
+use crate::common::{load_sample, send_to, send_with_headers, tower_feature};
 
 /// The metric names documented in the metrics table of docs/operations.md.
 fn documented_metric_names() -> Vec<String> {

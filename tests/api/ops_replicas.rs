@@ -3,14 +3,15 @@
 //! coverage index within 1 s, also after B's database connections were
 //! terminated while A kept writing (B rebuilds in full on reconnect).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use common::process::{Service, admin_client, client, database_url_of, db_fingerprint, omni_tower};
+use crate::common;
+use crate::common::process::{
+    Service, admin_client, client, database_url_of, db_fingerprint, omni_tower,
+};
 
 /// Terminates every backend of `app_name`; returns how many.
 async fn terminate(pool: &PgPool, app_name: &str) -> i64 {

@@ -185,7 +185,7 @@ pub fn client() -> reqwest::Client {
 
 /// An HTTP client that writes as the Department: an admin token and
 /// `If-Match: *` on every request (these tests are about availability, not
-/// about concurrency control, which tests/history.rs covers).
+/// about concurrency control, which tests/api/history.rs covers).
 pub async fn admin_client(pool: &PgPool) -> reqwest::Client {
     let token = super::token(pool, "admin", None).await;
     let mut headers = reqwest::header::HeaderMap::new();

@@ -3,10 +3,9 @@
 //! OpenCelliD site grouping. Every refused commit is checked to leave the
 //! database exactly as it was (fingerprint of every table).
 
-mod common;
-
+use crate::common;
+use crate::common::{Reply, fingerprint, row_counts};
 use axum::http::Method;
-use common::{Reply, fingerprint, row_counts};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use telecom_gis::AppState;

@@ -1,8 +1,8 @@
 //! The Đà Nẵng sample: real districts, idempotent loading, synthetic marking.
 
-mod common;
-
 use sqlx::PgPool;
+
+use crate::common;
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn loading_the_sample_twice_adds_no_duplicates(pool: PgPool) {

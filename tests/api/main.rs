@@ -1,0 +1,26 @@
+//! The integration tests: one test binary (`cargo test --test api`) with a
+//! module per area, all sharing the helpers of `common`. One binary means one
+//! link, and rustc's dead-code analysis sees every use of a helper.
+//!
+//! A module's tests are selected by its path, for example
+//! `cargo test --test api ops_outage::`.
+
+mod common;
+
+mod access;
+mod analysis_api;
+mod coverage_api;
+mod fuzz;
+mod gdal_client;
+mod hardening;
+mod history;
+mod imports;
+mod items_read;
+mod items_write;
+mod ogc_api;
+mod ops_api;
+mod ops_outage;
+mod ops_replicas;
+mod sample_data;
+mod secrets_not_logged;
+mod tiles_api;
