@@ -9,6 +9,7 @@ mod common;
 
 mod access;
 mod analysis_api;
+mod cli_output;
 mod coverage_api;
 mod fuzz;
 mod gdal_client;
@@ -24,3 +25,4 @@ mod ops_replicas;
 mod sample_data;
 mod secrets_not_logged;
 mod tiles_api;
+mod visibility;

@@ -8,7 +8,7 @@
 //! record, so editing the coverage configuration changes no ETag, and an
 //! explicit `range_m` survives an unrelated PATCH exactly.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ use telecom_gis::AppState;
 use telecom_gis::coverage::listener::CoverageState;
 use telecom_gis::coverage::model::CoverageConfig;
 
-use common::{Reply, fibre_feature, send_raw, token, tower_feature};
+use crate::common::{Reply, fibre_feature, send_raw, token, tower_feature};
 
 /// The route's exact vertices (lon/lat), as posted by `fibre_feature`.
 const ROUTE: [[f64; 2]; 3] = [[108.20, 16.05], [108.21, 16.06], [108.22, 16.06]];

@@ -2,7 +2,7 @@
 //! `RUST_LOG` level (a log line in a CSV breaks every consumer, and sqlx's
 //! slow-statement warnings appear exactly when the machine is loaded).
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 
