@@ -5,6 +5,8 @@
 //!
 //! Run: `cargo bench --bench coverage` (from the repository root).
 
+#![allow(clippy::unwrap_used)] // a benchmark or example aborts on a broken set-up
+
 mod support;
 
 use std::sync::Arc;

@@ -13,6 +13,8 @@
 //!
 //! Run: `make bench` or `DATABASE_URL=… cargo bench --bench coverage_vs_postgis`.
 
+#![allow(clippy::unwrap_used)] // a benchmark or example aborts on a broken set-up
+
 mod support;
 
 use std::time::Instant;

@@ -8,6 +8,8 @@
 //! It creates (once) a database `telecom_gis_bench` on the same server.
 //! Environment: `BENCH_TOWERS` (default 100000), `BENCH_RUNS` (default 30).
 
+#![allow(clippy::unwrap_used)] // a benchmark or example aborts on a broken set-up
+
 use std::time::{Duration, Instant};
 
 use serde_json::Value;

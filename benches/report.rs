@@ -5,6 +5,8 @@
 //!
 //! Run: `make bench` or `DATABASE_URL=… cargo bench --bench report`.
 
+#![allow(clippy::unwrap_used)] // a benchmark or example aborts on a broken set-up
+
 mod support;
 
 use std::time::Instant;

@@ -12,6 +12,8 @@
 //! Environment: `BENCH_TOWERS` (default 100000), `BENCH_TILES` (default 60),
 //! `BENCH_RUNS` (default 3), `BENCH_SETS` (default `towers,sectors,fibre-routes`).
 
+#![allow(clippy::unwrap_used)] // a benchmark or example aborts on a broken set-up
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 

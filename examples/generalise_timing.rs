@@ -9,6 +9,8 @@
 //! Prints the route count, total length, cells and outline vertices, and the
 //! best of five runs for each step, milliseconds.
 
+#![allow(clippy::unwrap_used)] // a benchmark or example aborts on a broken set-up
+
 use std::path::PathBuf;
 use std::time::Instant;
 

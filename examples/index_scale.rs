@@ -18,6 +18,8 @@
 //! of the index is also measured alone on synthetic routes with a vertex
 //! every 50 m, at 1, 2 and 4 million vertices (no database involved).
 
+#![allow(clippy::unwrap_used)] // a benchmark or example aborts on a broken set-up
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
