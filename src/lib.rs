@@ -1,9 +1,10 @@
 //! telecom-gis: telecom infrastructure inventory and coverage GIS service.
 //!
 //! Layers point inward: [`http`] (axum routers, extractors, DTOs) calls
-//! [`domain`] (validated types) and [`spatial`] (in-memory geometry), which
-//! rest on [`db`] (sqlx/PostGIS). [`app`] builds the router so tests drive the
-//! real service. See the README for the API and operations.
+//! [`domain`] (validated types), [`spatial`] (in-memory geometry) and
+//! [`tiles`] (vector tiles, no HTTP), which rest on [`db`] (sqlx/PostGIS).
+//! [`app`] builds the router so tests drive the real service. See the README
+//! for the API and operations.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -17,5 +18,6 @@ pub mod import;
 pub mod report;
 pub mod sample;
 pub mod spatial;
+pub mod tiles;
 
 pub use http::{AppState, app};
