@@ -205,6 +205,7 @@ pub fn cells_outline(cells: &[CellIndex]) -> MultiPolygon<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spatial::geodesy::metres_per_degree;
     use geo::{Contains, LineString, MultiLineString, Relate, Winding, polygon};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -234,12 +235,10 @@ mod tests {
                                 rng.gen_range(60.0..3_000.0)
                             };
                             let bearing: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
+                            let (kx, ky) = metres_per_degree(c.y);
                             c = Coord {
-                                x: (c.x
-                                    + step_m * bearing.sin()
-                                        / (111_320.0 * c.y.to_radians().cos()))
-                                .clamp(w, e),
-                                y: (c.y + step_m * bearing.cos() / 110_574.0).clamp(s, n),
+                                x: (c.x + step_m * bearing.sin() / kx).clamp(w, e),
+                                y: (c.y + step_m * bearing.cos() / ky).clamp(s, n),
                             };
                             pts.push(c);
                         }

@@ -17,6 +17,7 @@ use super::{FibreScope, Tile, TileResult, TileSource, Tileset, Version};
 use crate::db::DbResult;
 use crate::db::tiles::{self as db_tiles, LayerTile, TileTable};
 use crate::spatial::generalise::{cells_outline, generalise};
+use crate::spatial::geodesy::{M_PER_DEG_LAT_EQUATOR, M_PER_DEG_LON_EQUATOR};
 
 /// The `fibre-routes` tileset as [`FibreScope`] allows.
 #[derive(Debug, Clone, Copy)]
@@ -121,9 +122,12 @@ pub async fn fibre_presence_routes(
     exclude_operator: Option<&str>,
 ) -> DbResult<(i64, Vec<PresenceRoute>)> {
     let [w, s, e, n] = t.bounds_lonlat(BUFFER);
-    let dlat = PRESENCE_MARGIN_M / 110_574.0;
+    // Degrees that span at least the margin anywhere in the tile: degrees
+    // are shortest on the equator, and degrees of longitude at the latitude
+    // farthest from it.
+    let dlat = PRESENCE_MARGIN_M / M_PER_DEG_LAT_EQUATOR;
     let widest = s.abs().max(n.abs()).min(MAX_LAT).to_radians().cos();
-    let dlon = PRESENCE_MARGIN_M / (111_320.0 * widest);
+    let dlon = PRESENCE_MARGIN_M / (M_PER_DEG_LON_EQUATOR * widest);
     let bbox = [
         (w - dlon).max(-180.0),
         (s - dlat).max(-MAX_LAT),

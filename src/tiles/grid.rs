@@ -6,7 +6,9 @@
 
 use geo::{Coord, Rect};
 
-/// Half the side of the Web Mercator square, metres (π × 6,378,137).
+use crate::spatial::geodesy::WGS84_A;
+
+/// Half the side of the Web Mercator square, metres (π × [`WGS84_A`]).
 pub const MERCATOR_HALF_M: f64 = 20_037_508.342_789_244;
 /// Deepest zoom level served.
 pub const MAX_ZOOM: u8 = 24;
@@ -114,15 +116,15 @@ impl TileCoord {
 /// Lon/lat degrees → EPSG:3857 metres (latitude clamped to [`MAX_LAT`]).
 pub fn to_3857(lon: f64, lat: f64) -> (f64, f64) {
     let lat = lat.clamp(-MAX_LAT, MAX_LAT).to_radians();
-    let x = lon.to_radians() * 6_378_137.0;
-    let y = (std::f64::consts::FRAC_PI_4 + lat / 2.0).tan().ln() * 6_378_137.0;
+    let x = lon.to_radians() * WGS84_A;
+    let y = (std::f64::consts::FRAC_PI_4 + lat / 2.0).tan().ln() * WGS84_A;
     (x, y)
 }
 
 /// EPSG:3857 metres → lon/lat degrees.
 pub fn to_lonlat(x: f64, y: f64) -> (f64, f64) {
-    let lon = (x / 6_378_137.0).to_degrees();
-    let lat = (2.0 * (y / 6_378_137.0).exp().atan() - std::f64::consts::FRAC_PI_2).to_degrees();
+    let lon = (x / WGS84_A).to_degrees();
+    let lat = (2.0 * (y / WGS84_A).exp().atan() - std::f64::consts::FRAC_PI_2).to_degrees();
     (lon, lat)
 }
 
@@ -157,6 +159,12 @@ mod tests {
         let [w, s, e, n] = t.bounds_lonlat(0);
         assert!(w <= 108.2208 && 108.2208 < e, "{w} {e}");
         assert!(s <= 16.0678 && 16.0678 < n, "{s} {n}");
+    }
+
+    #[test]
+    fn the_mercator_square_is_the_equator_of_the_wgs84_sphere() {
+        assert_eq!(MERCATOR_HALF_M, std::f64::consts::PI * WGS84_A);
+        assert!((to_3857(180.0, 0.0).0 - MERCATOR_HALF_M).abs() < 1e-6);
     }
 
     #[test]
