@@ -27,6 +27,7 @@ use super::features::Link;
 use super::params::parse_pairs;
 use super::{AppState, json_response};
 use crate::db;
+use crate::domain::region::CITY_BBOX;
 use crate::tiles::{
     DATA_MAX_ZOOM, FibreScope, MAX_ZOOM, MERCATOR_HALF_M, Reply, TileCoord, TileError, Tileset,
     Tilesets,
@@ -258,7 +259,7 @@ pub async fn tilejson(
         .token();
     let bounds = db::extent(&st.pool, t.collection())
         .await?
-        .unwrap_or([107.8, 15.9, 108.4, 16.25]);
+        .unwrap_or(CITY_BBOX);
     let center = [
         (bounds[0] + bounds[2]) / 2.0,
         (bounds[1] + bounds[3]) / 2.0,

@@ -9,6 +9,7 @@
 //! sector is ever missed by the prefilter.
 
 use super::geodesy::metres_per_degree;
+use crate::domain::region::CITY_BBOX;
 
 /// An equirectangular frame: x east and y north in metres from `(lon0, lat0)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -51,9 +52,11 @@ impl LocalFrame {
         }
     }
 
-    /// The default frame: central Đà Nẵng, used when there is no data yet.
+    /// The default frame: Đà Nẵng ([`CITY_BBOX`]), used when there is no
+    /// data yet.
     pub fn da_nang() -> Self {
-        Self::for_extent(107.8, 15.9, 108.4, 16.25)
+        let [w, s, e, n] = CITY_BBOX;
+        Self::for_extent(w, s, e, n)
     }
 
     /// Metres per degree of longitude and of latitude at the centre (the

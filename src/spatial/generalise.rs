@@ -205,20 +205,18 @@ pub fn cells_outline(cells: &[CellIndex]) -> MultiPolygon<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::region::CITY_CORE_BBOX;
     use crate::spatial::geodesy::metres_per_degree;
     use geo::{Contains, LineString, MultiLineString, Relate, Winding, polygon};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
     use std::collections::BTreeSet;
 
-    /// Đà Nẵng, lon/lat: `[west, south, east, north]`.
-    const DA_NANG: [f64; 4] = [107.9, 15.95, 108.35, 16.15];
-
     /// Seeded random routes in Đà Nẵng: 1–4 parts of 2–9 vertices, steps of
     /// 5 m to 3 km in random directions (so some segments clip cell corners).
     fn random_routes(seed: u64, count: usize) -> Vec<Geometry<f64>> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let [w, s, e, n] = DA_NANG;
+        let [w, s, e, n] = CITY_CORE_BBOX;
         (0..count)
             .map(|_| {
                 let parts = (0..rng.gen_range(1..=4))
