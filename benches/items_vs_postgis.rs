@@ -13,11 +13,16 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use telecom_gis::domain::region::CITY_BBOX;
 use telecom_gis::{AppState, app};
 
 mod support;
 
-const BBOX: &str = "107.8,15.9,108.4,16.25";
+/// The city's bounding box, as a `bbox` parameter.
+fn bbox() -> String {
+    let [w, s, e, n] = CITY_BBOX;
+    format!("{w},{s},{e},{n}")
+}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -30,13 +35,13 @@ fn env_usize(name: &str, default: usize) -> usize {
 const POSTGIS_FC: &str = r#"
 with page as (
     select t.* from towers t
-    where ST_Intersects(t.geom, ST_MakeEnvelope(107.8, 15.9, 108.4, 16.25, 4326))
+    where ST_Intersects(t.geom, ST_MakeEnvelope($1, $2, $3, $4, 4326))
     order by t.id limit 10000
 )
 select json_build_object(
     'type', 'FeatureCollection',
     'numberMatched', (select count(*) from towers t
-                      where ST_Intersects(t.geom, ST_MakeEnvelope(107.8, 15.9, 108.4, 16.25, 4326))),
+                      where ST_Intersects(t.geom, ST_MakeEnvelope($1, $2, $3, $4, 4326))),
     'numberReturned', (select count(*) from page),
     'features', coalesce(json_agg(json_build_object(
         'type', 'Feature',
@@ -161,11 +166,14 @@ fn main() {
         let router = app(AppState::loaded(pool.clone()).await.unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         let client = reqwest::Client::new();
-        let uri = format!("http://{addr}/collections/towers/items?bbox={BBOX}&limit=10000");
+        let bbox = bbox();
+        let uri = format!("http://{addr}/collections/towers/items?bbox={bbox}&limit=10000");
+        let [w, s, e, n] = CITY_BBOX;
+        let postgis_fc = || sqlx::query_scalar(POSTGIS_FC).bind(w).bind(s).bind(e).bind(n);
 
         let ours: Value = serde_json::from_slice(&client.get(&uri).send().await.unwrap().bytes().await.unwrap()).unwrap();
         let mut conn = pool.acquire().await.unwrap();
-        let theirs_text: String = sqlx::query_scalar(POSTGIS_FC).fetch_one(&mut *conn).await.unwrap();
+        let theirs_text: String = postgis_fc().fetch_one(&mut *conn).await.unwrap();
         let theirs: Value = serde_json::from_str(&theirs_text).unwrap();
         same_features(&ours, &theirs);
         println!("same answer: {} features of {} matched, identical ids, coordinates, attributes and sectors", ours["numberReturned"], ours["numberMatched"]);
@@ -178,11 +186,11 @@ fn main() {
             t_ours.push(t.elapsed());
             b_ours = body.len();
             let t = Instant::now();
-            let s: String = sqlx::query_scalar(POSTGIS_FC).fetch_one(&mut *conn).await.unwrap();
+            let s: String = postgis_fc().fetch_one(&mut *conn).await.unwrap();
             t_pg.push(t.elapsed());
             b_pg = s.len();
         }
-        println!("towers in database: {towers}; runs: {runs}; bbox {BBOX}; limit 10000");
+        println!("towers in database: {towers}; runs: {runs}; bbox {bbox}; limit 10000");
         report("telecom-gis HTTP (axum, GeoJSON serialised in Rust)", t_ours.clone(), b_ours);
         report("PostGIS json_build_object/ST_AsGeoJSON (SQL)", t_pg.clone(), b_pg);
         let (mut a, mut b) = (t_ours, t_pg);

@@ -58,12 +58,18 @@ fn main() {
         let areas: i64 = sqlx::query_scalar("select count(*) from districts").fetch_one(&big).await.unwrap();
         if areas != 100 {
             sqlx::query("delete from districts").execute(&big).await.unwrap();
+            // A 10 × 10 grid over the city's bounding box.
+            let [w, s, e, n] = telecom_gis::domain::region::CITY_BBOX;
             sqlx::query(
                 "insert into districts (code, name, name_ascii, population, geom)
                  select 'G' || i || '-' || j, 'Ô lưới ' || i || '-' || j, 'Grid ' || i || '-' || j, 11343,
-                        ST_Multi(ST_MakeEnvelope(107.8 + i * 0.06, 15.9 + j * 0.035, 107.86 + i * 0.06, 15.935 + j * 0.035, 4326))
+                        ST_Multi(ST_MakeEnvelope($1 + i * $3, $2 + j * $4, $1 + (i + 1) * $3, $2 + (j + 1) * $4, 4326))
                  from generate_series(0, 9) i, generate_series(0, 9) j",
             )
+            .bind(w)
+            .bind(s)
+            .bind((e - w) / 10.0)
+            .bind((n - s) / 10.0)
             .execute(&big)
             .await
             .unwrap();

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
-use telecom_gis::spatial::tiles::{MERCATOR_HALF_M, to_3857};
+use telecom_gis::tiles::{MERCATOR_HALF_M, to_3857};
 use telecom_gis::{AppState, app};
 use tower::ServiceExt;
 

@@ -28,6 +28,8 @@ use sqlx::PgPool;
 use telecom_gis::config::GeneratorArgs;
 use telecom_gis::coverage::index::{CoverageIndex, FibreInput};
 use telecom_gis::coverage::model::CoverageConfig;
+use telecom_gis::domain::region::CITY_CORE_BBOX;
+use telecom_gis::spatial::geodesy::metres_per_degree;
 use telecom_gis::{db, sample};
 
 #[path = "../benches/support/mod.rs"]
@@ -162,7 +164,7 @@ async fn measure(towers: usize) {
 }
 
 /// Child: the fibre part of the index alone, for `vertices` vertices of
-/// synthetic routes (500 vertices, 50 m apart, each) over Đà Nẵng.
+/// synthetic routes (500 vertices, 50 m apart, each) from the city's core.
 fn measure_fibre(vertices: usize) {
     let (rss_before, _) = rss_mib();
     let mut seed = 0x2019_u64;
@@ -172,16 +174,18 @@ fn measure_fibre(vertices: usize) {
         seed ^= seed << 17;
         (seed >> 11) as f64 / (1u64 << 53) as f64
     };
-    let step = 50.0 / 111_320.0;
+    // 50 m in degrees of longitude and of latitude over the city.
+    let (east, north) = metres_per_degree(16.05);
+    let [w, s, e, n] = CITY_CORE_BBOX;
     let fibre: Vec<FibreInput> = (0..vertices.div_ceil(500))
         .map(|i| {
-            let (mut lon, mut lat) = (107.95 + rnd() * 0.4, 15.95 + rnd() * 0.25);
+            let (mut lon, mut lat) = (w + rnd() * (e - w), s + rnd() * (n - s));
             let mut heading = rnd() * std::f64::consts::TAU;
             let coords: Vec<geo::Coord<f64>> = (0..500)
                 .map(|_| {
                     heading += (rnd() - 0.5) * 0.6;
-                    lon += step * heading.cos();
-                    lat += step * heading.sin();
+                    lon += 50.0 * heading.cos() / east;
+                    lat += 50.0 * heading.sin() / north;
                     geo::coord! {x: lon, y: lat}
                 })
                 .collect();

@@ -26,5 +26,6 @@ pub mod import;
 pub mod sample;
 pub mod service;
 pub mod spatial;
+pub mod tiles;
 
 pub use http::{AppState, app};

@@ -84,8 +84,8 @@ pub fn sectors(towers: &[NewTower], limit: usize, technology: Option<&str>) -> V
     out
 }
 
-/// Seeded uniform points over the city's bounding box (lon 107.8–108.4,
-/// lat 15.9–16.25).
+/// Seeded uniform points over the city's bounding box
+/// ([`CITY_BBOX`](telecom_gis::domain::region::CITY_BBOX)).
 pub fn points(n: usize, seed: u64) -> Vec<[f64; 2]> {
     let mut s = seed.max(1);
     let mut next = move || {
@@ -95,7 +95,11 @@ pub fn points(n: usize, seed: u64) -> Vec<[f64; 2]> {
         (s >> 11) as f64 / (1u64 << 53) as f64
     };
     (0..n)
-        .map(|_| [107.8 + next() * 0.6, 15.9 + next() * 0.35])
+        .map(|_| {
+            let [w, s, e, n] = telecom_gis::domain::region::CITY_BBOX;
+            let lon = w + next() * (e - w);
+            [lon, s + next() * (n - s)]
+        })
         .collect()
 }
 

@@ -969,6 +969,7 @@ impl Fnv64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::region::CITY_CORE_BBOX;
     use geo::{Destination, Geodesic};
 
     struct Rng(u64);
@@ -979,32 +980,43 @@ mod tests {
             self.0 ^= self.0 << 17;
             (self.0 >> 11) as f64 / (1u64 << 53) as f64
         }
+
+        /// A uniform lon/lat in the city's core grown by `margin_deg`.
+        fn in_core(&mut self, margin_deg: f64) -> (f64, f64) {
+            let [w, s, e, n] = CITY_CORE_BBOX;
+            let lon = w - margin_deg + self.f() * (e - w + 2.0 * margin_deg);
+            let lat = s - margin_deg + self.f() * (n - s + 2.0 * margin_deg);
+            (lon, lat)
+        }
     }
 
     fn random_sectors(rng: &mut Rng, n: usize) -> Vec<SectorInput> {
         let ops = ["viettel", "vnpt", "mobifone"];
         (0..n)
-            .map(|i| SectorInput {
-                sector_id: i as i64 + 1,
-                tower_id: i as i64 / 3 + 1,
-                operator: ops[i % 3].to_owned(),
-                technology: if i % 4 == 0 {
-                    Technology::G5
-                } else {
-                    Technology::G4
-                },
-                lon: 108.0 + rng.f() * 0.3,
-                lat: 15.95 + rng.f() * 0.25,
-                azimuth_deg: rng.f() * 360.0,
-                beamwidth_deg: if i % 7 == 0 {
-                    360.0
-                } else {
-                    30.0 + rng.f() * 90.0
-                },
-                height_m: 30.0,
-                eirp_dbm: 60.0,
-                frequency_mhz: 1842.5,
-                range_m: Some(200.0 + rng.f() * 6_000.0),
+            .map(|i| {
+                let (lon, lat) = rng.in_core(0.0);
+                SectorInput {
+                    sector_id: i as i64 + 1,
+                    tower_id: i as i64 / 3 + 1,
+                    operator: ops[i % 3].to_owned(),
+                    technology: if i % 4 == 0 {
+                        Technology::G5
+                    } else {
+                        Technology::G4
+                    },
+                    lon,
+                    lat,
+                    azimuth_deg: rng.f() * 360.0,
+                    beamwidth_deg: if i % 7 == 0 {
+                        360.0
+                    } else {
+                        30.0 + rng.f() * 90.0
+                    },
+                    height_m: 30.0,
+                    eirp_dbm: 60.0,
+                    frequency_mhz: 1842.5,
+                    range_m: Some(200.0 + rng.f() * 6_000.0),
+                }
             })
             .collect()
     }
@@ -1028,7 +1040,7 @@ mod tests {
         let idx = index(&sectors);
         let all: Vec<&CoverSector> = idx.all_sectors().collect();
         for _ in 0..3_000 {
-            let (lon, lat) = (107.98 + rng.f() * 0.34, 15.93 + rng.f() * 0.29);
+            let (lon, lat) = rng.in_core(0.02);
             let mut want: Vec<i64> = all
                 .iter()
                 .filter(|s| s.covers_exact(lon, lat).is_some())
@@ -1051,7 +1063,10 @@ mod tests {
         let sectors = random_sectors(&mut rng, 600);
         let idx = index(&sectors);
         let pts: Vec<[f64; 2]> = (0..2_000)
-            .map(|_| [107.98 + rng.f() * 0.34, 15.93 + rng.f() * 0.29])
+            .map(|_| {
+                let (lon, lat) = rng.in_core(0.02);
+                [lon, lat]
+            })
             .collect();
         for tech in [None, Some(Technology::G4), Some(Technology::G5)] {
             let batch = idx.operators_covering_batch(&pts, tech, 2);
@@ -1095,7 +1110,7 @@ mod tests {
         let rebuilt = index(&sectors);
         assert_eq!(patched.sector_count(), rebuilt.sector_count());
         for _ in 0..2_000 {
-            let (lon, lat) = (107.98 + rng.f() * 0.34, 15.93 + rng.f() * 0.29);
+            let (lon, lat) = rng.in_core(0.02);
             let ids = |i: &CoverageIndex| {
                 let mut v: Vec<i64> = i
                     .covering(lon, lat, None, None)

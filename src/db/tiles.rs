@@ -1,14 +1,11 @@
-//! Vector tiles of the stored layers, encoded by PostGIS (`ST_AsMVT`), and
-//! the generalised fibre layer (`fibre_presence`), encoded in Rust.
+//! Data access of the vector tiles (`crate::tiles`): layers of the stored
+//! tables cut and encoded by PostGIS (`ST_AsMVT`), layer versions, and the
+//! fibre routes near a tile for the generalised layer (encoded in Rust).
 
 use geozero::wkb;
 use sqlx::PgPool;
 
 use super::DbResult;
-use crate::spatial::generalise::generalise;
-use crate::spatial::tiles::{
-    BUFFER, EXTENT, MAX_LAT, PresenceRoute, TileCoord, encode, fibre_presence_layer,
-};
 
 /// Towers per tile above which the towers layer is thinned (one tower per
 /// operator per [`THIN_CELL`] cell, with a `point_count`).
@@ -62,121 +59,12 @@ pub async fn version(pool: &PgPool, table: TileTable) -> DbResult<i64> {
 ///
 /// `bounds_3857` is the tile in EPSG:3857 metres `[min_x, min_y, max_x,
 /// max_y]`; `bbox_lonlat` the tile grown by `buffer`, lon/lat `[west, south,
-/// east, north]`; `extent` and `buffer` are in tile units.
+/// east, north]`; `extent` and `buffer` are in tile units. `only_operator`
+/// keeps only that operator's fibre routes (other tables ignore it).
 ///
 /// # Errors
 /// On database failure.
 pub async fn layer_tile(
-    pool: &PgPool,
-    table: TileTable,
-    bounds_3857: [f64; 4],
-    bbox_lonlat: [f64; 4],
-    extent: u32,
-    buffer: u32,
-) -> DbResult<LayerTile> {
-    layer_tile_of(pool, table, bounds_3857, bbox_lonlat, extent, buffer, None).await
-}
-
-/// The exact `fibre_routes` layer of tile `t` ([`EXTENT`], [`BUFFER`]), as
-/// [`layer_tile`] encodes it, restricted to the routes of `only_operator`
-/// when given (a carrier sees its own routes exact).
-///
-/// # Errors
-/// On database failure.
-pub async fn fibre_routes_tile(
-    pool: &PgPool,
-    t: TileCoord,
-    only_operator: Option<&str>,
-) -> DbResult<LayerTile> {
-    layer_tile_of(
-        pool,
-        TileTable::FibreRoutes,
-        t.bounds_3857(),
-        t.bounds_lonlat(BUFFER),
-        EXTENT,
-        BUFFER,
-        only_operator,
-    )
-    .await
-}
-
-/// How far beyond a tile's buffer fibre routes are fetched for the presence
-/// layer, metres: a route whose cell meets the tile is within one cell
-/// diameter (≤ 1.1 km at resolution 8) of it.
-pub const PRESENCE_MARGIN_M: f64 = 1_500.0;
-
-/// The fibre routes whose cells may meet tile `t` (bounding box within
-/// [`PRESENCE_MARGIN_M`] of the tile plus its buffer), as the
-/// `fibre_presence` layer shows them, with the `fibre_routes` layer version
-/// of the same snapshot. Routes of `exclude_operator` are left out (a
-/// carrier sees those exact). Cells are computed from the part of each route
-/// inside the grown box only, so long routes cost what their stretch near the
-/// tile costs.
-///
-/// # Errors
-/// On database failure.
-pub async fn fibre_presence_routes(
-    pool: &PgPool,
-    t: TileCoord,
-    exclude_operator: Option<&str>,
-) -> DbResult<(i64, Vec<PresenceRoute>)> {
-    let [w, s, e, n] = t.bounds_lonlat(BUFFER);
-    let dlat = PRESENCE_MARGIN_M / 110_574.0;
-    let widest = s.abs().max(n.abs()).min(MAX_LAT).to_radians().cos();
-    let dlon = PRESENCE_MARGIN_M / (111_320.0 * widest);
-    let rows: Vec<PresenceRow> = sqlx::query_as(include_str!("sql/fibre_presence.sql"))
-        .bind((w - dlon).max(-180.0))
-        .bind((s - dlat).max(-MAX_LAT))
-        .bind((e + dlon).min(180.0))
-        .bind((n + dlat).min(MAX_LAT))
-        .bind(exclude_operator)
-        .fetch_all(pool)
-        .await?;
-    let version = rows.first().map_or(0, |r| r.version);
-    let routes = rows
-        .into_iter()
-        .filter_map(|r| {
-            Some(PresenceRoute {
-                id: r.id?,
-                operator: r.operator_id?,
-                status: r.status?,
-                placement: r.placement?,
-                cells: generalise(&r.geom?.geometry?).cells.clone(),
-            })
-        })
-        .collect();
-    Ok((version, routes))
-}
-
-#[derive(sqlx::FromRow)]
-struct PresenceRow {
-    version: i64,
-    id: Option<i64>,
-    operator_id: Option<String>,
-    status: Option<String>,
-    placement: Option<String>,
-    geom: Option<wkb::Decode<geo::Geometry<f64>>>,
-}
-
-/// The `fibre_presence` layer of tile `t` as MVT bytes (empty when no route's
-/// cell meets the tile; see [`fibre_presence_layer`]), with the
-/// `fibre_routes` layer version. Routes of `exclude_operator` are left out.
-///
-/// # Errors
-/// On database failure.
-pub async fn fibre_presence_tile(
-    pool: &PgPool,
-    t: TileCoord,
-    exclude_operator: Option<&str>,
-) -> DbResult<LayerTile> {
-    let (version, routes) = fibre_presence_routes(pool, t, exclude_operator).await?;
-    let mvt = fibre_presence_layer(t, &routes)
-        .map(|l| encode(vec![l]))
-        .unwrap_or_default();
-    Ok(LayerTile { version, mvt })
-}
-
-async fn layer_tile_of(
     pool: &PgPool,
     table: TileTable,
     bounds_3857: [f64; 4],
@@ -214,4 +102,65 @@ async fn layer_tile_of(
         version,
         mvt: mvt.unwrap_or_default(),
     })
+}
+
+/// A fibre route near a tile, for the generalised `fibre_presence` layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresenceRow {
+    /// Route id.
+    pub id: i64,
+    /// Owning operator id.
+    pub operator_id: String,
+    /// Life-cycle status.
+    pub status: String,
+    /// Placement (underground, aerial, submarine).
+    pub placement: String,
+    /// The part of the route inside the box asked for (lon/lat).
+    pub geometry: geo::Geometry<f64>,
+}
+
+/// The fibre routes whose bounding box meets `bbox_lonlat` (`[west, south,
+/// east, north]`), clipped to it, with the `fibre_routes` layer version of
+/// the same snapshot. Routes of `exclude_operator` are left out.
+///
+/// # Errors
+/// On database failure.
+pub async fn presence_routes(
+    pool: &PgPool,
+    bbox_lonlat: [f64; 4],
+    exclude_operator: Option<&str>,
+) -> DbResult<(i64, Vec<PresenceRow>)> {
+    let [w, s, e, n] = bbox_lonlat;
+    let rows: Vec<PresenceSqlRow> = sqlx::query_as(include_str!("sql/fibre_presence.sql"))
+        .bind(w)
+        .bind(s)
+        .bind(e)
+        .bind(n)
+        .bind(exclude_operator)
+        .fetch_all(pool)
+        .await?;
+    let version = rows.first().map_or(0, |r| r.version);
+    let routes = rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(PresenceRow {
+                id: r.id?,
+                operator_id: r.operator_id?,
+                status: r.status?,
+                placement: r.placement?,
+                geometry: r.geom?.geometry?,
+            })
+        })
+        .collect();
+    Ok((version, routes))
+}
+
+#[derive(sqlx::FromRow)]
+struct PresenceSqlRow {
+    version: i64,
+    id: Option<i64>,
+    operator_id: Option<String>,
+    status: Option<String>,
+    placement: Option<String>,
+    geom: Option<wkb::Decode<geo::Geometry<f64>>>,
 }

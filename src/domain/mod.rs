@@ -1,5 +1,5 @@
 //! Validated domain types of the inventory: what an asset is and which values
-//! it may take. No SQL and no HTTP here.
+//! it may take, and the region served ([`region`]). No SQL and no HTTP here.
 //!
 //! Each writable layer has an input type (`New…`) built from a GeoJSON
 //! Feature by `from_feature`, which either returns a fully validated value or
@@ -14,6 +14,7 @@ pub mod fibre;
 pub mod geometry;
 pub mod operator;
 pub mod props;
+pub mod region;
 pub mod tower;
 
 pub use collection::CollectionId;

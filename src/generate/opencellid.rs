@@ -11,8 +11,9 @@ use rand_chacha::ChaCha8Rng;
 pub const HEADER: &str =
     "radio,mcc,net,area,cell,unit,lon,lat,range,samples,changeable,created,updated,averageSignal";
 
-/// Lon/lat box the sites are drawn from `[west, south, east, north]`.
-pub const EXTENT: [f64; 4] = [107.95, 15.95, 108.30, 16.15];
+/// Lon/lat box the sites are drawn from `[west, south, east, north]`: the
+/// city's core.
+pub const EXTENT: [f64; 4] = crate::domain::region::CITY_CORE_BBOX;
 
 /// Writes `rows` cell rows (plus the header) drawn from `seed` to `out`.
 ///

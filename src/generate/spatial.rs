@@ -1,5 +1,5 @@
-//! Geometry helpers: prepared areas for fast point sampling, a local metric
-//! projection, a spatial hash grid for spacing checks, and polyline tools.
+//! Geometry helpers: prepared areas for fast point sampling, the local metric
+//! frame in `Coord`s, a spatial hash grid for spacing checks, and polyline tools.
 
 use std::collections::HashMap;
 
@@ -8,23 +8,15 @@ use geo::{Area as _, BoundingRect, Contains, Coord, GeodesicArea, Point, Polygon
 use rand::Rng;
 
 use super::{Area, GenerateError};
+use crate::spatial::frame::LocalFrame;
 
-/// Metres per degree of latitude (WGS84, mean over the tropics; accurate to
-/// well under 1 % at Đà Nẵng, which is all the spacing checks need).
-const M_PER_DEG_LAT: f64 = 110_600.0;
-/// Metres per degree of longitude at the equator.
-const M_PER_DEG_LON_EQ: f64 = 111_320.0;
-
-/// An equirectangular projection around a fixed origin, in metres. Good
-/// enough for distances up to a few tens of kilometres (spacing checks and
-/// shaping lines); lengths reported to users are measured geodesically.
+/// The generator's local metric frame: the crate's [`LocalFrame`]
+/// (equirectangular, WGS84 scales at the centre latitude) centred on the
+/// areas' bounding box, taking and giving `Coord`s. Good enough for
+/// distances up to a few tens of kilometres (spacing checks and shaping
+/// lines); lengths reported to users are measured geodesically.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct LocalProjection {
-    lon0: f64,
-    lat0: f64,
-    kx: f64,
-    ky: f64,
-}
+pub(super) struct LocalProjection(LocalFrame);
 
 impl LocalProjection {
     /// Projection centred on the bounding box of all areas.
@@ -43,30 +35,24 @@ impl LocalProjection {
             max.x = max.x.max(a.bbox.max().x);
             max.y = max.y.max(a.bbox.max().y);
         }
-        let lon0 = (min.x + max.x) / 2.0;
-        let lat0 = (min.y + max.y) / 2.0;
-        Self {
-            lon0,
-            lat0,
-            kx: M_PER_DEG_LON_EQ * lat0.to_radians().cos(),
-            ky: M_PER_DEG_LAT,
-        }
+        Self(LocalFrame::for_extent(min.x, min.y, max.x, max.y))
+    }
+
+    /// Metres per degree of longitude and of latitude.
+    fn metres_per_degree(self) -> (f64, f64) {
+        self.0.metres_per_degree()
     }
 
     /// Lon/lat to local metres (x east, y north).
     pub(super) fn to_m(self, c: Coord<f64>) -> Coord<f64> {
-        Coord {
-            x: (c.x - self.lon0) * self.kx,
-            y: (c.y - self.lat0) * self.ky,
-        }
+        let [x, y] = self.0.fwd(c.x, c.y);
+        Coord { x, y }
     }
 
     /// Local metres to lon/lat.
     pub(super) fn to_lonlat(self, m: Coord<f64>) -> Coord<f64> {
-        Coord {
-            x: self.lon0 + m.x / self.kx,
-            y: self.lat0 + m.y / self.ky,
-        }
+        let [x, y] = self.0.inv([m.x, m.y]);
+        Coord { x, y }
     }
 }
 
@@ -105,9 +91,10 @@ impl LandMask {
             max.y = max.y.max(a.bbox.max().y);
         }
         let (w, h) = (max.x - min.x, max.y - min.y);
+        let (kx, ky) = proj.metres_per_degree();
         let cell = Coord {
-            x: (Self::CELL_M / proj.kx).max(w / Self::MAX_CELLS as f64),
-            y: (Self::CELL_M / proj.ky).max(h / Self::MAX_CELLS as f64),
+            x: (Self::CELL_M / kx).max(w / Self::MAX_CELLS as f64),
+            y: (Self::CELL_M / ky).max(h / Self::MAX_CELLS as f64),
         };
         let nx = ((w / cell.x).ceil() as usize).max(1);
         let ny = ((h / cell.y).ceil() as usize).max(1);

@@ -225,12 +225,8 @@ fn towers_are_denser_where_people_live() {
 
 #[test]
 fn towers_keep_their_distance() {
-    let proj_m = |c: Coord<f64>| {
-        (
-            c.x * 111_320.0 * 16.05f64.to_radians().cos(),
-            c.y * 110_600.0,
-        )
-    };
+    let (kx, ky) = crate::spatial::geodesy::metres_per_degree(16.05);
+    let proj_m = |c: Coord<f64>| (c.x * kx, c.y * ky);
     let pts: Vec<(f64, f64)> = default_assets()
         .towers
         .features

@@ -114,7 +114,7 @@ async fn collection_doc(
 ) -> ApiResult<serde_json::Value> {
     let extent = db::extent(&st.pool, c)
         .await?
-        .unwrap_or([107.8, 15.9, 108.4, 16.25]);
+        .unwrap_or(crate::domain::region::CITY_BBOX);
     Ok(json!({
         "id": c.as_str(),
         "title": c.title(),

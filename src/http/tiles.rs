@@ -1,4 +1,7 @@
-//! Vector tiles (OGC API – Tiles, `WebMercatorQuad`) with TileJSON 3.0.
+//! Vector tiles (OGC API – Tiles, `WebMercatorQuad`) with TileJSON 3.0: the
+//! HTTP adapter of [`crate::tiles`], which cuts the tiles and versions them.
+//! Here: parsing paths and parameters, telling who asks, and building
+//! documents and responses.
 //!
 //! Tilesets: `towers`, `sectors` (wedges of operational sectors, from the
 //! coverage index), `fibre-routes`, `data-centres`, `districts`. Tiles are
@@ -10,8 +13,6 @@
 //! `Cache-Control: no-cache`, so clients revalidate and get `304` until the
 //! layer changes; TileJSON's tile URL carries `?v=<version>` so a map that
 //! re-reads TileJSON after an edit requests new URLs at once.
-
-use std::sync::OnceLock;
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -25,12 +26,13 @@ use super::extract::{BaseUrl, PathParams};
 use super::params::parse_pairs;
 use super::{AppState, json_response};
 use crate::db;
-use crate::db::tiles::TileTable;
 use crate::domain::CollectionId;
 use crate::service::policy::{Action, FibreView, authorize};
 use crate::service::render::Link;
-use crate::spatial::tiles::{
-    BUFFER, EXTENT, MAX_ZOOM, SECTORS_MIN_ZOOM, TileCoord, encode, sectors_layer,
+use crate::domain::region::CITY_BBOX;
+use crate::tiles::{
+    DATA_MAX_ZOOM, FibreScope, MAX_ZOOM, MERCATOR_HALF_M, Reply, TileCoord, TileError, Tileset,
+    Tilesets,
 };
 
 /// Media type of Mapbox Vector Tiles.
@@ -39,126 +41,25 @@ pub const MVT: &str = "application/vnd.mapbox-vector-tile";
 pub const WEB_MERCATOR_QUAD: &str = "WebMercatorQuad";
 const TMS_URI: &str = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad";
 const JSON: &str = "application/json";
-/// Deepest zoom with its own tiles; clients overzoom beyond it.
-const DATA_MAX_ZOOM: u8 = 16;
 
-/// A tileset: a stored table, or the sectors of the coverage index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tileset {
-    Table(TileTable),
-    Sectors,
-}
-
-impl Tileset {
-    const ALL: [(&'static str, Tileset); 5] = [
-        ("towers", Tileset::Table(TileTable::Towers)),
-        ("sectors", Tileset::Sectors),
-        ("fibre-routes", Tileset::Table(TileTable::FibreRoutes)),
-        ("data-centres", Tileset::Table(TileTable::DataCentres)),
-        ("districts", Tileset::Table(TileTable::Districts)),
-    ];
-
-    fn parse(id: &str) -> ApiResult<Self> {
-        Self::ALL
-            .iter()
-            .find(|(name, _)| *name == id)
-            .map(|(_, t)| *t)
-            .ok_or_else(|| {
-                let ids: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
-                ApiError::NotFound(format!(
-                    "no tileset '{id}'; tilesets are: {}",
-                    ids.join(", ")
-                ))
-            })
-    }
-
-    fn id(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, t)| *t == self)
-            .map_or("", |(n, _)| n)
-    }
-
-    /// The collection whose read permission governs the tileset.
-    fn collection(self) -> CollectionId {
-        match self {
-            Tileset::Sectors | Tileset::Table(TileTable::Towers) => CollectionId::Towers,
-            Tileset::Table(TileTable::FibreRoutes) => CollectionId::FibreRoutes,
-            Tileset::Table(TileTable::DataCentres) => CollectionId::DataCentres,
-            Tileset::Table(TileTable::Districts) => CollectionId::Districts,
-        }
-    }
-
-    /// The MVT layer name.
-    fn layer(self) -> &'static str {
-        match self {
-            Tileset::Table(TileTable::Towers) => "towers",
-            Tileset::Sectors => "sectors",
-            Tileset::Table(TileTable::FibreRoutes) => "fibre_routes",
-            Tileset::Table(TileTable::DataCentres) => "data_centres",
-            Tileset::Table(TileTable::Districts) => "districts",
-        }
-    }
-
-    fn min_zoom(self) -> u8 {
-        match self {
-            Tileset::Sectors => SECTORS_MIN_ZOOM,
-            Tileset::Table(_) => 0,
-        }
-    }
-
-    /// The layer's fields and their types, for TileJSON's `vector_layers`.
-    fn fields(self) -> Value {
-        match self {
-            Tileset::Table(TileTable::Towers) => json!({
-                "id": "Number", "operator_id": "String", "site_code": "String", "name": "String",
-                "structure_type": "String", "status": "String", "height_m": "Number",
-                "synthetic": "Boolean", "tenant_count": "Number", "shared": "Boolean",
-                "point_count": "Number (towers of this operator this point stands for where a dense tile is thinned; else 1)",
-                "tenants": "String (comma-separated operator ids)",
-                "technologies": "String (comma-separated, e.g. 4G,5G)", "sector_count": "Number"
-            }),
-            Tileset::Sectors => json!({
-                "id": "Number", "tower_id": "Number", "operator_id": "String",
-                "technology": "String", "azimuth_deg": "Number", "beamwidth_deg": "Number",
-                "range_m": "Number", "range_source": "String (explicit or model)"
-            }),
-            Tileset::Table(TileTable::FibreRoutes) => json!({
-                "id": "Number", "operator_id": "String", "name": "String", "placement": "String",
-                "status": "String", "fibre_count": "Number", "capacity_gbps": "Number",
-                "length_m": "Number", "synthetic": "Boolean"
-            }),
-            Tileset::Table(TileTable::DataCentres) => json!({
-                "id": "Number", "operator_id": "String", "name": "String", "tier": "Number",
-                "power_mw": "Number", "racks": "Number", "status": "String", "synthetic": "Boolean"
-            }),
-            Tileset::Table(TileTable::Districts) => json!({
-                "code": "String", "name": "String", "name_ascii": "String",
-                "population": "Number", "area_km2": "Number"
-            }),
+impl From<TileError> for ApiError {
+    fn from(e: TileError) -> Self {
+        match e {
+            TileError::UnknownTileset(_) | TileError::Address(_) => {
+                ApiError::NotFound(e.to_string())
+            }
+            TileError::Db(e) => e.into(),
         }
     }
 }
 
-/// A random number fixed for the life of the process: sector tiles come from
-/// this process's index, whose versions restart with the process.
-fn boot_id() -> u64 {
-    static BOOT: OnceLock<u64> = OnceLock::new();
-    *BOOT.get_or_init(rand::random)
-}
-
-/// The version token of a tileset: `v` of TileJSON URLs, and the ETag body.
-async fn version_token(st: &AppState, t: Tileset) -> ApiResult<String> {
-    Ok(match t {
-        Tileset::Sectors => format!("s{:x}-{}", boot_id(), st.coverage.snapshot().version),
-        Tileset::Table(table) => {
-            format!(
-                "{}-{}",
-                db::tiles::version(&st.pool, table).await?,
-                env!("CARGO_PKG_VERSION")
-            )
-        }
-    })
+/// What of the fibre network `actor` may see exactly.
+fn fibre_scope(actor: &Actor) -> FibreScope {
+    match FibreView::of(actor) {
+        FibreView::All => FibreScope::All,
+        FibreView::Operator(op) => FibreScope::Operator(op),
+        FibreView::Generalised => FibreScope::Public,
+    }
 }
 
 fn check_tms(tms: &str) -> ApiResult<()> {
@@ -256,7 +157,7 @@ pub async fn tile_matrix_set(
                 "scaleDenominator": scale0 / f,
                 "cellSize": cell0 / f,
                 "cornerOfOrigin": "topLeft",
-                "pointOfOrigin": [-crate::spatial::tiles::MERCATOR_HALF_M, crate::spatial::tiles::MERCATOR_HALF_M],
+                "pointOfOrigin": [-MERCATOR_HALF_M, MERCATOR_HALF_M],
                 "tileWidth": 256, "tileHeight": 256,
                 "matrixWidth": n, "matrixHeight": n
             })
@@ -354,10 +255,13 @@ pub async fn tilejson(
     check_tms(&tms)?;
     check_params(raw.as_deref(), &[], &["json"])?;
     authorize(&actor, Action::Read, t.collection(), None)?;
-    let version = version_token(&st, t).await?;
+    let version = Tilesets::new(&st.pool, &st.coverage)
+        .version(t)
+        .await?
+        .token();
     let bounds = db::extent(&st.pool, t.collection())
         .await?
-        .unwrap_or([107.8, 15.9, 108.4, 16.25]);
+        .unwrap_or(CITY_BBOX);
     let center = [
         (bounds[0] + bounds[2]) / 2.0,
         (bounds[1] + bounds[3]) / 2.0,
@@ -396,32 +300,6 @@ fn parse_index(name: &str, value: &str) -> ApiResult<u32> {
     })
 }
 
-fn tile_headers(res: &mut Response, etag: &str) {
-    let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(etag) {
-        h.insert(header::ETAG, v);
-    }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-}
-
-fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|v| v.trim().trim_start_matches("W/"))
-        .any(|v| v == etag || v == "*")
-}
-
-fn not_modified(etag: &str) -> Response {
-    let mut res = Response::new(Body::empty());
-    *res.status_mut() = StatusCode::NOT_MODIFIED;
-    tile_headers(&mut res, etag);
-    res
-}
-
 /// `GET /collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}`:
 /// one Mapbox Vector Tile (z/y/x). `204 No Content` when no feature meets the
 /// tile; `304` when `If-None-Match` holds the current ETag.
@@ -455,95 +333,60 @@ pub async fn tile(
     .map_err(|e| ApiError::NotFound(e.to_string()))?;
     check_params(raw.as_deref(), &["v"], &["mvt"])?;
     authorize(&actor, Action::Read, t.collection(), None)?;
-    let view = FibreView::of(&actor);
-    let mut private = t == Tileset::Table(TileTable::FibreRoutes);
-
-    let (etag, body) = match t {
-        Tileset::Sectors => {
-            let index = st.coverage.snapshot();
-            let etag = format!("\"s{:x}-{}\"", boot_id(), index.version);
-            if etag_matches(&headers, &etag) {
-                return Ok(not_modified(&etag));
-            }
-            let layer = sectors_layer(&index, coord);
-            (etag, layer.map(|l| encode(vec![l])).unwrap_or_default())
-        }
-        Tileset::Table(TileTable::FibreRoutes) if view != FibreView::All => {
-            // Exact routes for their owner, presence cells for the rest; the
-            // ETag names the view so no cache mixes them.
-            let pkg = env!("CARGO_PKG_VERSION");
-            let (scope, mine) = match &view {
-                FibreView::Operator(op) => (format!("op-{op}"), Some(op.as_str())),
-                _ => ("public".to_owned(), None),
-            };
-            if headers.contains_key(header::IF_NONE_MATCH) {
-                let v = db::tiles::version(&st.pool, TileTable::FibreRoutes).await?;
-                let current = format!("\"{v}-{pkg}-{scope}\"");
-                if etag_matches(&headers, &current) {
-                    return Ok(not_modified_private(&current));
-                }
-            }
-            let presence = db::tiles::fibre_presence_tile(&st.pool, coord, mine).await?;
-            let mut mvt = match mine {
-                // Two encoded tiles concatenated are one tile with both
-                // layers (MVT layers are a repeated protobuf field).
-                Some(op) => {
-                    db::tiles::fibre_routes_tile(&st.pool, coord, Some(op))
-                        .await?
-                        .mvt
-                }
-                None => Vec::new(),
-            };
-            mvt.extend_from_slice(&presence.mvt);
-            private = true;
-            (format!("\"{}-{pkg}-{scope}\"", presence.version), mvt)
-        }
-        Tileset::Table(table) => {
-            let pkg = env!("CARGO_PKG_VERSION");
-            if headers.contains_key(header::IF_NONE_MATCH) {
-                let current = format!("\"{}-{pkg}\"", db::tiles::version(&st.pool, table).await?);
-                if etag_matches(&headers, &current) {
-                    return Ok(not_modified(&current));
-                }
-            }
-            let tile = db::tiles::layer_tile(
-                &st.pool,
-                table,
-                coord.bounds_3857(),
-                coord.bounds_lonlat(BUFFER),
-                EXTENT,
-                BUFFER,
-            )
-            .await?;
-            (format!("\"{}-{pkg}\"", tile.version), tile.mvt)
-        }
-    };
-    let mut res = if body.is_empty() {
-        let mut r = Response::new(Body::empty());
-        *r.status_mut() = StatusCode::NO_CONTENT;
-        r
-    } else {
-        let mut r = Response::new(Body::from(body));
-        r.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(MVT));
-        r
-    };
-    tile_headers(&mut res, &etag);
-    if private {
-        res.headers_mut().insert(
-            header::VARY,
-            HeaderValue::from_static("Accept-Encoding, Authorization"),
-        );
-    }
-    Ok(res)
+    let if_none_match: Vec<&str> = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let reply = Tilesets::new(&st.pool, &st.coverage)
+        .reply(t, coord, &fibre_scope(&actor), &if_none_match)
+        .await?;
+    Ok(tile_response(reply))
 }
 
-/// 304 for a tile whose content depends on who asks.
-fn not_modified_private(etag: &str) -> Response {
-    let mut res = not_modified(etag);
-    res.headers_mut().insert(
+/// The response to a tile request: `304`, `204` (no feature) or `200` with
+/// the tile, each with its ETag, `Cache-Control: no-cache` (revalidate every
+/// time) and `Vary` (`Authorization` too when the content depends on who
+/// asks).
+fn tile_response(reply: Reply) -> Response {
+    let (status, etag, body, per_viewer) = match reply {
+        Reply::NotModified { etag, per_viewer } => {
+            (StatusCode::NOT_MODIFIED, etag, None, per_viewer)
+        }
+        Reply::Tile {
+            etag,
+            mvt,
+            per_viewer,
+        } => {
+            if mvt.is_empty() {
+                (StatusCode::NO_CONTENT, etag, None, per_viewer)
+            } else {
+                (StatusCode::OK, etag, Some(mvt), per_viewer)
+            }
+        }
+    };
+    let mut res = match body {
+        Some(mvt) => {
+            let mut r = Response::new(Body::from(mvt));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(MVT));
+            r
+        }
+        None => Response::new(Body::empty()),
+    };
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
         header::VARY,
-        HeaderValue::from_static("Accept-Encoding, Authorization"),
+        HeaderValue::from_static(if per_viewer {
+            "Accept-Encoding, Authorization"
+        } else {
+            "Accept-Encoding"
+        }),
     );
     res
 }

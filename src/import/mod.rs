@@ -288,7 +288,7 @@ impl Context {
 }
 
 /// Vietnam's lon/lat extent with a margin, used when no district is loaded.
-pub const VIETNAM_EXTENT: [f64; 4] = [102.0, 8.0, 110.0, 23.5];
+pub use crate::domain::region::COUNTRY_BBOX as VIETNAM_EXTENT;
 
 /// Margin added around the districts' extent, degrees.
 pub const AREA_MARGIN_DEG: f64 = 1.0;

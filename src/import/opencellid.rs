@@ -129,8 +129,7 @@ pub(crate) fn produce(input: impl Read, ctx: &Context, sink: &mut Sink<'_>) {
     }
     let samples_col = headers.iter().position(|h| h == "samples");
     // Local metric frame (equirectangular at the area's middle latitude).
-    let lat0 = ((ctx.area[1] + ctx.area[3]) / 2.0).to_radians();
-    let (mx, my) = (111_320.0 * lat0.cos(), 110_540.0);
+    let (mx, my) = crate::spatial::geodesy::metres_per_degree((ctx.area[1] + ctx.area[3]) / 2.0);
     let r = o.site_radius_m.max(0.1);
     let mut grid: HashMap<(u16, i64, i64), Vec<u32>> = HashMap::new();
     let mut sites: Vec<Site> = Vec::new();

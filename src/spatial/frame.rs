@@ -8,7 +8,8 @@
 //! index envelopes are inflated by `rel_error × range + 1 m`, so no covering
 //! sector is ever missed by the prefilter.
 
-use super::geodesy::radii_m;
+use super::geodesy::metres_per_degree;
+use crate::domain::region::CITY_BBOX;
 
 /// An equirectangular frame: x east and y north in metres from `(lon0, lat0)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,18 +33,11 @@ impl LocalFrame {
         let (lo, hi) = (min_lat.clamp(-85.0, 85.0), max_lat.clamp(-85.0, 85.0));
         let lat0 = 0.5 * (lo + hi);
         let lon0 = 0.5 * (min_lon + max_lon);
-        let scale = |lat: f64| {
-            let (n, m) = radii_m(lat);
-            (
-                n * lat.to_radians().cos() * std::f64::consts::PI / 180.0,
-                m * std::f64::consts::PI / 180.0,
-            )
-        };
-        let (kx, ky) = scale(lat0);
+        let (kx, ky) = metres_per_degree(lat0);
         let mut rel_error: f64 = 0.0;
         for i in 0..=32 {
             let lat = lo + (hi - lo) * f64::from(i) / 32.0;
-            let (x, y) = scale(lat);
+            let (x, y) = metres_per_degree(lat);
             rel_error = rel_error
                 .max((x / kx - 1.0).abs())
                 .max((y / ky - 1.0).abs());
@@ -58,9 +52,17 @@ impl LocalFrame {
         }
     }
 
-    /// The default frame: central Đà Nẵng, used when there is no data yet.
+    /// The default frame: Đà Nẵng ([`CITY_BBOX`]), used when there is no
+    /// data yet.
     pub fn da_nang() -> Self {
-        Self::for_extent(107.8, 15.9, 108.4, 16.25)
+        let [w, s, e, n] = CITY_BBOX;
+        Self::for_extent(w, s, e, n)
+    }
+
+    /// Metres per degree of longitude and of latitude at the centre (the
+    /// frame's scales).
+    pub fn metres_per_degree(&self) -> (f64, f64) {
+        (self.kx, self.ky)
     }
 
     /// Projects lon/lat degrees to frame metres `[x, y]`.

@@ -205,19 +205,18 @@ pub fn cells_outline(cells: &[CellIndex]) -> MultiPolygon<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::region::CITY_CORE_BBOX;
+    use crate::spatial::geodesy::metres_per_degree;
     use geo::{Contains, LineString, MultiLineString, Relate, Winding, polygon};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
     use std::collections::BTreeSet;
 
-    /// Đà Nẵng, lon/lat: `[west, south, east, north]`.
-    const DA_NANG: [f64; 4] = [107.9, 15.95, 108.35, 16.15];
-
     /// Seeded random routes in Đà Nẵng: 1–4 parts of 2–9 vertices, steps of
     /// 5 m to 3 km in random directions (so some segments clip cell corners).
     fn random_routes(seed: u64, count: usize) -> Vec<Geometry<f64>> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let [w, s, e, n] = DA_NANG;
+        let [w, s, e, n] = CITY_CORE_BBOX;
         (0..count)
             .map(|_| {
                 let parts = (0..rng.gen_range(1..=4))
@@ -234,12 +233,10 @@ mod tests {
                                 rng.gen_range(60.0..3_000.0)
                             };
                             let bearing: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
+                            let (kx, ky) = metres_per_degree(c.y);
                             c = Coord {
-                                x: (c.x
-                                    + step_m * bearing.sin()
-                                        / (111_320.0 * c.y.to_radians().cos()))
-                                .clamp(w, e),
-                                y: (c.y + step_m * bearing.cos() / 110_574.0).clamp(s, n),
+                                x: (c.x + step_m * bearing.sin() / kx).clamp(w, e),
+                                y: (c.y + step_m * bearing.cos() / ky).clamp(s, n),
                             };
                             pts.push(c);
                         }

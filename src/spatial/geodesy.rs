@@ -1,4 +1,11 @@
-//! Distances and bearings on the WGS84 ellipsoid.
+//! Distances and bearings on the WGS84 ellipsoid, and the one set of WGS84
+//! constants and local metre conversions the crate uses.
+//!
+//! Local metres: [`metres_per_degree`] gives the length of a degree of
+//! longitude and of latitude at a latitude (the scale of an equirectangular
+//! frame centred there, as [`LocalFrame`](super::frame::LocalFrame) uses);
+//! [`M_PER_DEG_LON_EQUATOR`] and [`M_PER_DEG_LAT_EQUATOR`] bound them from
+//! below anywhere on Earth.
 //!
 //! [`offset_m`] is the fast path used by the coverage engine: the east/north
 //! offset between two nearby points on the plane tangent at their mid-latitude,
@@ -16,14 +23,29 @@
 //! closer than [`EXACT_BAND_M`] to a boundary are redone with `geo::Geodesic`,
 //! so coverage answers are the geodesic ones.
 
+use std::f64::consts::PI;
+
 use geo::{Bearing, Distance, Geodesic, Point};
 
-/// WGS84 semi-major axis, metres.
+/// WGS84 semi-major axis, metres (also the sphere radius of Web Mercator,
+/// EPSG:3857).
 pub const WGS84_A: f64 = 6_378_137.0;
 /// WGS84 flattening.
 pub const WGS84_F: f64 = 1.0 / 298.257_223_563;
 /// WGS84 first eccentricity squared.
 pub const WGS84_E2: f64 = WGS84_F * (2.0 - WGS84_F);
+
+/// Length of a degree of longitude on the equator, metres: `a · π / 180`
+/// (111,319.49 m). At latitude φ a degree of longitude is
+/// `N(φ) cos φ · π / 180` ([`metres_per_degree`]), never less than
+/// `M_PER_DEG_LON_EQUATOR · cos φ` (N ≥ a).
+pub const M_PER_DEG_LON_EQUATOR: f64 = WGS84_A * PI / 180.0;
+
+/// Length of a degree of latitude on the equator, metres:
+/// `a (1 − e²) · π / 180` (110,574.27 m). The meridional radius grows
+/// towards the poles, so this is the shortest degree of latitude anywhere
+/// (at Đà Nẵng, 16° N, one is 110,659 m; at the poles 111,694 m).
+pub const M_PER_DEG_LAT_EQUATOR: f64 = WGS84_A * (1.0 - WGS84_E2) * PI / 180.0;
 
 /// Distance from a boundary (metres) within which a coverage decision is
 /// recomputed with the exact geodesic instead of the fast local formula.
@@ -36,6 +58,22 @@ pub fn radii_m(lat_deg: f64) -> (f64, f64) {
     let w = 1.0 - WGS84_E2 * s * s;
     let n = WGS84_A / w.sqrt();
     (n, n * (1.0 - WGS84_E2) / w)
+}
+
+/// Metres per degree of longitude (east) and of latitude (north) at
+/// `lat_deg`: `N(φ) cos φ · π / 180` and `M(φ) · π / 180`, exact on the
+/// ellipsoid at that latitude.
+///
+/// Used as the scale of a local equirectangular frame centred at `lat_deg`
+/// (x = Δlon · east, y = Δlat · north), its distances are off by the change
+/// of these scales across the frame: about 0.1 % over Đà Nẵng's 0.35° of
+/// latitude, 0.5 % over 2° (see [`LocalFrame`](super::frame::LocalFrame),
+/// which bounds it). Within a few kilometres of the centre latitude the
+/// error is centimetres, as for [`offset_m`].
+#[inline]
+pub fn metres_per_degree(lat_deg: f64) -> (f64, f64) {
+    let (n, m) = radii_m(lat_deg);
+    (n * lat_deg.to_radians().cos() * PI / 180.0, m * PI / 180.0)
 }
 
 /// East and north offset, metres, from `from` to `to` (lon/lat degrees), on the
@@ -183,6 +221,27 @@ mod tests {
         }
         assert!(worst_d < 0.02, "distance error {worst_d} m");
         assert!(worst_b < 0.0005, "bearing error {worst_b}°");
+    }
+
+    #[test]
+    fn a_degree_has_the_textbook_length_and_the_equator_bounds_it() {
+        assert!((M_PER_DEG_LON_EQUATOR - 111_319.49).abs() < 0.01);
+        assert!((M_PER_DEG_LAT_EQUATOR - 110_574.27).abs() < 0.01);
+        let (east, north) = metres_per_degree(0.0);
+        assert!((east - M_PER_DEG_LON_EQUATOR).abs() < 1e-6);
+        assert!((north - M_PER_DEG_LAT_EQUATOR).abs() < 1e-6);
+        // Đà Nẵng: 1° of latitude is 110.66 km, of longitude 107.03 km.
+        let (east, north) = metres_per_degree(16.0);
+        assert!((north - 110_658.7).abs() < 0.1, "{north}");
+        assert!((east - 107_034.4).abs() < 0.1, "{east}");
+        // A degree measured by Karney agrees to well under a metre.
+        let (d_north, _) = geodesic((108.0, 15.5), (108.0, 16.5));
+        assert!((d_north - north).abs() < 0.1, "{d_north} vs {north}");
+        for lat in [-80.0, -30.0, 0.0, 16.0, 45.0, 85.0] {
+            let (east, north) = metres_per_degree(lat);
+            assert!(north >= M_PER_DEG_LAT_EQUATOR - 1e-6);
+            assert!(east >= M_PER_DEG_LON_EQUATOR * lat.to_radians().cos() - 1e-6);
+        }
     }
 
     #[test]

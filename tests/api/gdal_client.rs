@@ -130,7 +130,7 @@ async fn gdal_reads_vector_tiles_with_the_features_postgis_has(pool: PgPool) {
         .await
         .unwrap();
         // The tile plus its 64/4096 buffer, in EPSG:3857.
-        let t = telecom_gis::spatial::tiles::TileCoord::new(z, x, y).unwrap();
+        let t = telecom_gis::tiles::TileCoord::new(z, x, y).unwrap();
         let [x0, y0, x1, y1] = t.bounds_3857();
         let pad = t.size_m() * 64.0 / 4096.0;
         let expected: i64 = if set == "towers" {

@@ -11,7 +11,7 @@ use geozero::mvt::{Message, Tile, tile};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use telecom_gis::AppState;
-use telecom_gis::spatial::tiles::{BUFFER, EXTENT, TileCoord, arc_step_deg, to_3857, to_lonlat};
+use telecom_gis::tiles::{BUFFER, EXTENT, TileCoord, sectors::arc_step_deg, to_3857, to_lonlat};
 
 use crate::common;
 use crate::common::{Reply, load_sample, send_to, send_with_headers};
@@ -30,7 +30,7 @@ impl Rng {
 fn tile_of(lon: f64, lat: f64, z: u8) -> TileCoord {
     let n = f64::from(1u32 << z);
     let (x, y) = to_3857(lon, lat);
-    let half = telecom_gis::spatial::tiles::MERCATOR_HALF_M;
+    let half = telecom_gis::tiles::MERCATOR_HALF_M;
     let col = ((x + half) / (2.0 * half) * n).floor() as u32;
     let row = ((half - y) / (2.0 * half) * n).floor() as u32;
     TileCoord::new(u32::from(z), col, row).unwrap()
@@ -538,7 +538,7 @@ async fn tiling_metadata_links_the_tile_matrix_set_and_the_tiles(pool: PgPool) {
     assert_eq!(matrices.len(), 25);
     assert_eq!(matrices[14]["matrixWidth"], 16384);
     let cell = matrices[0]["cellSize"].as_f64().unwrap();
-    assert!((cell * 256.0 - 2.0 * telecom_gis::spatial::tiles::MERCATOR_HALF_M).abs() < 1e-3);
+    assert!((cell * 256.0 - 2.0 * telecom_gis::tiles::MERCATOR_HALF_M).abs() < 1e-3);
 
     let sets = send_to(&state, Method::GET, "/collections/towers/tiles", None)
         .await
@@ -652,8 +652,8 @@ fn presence_layer(mvt: &[u8]) -> tile::Layer {
 async fn presence_tiles_cover_the_cells_of_nearby_routes_with_polygons_only(pool: PgPool) {
     use geo::Intersects;
     use geozero::ToGeo;
-    use telecom_gis::db::tiles::{fibre_presence_tile, fibre_routes_tile};
     use telecom_gis::spatial::generalise::fibre_cells;
+    use telecom_gis::tiles::fibre::{fibre_presence_tile, fibre_routes_tile};
 
     load_sample(&pool, 60).await;
     // Oracle input: every route's whole geometry from PostGIS, and its cells.

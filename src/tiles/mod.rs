@@ -1,0 +1,349 @@
+//! Vector tiles: Mapbox Vector Tiles in the `WebMercatorQuad` tile matrix
+//! set, one [`TileSource`] per tileset, and their versions (ETags).
+//!
+//! - [`grid`]: tile addresses and their bounds (EPSG:3857, lon/lat).
+//! - [`postgis`]: stored layers encoded by PostGIS (`towers`,
+//!   `data-centres`, `districts`, exact `fibre-routes`); their SQL is in
+//!   [`db::tiles`](crate::db::tiles).
+//! - [`sectors`]: wedges of the in-memory coverage index, encoded here.
+//! - [`fibre`]: `fibre-routes` as the viewer may see them: exact, or the
+//!   generalised `fibre_presence` cells.
+//! - [`version`]: versions and ETags, formatted in that one place.
+//! - [`mvt`]: layer assembly shared by the layers encoded here.
+//!
+//! No HTTP here: `http::tiles` parses requests, tells who asks (as a
+//! [`FibreScope`]), and turns a [`Reply`] into a response.
+
+pub mod fibre;
+pub mod grid;
+pub mod mvt;
+pub mod postgis;
+pub mod sectors;
+pub mod version;
+
+use std::future::Future;
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+pub use self::grid::{
+    AddressError, BUFFER, EXTENT, MAX_LAT, MAX_ZOOM, MERCATOR_HALF_M, TileCoord, to_3857, to_lonlat,
+};
+pub use self::version::Version;
+use crate::coverage::listener::CoverageState;
+use crate::db::DbError;
+use crate::db::tiles::TileTable;
+use crate::domain::CollectionId;
+
+/// Deepest zoom with its own tiles; clients overzoom beyond it.
+pub const DATA_MAX_ZOOM: u8 = 16;
+
+/// Which fibre routes a viewer may see exactly; tiles of other layers are
+/// the same for everyone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FibreScope {
+    /// Every route, exact.
+    All,
+    /// This operator's routes exact, everyone else's as presence cells.
+    Operator(String),
+    /// No route exact: presence cells only.
+    Public,
+}
+
+/// Why a tile cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum TileError {
+    /// No tileset has this id.
+    #[error("no tileset '{0}'; tilesets are: {list}", list = Tileset::id_list())]
+    UnknownTileset(String),
+    /// The tile address is outside the tile matrix set.
+    #[error(transparent)]
+    Address(#[from] AddressError),
+    /// Reading the layer failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Result of the tiles module.
+pub type TileResult<T> = Result<T, TileError>;
+
+/// One tile: what it was cut from, and its MVT bytes (empty when no feature
+/// meets the tile).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tile {
+    /// The version of the data the tile was cut from (same snapshot).
+    pub version: Version,
+    /// Encoded Mapbox Vector Tile.
+    pub mvt: Vec<u8>,
+}
+
+/// A tileset: where tiles come from, and the version they would be cut
+/// from now.
+pub trait TileSource {
+    /// The tileset's id, as in URLs (`towers`, `sectors`, …).
+    fn id(&self) -> &'static str;
+
+    /// True when tiles differ by viewer (caches must key them by
+    /// credentials too).
+    fn per_viewer(&self) -> bool {
+        false
+    }
+
+    /// The version a tile for `scope` would be cut from now.
+    fn version(&self, scope: &FibreScope) -> impl Future<Output = TileResult<Version>> + Send;
+
+    /// Tile `t` as `scope` may see it.
+    fn tile(
+        &self,
+        t: TileCoord,
+        scope: &FibreScope,
+    ) -> impl Future<Output = TileResult<Tile>> + Send;
+}
+
+/// The answer to a tile request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// The client's copy (one of its `If-None-Match` tags) is current.
+    NotModified {
+        /// The current ETag.
+        etag: String,
+        /// True when the ETag names the viewer.
+        per_viewer: bool,
+    },
+    /// The tile.
+    Tile {
+        /// Its ETag.
+        etag: String,
+        /// MVT bytes; empty when no feature meets the tile.
+        mvt: Vec<u8>,
+        /// True when the tileset's tiles differ by viewer.
+        per_viewer: bool,
+    },
+}
+
+/// Answers a request for tile `t` of `source` by `scope`, whose cache holds
+/// the tags of `if_none_match` (header values; empty when it sent none).
+///
+/// # Errors
+/// When the source fails.
+pub async fn reply<S: TileSource + Sync>(
+    source: &S,
+    t: TileCoord,
+    scope: &FibreScope,
+    if_none_match: &[&str],
+) -> TileResult<Reply> {
+    if !if_none_match.is_empty() {
+        let current = source.version(scope).await?;
+        if current.matches(if_none_match.iter().copied()) {
+            // A 304 varies by viewer exactly when its ETag names one.
+            return Ok(Reply::NotModified {
+                per_viewer: current.names_viewer(),
+                etag: current.etag(),
+            });
+        }
+    }
+    let tile = source.tile(t, scope).await?;
+    Ok(Reply::Tile {
+        etag: tile.version.etag(),
+        mvt: tile.mvt,
+        per_viewer: source.per_viewer(),
+    })
+}
+
+/// A tileset served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tileset {
+    /// `towers` (points; thinned where a tile is dense).
+    Towers,
+    /// `sectors` (wedges of operational sectors, from the coverage index).
+    Sectors,
+    /// `fibre-routes` (lines, or presence cells, by viewer).
+    FibreRoutes,
+    /// `data-centres` (points and polygons).
+    DataCentres,
+    /// `districts` (polygons).
+    Districts,
+}
+
+impl Tileset {
+    /// Every tileset with its id, in the order listed to clients.
+    pub const ALL: [(&'static str, Tileset); 5] = [
+        ("towers", Tileset::Towers),
+        ("sectors", Tileset::Sectors),
+        ("fibre-routes", Tileset::FibreRoutes),
+        ("data-centres", Tileset::DataCentres),
+        ("districts", Tileset::Districts),
+    ];
+
+    /// The tileset of `id`.
+    ///
+    /// # Errors
+    /// [`TileError::UnknownTileset`] when there is none.
+    pub fn parse(id: &str) -> TileResult<Self> {
+        Self::ALL
+            .iter()
+            .find(|(name, _)| *name == id)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| TileError::UnknownTileset(id.to_owned()))
+    }
+
+    fn id_list() -> String {
+        let ids: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
+        ids.join(", ")
+    }
+
+    /// The id in URLs.
+    pub fn id(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map_or("", |(n, _)| n)
+    }
+
+    /// The collection whose read permission governs the tileset.
+    pub fn collection(self) -> CollectionId {
+        match self {
+            Tileset::Sectors | Tileset::Towers => CollectionId::Towers,
+            Tileset::FibreRoutes => CollectionId::FibreRoutes,
+            Tileset::DataCentres => CollectionId::DataCentres,
+            Tileset::Districts => CollectionId::Districts,
+        }
+    }
+
+    /// The MVT layer name (the generalised fibre layer,
+    /// [`fibre::FIBRE_PRESENCE_LAYER`], comes with `fibre-routes`).
+    pub fn layer(self) -> &'static str {
+        match self {
+            Tileset::Towers => "towers",
+            Tileset::Sectors => "sectors",
+            Tileset::FibreRoutes => "fibre_routes",
+            Tileset::DataCentres => "data_centres",
+            Tileset::Districts => "districts",
+        }
+    }
+
+    /// Shallowest zoom with features.
+    pub fn min_zoom(self) -> u8 {
+        match self {
+            Tileset::Sectors => sectors::SECTORS_MIN_ZOOM,
+            _ => 0,
+        }
+    }
+
+    /// The layer's fields and their types, as TileJSON's `vector_layers`
+    /// and OGC tileset metadata describe them.
+    pub fn fields(self) -> Value {
+        match self {
+            Tileset::Towers => json!({
+                "id": "Number", "operator_id": "String", "site_code": "String", "name": "String",
+                "structure_type": "String", "status": "String", "height_m": "Number",
+                "synthetic": "Boolean", "tenant_count": "Number", "shared": "Boolean",
+                "point_count": "Number (towers of this operator this point stands for where a dense tile is thinned; else 1)",
+                "tenants": "String (comma-separated operator ids)",
+                "technologies": "String (comma-separated, e.g. 4G,5G)", "sector_count": "Number"
+            }),
+            Tileset::Sectors => json!({
+                "id": "Number", "tower_id": "Number", "operator_id": "String",
+                "technology": "String", "azimuth_deg": "Number", "beamwidth_deg": "Number",
+                "range_m": "Number", "range_source": "String (explicit or model)"
+            }),
+            Tileset::FibreRoutes => json!({
+                "id": "Number", "operator_id": "String", "name": "String", "placement": "String",
+                "status": "String", "fibre_count": "Number", "capacity_gbps": "Number",
+                "length_m": "Number", "synthetic": "Boolean"
+            }),
+            Tileset::DataCentres => json!({
+                "id": "Number", "operator_id": "String", "name": "String", "tier": "Number",
+                "power_mw": "Number", "racks": "Number", "status": "String", "synthetic": "Boolean"
+            }),
+            Tileset::Districts => json!({
+                "code": "String", "name": "String", "name_ascii": "String",
+                "population": "Number", "area_km2": "Number"
+            }),
+        }
+    }
+
+    /// The stored table behind the tileset (`None` for sectors).
+    fn table(self) -> Option<TileTable> {
+        match self {
+            Tileset::Towers => Some(TileTable::Towers),
+            Tileset::Sectors => None,
+            Tileset::FibreRoutes => Some(TileTable::FibreRoutes),
+            Tileset::DataCentres => Some(TileTable::DataCentres),
+            Tileset::Districts => Some(TileTable::Districts),
+        }
+    }
+}
+
+impl From<TileTable> for Tileset {
+    fn from(table: TileTable) -> Self {
+        match table {
+            TileTable::Towers => Tileset::Towers,
+            TileTable::FibreRoutes => Tileset::FibreRoutes,
+            TileTable::DataCentres => Tileset::DataCentres,
+            TileTable::Districts => Tileset::Districts,
+        }
+    }
+}
+
+/// Every tileset's source, over the database and the coverage index.
+#[derive(Debug, Clone, Copy)]
+pub struct Tilesets<'a> {
+    pool: &'a PgPool,
+    coverage: &'a CoverageState,
+}
+
+impl<'a> Tilesets<'a> {
+    /// The tilesets over `pool` and `coverage`.
+    pub fn new(pool: &'a PgPool, coverage: &'a CoverageState) -> Self {
+        Self { pool, coverage }
+    }
+
+    /// The current version of `set` as everyone sees it: `v` of its TileJSON
+    /// tile URLs.
+    ///
+    /// # Errors
+    /// When the source fails.
+    pub async fn version(&self, set: Tileset) -> TileResult<Version> {
+        let all = &FibreScope::All;
+        match set.table() {
+            None => sectors::SectorSource::new(self.coverage).version(all).await,
+            Some(table) => {
+                postgis::TableSource::new(self.pool, table)
+                    .version(all)
+                    .await
+            }
+        }
+    }
+
+    /// [`reply`] with the source of `set`.
+    ///
+    /// # Errors
+    /// When the source fails.
+    pub async fn reply(
+        &self,
+        set: Tileset,
+        t: TileCoord,
+        scope: &FibreScope,
+        if_none_match: &[&str],
+    ) -> TileResult<Reply> {
+        match set.table() {
+            None => {
+                reply(
+                    &sectors::SectorSource::new(self.coverage),
+                    t,
+                    scope,
+                    if_none_match,
+                )
+                .await
+            }
+            Some(TileTable::FibreRoutes) => {
+                reply(&fibre::FibreSource::new(self.pool), t, scope, if_none_match).await
+            }
+            Some(table) => {
+                let source = postgis::TableSource::new(self.pool, table);
+                reply(&source, t, scope, if_none_match).await
+            }
+        }
+    }
+}
