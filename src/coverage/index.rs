@@ -285,8 +285,8 @@ impl CoverSector {
 pub struct FibreInput {
     /// Route id.
     pub id: i64,
-    /// Placement (`underground`, `aerial`, `submarine`).
-    pub placement: String,
+    /// Placement.
+    pub placement: crate::domain::fibre::Placement,
     /// LineString or MultiLineString, lon/lat.
     pub geometry: geo::Geometry<f64>,
 }
@@ -826,7 +826,7 @@ impl CoverageIndex {
             sector_id: sector.id,
             tower_id: tower.id,
             operator: sector.operator.clone(),
-            technology: sector.technology.parse().unwrap_or(Technology::G4),
+            technology: sector.technology,
             lon: tower.lon,
             lat: tower.lat,
             azimuth_deg: sector.azimuth_deg,

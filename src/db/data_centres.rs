@@ -7,6 +7,7 @@ use sqlx::{PgConnection, PgPool, QueryBuilder};
 use super::fibre_routes::check_operator;
 use super::filter::{ItemFilter, push_conditions, push_page};
 use super::{DbError, DbResult, map_constraint};
+use crate::domain::Status;
 use crate::domain::data_centre::{DataCentre, NewDataCentre};
 
 #[derive(sqlx::FromRow)]
@@ -17,7 +18,7 @@ struct Row {
     tier: Option<i16>,
     power_mw: Option<f64>,
     racks: Option<i32>,
-    status: String,
+    status: Status,
     external_id: Option<String>,
     synthetic: bool,
     geom: wkb::Decode<geo::Geometry<f64>>,

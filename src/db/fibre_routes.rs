@@ -6,18 +6,18 @@ use sqlx::{PgConnection, PgPool, QueryBuilder};
 
 use super::filter::{ItemFilter, push_conditions, push_page};
 use super::{DbError, DbResult, map_constraint};
-use crate::domain::Invalid;
-use crate::domain::fibre::{FibreRoute, NewFibreRoute};
+use crate::domain::fibre::{FibreRoute, NewFibreRoute, Placement};
+use crate::domain::{Invalid, Status};
 
 #[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
     operator_id: String,
     name: Option<String>,
-    placement: String,
+    placement: Placement,
     fibre_count: i32,
     capacity_gbps: Option<f64>,
-    status: String,
+    status: Status,
     external_id: Option<String>,
     synthetic: bool,
     length_m: f64,

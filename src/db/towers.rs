@@ -5,8 +5,8 @@ use sqlx::{PgConnection, PgPool, QueryBuilder};
 
 use super::filter::{ItemFilter, push_conditions, push_page};
 use super::{DbError, DbResult, map_constraint};
-use crate::domain::Invalid;
-use crate::domain::tower::{NewTower, Sector, Tower};
+use crate::domain::tower::{NewTower, Sector, StructureType, Technology, Tower};
+use crate::domain::{Invalid, Status};
 
 #[derive(sqlx::FromRow)]
 struct TowerRow {
@@ -14,9 +14,9 @@ struct TowerRow {
     operator_id: String,
     site_code: String,
     name: Option<String>,
-    structure_type: String,
+    structure_type: StructureType,
     height_m: f64,
-    status: String,
+    status: Status,
     tenants: Vec<String>,
     external_id: Option<String>,
     synthetic: bool,
@@ -31,7 +31,7 @@ struct SectorRow {
     id: i64,
     tower_id: i64,
     operator_id: String,
-    technology: String,
+    technology: Technology,
     frequency_mhz: f64,
     azimuth_deg: f64,
     beamwidth_deg: f64,

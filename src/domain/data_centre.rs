@@ -58,7 +58,7 @@ impl NewDataCentre {
             && self.tier == stored.tier
             && self.power_mw == stored.power_mw
             && self.racks == stored.racks
-            && self.status.as_str() == stored.status
+            && self.status == stored.status
             && self.external_id == stored.external_id
             && self.synthetic == stored.synthetic
             && mine == stored.geometry
@@ -122,7 +122,7 @@ pub struct DataCentre {
     /// Rack positions.
     pub racks: Option<i32>,
     /// Status.
-    pub status: String,
+    pub status: Status,
     /// The owner's identifier.
     pub external_id: Option<String>,
     /// True for generated sample data.

@@ -55,10 +55,10 @@ impl NewFibreRoute {
     pub fn same_as(&self, stored: &FibreRoute) -> bool {
         self.operator == stored.operator
             && self.name == stored.name
-            && self.placement.as_str() == stored.placement
+            && self.placement == stored.placement
             && self.fibre_count == stored.fibre_count
             && self.capacity_gbps == stored.capacity_gbps
-            && self.status.as_str() == stored.status
+            && self.status == stored.status
             && self.external_id == stored.external_id
             && self.synthetic == stored.synthetic
             && self.geometry == stored.geometry
@@ -123,13 +123,13 @@ pub struct FibreRoute {
     /// Display name.
     pub name: Option<String>,
     /// Placement.
-    pub placement: String,
+    pub placement: Placement,
     /// Number of fibres.
     pub fibre_count: i32,
     /// Capacity, Gbit/s.
     pub capacity_gbps: Option<f64>,
     /// Status.
-    pub status: String,
+    pub status: Status,
     /// The owner's identifier.
     pub external_id: Option<String>,
     /// True for generated sample data.

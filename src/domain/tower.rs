@@ -383,9 +383,9 @@ impl NewTower {
         self.operator == stored.operator
             && self.site_code == stored.site_code
             && self.name == stored.name
-            && self.structure_type.as_str() == stored.structure_type
+            && self.structure_type == stored.structure_type
             && self.height_m == stored.height_m
-            && self.status.as_str() == stored.status
+            && self.status == stored.status
             && tenants == stored_tenants
             && self.external_id == stored.external_id
             && self.synthetic == stored.synthetic
@@ -439,7 +439,7 @@ impl NewTower {
 /// A sector compared by value: id (when compared), operator, technology,
 /// then frequency, azimuth, beamwidth, tilt, height and EIRP and the stored
 /// range as exact bits.
-type SectorKey = (Option<i64>, String, String, [u64; 6], Option<u64>);
+type SectorKey = (Option<i64>, String, Technology, [u64; 6], Option<u64>);
 
 impl NewSector {
     /// The comparison key of this sector with `id` (None: ids ignored).
@@ -455,7 +455,7 @@ impl NewSector {
         (
             id.flatten(),
             self.operator.clone(),
-            self.technology.as_str().to_owned(),
+            self.technology,
             radio.map(f64::to_bits),
             self.range_m.map(f64::to_bits),
         )
@@ -476,7 +476,7 @@ impl Sector {
         (
             with_id.then_some(self.id),
             self.operator.clone(),
-            self.technology.clone(),
+            self.technology,
             radio.map(f64::to_bits),
             self.range_m.map(f64::to_bits),
         )
@@ -492,8 +492,8 @@ pub struct Sector {
     pub tower_id: i64,
     /// Operator of the sector.
     pub operator: String,
-    /// Radio technology (`2G`…`5G`).
-    pub technology: String,
+    /// Radio technology.
+    pub technology: Technology,
     /// Carrier frequency, MHz.
     pub frequency_mhz: f64,
     /// Azimuth clockwise from true north, degrees.
@@ -522,11 +522,11 @@ pub struct Tower {
     /// Display name.
     pub name: Option<String>,
     /// Structure type.
-    pub structure_type: String,
+    pub structure_type: StructureType,
     /// Structure height, metres.
     pub height_m: f64,
     /// Status.
-    pub status: String,
+    pub status: Status,
     /// Tenant operator ids, sorted.
     pub tenants: Vec<String>,
     /// The owner's identifier.
@@ -547,11 +547,8 @@ pub struct Tower {
 
 impl Tower {
     /// Mast class derived from the structure type.
-    pub fn mast_class(&self) -> Option<MastClass> {
-        self.structure_type
-            .parse::<StructureType>()
-            .ok()
-            .map(StructureType::mast_class)
+    pub fn mast_class(&self) -> MastClass {
+        self.structure_type.mast_class()
     }
 }
 

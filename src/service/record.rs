@@ -228,6 +228,7 @@ impl Record {
     pub fn from_document(c: CollectionId, doc: &Value) -> Option<Record> {
         let p = &doc["properties"];
         let s = |k: &str| p[k].as_str().map(str::to_owned);
+        let status = || parsed(&p["status"]);
         let t = |k: &str| {
             p[k].as_str()
                 .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
@@ -252,9 +253,9 @@ impl Record {
                     operator: s("operator")?,
                     site_code: s("site_code")?,
                     name: s("name"),
-                    structure_type: s("structure_type")?,
+                    structure_type: parsed(&p["structure_type"])?,
                     height_m: p["height_m"].as_f64()?,
-                    status: s("status")?,
+                    status: status()?,
                     tenants: p["tenants"]
                         .as_array()?
                         .iter()
@@ -273,10 +274,10 @@ impl Record {
                 id: doc["id"].as_i64()?,
                 operator: s("operator")?,
                 name: s("name"),
-                placement: s("placement")?,
+                placement: parsed(&p["placement"])?,
                 fibre_count: i32::try_from(p["fibre_count"].as_i64()?).ok()?,
                 capacity_gbps: p["capacity_gbps"].as_f64(),
-                status: s("status")?,
+                status: status()?,
                 external_id: s("external_id"),
                 synthetic: p["synthetic"].as_bool().unwrap_or(false),
                 length_m: p["length_m"].as_f64()?,
@@ -291,7 +292,7 @@ impl Record {
                 tier: p["tier"].as_i64().and_then(|v| i16::try_from(v).ok()),
                 power_mw: p["power_mw"].as_f64(),
                 racks: p["racks"].as_i64().and_then(|v| i32::try_from(v).ok()),
-                status: s("status")?,
+                status: status()?,
                 external_id: s("external_id"),
                 synthetic: p["synthetic"].as_bool().unwrap_or(false),
                 geometry: geometry()?,
@@ -319,6 +320,12 @@ impl Record {
     }
 }
 
+/// A closed-set value (status, structure type, technology, placement) of a
+/// stored document; `None` when absent or not one of the accepted values.
+fn parsed<T: std::str::FromStr>(v: &Value) -> Option<T> {
+    v.as_str()?.parse().ok()
+}
+
 /// A sector of a stored tower document; a modelled range (served before
 /// stored forms existed) is not the sector's own and is dropped.
 fn sector_from_document(tower_id: i64, v: &Value) -> Option<Sector> {
@@ -328,7 +335,7 @@ fn sector_from_document(tower_id: i64, v: &Value) -> Option<Sector> {
         id: v["id"].as_i64()?,
         tower_id,
         operator: v["operator"].as_str()?.to_owned(),
-        technology: v["technology"].as_str()?.to_owned(),
+        technology: parsed(&v["technology"])?,
         frequency_mhz: f("frequency_mhz")?,
         azimuth_deg: f("azimuth_deg")?,
         beamwidth_deg: f("beamwidth_deg")?,
