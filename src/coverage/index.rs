@@ -816,15 +816,15 @@ impl CoverageIndex {
         sector: &crate::domain::tower::Sector,
     ) -> (f64, RangeSource) {
         if let Some(c) = self
-            .tower_sectors(tower.id)
+            .tower_sectors(tower.id.get())
             .iter()
-            .find(|c| c.sector_id == sector.id)
+            .find(|c| c.sector_id == sector.id.get())
         {
             return (c.range_m, c.range_source);
         }
         let input = SectorInput {
-            sector_id: sector.id,
-            tower_id: tower.id,
+            sector_id: sector.id.get(),
+            tower_id: tower.id.get(),
             operator: sector.operator.clone(),
             technology: sector.technology,
             lon: tower.lon,

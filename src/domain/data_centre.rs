@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::props::Props;
-use super::{Invalid, Status, geometry};
+use super::{DataCentreId, Invalid, Status, geometry};
 
 /// Bounds enforced on input.
 pub mod bounds {
@@ -110,7 +110,7 @@ impl NewDataCentre {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataCentre {
     /// Data-centre id.
-    pub id: i64,
+    pub id: DataCentreId,
     /// Operating company id.
     pub operator: String,
     /// Name.

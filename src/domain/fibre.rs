@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::props::Props;
-use super::{Invalid, Status, geometry, text_enum};
+use super::{FibreRouteId, Invalid, Status, geometry, text_enum};
 
 text_enum! {
     /// How a cable is laid.
@@ -117,7 +117,7 @@ impl NewFibreRoute {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FibreRoute {
     /// Route id.
-    pub id: i64,
+    pub id: FibreRouteId,
     /// Owning operator id.
     pub operator: String,
     /// Display name.

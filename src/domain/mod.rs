@@ -12,11 +12,13 @@ pub mod data_centre;
 pub mod district;
 pub mod fibre;
 pub mod geometry;
+pub mod id;
 pub mod operator;
 pub mod props;
 pub mod tower;
 
 pub use collection::CollectionId;
+pub use id::{DataCentreId, FibreRouteId, SectorId, TowerId};
 
 use serde::Serialize;
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::props::Props;
-use super::{Invalid, Status, geometry, text_enum};
+use super::{Invalid, SectorId, Status, TowerId, geometry, text_enum};
 
 text_enum! {
     /// Physical structure of a site.
@@ -84,7 +84,7 @@ pub mod bounds {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewSector {
     /// Existing sector id to keep (on replace); `None` creates a new sector.
-    pub id: Option<i64>,
+    pub id: Option<SectorId>,
     /// Operator of the sector: the tower's owner or one of its tenants.
     pub operator: String,
     /// Radio technology.
@@ -148,7 +148,7 @@ fn parse_sector(value: &Value, base: String) -> Result<NewSector, Invalid> {
     let base_ptr = base.clone();
     let mut p = Props::new(obj, base);
     p.ignore(SECTOR_READ_ONLY);
-    let id = p.opt_i64("id", 1, i64::MAX);
+    let id = p.opt_i64("id", 1, i64::MAX).map(SectorId);
     let operator = p.req_str("operator", 63);
     let technology: Option<Technology> = p.req_enum("technology");
     let frequency_mhz = p.req_f64("frequency_mhz", 1.0, 100_000.0);
@@ -439,11 +439,11 @@ impl NewTower {
 /// A sector compared by value: id (when compared), operator, technology,
 /// then frequency, azimuth, beamwidth, tilt, height and EIRP and the stored
 /// range as exact bits.
-type SectorKey = (Option<i64>, String, Technology, [u64; 6], Option<u64>);
+type SectorKey = (Option<SectorId>, String, Technology, [u64; 6], Option<u64>);
 
 impl NewSector {
     /// The comparison key of this sector with `id` (None: ids ignored).
-    fn key(&self, id: Option<Option<i64>>) -> SectorKey {
+    fn key(&self, id: Option<Option<SectorId>>) -> SectorKey {
         let radio = [
             self.frequency_mhz,
             self.azimuth_deg,
@@ -487,9 +487,9 @@ impl Sector {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sector {
     /// Sector id (unique across all towers).
-    pub id: i64,
+    pub id: SectorId,
     /// Id of the tower the sector is mounted on.
-    pub tower_id: i64,
+    pub tower_id: TowerId,
     /// Operator of the sector.
     pub operator: String,
     /// Radio technology.
@@ -514,7 +514,7 @@ pub struct Sector {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tower {
     /// Tower id.
-    pub id: i64,
+    pub id: TowerId,
     /// Owning operator id.
     pub operator: String,
     /// Site code.

@@ -12,11 +12,11 @@ use super::render::{
 use crate::coverage::index::CoverageIndex;
 use crate::db::trash::FeatureKey;
 use crate::db::{self, DbResult};
-use crate::domain::CollectionId;
 use crate::domain::data_centre::DataCentre;
 use crate::domain::district::District;
 use crate::domain::fibre::FibreRoute;
 use crate::domain::tower::{Sector, Tower};
+use crate::domain::{CollectionId, DataCentreId, FibreRouteId, SectorId, TowerId};
 
 /// A feature key: a numeric id, or a district code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,15 +82,19 @@ impl Record {
         key: &Key,
     ) -> DbResult<Option<Record>> {
         Ok(match (c, key) {
-            (CollectionId::Towers, Key::Id(id)) => {
-                db::towers::get(conn, *id).await?.map(Record::Tower)
-            }
-            (CollectionId::FibreRoutes, Key::Id(id)) => {
-                db::fibre_routes::get(conn, *id).await?.map(Record::Fibre)
-            }
-            (CollectionId::DataCentres, Key::Id(id)) => db::data_centres::get(conn, *id)
+            (CollectionId::Towers, Key::Id(id)) => db::towers::get(conn, TowerId(*id))
                 .await?
-                .map(Record::DataCentre),
+                .map(Record::Tower),
+            (CollectionId::FibreRoutes, Key::Id(id)) => {
+                db::fibre_routes::get(conn, FibreRouteId(*id))
+                    .await?
+                    .map(Record::Fibre)
+            }
+            (CollectionId::DataCentres, Key::Id(id)) => {
+                db::data_centres::get(conn, DataCentreId(*id))
+                    .await?
+                    .map(Record::DataCentre)
+            }
             (CollectionId::Districts, Key::Code(code)) => {
                 db::districts::get(conn, code).await?.map(Record::District)
             }
@@ -110,7 +114,8 @@ impl Record {
         ids: &[i64],
     ) -> DbResult<Vec<Record>> {
         if c == CollectionId::Towers {
-            return Ok(db::towers::get_many(conn, ids)
+            let ids: Vec<TowerId> = ids.iter().copied().map(TowerId).collect();
+            return Ok(db::towers::get_many(conn, &ids)
                 .await?
                 .into_iter()
                 .map(Record::Tower)
@@ -141,9 +146,9 @@ impl Record {
     /// The feature's key.
     pub fn key(&self) -> Key {
         match self {
-            Record::Tower(t) => Key::Id(t.id),
-            Record::Fibre(f) => Key::Id(f.id),
-            Record::DataCentre(d) => Key::Id(d.id),
+            Record::Tower(t) => Key::Id(t.id.get()),
+            Record::Fibre(f) => Key::Id(f.id.get()),
+            Record::DataCentre(d) => Key::Id(d.id.get()),
             Record::District(d) => Key::Code(d.code.clone()),
         }
     }
@@ -241,7 +246,7 @@ impl Record {
         let (created_at, updated_at) = (t("created_at")?, t("updated_at")?);
         Some(match c {
             CollectionId::Towers => {
-                let id = doc["id"].as_i64()?;
+                let id = TowerId(doc["id"].as_i64()?);
                 let coords = doc["geometry"]["coordinates"].as_array()?;
                 let sectors = p["sectors"]
                     .as_array()?
@@ -271,7 +276,7 @@ impl Record {
                 })
             }
             CollectionId::FibreRoutes => Record::Fibre(FibreRoute {
-                id: doc["id"].as_i64()?,
+                id: FibreRouteId(doc["id"].as_i64()?),
                 operator: s("operator")?,
                 name: s("name"),
                 placement: parsed(&p["placement"])?,
@@ -286,7 +291,7 @@ impl Record {
                 updated_at,
             }),
             CollectionId::DataCentres => Record::DataCentre(DataCentre {
-                id: doc["id"].as_i64()?,
+                id: DataCentreId(doc["id"].as_i64()?),
                 operator: s("operator")?,
                 name: s("name")?,
                 tier: p["tier"].as_i64().and_then(|v| i16::try_from(v).ok()),
@@ -328,11 +333,11 @@ fn parsed<T: std::str::FromStr>(v: &Value) -> Option<T> {
 
 /// A sector of a stored tower document; a modelled range (served before
 /// stored forms existed) is not the sector's own and is dropped.
-fn sector_from_document(tower_id: i64, v: &Value) -> Option<Sector> {
+fn sector_from_document(tower_id: TowerId, v: &Value) -> Option<Sector> {
     let f = |k: &str| v[k].as_f64();
     let explicit = v["range_source"].as_str() != Some("model");
     Some(Sector {
-        id: v["id"].as_i64()?,
+        id: SectorId(v["id"].as_i64()?),
         tower_id,
         operator: v["operator"].as_str()?.to_owned(),
         technology: parsed(&v["technology"])?,

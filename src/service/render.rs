@@ -139,7 +139,7 @@ impl<'a> SectorProps<'a> {
             (None, None) => (None, None),
         };
         SectorProps {
-            id: s.id,
+            id: s.id.get(),
             operator: &s.operator,
             technology: s.technology.as_str(),
             frequency_mhz: s.frequency_mhz,
@@ -403,7 +403,7 @@ mod tests {
 
     fn route() -> FibreRoute {
         FibreRoute {
-            id: 42,
+            id: crate::domain::FibreRouteId(42),
             operator: "viettel".into(),
             name: Some("Secret ring".into()),
             placement: crate::domain::fibre::Placement::Underground,

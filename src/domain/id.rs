@@ -1,0 +1,69 @@
+//! Typed ids of stored assets: a tower id cannot be passed where a fibre
+//! route id is expected. Each is the table's `bigint` primary key, stored,
+//! bound and serialised as the bare number.
+
+/// Declares an `i64` id newtype, transparent to sqlx and serde.
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default,
+            serde::Serialize, serde::Deserialize, sqlx::Type,
+        )]
+        #[serde(transparent)]
+        #[sqlx(transparent)]
+        pub struct $name(pub i64);
+
+        impl $name {
+            /// The bare number, as in URLs and the audit history.
+            pub const fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl From<i64> for $name {
+            fn from(id: i64) -> Self {
+                Self(id)
+            }
+        }
+
+        impl From<$name> for i64 {
+            fn from(id: $name) -> i64 {
+                id.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.parse().map(Self)
+            }
+        }
+    };
+}
+
+id_type! {
+    /// Id of a tower (`towers.id`).
+    TowerId
+}
+
+id_type! {
+    /// Id of a sector (`sectors.id`), unique across all towers.
+    SectorId
+}
+
+id_type! {
+    /// Id of a fibre route (`fibre_routes.id`).
+    FibreRouteId
+}
+
+id_type! {
+    /// Id of a data centre (`data_centres.id`).
+    DataCentreId
+}
