@@ -67,3 +67,17 @@ id_type! {
     /// Id of a data centre (`data_centres.id`).
     DataCentreId
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TowerId;
+
+    #[test]
+    fn an_id_is_a_bare_number_in_json_and_text() {
+        assert_eq!(serde_json::to_string(&TowerId(42)).unwrap(), "42");
+        assert_eq!(serde_json::from_str::<TowerId>("42").unwrap(), TowerId(42));
+        assert_eq!(TowerId(7).to_string(), "7");
+        assert_eq!("7".parse::<TowerId>(), Ok(TowerId(7)));
+        assert!("x".parse::<TowerId>().is_err());
+    }
+}

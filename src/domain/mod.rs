@@ -173,3 +173,47 @@ text_enum! {
         Retired => "retired",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Status;
+    use super::fibre::Placement;
+    use super::tower::{StructureType, Technology};
+
+    /// `(column in ('a', 'b', …))` for the accepted values of an enum.
+    fn check_list(column: &str, names: &[&str]) -> String {
+        let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+        format!("{column} in ({})", quoted.join(", "))
+    }
+
+    #[test]
+    fn names_are_the_texts_of_every_value_and_parse_back() {
+        fn check<T>(all: &[T], names: &[&str])
+        where
+            T: Copy + PartialEq + std::fmt::Debug + std::str::FromStr + std::fmt::Display,
+        {
+            assert_eq!(all.len(), names.len());
+            for (v, n) in all.iter().zip(names) {
+                assert_eq!(&v.to_string(), n);
+                assert_eq!(n.parse::<T>().ok(), Some(*v));
+            }
+        }
+        check(Status::ALL, Status::NAMES);
+        check(StructureType::ALL, StructureType::NAMES);
+        check(Technology::ALL, Technology::NAMES);
+        check(Placement::ALL, Placement::NAMES);
+    }
+
+    #[test]
+    fn the_check_constraints_accept_exactly_the_enum_values() {
+        let schema = include_str!("../../migrations/0001_inventory.sql");
+        for expected in [
+            check_list("structure_type", StructureType::NAMES),
+            check_list("status", Status::NAMES),
+            check_list("technology", Technology::NAMES),
+            check_list("placement", Placement::NAMES),
+        ] {
+            assert!(schema.contains(&expected), "no `{expected}` in the schema");
+        }
+    }
+}
