@@ -18,7 +18,7 @@ pub mod props;
 pub mod tower;
 
 pub use collection::CollectionId;
-pub use id::{DataCentreId, FibreRouteId, SectorId, TowerId};
+pub use id::{DataCentreId, DistrictCode, FibreRouteId, SectorId, TowerId};
 
 use serde::Serialize;
 

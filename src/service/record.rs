@@ -16,7 +16,7 @@ use crate::domain::data_centre::DataCentre;
 use crate::domain::district::District;
 use crate::domain::fibre::FibreRoute;
 use crate::domain::tower::{Sector, Tower};
-use crate::domain::{CollectionId, DataCentreId, FibreRouteId, SectorId, TowerId};
+use crate::domain::{CollectionId, DataCentreId, DistrictCode, FibreRouteId, SectorId, TowerId};
 
 /// A feature key: a numeric id, or a district code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +96,8 @@ impl Record {
                     .map(Record::DataCentre)
             }
             (CollectionId::Districts, Key::Code(code)) => {
-                db::districts::get(conn, code).await?.map(Record::District)
+                let code = DistrictCode(code.clone());
+                db::districts::get(conn, &code).await?.map(Record::District)
             }
             _ => None,
         })
@@ -149,7 +150,7 @@ impl Record {
             Record::Tower(t) => Key::Id(t.id.get()),
             Record::Fibre(f) => Key::Id(f.id.get()),
             Record::DataCentre(d) => Key::Id(d.id.get()),
-            Record::District(d) => Key::Code(d.code.clone()),
+            Record::District(d) => Key::Code(d.code.to_string()),
         }
     }
 
@@ -311,7 +312,7 @@ impl Record {
                     _ => return None,
                 };
                 Record::District(District {
-                    code: s("code")?,
+                    code: DistrictCode(s("code")?),
                     name: s("name")?,
                     name_ascii: s("name_ascii")?,
                     population: p["population"].as_i64()?,

@@ -354,7 +354,7 @@ impl Serialize for DistrictFeature<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let d = self.0;
         let props = DistrictProps {
-            code: &d.code,
+            code: d.code.as_str(),
             name: &d.name,
             name_ascii: &d.name_ascii,
             population: d.population,
