@@ -191,7 +191,7 @@ fn measure_fibre(vertices: usize) {
                 .collect();
             FibreInput {
                 id: i as i64 + 1,
-                placement: "underground".into(),
+                placement: telecom_gis::domain::fibre::Placement::Underground,
                 geometry: geo::Geometry::LineString(geo::LineString(coords)),
             }
         })

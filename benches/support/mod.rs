@@ -44,7 +44,7 @@ pub fn areas() -> Vec<Area> {
         .expect("data/ districts")
         .into_iter()
         .map(|d| Area {
-            code: d.code,
+            code: d.code.into(),
             geometry: d.geometry,
         })
         .collect()

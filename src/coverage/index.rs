@@ -285,8 +285,8 @@ impl CoverSector {
 pub struct FibreInput {
     /// Route id.
     pub id: i64,
-    /// Placement (`underground`, `aerial`, `submarine`).
-    pub placement: String,
+    /// Placement.
+    pub placement: crate::domain::fibre::Placement,
     /// LineString or MultiLineString, lon/lat.
     pub geometry: geo::Geometry<f64>,
 }
@@ -816,9 +816,9 @@ impl CoverageIndex {
         sector: &crate::domain::tower::Sector,
     ) -> (f64, RangeSource) {
         if let Some(c) = self
-            .tower_sectors(tower.id)
+            .tower_sectors(tower.id.get())
             .iter()
-            .find(|c| c.sector_id == sector.id)
+            .find(|c| c.sector_id == sector.id.get())
         {
             return (c.range_m, c.range_source);
         }
@@ -835,10 +835,10 @@ impl CoverageIndex {
         sector: &crate::domain::tower::Sector,
     ) -> (f64, RangeSource) {
         let input = SectorInput {
-            sector_id: sector.id,
-            tower_id: tower.id,
+            sector_id: sector.id.get(),
+            tower_id: tower.id.get(),
             operator: sector.operator.clone(),
-            technology: sector.technology.parse().unwrap_or(Technology::G4),
+            technology: sector.technology,
             lon: tower.lon,
             lat: tower.lat,
             azimuth_deg: sector.azimuth_deg,

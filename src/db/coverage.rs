@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::DbResult;
 use crate::coverage::index::{Area, FibreInput, SectorInput};
+use crate::domain::fibre::Placement;
 use crate::domain::tower::Technology;
 
 #[derive(sqlx::FromRow)]
@@ -13,7 +14,7 @@ struct SectorRow {
     id: i64,
     tower_id: i64,
     operator_id: String,
-    technology: String,
+    technology: Technology,
     frequency_mhz: f64,
     azimuth_deg: f64,
     beamwidth_deg: f64,
@@ -28,21 +29,19 @@ const SECTORS: &str = include_str!("sql/coverage_sectors.sql");
 
 fn to_input(rows: Vec<SectorRow>) -> Vec<SectorInput> {
     rows.into_iter()
-        .filter_map(|r| {
-            Some(SectorInput {
-                technology: r.technology.parse::<Technology>().ok()?,
-                sector_id: r.id,
-                tower_id: r.tower_id,
-                operator: r.operator_id,
-                lon: r.lon,
-                lat: r.lat,
-                azimuth_deg: r.azimuth_deg,
-                beamwidth_deg: r.beamwidth_deg,
-                height_m: r.height_m,
-                eirp_dbm: r.eirp_dbm,
-                frequency_mhz: r.frequency_mhz,
-                range_m: r.range_m,
-            })
+        .map(|r| SectorInput {
+            technology: r.technology,
+            sector_id: r.id,
+            tower_id: r.tower_id,
+            operator: r.operator_id,
+            lon: r.lon,
+            lat: r.lat,
+            azimuth_deg: r.azimuth_deg,
+            beamwidth_deg: r.beamwidth_deg,
+            height_m: r.height_m,
+            eirp_dbm: r.eirp_dbm,
+            frequency_mhz: r.frequency_mhz,
+            range_m: r.range_m,
         })
         .collect()
 }
@@ -97,7 +96,7 @@ pub async fn areas(pool: &PgPool) -> DbResult<Vec<Area>> {
 /// # Errors
 /// On database failure.
 pub async fn operational_fibre(pool: &PgPool) -> DbResult<Vec<FibreInput>> {
-    let rows: Vec<(i64, String, wkb::Decode<geo::Geometry<f64>>)> = sqlx::query_as(
+    let rows: Vec<(i64, Placement, wkb::Decode<geo::Geometry<f64>>)> = sqlx::query_as(
         "select id, placement, geom from fibre_routes where status = 'operational' order by id",
     )
     .fetch_all(pool)

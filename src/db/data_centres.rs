@@ -8,16 +8,17 @@ use super::fibre_routes::check_operator;
 use super::filter::{ItemFilter, push_conditions, push_page};
 use super::{DbError, DbResult, map_constraint};
 use crate::domain::data_centre::{DataCentre, NewDataCentre};
+use crate::domain::{DataCentreId, Status};
 
 #[derive(sqlx::FromRow)]
 struct Row {
-    id: i64,
+    id: DataCentreId,
     operator_id: String,
     name: String,
     tier: Option<i16>,
     power_mw: Option<f64>,
     racks: Option<i32>,
-    status: String,
+    status: Status,
     external_id: Option<String>,
     synthetic: bool,
     geom: wkb::Decode<geo::Geometry<f64>>,
@@ -85,7 +86,7 @@ pub async fn count(pool: &PgPool, filter: &ItemFilter) -> DbResult<i64> {
 ///
 /// # Errors
 /// On database failure.
-pub async fn get(conn: &mut PgConnection, id: i64) -> DbResult<Option<DataCentre>> {
+pub async fn get(conn: &mut PgConnection, id: DataCentreId) -> DbResult<Option<DataCentre>> {
     let row: Option<Row> = sqlx::query_as(&format!("{SELECT} and d.id = $1"))
         .bind(id)
         .fetch_optional(conn)
@@ -99,7 +100,7 @@ pub async fn get(conn: &mut PgConnection, id: i64) -> DbResult<Option<DataCentre
 /// # Errors
 /// [`DbError::Invalid`] for an unknown operator, [`DbError::Conflict`] for a
 /// duplicate external id, else on database failure.
-pub async fn insert(conn: &mut PgConnection, d: &NewDataCentre) -> DbResult<i64> {
+pub async fn insert(conn: &mut PgConnection, d: &NewDataCentre) -> DbResult<DataCentreId> {
     check_operator(conn, &d.operator).await?;
     super::check_polygon_validity(conn, &d.geometry).await?;
     sqlx::query_scalar(
@@ -130,7 +131,11 @@ pub async fn insert(conn: &mut PgConnection, d: &NewDataCentre) -> DbResult<i64>
 ///
 /// # Errors
 /// As [`insert`].
-pub async fn replace(conn: &mut PgConnection, id: i64, d: &NewDataCentre) -> DbResult<bool> {
+pub async fn replace(
+    conn: &mut PgConnection,
+    id: DataCentreId,
+    d: &NewDataCentre,
+) -> DbResult<bool> {
     check_operator(conn, &d.operator).await?;
     super::check_polygon_validity(conn, &d.geometry).await?;
     let done = sqlx::query(
@@ -158,7 +163,7 @@ pub async fn replace(conn: &mut PgConnection, id: i64, d: &NewDataCentre) -> DbR
 ///
 /// # Errors
 /// On database failure.
-pub async fn delete(conn: &mut PgConnection, id: i64) -> DbResult<bool> {
+pub async fn delete(conn: &mut PgConnection, id: DataCentreId) -> DbResult<bool> {
     let done = sqlx::query("delete from data_centres where id = $1")
         .bind(id)
         .execute(conn)

@@ -6,11 +6,12 @@ use sqlx::{PgConnection, PgPool, QueryBuilder};
 
 use super::filter::{ItemFilter, push_conditions, push_page};
 use super::{DbResult, map_constraint};
+use crate::domain::DistrictCode;
 use crate::domain::district::{District, NewDistrict};
 
 #[derive(sqlx::FromRow)]
 struct Row {
-    code: String,
+    code: DistrictCode,
     name: String,
     name_ascii: String,
     population: i64,
@@ -75,7 +76,7 @@ pub async fn count(pool: &PgPool, filter: &ItemFilter) -> DbResult<i64> {
 ///
 /// # Errors
 /// On database failure.
-pub async fn get(conn: &mut PgConnection, code: &str) -> DbResult<Option<District>> {
+pub async fn get(conn: &mut PgConnection, code: &DistrictCode) -> DbResult<Option<District>> {
     let row: Option<Row> = sqlx::query_as(&format!("{SELECT} and d.code = $1"))
         .bind(code)
         .fetch_optional(conn)
@@ -87,7 +88,7 @@ pub async fn get(conn: &mut PgConnection, code: &str) -> DbResult<Option<Distric
 ///
 /// # Errors
 /// [`super::DbError::Conflict`] when the code exists, else on database failure.
-pub async fn insert(conn: &mut PgConnection, d: &NewDistrict) -> DbResult<String> {
+pub async fn insert(conn: &mut PgConnection, d: &NewDistrict) -> DbResult<DistrictCode> {
     super::check_polygon_validity(conn, &geo::Geometry::MultiPolygon(d.geometry.clone())).await?;
     sqlx::query("insert into districts (code, name, name_ascii, population, geom)
                  values ($1, $2, $3, $4, ST_Multi(ST_ForcePolygonCCW(ST_SetSRID($5::geometry, 4326))))")
@@ -129,7 +130,11 @@ pub async fn upsert(conn: &mut PgConnection, d: &NewDistrict) -> DbResult<()> {
 ///
 /// # Errors
 /// As [`insert`].
-pub async fn replace(conn: &mut PgConnection, code: &str, d: &NewDistrict) -> DbResult<bool> {
+pub async fn replace(
+    conn: &mut PgConnection,
+    code: &DistrictCode,
+    d: &NewDistrict,
+) -> DbResult<bool> {
     super::check_polygon_validity(conn, &geo::Geometry::MultiPolygon(d.geometry.clone())).await?;
     let done = sqlx::query(
         "update districts set code = $2, name = $3, name_ascii = $4, population = $5,
@@ -152,7 +157,7 @@ pub async fn replace(conn: &mut PgConnection, code: &str, d: &NewDistrict) -> Db
 ///
 /// # Errors
 /// On database failure.
-pub async fn delete(conn: &mut PgConnection, code: &str) -> DbResult<bool> {
+pub async fn delete(conn: &mut PgConnection, code: &DistrictCode) -> DbResult<bool> {
     let done = sqlx::query("delete from districts where code = $1")
         .bind(code)
         .execute(conn)

@@ -6,18 +6,18 @@ use sqlx::{PgConnection, PgPool, QueryBuilder};
 
 use super::filter::{ItemFilter, push_conditions, push_page};
 use super::{DbError, DbResult, map_constraint};
-use crate::domain::Invalid;
-use crate::domain::fibre::{FibreRoute, NewFibreRoute};
+use crate::domain::fibre::{FibreRoute, NewFibreRoute, Placement};
+use crate::domain::{FibreRouteId, Invalid, Status};
 
 #[derive(sqlx::FromRow)]
 struct Row {
-    id: i64,
+    id: FibreRouteId,
     operator_id: String,
     name: Option<String>,
-    placement: String,
+    placement: Placement,
     fibre_count: i32,
     capacity_gbps: Option<f64>,
-    status: String,
+    status: Status,
     external_id: Option<String>,
     synthetic: bool,
     length_m: f64,
@@ -87,7 +87,7 @@ pub async fn count(pool: &PgPool, filter: &ItemFilter) -> DbResult<i64> {
 ///
 /// # Errors
 /// On database failure.
-pub async fn get(conn: &mut PgConnection, id: i64) -> DbResult<Option<FibreRoute>> {
+pub async fn get(conn: &mut PgConnection, id: FibreRouteId) -> DbResult<Option<FibreRoute>> {
     let row: Option<Row> = sqlx::query_as(&format!("{SELECT} and f.id = $1"))
         .bind(id)
         .fetch_optional(conn)
@@ -113,7 +113,7 @@ pub(crate) async fn check_operator(conn: &mut PgConnection, operator: &str) -> D
 /// # Errors
 /// [`DbError::Invalid`] for an unknown operator, [`DbError::Conflict`] for a
 /// duplicate external id, else on database failure.
-pub async fn insert(conn: &mut PgConnection, f: &NewFibreRoute) -> DbResult<i64> {
+pub async fn insert(conn: &mut PgConnection, f: &NewFibreRoute) -> DbResult<FibreRouteId> {
     check_operator(conn, &f.operator).await?;
     sqlx::query_scalar(
         "insert into fibre_routes (operator_id, name, placement, fibre_count, capacity_gbps, status, external_id, synthetic, geom)
@@ -143,7 +143,11 @@ pub async fn insert(conn: &mut PgConnection, f: &NewFibreRoute) -> DbResult<i64>
 ///
 /// # Errors
 /// As [`insert`].
-pub async fn replace(conn: &mut PgConnection, id: i64, f: &NewFibreRoute) -> DbResult<bool> {
+pub async fn replace(
+    conn: &mut PgConnection,
+    id: FibreRouteId,
+    f: &NewFibreRoute,
+) -> DbResult<bool> {
     check_operator(conn, &f.operator).await?;
     let done = sqlx::query(
         "update fibre_routes set operator_id = $2, name = $3, placement = $4, fibre_count = $5, capacity_gbps = $6,
@@ -170,7 +174,7 @@ pub async fn replace(conn: &mut PgConnection, id: i64, f: &NewFibreRoute) -> DbR
 ///
 /// # Errors
 /// On database failure.
-pub async fn delete(conn: &mut PgConnection, id: i64) -> DbResult<bool> {
+pub async fn delete(conn: &mut PgConnection, id: FibreRouteId) -> DbResult<bool> {
     let done = sqlx::query("delete from fibre_routes where id = $1")
         .bind(id)
         .execute(conn)

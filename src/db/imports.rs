@@ -9,6 +9,7 @@ use super::DbResult;
 use crate::domain::data_centre::NewDataCentre;
 use crate::domain::fibre::NewFibreRoute;
 use crate::domain::tower::NewTower;
+use crate::domain::{DataCentreId, FibreRouteId, TowerId};
 
 /// What an upsert did with one input feature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub async fn upsert_towers(conn: &mut PgConnection, towers: &[NewTower]) -> DbRe
         .map(|t| t.external_id.as_deref().unwrap_or(""))
         .collect();
     let codes: Vec<&str> = towers.iter().map(|t| t.site_code.as_str()).collect();
-    let existing: Vec<(i64, i64)> = sqlx::query_as(
+    let existing: Vec<(i64, TowerId)> = sqlx::query_as(
         "select k.n, t.id from unnest($1::text[], $2::text[]) with ordinality k(op, ext, n)
          join towers t on t.operator_id = k.op and t.external_id = k.ext",
     )
@@ -56,7 +57,7 @@ pub async fn upsert_towers(conn: &mut PgConnection, towers: &[NewTower]) -> DbRe
     .bind(&exts)
     .fetch_all(&mut *conn)
     .await?;
-    let existing: HashMap<usize, i64> = existing
+    let existing: HashMap<usize, TowerId> = existing
         .into_iter()
         .map(|(n, id)| (n as usize - 1, id))
         .collect();
@@ -64,8 +65,8 @@ pub async fn upsert_towers(conn: &mut PgConnection, towers: &[NewTower]) -> DbRe
         .into_iter()
         .map(|(n, e)| (n as usize - 1, e))
         .collect();
-    let ids: Vec<i64> = existing.values().copied().collect();
-    let stored: HashMap<i64, crate::domain::tower::Tower> = super::towers::get_many(conn, &ids)
+    let ids: Vec<TowerId> = existing.values().copied().collect();
+    let stored: HashMap<TowerId, crate::domain::tower::Tower> = super::towers::get_many(conn, &ids)
         .await?
         .into_iter()
         .map(|t| (t.id, t))
@@ -89,7 +90,7 @@ pub async fn upsert_towers(conn: &mut PgConnection, towers: &[NewTower]) -> DbRe
             Some(s) if t.same_as(s) => outcomes.push(Outcome::Unchanged),
             Some(s) => {
                 super::towers::replace(conn, s.id, t).await?;
-                outcomes.push(Outcome::Updated(s.id));
+                outcomes.push(Outcome::Updated(s.id.get()));
             }
             None => {
                 fresh.push(t.clone());
@@ -102,7 +103,7 @@ pub async fn upsert_towers(conn: &mut PgConnection, towers: &[NewTower]) -> DbRe
         let mut ids = ids.into_iter();
         for o in &mut outcomes {
             if let Outcome::Created(id) = o {
-                *id = ids.next().unwrap_or_default();
+                *id = ids.next().map(TowerId::get).unwrap_or_default();
             }
         }
     }
@@ -133,15 +134,16 @@ async fn existing_id(
 pub async fn upsert_fibre_route(conn: &mut PgConnection, f: &NewFibreRoute) -> DbResult<Outcome> {
     match existing_id(conn, "fibre_routes", &f.operator, f.external_id.as_deref()).await? {
         Some(id) => {
+            let id = FibreRouteId(id);
             let stored = super::fibre_routes::get(conn, id).await?;
             if stored.is_some_and(|s| f.same_as(&s)) {
                 return Ok(Outcome::Unchanged);
             }
             super::fibre_routes::replace(conn, id, f).await?;
-            Ok(Outcome::Updated(id))
+            Ok(Outcome::Updated(id.get()))
         }
         None => Ok(Outcome::Created(
-            super::fibre_routes::insert(conn, f).await?,
+            super::fibre_routes::insert(conn, f).await?.get(),
         )),
     }
 }
@@ -153,15 +155,16 @@ pub async fn upsert_fibre_route(conn: &mut PgConnection, f: &NewFibreRoute) -> D
 pub async fn upsert_data_centre(conn: &mut PgConnection, d: &NewDataCentre) -> DbResult<Outcome> {
     match existing_id(conn, "data_centres", &d.operator, d.external_id.as_deref()).await? {
         Some(id) => {
+            let id = DataCentreId(id);
             let stored = super::data_centres::get(conn, id).await?;
             if stored.is_some_and(|s| d.same_as(&s)) {
                 return Ok(Outcome::Unchanged);
             }
             super::data_centres::replace(conn, id, d).await?;
-            Ok(Outcome::Updated(id))
+            Ok(Outcome::Updated(id.get()))
         }
         None => Ok(Outcome::Created(
-            super::data_centres::insert(conn, d).await?,
+            super::data_centres::insert(conn, d).await?.get(),
         )),
     }
 }

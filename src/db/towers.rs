@@ -5,18 +5,18 @@ use sqlx::{PgConnection, PgPool, QueryBuilder};
 
 use super::filter::{ItemFilter, push_conditions, push_page};
 use super::{DbError, DbResult, map_constraint};
-use crate::domain::Invalid;
-use crate::domain::tower::{NewTower, Sector, Tower};
+use crate::domain::tower::{NewTower, Sector, StructureType, Technology, Tower};
+use crate::domain::{Invalid, SectorId, Status, TowerId};
 
 #[derive(sqlx::FromRow)]
 struct TowerRow {
-    id: i64,
+    id: TowerId,
     operator_id: String,
     site_code: String,
     name: Option<String>,
-    structure_type: String,
+    structure_type: StructureType,
     height_m: f64,
-    status: String,
+    status: Status,
     tenants: Vec<String>,
     external_id: Option<String>,
     synthetic: bool,
@@ -28,10 +28,10 @@ struct TowerRow {
 
 #[derive(sqlx::FromRow)]
 struct SectorRow {
-    id: i64,
-    tower_id: i64,
+    id: SectorId,
+    tower_id: TowerId,
     operator_id: String,
-    technology: String,
+    technology: Technology,
     frequency_mhz: f64,
     azimuth_deg: f64,
     beamwidth_deg: f64,
@@ -82,7 +82,7 @@ fn column(name: &str) -> Option<(&'static str, &'static str)> {
 }
 
 async fn attach_sectors(pool: &mut PgConnection, rows: Vec<TowerRow>) -> DbResult<Vec<Tower>> {
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let ids: Vec<TowerId> = rows.iter().map(|r| r.id).collect();
     let sectors: Vec<SectorRow> = sqlx::query_as(
         "select id, tower_id, operator_id, technology, frequency_mhz, azimuth_deg, beamwidth_deg,
                 tilt_deg, height_m, eirp_dbm, range_m
@@ -91,7 +91,7 @@ async fn attach_sectors(pool: &mut PgConnection, rows: Vec<TowerRow>) -> DbResul
     .bind(&ids)
     .fetch_all(&mut *pool)
     .await?;
-    let mut by_tower: std::collections::HashMap<i64, Vec<Sector>> =
+    let mut by_tower: std::collections::HashMap<TowerId, Vec<Sector>> =
         std::collections::HashMap::with_capacity(rows.len());
     for s in sectors {
         by_tower.entry(s.tower_id).or_default().push(s.into());
@@ -145,7 +145,7 @@ pub async fn count(pool: &PgPool, filter: &ItemFilter) -> DbResult<i64> {
 ///
 /// # Errors
 /// On database failure.
-pub async fn get(conn: &mut PgConnection, id: i64) -> DbResult<Option<Tower>> {
+pub async fn get(conn: &mut PgConnection, id: TowerId) -> DbResult<Option<Tower>> {
     let row: Option<TowerRow> = sqlx::query_as(&format!("{SELECT} and t.id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -170,7 +170,7 @@ async fn check_references(conn: &mut PgConnection, t: &NewTower) -> DbResult<()>
     Err(DbError::Invalid(invalid))
 }
 
-async fn write_children(conn: &mut PgConnection, id: i64, t: &NewTower) -> DbResult<()> {
+async fn write_children(conn: &mut PgConnection, id: TowerId, t: &NewTower) -> DbResult<()> {
     sqlx::query("delete from tower_tenants where tower_id = $1")
         .bind(id)
         .execute(&mut *conn)
@@ -182,9 +182,9 @@ async fn write_children(conn: &mut PgConnection, id: i64, t: &NewTower) -> DbRes
         .await
         .map_err(map_constraint)?;
     // A sector id must belong to this tower: ids of other towers' sectors are refused.
-    let wanted: Vec<i64> = t.sectors.iter().filter_map(|s| s.id).collect();
+    let wanted: Vec<SectorId> = t.sectors.iter().filter_map(|s| s.id).collect();
     if !wanted.is_empty() {
-        let foreign: Vec<i64> = sqlx::query_scalar(
+        let foreign: Vec<SectorId> = sqlx::query_scalar(
             "select i from unnest($1::bigint[]) i where not exists (select 1 from sectors s where s.id = i and s.tower_id = $2)",
         )
         .bind(&wanted)
@@ -229,9 +229,9 @@ async fn write_children(conn: &mut PgConnection, id: i64, t: &NewTower) -> DbRes
 /// # Errors
 /// [`DbError::Invalid`] for unknown operators, [`DbError::Conflict`] for a
 /// duplicate site code or external id, else on database failure.
-pub async fn insert(conn: &mut PgConnection, t: &NewTower) -> DbResult<i64> {
+pub async fn insert(conn: &mut PgConnection, t: &NewTower) -> DbResult<TowerId> {
     check_references(conn, t).await?;
-    let id: i64 = sqlx::query_scalar(
+    let id: TowerId = sqlx::query_scalar(
         "insert into towers (operator_id, site_code, name, structure_type, height_m, status, external_id, synthetic, geom)
          values ($1, $2, $3, $4, $5, $6, $7, $8, ST_SetSRID(ST_MakePoint($9, $10), 4326))
          returning id",
@@ -258,7 +258,7 @@ pub async fn insert(conn: &mut PgConnection, t: &NewTower) -> DbResult<i64> {
 ///
 /// # Errors
 /// As [`insert`].
-pub async fn insert_if_absent(conn: &mut PgConnection, t: &NewTower) -> DbResult<Option<i64>> {
+pub async fn insert_if_absent(conn: &mut PgConnection, t: &NewTower) -> DbResult<Option<TowerId>> {
     let exists: bool = sqlx::query_scalar(
         "select exists (select 1 from towers where operator_id = $1 and site_code = $2)",
     )
@@ -277,7 +277,7 @@ pub async fn insert_if_absent(conn: &mut PgConnection, t: &NewTower) -> DbResult
 ///
 /// # Errors
 /// As [`insert`].
-pub async fn replace(conn: &mut PgConnection, id: i64, t: &NewTower) -> DbResult<bool> {
+pub async fn replace(conn: &mut PgConnection, id: TowerId, t: &NewTower) -> DbResult<bool> {
     check_references(conn, t).await?;
     let done = sqlx::query(
         "update towers set operator_id = $2, site_code = $3, name = $4, structure_type = $5, height_m = $6,
@@ -309,7 +309,7 @@ pub async fn replace(conn: &mut PgConnection, id: i64, t: &NewTower) -> DbResult
 ///
 /// # Errors
 /// On database failure.
-pub async fn delete(conn: &mut PgConnection, id: i64) -> DbResult<bool> {
+pub async fn delete(conn: &mut PgConnection, id: TowerId) -> DbResult<bool> {
     let done = sqlx::query("delete from towers where id = $1")
         .bind(id)
         .execute(conn)
@@ -323,7 +323,7 @@ pub async fn delete(conn: &mut PgConnection, id: i64) -> DbResult<bool> {
 ///
 /// # Errors
 /// As [`insert`]; on error nothing of the batch should be committed.
-pub async fn insert_many(conn: &mut PgConnection, towers: &[NewTower]) -> DbResult<Vec<i64>> {
+pub async fn insert_many(conn: &mut PgConnection, towers: &[NewTower]) -> DbResult<Vec<TowerId>> {
     let mut ops: Vec<String> = towers
         .iter()
         .flat_map(|t| std::iter::once(t.operator.clone()).chain(t.tenants.iter().cloned()))
@@ -337,7 +337,7 @@ pub async fn insert_many(conn: &mut PgConnection, towers: &[NewTower]) -> DbResu
             format!("unknown operator '{m}'"),
         )));
     }
-    let ids: Vec<i64> = sqlx::query_scalar(include_str!("sql/towers_insert_many.sql"))
+    let ids: Vec<TowerId> = sqlx::query_scalar(include_str!("sql/towers_insert_many.sql"))
         .bind(
             towers
                 .iter()
@@ -384,7 +384,7 @@ pub async fn insert_many(conn: &mut PgConnection, towers: &[NewTower]) -> DbResu
         .execute(&mut *conn)
         .await
         .map_err(map_constraint)?;
-    let sectors: Vec<(i64, &crate::domain::tower::NewSector)> = ids
+    let sectors: Vec<(TowerId, &crate::domain::tower::NewSector)> = ids
         .iter()
         .zip(towers)
         .flat_map(|(id, t)| t.sectors.iter().map(move |s| (*id, s)))
@@ -426,7 +426,7 @@ pub async fn site_codes(conn: &mut PgConnection) -> DbResult<Vec<(String, String
 ///
 /// # Errors
 /// On database failure.
-pub async fn get_many(conn: &mut PgConnection, ids: &[i64]) -> DbResult<Vec<Tower>> {
+pub async fn get_many(conn: &mut PgConnection, ids: &[TowerId]) -> DbResult<Vec<Tower>> {
     let rows: Vec<TowerRow> = sqlx::query_as(&format!("{SELECT} and t.id = any($1) order by t.id"))
         .bind(ids)
         .fetch_all(&mut *conn)

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::props::Props;
-use super::{Invalid, Status, geometry};
+use super::{DataCentreId, Invalid, Status, geometry};
 
 /// Bounds enforced on input.
 pub mod bounds {
@@ -58,7 +58,7 @@ impl NewDataCentre {
             && self.tier == stored.tier
             && self.power_mw == stored.power_mw
             && self.racks == stored.racks
-            && self.status.as_str() == stored.status
+            && self.status == stored.status
             && self.external_id == stored.external_id
             && self.synthetic == stored.synthetic
             && mine == stored.geometry
@@ -110,7 +110,7 @@ impl NewDataCentre {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataCentre {
     /// Data-centre id.
-    pub id: i64,
+    pub id: DataCentreId,
     /// Operating company id.
     pub operator: String,
     /// Name.
@@ -122,7 +122,7 @@ pub struct DataCentre {
     /// Rack positions.
     pub racks: Option<i32>,
     /// Status.
-    pub status: String,
+    pub status: Status,
     /// The owner's identifier.
     pub external_id: Option<String>,
     /// True for generated sample data.

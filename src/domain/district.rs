@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::props::Props;
-use super::{Invalid, geometry};
+use super::{DistrictCode, Invalid, geometry};
 
 /// Properties the service computes; ignored on input.
 pub const READ_ONLY: &[&str] = &["id", "area_km2", "created_at", "updated_at"];
@@ -13,7 +13,7 @@ pub const READ_ONLY: &[&str] = &["id", "area_km2", "created_at", "updated_at"];
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDistrict {
     /// Code (the GSO district code, e.g. `492`).
-    pub code: String,
+    pub code: DistrictCode,
     /// Name in Vietnamese, with diacritics.
     pub name: String,
     /// Name without diacritics.
@@ -89,7 +89,7 @@ impl NewDistrict {
         match (multi, code, name) {
             (Some(geometry), Some(code), Some(name)) if errors.is_empty() => Ok(Self {
                 name_ascii: name_ascii.unwrap_or_else(|| ascii_name(&name)),
-                code,
+                code: DistrictCode(code),
                 name,
                 population,
                 geometry,
@@ -103,7 +103,7 @@ impl NewDistrict {
 #[derive(Debug, Clone, PartialEq)]
 pub struct District {
     /// Code.
-    pub code: String,
+    pub code: DistrictCode,
     /// Vietnamese name with diacritics.
     pub name: String,
     /// ASCII name.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::props::Props;
-use super::{Invalid, Status, geometry, text_enum};
+use super::{FibreRouteId, Invalid, Status, geometry, text_enum};
 
 text_enum! {
     /// How a cable is laid.
@@ -55,10 +55,10 @@ impl NewFibreRoute {
     pub fn same_as(&self, stored: &FibreRoute) -> bool {
         self.operator == stored.operator
             && self.name == stored.name
-            && self.placement.as_str() == stored.placement
+            && self.placement == stored.placement
             && self.fibre_count == stored.fibre_count
             && self.capacity_gbps == stored.capacity_gbps
-            && self.status.as_str() == stored.status
+            && self.status == stored.status
             && self.external_id == stored.external_id
             && self.synthetic == stored.synthetic
             && self.geometry == stored.geometry
@@ -117,19 +117,19 @@ impl NewFibreRoute {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FibreRoute {
     /// Route id.
-    pub id: i64,
+    pub id: FibreRouteId,
     /// Owning operator id.
     pub operator: String,
     /// Display name.
     pub name: Option<String>,
     /// Placement.
-    pub placement: String,
+    pub placement: Placement,
     /// Number of fibres.
     pub fibre_count: i32,
     /// Capacity, Gbit/s.
     pub capacity_gbps: Option<f64>,
     /// Status.
-    pub status: String,
+    pub status: Status,
     /// The owner's identifier.
     pub external_id: Option<String>,
     /// True for generated sample data.

@@ -12,12 +12,14 @@ pub mod data_centre;
 pub mod district;
 pub mod fibre;
 pub mod geometry;
+pub mod id;
 pub mod operator;
 pub mod props;
 pub mod region;
 pub mod tower;
 
 pub use collection::CollectionId;
+pub use id::{DataCentreId, DistrictCode, FibreRouteId, SectorId, TowerId};
 
 use serde::Serialize;
 
@@ -97,6 +99,9 @@ macro_rules! text_enum {
             /// Every accepted value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
+            /// The text of every accepted value, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
             /// The stored and serialised text of this value.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
@@ -104,7 +109,49 @@ macro_rules! text_enum {
 
             /// The accepted values, comma-separated, for error messages.
             pub fn expected() -> String {
-                [$($text),+].join(", ")
+                Self::NAMES.join(", ")
+            }
+        }
+
+        // Stored as `text` with a check constraint listing the same values:
+        // encoded and decoded as their text.
+        impl sqlx::Type<sqlx::Postgres> for $name {
+            fn type_info() -> sqlx::postgres::PgTypeInfo {
+                <&str as sqlx::Type<sqlx::Postgres>>::type_info()
+            }
+
+            fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        impl sqlx::postgres::PgHasArrayType for $name {
+            fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+                <&str as sqlx::postgres::PgHasArrayType>::array_type_info()
+            }
+
+            fn array_compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <&str as sqlx::postgres::PgHasArrayType>::array_compatible(ty)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Postgres> for $name {
+            fn decode(
+                value: sqlx::postgres::PgValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <&str as sqlx::Decode<'r, sqlx::Postgres>>::decode(value)?;
+                text.parse::<$name>().map_err(|e| {
+                    format!(concat!("stored ", stringify!($name), " '{}' {}"), text, e).into()
+                })
+            }
+        }
+
+        impl sqlx::Encode<'_, sqlx::Postgres> for $name {
+            fn encode_by_ref(
+                &self,
+                buf: &mut sqlx::postgres::PgArgumentBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<'_, sqlx::Postgres>>::encode(self.as_str(), buf)
             }
         }
 
@@ -134,5 +181,49 @@ text_enum! {
         UnderConstruction => "under_construction",
         Operational => "operational",
         Retired => "retired",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status;
+    use super::fibre::Placement;
+    use super::tower::{StructureType, Technology};
+
+    /// `(column in ('a', 'b', …))` for the accepted values of an enum.
+    fn check_list(column: &str, names: &[&str]) -> String {
+        let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+        format!("{column} in ({})", quoted.join(", "))
+    }
+
+    #[test]
+    fn names_are_the_texts_of_every_value_and_parse_back() {
+        fn check<T>(all: &[T], names: &[&str])
+        where
+            T: Copy + PartialEq + std::fmt::Debug + std::str::FromStr + std::fmt::Display,
+        {
+            assert_eq!(all.len(), names.len());
+            for (v, n) in all.iter().zip(names) {
+                assert_eq!(&v.to_string(), n);
+                assert_eq!(n.parse::<T>().ok(), Some(*v));
+            }
+        }
+        check(Status::ALL, Status::NAMES);
+        check(StructureType::ALL, StructureType::NAMES);
+        check(Technology::ALL, Technology::NAMES);
+        check(Placement::ALL, Placement::NAMES);
+    }
+
+    #[test]
+    fn the_check_constraints_accept_exactly_the_enum_values() {
+        let schema = include_str!("../../migrations/0001_inventory.sql");
+        for expected in [
+            check_list("structure_type", StructureType::NAMES),
+            check_list("status", Status::NAMES),
+            check_list("technology", Technology::NAMES),
+            check_list("placement", Placement::NAMES),
+        ] {
+            assert!(schema.contains(&expected), "no `{expected}` in the schema");
+        }
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::props::Props;
-use super::{Invalid, Status, geometry, text_enum};
+use super::{Invalid, SectorId, Status, TowerId, geometry, text_enum};
 
 text_enum! {
     /// Physical structure of a site.
@@ -84,7 +84,7 @@ pub mod bounds {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewSector {
     /// Existing sector id to keep (on replace); `None` creates a new sector.
-    pub id: Option<i64>,
+    pub id: Option<SectorId>,
     /// Operator of the sector: the tower's owner or one of its tenants.
     pub operator: String,
     /// Radio technology.
@@ -148,7 +148,7 @@ fn parse_sector(value: &Value, base: String) -> Result<NewSector, Invalid> {
     let base_ptr = base.clone();
     let mut p = Props::new(obj, base);
     p.ignore(SECTOR_READ_ONLY);
-    let id = p.opt_i64("id", 1, i64::MAX);
+    let id = p.opt_i64("id", 1, i64::MAX).map(SectorId);
     let operator = p.req_str("operator", 63);
     let technology: Option<Technology> = p.req_enum("technology");
     let frequency_mhz = p.req_f64("frequency_mhz", 1.0, 100_000.0);
@@ -383,9 +383,9 @@ impl NewTower {
         self.operator == stored.operator
             && self.site_code == stored.site_code
             && self.name == stored.name
-            && self.structure_type.as_str() == stored.structure_type
+            && self.structure_type == stored.structure_type
             && self.height_m == stored.height_m
-            && self.status.as_str() == stored.status
+            && self.status == stored.status
             && tenants == stored_tenants
             && self.external_id == stored.external_id
             && self.synthetic == stored.synthetic
@@ -439,11 +439,11 @@ impl NewTower {
 /// A sector compared by value: id (when compared), operator, technology,
 /// then frequency, azimuth, beamwidth, tilt, height and EIRP and the stored
 /// range as exact bits.
-type SectorKey = (Option<i64>, String, String, [u64; 6], Option<u64>);
+type SectorKey = (Option<SectorId>, String, Technology, [u64; 6], Option<u64>);
 
 impl NewSector {
     /// The comparison key of this sector with `id` (None: ids ignored).
-    fn key(&self, id: Option<Option<i64>>) -> SectorKey {
+    fn key(&self, id: Option<Option<SectorId>>) -> SectorKey {
         let radio = [
             self.frequency_mhz,
             self.azimuth_deg,
@@ -455,7 +455,7 @@ impl NewSector {
         (
             id.flatten(),
             self.operator.clone(),
-            self.technology.as_str().to_owned(),
+            self.technology,
             radio.map(f64::to_bits),
             self.range_m.map(f64::to_bits),
         )
@@ -476,7 +476,7 @@ impl Sector {
         (
             with_id.then_some(self.id),
             self.operator.clone(),
-            self.technology.clone(),
+            self.technology,
             radio.map(f64::to_bits),
             self.range_m.map(f64::to_bits),
         )
@@ -487,13 +487,13 @@ impl Sector {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sector {
     /// Sector id (unique across all towers).
-    pub id: i64,
+    pub id: SectorId,
     /// Id of the tower the sector is mounted on.
-    pub tower_id: i64,
+    pub tower_id: TowerId,
     /// Operator of the sector.
     pub operator: String,
-    /// Radio technology (`2G`…`5G`).
-    pub technology: String,
+    /// Radio technology.
+    pub technology: Technology,
     /// Carrier frequency, MHz.
     pub frequency_mhz: f64,
     /// Azimuth clockwise from true north, degrees.
@@ -514,7 +514,7 @@ pub struct Sector {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tower {
     /// Tower id.
-    pub id: i64,
+    pub id: TowerId,
     /// Owning operator id.
     pub operator: String,
     /// Site code.
@@ -522,11 +522,11 @@ pub struct Tower {
     /// Display name.
     pub name: Option<String>,
     /// Structure type.
-    pub structure_type: String,
+    pub structure_type: StructureType,
     /// Structure height, metres.
     pub height_m: f64,
     /// Status.
-    pub status: String,
+    pub status: Status,
     /// Tenant operator ids, sorted.
     pub tenants: Vec<String>,
     /// The owner's identifier.
@@ -547,11 +547,8 @@ pub struct Tower {
 
 impl Tower {
     /// Mast class derived from the structure type.
-    pub fn mast_class(&self) -> Option<MastClass> {
-        self.structure_type
-            .parse::<StructureType>()
-            .ok()
-            .map(StructureType::mast_class)
+    pub fn mast_class(&self) -> MastClass {
+        self.structure_type.mast_class()
     }
 }
 

@@ -270,7 +270,7 @@ const SECTOR_KEYS: &[&str] = &[
     "eirp_dbm",
     "range_m",
 ];
-const STATUSES: &[&str] = &["planned", "under_construction", "operational", "retired"];
+const STATUSES: &[&str] = crate::domain::Status::NAMES;
 
 /// Checks every tower against the API's validation rules and the
 /// plausibility ranges of the brief.

@@ -26,7 +26,12 @@ pub enum QueryableKind {
     Integer(i64, i64),
 }
 
-const STATUS: &[&str] = &["planned", "under_construction", "operational", "retired"];
+// The closed sets come from the domain's enums (what the write side accepts).
+const STATUS: QueryableKind = QueryableKind::OneOf(crate::domain::Status::NAMES);
+const STRUCTURE_TYPE: QueryableKind =
+    QueryableKind::OneOf(crate::domain::tower::StructureType::NAMES);
+const TECHNOLOGY: QueryableKind = QueryableKind::OneOf(crate::domain::tower::Technology::NAMES);
+const PLACEMENT: QueryableKind = QueryableKind::OneOf(crate::domain::fibre::Placement::NAMES);
 const OPERATOR_HELP: QueryableKind = QueryableKind::Text;
 
 /// The properties a collection can be filtered on (`?name=value`), with
@@ -36,37 +41,21 @@ pub fn queryables(c: CollectionId) -> &'static [(&'static str, QueryableKind)] {
         CollectionId::Towers => &[
             ("operator", OPERATOR_HELP),
             ("tenant", OPERATOR_HELP),
-            ("status", QueryableKind::OneOf(STATUS)),
-            (
-                "structure_type",
-                QueryableKind::OneOf(&[
-                    "monopole",
-                    "lattice",
-                    "guyed",
-                    "rooftop",
-                    "camouflaged",
-                    "compact",
-                ]),
-            ),
-            (
-                "technology",
-                QueryableKind::OneOf(&["2G", "3G", "4G", "5G"]),
-            ),
+            ("status", STATUS),
+            ("structure_type", STRUCTURE_TYPE),
+            ("technology", TECHNOLOGY),
             ("site_code", QueryableKind::Text),
             ("external_id", QueryableKind::Text),
         ],
         CollectionId::FibreRoutes => &[
             ("operator", OPERATOR_HELP),
-            ("status", QueryableKind::OneOf(STATUS)),
-            (
-                "placement",
-                QueryableKind::OneOf(&["underground", "aerial", "submarine"]),
-            ),
+            ("status", STATUS),
+            ("placement", PLACEMENT),
             ("external_id", QueryableKind::Text),
         ],
         CollectionId::DataCentres => &[
             ("operator", OPERATOR_HELP),
-            ("status", QueryableKind::OneOf(STATUS)),
+            ("status", STATUS),
             ("tier", QueryableKind::Integer(1, 4)),
             ("external_id", QueryableKind::Text),
         ],

@@ -289,17 +289,15 @@ async fn write_layer(
                         }
                         ExportFormat::Csv | ExportFormat::Gpkg => {
                             let sectors = sectors_as_input(&t.sectors);
-                            let structure: Option<crate::domain::tower::StructureType> =
-                                t.structure_type.parse().ok();
                             csv_line(&[
                                 opt(t.external_id.as_deref()),
                                 t.operator.clone(),
                                 t.site_code.clone(),
                                 opt(t.name.as_deref()),
-                                t.structure_type.clone(),
-                                opt(structure.map(|s| s.mast_class())),
+                                t.structure_type.to_string(),
+                                t.mast_class().to_string(),
                                 num(t.height_m),
-                                t.status.clone(),
+                                t.status.to_string(),
                                 t.tenants.join(";"),
                                 t.synthetic.to_string(),
                                 num(t.lon),
@@ -326,10 +324,10 @@ async fn write_layer(
                             opt(f.external_id.as_deref()),
                             f.operator.clone(),
                             opt(f.name.as_deref()),
-                            f.placement.clone(),
+                            f.placement.to_string(),
                             f.fibre_count.to_string(),
                             opt(f.capacity_gbps),
-                            f.status.clone(),
+                            f.status.to_string(),
                             f.synthetic.to_string(),
                             num(f.length_m),
                             wkt(&f.geometry),
@@ -352,7 +350,7 @@ async fn write_layer(
                             opt(d.tier),
                             opt(d.power_mw),
                             opt(d.racks),
-                            d.status.clone(),
+                            d.status.to_string(),
                             d.synthetic.to_string(),
                             wkt(&d.geometry),
                         ]),
@@ -439,8 +437,6 @@ async fn write_gpkg(
         match layer {
             CollectionId::Towers => {
                 for t in db::towers::list(pool, &filter).await? {
-                    let structure: Option<crate::domain::tower::StructureType> =
-                        t.structure_type.parse().ok();
                     let sectors = sectors_as_input(&t.sectors);
                     rows.push((
                         geo::Geometry::Point(geo::Point::new(t.lon, t.lat)),
@@ -449,10 +445,10 @@ async fn write_gpkg(
                             text(&t.operator),
                             text(&t.site_code),
                             opt_text(t.name.as_deref()),
-                            text(&t.structure_type),
-                            opt_text(structure.map(|s| s.mast_class().as_str())),
+                            text(t.structure_type.as_str()),
+                            text(t.mast_class().as_str()),
                             Sql::Real(t.height_m),
-                            text(&t.status),
+                            text(t.status.as_str()),
                             if t.tenants.is_empty() {
                                 Sql::Null
                             } else {
@@ -476,10 +472,10 @@ async fn write_gpkg(
                             opt_text(f.external_id.as_deref()),
                             text(&f.operator),
                             opt_text(f.name.as_deref()),
-                            text(&f.placement),
+                            text(f.placement.as_str()),
                             Sql::Integer(i64::from(f.fibre_count)),
                             real(f.capacity_gbps),
-                            text(&f.status),
+                            text(f.status.as_str()),
                             Sql::Integer(i64::from(f.synthetic)),
                             Sql::Real(f.length_m),
                         ],
@@ -497,7 +493,7 @@ async fn write_gpkg(
                             int(d.tier.map(i64::from)),
                             real(d.power_mw),
                             int(d.racks.map(i64::from)),
-                            text(&d.status),
+                            text(d.status.as_str()),
                             Sql::Integer(i64::from(d.synthetic)),
                         ],
                     ));
@@ -547,7 +543,7 @@ fn sectors_as_input(sectors: &[crate::domain::tower::Sector]) -> Vec<serde_json:
         .iter()
         .map(|s| {
             let mut v = json!({
-                "operator": s.operator, "technology": s.technology,
+                "operator": s.operator, "technology": s.technology.as_str(),
                 "frequency_mhz": s.frequency_mhz, "azimuth_deg": s.azimuth_deg,
                 "beamwidth_deg": s.beamwidth_deg, "tilt_deg": s.tilt_deg,
                 "height_m": s.height_m, "eirp_dbm": s.eirp_dbm,

@@ -32,7 +32,7 @@ use crate::domain::data_centre::NewDataCentre;
 use crate::domain::district::NewDistrict;
 use crate::domain::fibre::NewFibreRoute;
 use crate::domain::tower::NewTower;
-use crate::domain::{CollectionId, Invalid};
+use crate::domain::{CollectionId, DataCentreId, DistrictCode, FibreRouteId, Invalid, TowerId};
 
 /// Who reads, and what of the network they may see: exact fibre routes of
 /// every operator, of one operator, or none (the rest generalised to H3
@@ -378,7 +378,7 @@ impl Input {
                 };
                 let d = NewDistrict::from_feature(g, p, hint.as_deref())?;
                 if let Some(Key::Code(code)) = key
-                    && &d.code != code
+                    && d.code.as_str() != code
                 {
                     return Err(ServiceError::Invalid(Invalid::one(
                         "/properties/code",
@@ -429,19 +429,25 @@ impl Input {
 
     async fn insert(&self, conn: &mut PgConnection) -> ServiceResult<Key> {
         Ok(match self {
-            Input::Tower(t) => Key::Id(db::towers::insert(conn, t).await?),
-            Input::Fibre(f) => Key::Id(db::fibre_routes::insert(conn, f).await?),
-            Input::DataCentre(d) => Key::Id(db::data_centres::insert(conn, d).await?),
-            Input::District(d) => Key::Code(db::districts::insert(conn, d).await?),
+            Input::Tower(t) => Key::Id(db::towers::insert(conn, t).await?.get()),
+            Input::Fibre(f) => Key::Id(db::fibre_routes::insert(conn, f).await?.get()),
+            Input::DataCentre(d) => Key::Id(db::data_centres::insert(conn, d).await?.get()),
+            Input::District(d) => Key::Code(db::districts::insert(conn, d).await?.into()),
         })
     }
 
     async fn replace(&self, conn: &mut PgConnection, key: &Key) -> ServiceResult<bool> {
         Ok(match (self, key) {
-            (Input::Tower(t), Key::Id(id)) => db::towers::replace(conn, *id, t).await?,
-            (Input::Fibre(f), Key::Id(id)) => db::fibre_routes::replace(conn, *id, f).await?,
-            (Input::DataCentre(d), Key::Id(id)) => db::data_centres::replace(conn, *id, d).await?,
-            (Input::District(d), Key::Code(code)) => db::districts::replace(conn, code, d).await?,
+            (Input::Tower(t), Key::Id(id)) => db::towers::replace(conn, TowerId(*id), t).await?,
+            (Input::Fibre(f), Key::Id(id)) => {
+                db::fibre_routes::replace(conn, FibreRouteId(*id), f).await?
+            }
+            (Input::DataCentre(d), Key::Id(id)) => {
+                db::data_centres::replace(conn, DataCentreId(*id), d).await?
+            }
+            (Input::District(d), Key::Code(code)) => {
+                db::districts::replace(conn, &DistrictCode(code.clone()), d).await?
+            }
             _ => false,
         })
     }

@@ -221,7 +221,12 @@ async fn write_batch(
         stored_documents(conn, layer, &existing).await?;
     let stored_towers: std::collections::HashMap<(String, String), crate::domain::tower::Tower> =
         if layer == CollectionId::Towers {
-            db::towers::get_many(conn, &existing)
+            let ids: Vec<crate::domain::TowerId> = existing
+                .iter()
+                .copied()
+                .map(crate::domain::TowerId)
+                .collect();
+            db::towers::get_many(conn, &ids)
                 .await?
                 .into_iter()
                 .filter_map(|t| Some(((t.operator.clone(), t.external_id.clone()?), t)))

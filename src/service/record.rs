@@ -12,11 +12,11 @@ use super::render::{
 };
 use crate::db::trash::FeatureKey;
 use crate::db::{self, DbResult};
-use crate::domain::CollectionId;
 use crate::domain::data_centre::DataCentre;
 use crate::domain::district::District;
 use crate::domain::fibre::FibreRoute;
 use crate::domain::tower::{Sector, Tower};
+use crate::domain::{CollectionId, DataCentreId, DistrictCode, FibreRouteId, SectorId, TowerId};
 
 /// A feature key: a numeric id, or a district code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,17 +82,22 @@ impl Record {
         key: &Key,
     ) -> DbResult<Option<Record>> {
         Ok(match (c, key) {
-            (CollectionId::Towers, Key::Id(id)) => {
-                db::towers::get(conn, *id).await?.map(Record::Tower)
-            }
-            (CollectionId::FibreRoutes, Key::Id(id)) => {
-                db::fibre_routes::get(conn, *id).await?.map(Record::Fibre)
-            }
-            (CollectionId::DataCentres, Key::Id(id)) => db::data_centres::get(conn, *id)
+            (CollectionId::Towers, Key::Id(id)) => db::towers::get(conn, TowerId(*id))
                 .await?
-                .map(Record::DataCentre),
+                .map(Record::Tower),
+            (CollectionId::FibreRoutes, Key::Id(id)) => {
+                db::fibre_routes::get(conn, FibreRouteId(*id))
+                    .await?
+                    .map(Record::Fibre)
+            }
+            (CollectionId::DataCentres, Key::Id(id)) => {
+                db::data_centres::get(conn, DataCentreId(*id))
+                    .await?
+                    .map(Record::DataCentre)
+            }
             (CollectionId::Districts, Key::Code(code)) => {
-                db::districts::get(conn, code).await?.map(Record::District)
+                let code = DistrictCode(code.clone());
+                db::districts::get(conn, &code).await?.map(Record::District)
             }
             _ => None,
         })
@@ -110,7 +115,8 @@ impl Record {
         ids: &[i64],
     ) -> DbResult<Vec<Record>> {
         if c == CollectionId::Towers {
-            return Ok(db::towers::get_many(conn, ids)
+            let ids: Vec<TowerId> = ids.iter().copied().map(TowerId).collect();
+            return Ok(db::towers::get_many(conn, &ids)
                 .await?
                 .into_iter()
                 .map(Record::Tower)
@@ -141,10 +147,10 @@ impl Record {
     /// The feature's key.
     pub fn key(&self) -> Key {
         match self {
-            Record::Tower(t) => Key::Id(t.id),
-            Record::Fibre(f) => Key::Id(f.id),
-            Record::DataCentre(d) => Key::Id(d.id),
-            Record::District(d) => Key::Code(d.code.clone()),
+            Record::Tower(t) => Key::Id(t.id.get()),
+            Record::Fibre(f) => Key::Id(f.id.get()),
+            Record::DataCentre(d) => Key::Id(d.id.get()),
+            Record::District(d) => Key::Code(d.code.to_string()),
         }
     }
 
@@ -228,6 +234,7 @@ impl Record {
     pub fn from_document(c: CollectionId, doc: &Value) -> Option<Record> {
         let p = &doc["properties"];
         let s = |k: &str| p[k].as_str().map(str::to_owned);
+        let status = || parsed(&p["status"]);
         let t = |k: &str| {
             p[k].as_str()
                 .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
@@ -240,7 +247,7 @@ impl Record {
         let (created_at, updated_at) = (t("created_at")?, t("updated_at")?);
         Some(match c {
             CollectionId::Towers => {
-                let id = doc["id"].as_i64()?;
+                let id = TowerId(doc["id"].as_i64()?);
                 let coords = doc["geometry"]["coordinates"].as_array()?;
                 let sectors = p["sectors"]
                     .as_array()?
@@ -252,9 +259,9 @@ impl Record {
                     operator: s("operator")?,
                     site_code: s("site_code")?,
                     name: s("name"),
-                    structure_type: s("structure_type")?,
+                    structure_type: parsed(&p["structure_type"])?,
                     height_m: p["height_m"].as_f64()?,
-                    status: s("status")?,
+                    status: status()?,
                     tenants: p["tenants"]
                         .as_array()?
                         .iter()
@@ -270,13 +277,13 @@ impl Record {
                 })
             }
             CollectionId::FibreRoutes => Record::Fibre(FibreRoute {
-                id: doc["id"].as_i64()?,
+                id: FibreRouteId(doc["id"].as_i64()?),
                 operator: s("operator")?,
                 name: s("name"),
-                placement: s("placement")?,
+                placement: parsed(&p["placement"])?,
                 fibre_count: i32::try_from(p["fibre_count"].as_i64()?).ok()?,
                 capacity_gbps: p["capacity_gbps"].as_f64(),
-                status: s("status")?,
+                status: status()?,
                 external_id: s("external_id"),
                 synthetic: p["synthetic"].as_bool().unwrap_or(false),
                 length_m: p["length_m"].as_f64()?,
@@ -285,13 +292,13 @@ impl Record {
                 updated_at,
             }),
             CollectionId::DataCentres => Record::DataCentre(DataCentre {
-                id: doc["id"].as_i64()?,
+                id: DataCentreId(doc["id"].as_i64()?),
                 operator: s("operator")?,
                 name: s("name")?,
                 tier: p["tier"].as_i64().and_then(|v| i16::try_from(v).ok()),
                 power_mw: p["power_mw"].as_f64(),
                 racks: p["racks"].as_i64().and_then(|v| i32::try_from(v).ok()),
-                status: s("status")?,
+                status: status()?,
                 external_id: s("external_id"),
                 synthetic: p["synthetic"].as_bool().unwrap_or(false),
                 geometry: geometry()?,
@@ -305,7 +312,7 @@ impl Record {
                     _ => return None,
                 };
                 Record::District(District {
-                    code: s("code")?,
+                    code: DistrictCode(s("code")?),
                     name: s("name")?,
                     name_ascii: s("name_ascii")?,
                     population: p["population"].as_i64()?,
@@ -319,16 +326,22 @@ impl Record {
     }
 }
 
+/// A closed-set value (status, structure type, technology, placement) of a
+/// stored document; `None` when absent or not one of the accepted values.
+fn parsed<T: std::str::FromStr>(v: &Value) -> Option<T> {
+    v.as_str()?.parse().ok()
+}
+
 /// A sector of a stored tower document; a modelled range (served before
 /// stored forms existed) is not the sector's own and is dropped.
-fn sector_from_document(tower_id: i64, v: &Value) -> Option<Sector> {
+fn sector_from_document(tower_id: TowerId, v: &Value) -> Option<Sector> {
     let f = |k: &str| v[k].as_f64();
     let explicit = v["range_source"].as_str() != Some("model");
     Some(Sector {
-        id: v["id"].as_i64()?,
+        id: SectorId(v["id"].as_i64()?),
         tower_id,
         operator: v["operator"].as_str()?.to_owned(),
-        technology: v["technology"].as_str()?.to_owned(),
+        technology: parsed(&v["technology"])?,
         frequency_mhz: f("frequency_mhz")?,
         azimuth_deg: f("azimuth_deg")?,
         beamwidth_deg: f("beamwidth_deg")?,

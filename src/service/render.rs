@@ -142,9 +142,9 @@ impl<'a> SectorProps<'a> {
             (None, None) => (None, None),
         };
         SectorProps {
-            id: s.id,
+            id: s.id.get(),
             operator: &s.operator,
-            technology: &s.technology,
+            technology: s.technology.as_str(),
             frequency_mhz: s.frequency_mhz,
             azimuth_deg: s.azimuth_deg,
             beamwidth_deg: s.beamwidth_deg,
@@ -163,7 +163,7 @@ struct TowerProps<'a> {
     site_code: &'a str,
     name: Option<&'a str>,
     structure_type: &'a str,
-    mast_class: Option<&'static str>,
+    mast_class: &'static str,
     height_m: f64,
     status: &'a str,
     tenants: &'a [String],
@@ -201,10 +201,10 @@ impl Serialize for TowerFeature<'_> {
             operator: &t.operator,
             site_code: &t.site_code,
             name: t.name.as_deref(),
-            structure_type: &t.structure_type,
-            mast_class: t.mast_class().map(|m| m.as_str()),
+            structure_type: t.structure_type.as_str(),
+            mast_class: t.mast_class().as_str(),
             height_m: t.height_m,
-            status: &t.status,
+            status: t.status.as_str(),
             tenants: &t.tenants,
             external_id: t.external_id.as_deref(),
             synthetic: t.synthetic,
@@ -253,10 +253,10 @@ impl Serialize for FibreFeature<'_> {
         let props = FibreProps {
             operator: &f.operator,
             name: f.name.as_deref(),
-            placement: &f.placement,
+            placement: f.placement.as_str(),
             fibre_count: f.fibre_count,
             capacity_gbps: f.capacity_gbps,
-            status: &f.status,
+            status: f.status.as_str(),
             length_m: (f.length_m * 10.0).round() / 10.0,
             external_id: f.external_id.as_deref(),
             synthetic: f.synthetic,
@@ -299,8 +299,8 @@ impl Serialize for GeneralisedFibreFeature<'_> {
         let (cells, outline) = (&g.cells, g.outline.clone());
         let props = GeneralisedFibreProps {
             operator: &f.operator,
-            placement: &f.placement,
-            status: &f.status,
+            placement: f.placement.as_str(),
+            status: f.status.as_str(),
             synthetic: f.synthetic,
             generalised: true,
             h3_resolution: u8::from(FIBRE_H3_RESOLUTION),
@@ -339,7 +339,7 @@ impl Serialize for DataCentreFeature<'_> {
             tier: d.tier,
             power_mw: d.power_mw,
             racks: d.racks,
-            status: &d.status,
+            status: d.status.as_str(),
             external_id: d.external_id.as_deref(),
             synthetic: d.synthetic,
             created_at: ts(&d.created_at),
@@ -367,7 +367,7 @@ impl Serialize for DistrictFeature<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let d = self.0;
         let props = DistrictProps {
-            code: &d.code,
+            code: d.code.as_str(),
             name: &d.name,
             name_ascii: &d.name_ascii,
             population: d.population,
@@ -416,13 +416,13 @@ mod tests {
 
     fn route() -> FibreRoute {
         FibreRoute {
-            id: 42,
+            id: crate::domain::FibreRouteId(42),
             operator: "viettel".into(),
             name: Some("Secret ring".into()),
-            placement: "underground".into(),
+            placement: crate::domain::fibre::Placement::Underground,
             fibre_count: 96,
             capacity_gbps: Some(400.0),
-            status: "operational".into(),
+            status: crate::domain::Status::Operational,
             external_id: Some("VT-RING-7".into()),
             synthetic: true,
             length_m: 1234.5,
