@@ -94,7 +94,7 @@ fn gap_grid(c: &mut Criterion) {
                 let cells = grid::cells_in(&city, res).unwrap();
                 let centres: Vec<[f64; 2]> = cells.iter().map(|c| grid::centre(*c)).collect();
                 index.operators_covering_batch(&centres, Some(Technology::G4), 1)
-            })
+            });
         });
     }
     g.finish();

@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use geo::{CoordsIter, Distance, Haversine, Point};
+use geo::{Distance, Haversine, Point};
 use telecom_gis::config::GeneratorArgs;
 use telecom_gis::sample;
 use telecom_gis::spatial::generalise::{cells_outline, fibre_cells};
@@ -39,13 +39,15 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .flat_map(|g| match g {
             geo::Geometry::LineString(ls) => ls.lines().collect::<Vec<_>>(),
-            geo::Geometry::MultiLineString(mls) => mls.iter().flat_map(|l| l.lines()).collect(),
+            geo::Geometry::MultiLineString(mls) => {
+                mls.iter().flat_map(geo::LineString::lines).collect()
+            }
             _ => vec![],
         })
         .map(|l| Haversine.distance(Point(l.start), Point(l.end)))
         .sum::<f64>()
         / 1000.0;
-    let vertices: usize = routes.iter().map(|g| g.coords_count()).sum();
+    let vertices: usize = routes.iter().map(geo::CoordsIter::coords_count).sum();
 
     let (mut best_cells, mut best_outline) = (f64::INFINITY, f64::INFINITY);
     let (mut cells_total, mut outline_vertices) = (0, 0);
@@ -57,7 +59,7 @@ fn main() -> anyhow::Result<()> {
         let outlines: Vec<_> = cells.iter().map(|c| cells_outline(c)).collect();
         best_outline = best_outline.min(start.elapsed().as_secs_f64() * 1e3);
         cells_total = cells.iter().map(Vec::len).sum();
-        outline_vertices = outlines.iter().map(|o| o.coords_count()).sum();
+        outline_vertices = outlines.iter().map(geo::CoordsIter::coords_count).sum();
     }
     println!(
         "{} routes, {length_km:.1} km, {vertices} vertices -> {cells_total} res-8 cells, {outline_vertices} outline vertices",

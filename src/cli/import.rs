@@ -51,7 +51,7 @@ pub(super) async fn run(url: Option<&str>, args: &ImportArgs) -> Result<ExitCode
     options.opencellid.azimuth_deg = args.azimuth_deg;
     let file = std::fs::File::open(&args.file)
         .with_context(|| format!("cannot open {}", args.file.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let size = file.metadata().map_or(0, |m| m.len());
     // On stderr (hidden when it is not a terminal): stdout carries the summary.
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(size),

@@ -75,8 +75,7 @@ fn table(out: &mut impl Write, technology: Technology, reports: &[DistrictReport
             .collect();
         let dc = c
             .nearest_data_centre_km
-            .map(|d| format!("{d:.1}"))
-            .unwrap_or_else(|| "–".into());
+            .map_or_else(|| "–".into(), |d| format!("{d:.1}"));
         writeln!(
             out,
             "{:>4}  {:<6} {:<16} {:<12} {:>6.1} {:>8.1} {:>8.1} {:>8.1} {:>7}  {}",

@@ -33,7 +33,11 @@ pub(super) async fn run(url: Option<&str>, args: ServeArgs) -> Result<ExitCode> 
     let coverage = Arc::new(CoverageState::new(config));
     // The listener loads the index once it listens, so no change is
     // missed. It may need a session of its own (see --database-listen-url).
-    let listen_pool = match args.database_listen_url.as_ref().map(|s| s.expose()) {
+    let listen_pool = match args
+        .database_listen_url
+        .as_ref()
+        .map(super::super::config::Secret::expose)
+    {
         Some(listen_url) => {
             let config = db::PoolConfig {
                 max_connections: 3,

@@ -47,7 +47,7 @@ pub(super) async fn run(url: Option<&str>, cmd: TokenCommand) -> Result<ExitCode
                     t.role,
                     t.operator_id.as_deref().unwrap_or("-"),
                     stamp(t.created_at),
-                    t.revoked_at.map(stamp).unwrap_or_else(|| "-".into()),
+                    t.revoked_at.map_or_else(|| "-".into(), stamp),
                     t.name
                 );
             }

@@ -865,10 +865,7 @@ impl CoverageIndex {
 
     /// Every indexed sector of a tower.
     pub fn tower_sectors(&self, tower_id: i64) -> &[CoverSector] {
-        self.by_tower
-            .get(&tower_id)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.by_tower.get(&tower_id).map_or(&[], Vec::as_slice)
     }
 
     /// All indexed sectors, for checks and exports.

@@ -138,7 +138,7 @@ impl CoverageState {
     pub fn snapshot(&self) -> Arc<CoverageIndex> {
         self.current
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
@@ -153,7 +153,10 @@ impl CoverageState {
     }
 
     fn swap(&self, next: CoverageIndex) {
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
     }
 
     async fn build(&self, pool: &PgPool, version: u64) -> Result<CoverageIndex, SyncError> {
@@ -322,8 +325,7 @@ impl Backoff {
     async fn wait(&mut self) {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
+            .map_or(0, |d| d.subsec_nanos());
         let jitter = 0.75 + f64::from(nanos % 1000) / 2000.0;
         tokio::time::sleep(self.next.mul_f64(jitter)).await;
         self.next = (self.next * 2).min(BACKOFF_MAX);

@@ -293,7 +293,7 @@ pub fn areas_from_geojson(fc: &geojson::FeatureCollection) -> Result<Vec<Area>, 
             let name = text("name").ok_or_else(|| bad("no name"))?;
             let population = ["pop_2019", "population"]
                 .iter()
-                .find_map(|k| props.get(*k).and_then(|v| v.as_u64()))
+                .find_map(|k| props.get(*k).and_then(serde_json::Value::as_u64))
                 .ok_or_else(|| bad("no pop_2019"))?;
             let rural = text("unit_type_en").is_some_and(|t| t.to_lowercase().contains("rural"));
             let geometry = f.geometry.as_ref().ok_or_else(|| bad("no geometry"))?;

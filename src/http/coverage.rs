@@ -205,7 +205,7 @@ fn collect_points(body: PointsBody) -> ApiResult<Vec<[f64; 2]>> {
         match g {
             Some(PointGeometry::Point { coordinates }) => out.push(coordinates.0),
             Some(PointGeometry::MultiPoint { coordinates }) => {
-                out.extend(coordinates.into_iter().map(|p| p.0))
+                out.extend(coordinates.into_iter().map(|p| p.0));
             }
             None => {
                 return Err(ApiError::body(
@@ -278,9 +278,7 @@ pub async fn points(
         )));
     }
     let index = st.coverage.snapshot();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let masks = {
         let index = index.clone();
         tokio::task::spawn_blocking(move || index.operators_covering_batch(&pts, tech, threads))

@@ -40,7 +40,12 @@ where
                     && h.chars()
                         .all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c))
             })
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .or_else(|| {
+                parts
+                    .uri
+                    .authority()
+                    .map(axum::http::uri::Authority::as_str)
+            })
             .unwrap_or("localhost");
         let proto = match parts
             .headers

@@ -225,7 +225,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(metrics, ops::track))
         .layer(limits::cors_layer(&state.cors_origins))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
+            let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
             let request_id = req.headers().get(&limits::REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
             tracing::info_span!("request", method = %req.method(), route, uri = %req.uri().path(), request_id)
         })

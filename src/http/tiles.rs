@@ -26,10 +26,9 @@ use super::extract::{BaseUrl, PathParams};
 use super::params::parse_pairs;
 use super::{AppState, json_response};
 use crate::db;
-use crate::domain::CollectionId;
+use crate::domain::region::CITY_BBOX;
 use crate::service::policy::{Action, FibreView, authorize};
 use crate::service::render::Link;
-use crate::domain::region::CITY_BBOX;
 use crate::tiles::{
     DATA_MAX_ZOOM, FibreScope, MAX_ZOOM, MERCATOR_HALF_M, Reply, TileCoord, TileError, Tileset,
     Tilesets,

@@ -156,7 +156,7 @@ pub(crate) fn produce(input: impl Read, ctx: &Context, sink: &mut Sink<'_>) {
                 .map_err(|_| {
                     problems.push(
                         loc.problem(COLUMNS[k], format!("'{}' is not a whole number", get(k))),
-                    )
+                    );
                 })
                 .ok()
         };

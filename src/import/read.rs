@@ -403,8 +403,7 @@ pub(crate) fn cell_value(
         c if NUMERIC.contains(&c) => match text.parse::<f64>() {
             Ok(x) if x.fract() == 0.0 && x.abs() < 9e15 => Value::from(x as i64),
             Ok(x) => serde_json::Number::from_f64(x)
-                .map(Value::Number)
-                .unwrap_or_else(|| Value::String(text.into())),
+                .map_or_else(|| Value::String(text.into()), Value::Number),
             Err(_) => Value::String(text.into()),
         },
         "synthetic" => match text.to_ascii_lowercase().as_str() {

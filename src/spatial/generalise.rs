@@ -254,7 +254,7 @@ mod tests {
     fn lines(route: &Geometry<f64>) -> Vec<Line<f64>> {
         match route {
             Geometry::LineString(ls) => ls.lines().collect(),
-            Geometry::MultiLineString(mls) => mls.iter().flat_map(|ls| ls.lines()).collect(),
+            Geometry::MultiLineString(mls) => mls.iter().flat_map(geo::LineString::lines).collect(),
             Geometry::Line(l) => vec![*l],
             _ => unreachable!("test routes are lines"),
         }
@@ -380,7 +380,7 @@ mod tests {
             let outline = cells_outline(&cells);
             for p in &outline {
                 assert!(p.exterior().is_ccw());
-                assert!(p.interiors().iter().all(|r| r.is_cw()));
+                assert!(p.interiors().iter().all(geo::Winding::is_cw));
             }
             let separate: f64 = cells
                 .iter()

@@ -116,7 +116,7 @@ impl GridCache {
         if let Some(g) = self
             .grids
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&key)
         {
             return Ok(g.clone());
@@ -129,7 +129,7 @@ impl GridCache {
         });
         self.grids
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(key, grid.clone());
         Ok(grid)
     }

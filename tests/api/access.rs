@@ -448,7 +448,7 @@ async fn a_tenant_edits_its_own_sectors_on_a_shared_tower_and_nothing_else(pool:
             "a tenant changes the host's sector",
             &w.vnpt,
             sectors_with(&w, &path, |s| {
-                s.iter_mut().find(is_op("viettel")).unwrap()["azimuth_deg"] = json!(10)
+                s.iter_mut().find(is_op("viettel")).unwrap()["azimuth_deg"] = json!(10);
             })
             .await,
         ),
@@ -461,7 +461,7 @@ async fn a_tenant_edits_its_own_sectors_on_a_shared_tower_and_nothing_else(pool:
             "the host changes the tenant's sector",
             &w.viettel,
             sectors_with(&w, &path, |s| {
-                s.iter_mut().find(is_op("vnpt")).unwrap()["tilt_deg"] = json!(2)
+                s.iter_mut().find(is_op("vnpt")).unwrap()["tilt_deg"] = json!(2);
             })
             .await,
         ),

@@ -49,8 +49,7 @@ impl Fuzz {
             .unwrap_or_else(|| {
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(1)
+                    .map_or(1, |d| d.as_nanos() as u64)
             });
         let seconds: f64 = std::env::var("FUZZ_SECONDS")
             .ok()

@@ -392,7 +392,7 @@ async fn the_change_feed_pages_by_cursor_and_a_carrier_sees_only_its_own(pool: P
                     .as_str()
                     .unwrap()
                     .trim_start_matches("http://test.local")
-                    .to_owned()
+                    .to_owned();
             }
             None => break,
         }

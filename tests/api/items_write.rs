@@ -606,7 +606,7 @@ async fn a_line_string_posted_to_towers_is_rejected_at_the_geometry_type(pool: P
     common::operators(&pool).await;
     let t = tower_with(|t| {
         t["geometry"] =
-            json!({"type": "LineString", "coordinates": [[108.2, 16.05], [108.21, 16.06]]})
+            json!({"type": "LineString", "coordinates": [[108.2, 16.05], [108.21, 16.06]]});
     });
     let p = invalid(&pool, "towers", &t, &["/geometry/type"]).await;
     assert!(
@@ -780,7 +780,7 @@ async fn a_hole_that_cuts_the_polygon_in_two_is_rejected_not_a_server_error(pool
 async fn a_crs_member_naming_web_mercator_is_rejected(pool: PgPool) {
     common::operators(&pool).await;
     let t = tower_with(|t| {
-        t["crs"] = json!({"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}})
+        t["crs"] = json!({"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}});
     });
     let p = invalid(&pool, "towers", &t, &["/crs"]).await;
     assert!(

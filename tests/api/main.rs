@@ -5,6 +5,10 @@
 //! A module's tests are selected by its path, for example
 //! `cargo test --test api ops_outage::`.
 
+// Tests may unwrap: a failed unwrap is a failed test (the service may not:
+// Cargo.toml [lints]).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 mod access;

@@ -89,10 +89,7 @@ impl Cluster {
     }
 
     fn create(bin: PathBuf) -> Cluster {
-        let as_postgres = std::fs::metadata("/proc/self")
-            .map(|m| m.uid())
-            .unwrap_or(1)
-            == 0;
+        let as_postgres = std::fs::metadata("/proc/self").map_or(1, |m| m.uid()) == 0;
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

@@ -188,12 +188,7 @@ async fn a_viewer_who_may_not_see_a_route_gets_it_generalised_in_every_output(po
         }
         assert_no_route(&String::from_utf8_lossy(&r.body), &format!("{who}: feed"));
         // A tile over the route: presence cells only.
-        let r = w
-            .get(
-                auth,
-                &tile_of(ROUTE[1], 13),
-            )
-            .await;
+        let r = w.get(auth, &tile_of(ROUTE[1], 13)).await;
         assert_eq!(
             r.status,
             200,

@@ -72,15 +72,12 @@ impl Service {
         let deadline = Instant::now() + Duration::from_secs(60);
         let url = loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = match rx.recv_timeout(left) {
-                Ok(l) => l,
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!(
-                        "{app_name} did not start listening; log:\n{}",
-                        log.lock().unwrap().join("\n")
-                    );
-                }
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                panic!(
+                    "{app_name} did not start listening; log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
             };
             if let Some(i) = line.find("serving http://") {
                 let rest = &line[i + "serving http://".len()..];
