@@ -306,26 +306,26 @@ pub struct ServeArgs {
     /// Sustained requests per second of one bearer token (0: no limit);
     /// over it the answer is 429 with `Retry-After`. Requests without a
     /// bearer token are not limited.
-    #[arg(long, env = "RATE_LIMIT_PER_S", default_value_t = crate::http::limits::DEFAULT_RATE_LIMIT_PER_S)]
+    #[arg(long, env = "RATE_LIMIT_PER_S", default_value_t = DEFAULT_RATE_LIMIT_PER_S)]
     pub rate_limit_per_s: f64,
     /// Requests one bearer token may send at once before the sustained rate
     /// applies (0: no limit).
-    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = crate::http::limits::DEFAULT_RATE_LIMIT_BURST)]
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = DEFAULT_RATE_LIMIT_BURST)]
     pub rate_limit_burst: u32,
     /// Seconds a request may take until its response head (streamed export
     /// bodies may take longer); over it the answer is 503 with `Retry-After`.
-    #[arg(long, env = "REQUEST_TIMEOUT_S", default_value_t = crate::http::limits::DEFAULT_REQUEST_TIMEOUT_S,
+    #[arg(long, env = "REQUEST_TIMEOUT_S", default_value_t = DEFAULT_REQUEST_TIMEOUT_S,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_s: u64,
     /// Seconds a `POST /imports` may take.
-    #[arg(long, env = "IMPORT_TIMEOUT_S", default_value_t = crate::http::limits::DEFAULT_IMPORT_TIMEOUT_S,
+    #[arg(long, env = "IMPORT_TIMEOUT_S", default_value_t = DEFAULT_IMPORT_TIMEOUT_S,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub import_timeout_s: u64,
     /// Origins browsers may call the API from: `*` (any; safe, as bearer
     /// tokens are not ambient credentials and credentials are never allowed)
     /// or a comma-separated list such as `https://gis.example.org`.
     #[arg(long, env = "CORS_ALLOW_ORIGINS", default_value = "*")]
-    pub cors_allow_origins: crate::http::limits::CorsOrigins,
+    pub cors_allow_origins: CorsOrigins,
 }
 
 /// Generator parameters shared by `generate` and `load-sample`.
@@ -367,6 +367,54 @@ pub struct GenerateArgs {
     pub out: PathBuf,
 }
 
+/// Default sustained rate of one bearer token, requests per second.
+pub const DEFAULT_RATE_LIMIT_PER_S: f64 = 10.0;
+/// Default burst of one bearer token, requests.
+pub const DEFAULT_RATE_LIMIT_BURST: u32 = 100;
+/// Default bound of a request's time to the response head, seconds.
+pub const DEFAULT_REQUEST_TIMEOUT_S: u64 = 30;
+/// Default bound of `POST /imports`, seconds.
+pub const DEFAULT_IMPORT_TIMEOUT_S: u64 = 600;
+
+/// Origins allowed to call the API from a browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// Any origin (`*`): bearer tokens are not ambient credentials, so a
+    /// foreign page cannot act as a user without holding the token.
+    Any,
+    /// Only these origins (`scheme://host[:port]`).
+    List(Vec<axum::http::HeaderValue>),
+}
+
+impl std::str::FromStr for CorsOrigins {
+    type Err = String;
+
+    /// `*`, or a comma-separated list of origins.
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim() == "*" {
+            return Ok(CorsOrigins::Any);
+        }
+        let mut list = Vec::new();
+        for o in s.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            let o = o.trim_end_matches('/');
+            let valid =
+                (o.starts_with("http://") || o.starts_with("https://")) && !o.contains(['*', ' ']);
+            match axum::http::HeaderValue::from_str(o) {
+                Ok(v) if valid => list.push(v),
+                _ => {
+                    return Err(format!(
+                        "'{o}' is not an origin: use scheme://host[:port], e.g. https://gis.example.org, or *"
+                    ));
+                }
+            }
+        }
+        if list.is_empty() {
+            return Err("no origin given: use * or a comma-separated list of origins".into());
+        }
+        Ok(CorsOrigins::List(list))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,7 +449,7 @@ mod tests {
         };
         assert_eq!((a.rate_limit_per_s, a.rate_limit_burst), (10.0, 100));
         assert_eq!((a.request_timeout_s, a.import_timeout_s), (30, 600));
-        assert_eq!(a.cors_allow_origins, crate::http::limits::CorsOrigins::Any);
+        assert_eq!(a.cors_allow_origins, CorsOrigins::Any);
         assert!(Cli::try_parse_from(["telecom-gis", "serve", "--request-timeout-s", "0"]).is_err());
     }
 }

@@ -26,6 +26,7 @@ pub mod import;
 pub mod sample;
 pub mod service;
 pub mod spatial;
+pub mod startup;
 pub mod tiles;
 
 pub use http::{AppState, app};

@@ -1,17 +1,24 @@
-//! telecom-gis binary: parses the command line and runs the subcommand
-//! ([`telecom_gis::cli`]).
+//! telecom-gis binary: parses the command line and dispatches the
+//! subcommand: `serve` to the HTTP adapter ([`telecom_gis::http::serve`]),
+//! every other one to the command line ([`telecom_gis::cli`]).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use telecom_gis::{cli, config::Cli};
+use telecom_gis::config::{Cli, Command, Secret};
+use telecom_gis::{cli, http, startup};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Cli::parse();
-    cli::init_tracing(args.log_format);
+    startup::init_tracing(args.log_format);
     let failure = cli::failure_code(&args.command);
-    match cli::run(args).await {
+    let url = args.database_url.as_ref().map(Secret::expose);
+    let result = match args.command {
+        Command::Serve(serve) => http::serve::run(url, serve).await,
+        other => cli::run(url, other).await,
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");

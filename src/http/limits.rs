@@ -3,7 +3,6 @@
 //! [`app`](super::app).
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -16,14 +15,10 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::error::ApiError;
 
-/// Default sustained rate of one bearer token, requests per second.
-pub const DEFAULT_RATE_LIMIT_PER_S: f64 = 10.0;
-/// Default burst of one bearer token, requests.
-pub const DEFAULT_RATE_LIMIT_BURST: u32 = 100;
-/// Default bound of a request's time to the response head, seconds.
-pub const DEFAULT_REQUEST_TIMEOUT_S: u64 = 30;
-/// Default bound of `POST /imports`, seconds.
-pub const DEFAULT_IMPORT_TIMEOUT_S: u64 = 600;
+pub use crate::config::{
+    CorsOrigins, DEFAULT_IMPORT_TIMEOUT_S, DEFAULT_RATE_LIMIT_BURST, DEFAULT_RATE_LIMIT_PER_S,
+    DEFAULT_REQUEST_TIMEOUT_S,
+};
 /// Most tokens tracked at once; beyond it the idlest buckets are dropped.
 pub const MAX_TRACKED_TOKENS: usize = 100_000;
 
@@ -225,45 +220,6 @@ pub async fn timeout(State(timeouts): State<Timeouts>, req: Request, next: Next)
             limit.as_secs_f64()
         ))
         .into_response(),
-    }
-}
-
-/// Origins allowed to call the API from a browser.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CorsOrigins {
-    /// Any origin (`*`): bearer tokens are not ambient credentials, so a
-    /// foreign page cannot act as a user without holding the token.
-    Any,
-    /// Only these origins (`scheme://host[:port]`).
-    List(Vec<HeaderValue>),
-}
-
-impl FromStr for CorsOrigins {
-    type Err = String;
-
-    /// `*`, or a comma-separated list of origins.
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.trim() == "*" {
-            return Ok(CorsOrigins::Any);
-        }
-        let mut list = Vec::new();
-        for o in s.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-            let o = o.trim_end_matches('/');
-            let valid =
-                (o.starts_with("http://") || o.starts_with("https://")) && !o.contains(['*', ' ']);
-            match HeaderValue::from_str(o) {
-                Ok(v) if valid => list.push(v),
-                _ => {
-                    return Err(format!(
-                        "'{o}' is not an origin: use scheme://host[:port], e.g. https://gis.example.org, or *"
-                    ));
-                }
-            }
-        }
-        if list.is_empty() {
-            return Err("no origin given: use * or a comma-separated list of origins".into());
-        }
-        Ok(CorsOrigins::List(list))
     }
 }
 

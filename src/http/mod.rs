@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod ops;
 pub mod params;
 pub mod query;
+pub mod serve;
 pub mod tiles;
 
 use std::path::PathBuf;

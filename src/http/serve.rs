@@ -1,6 +1,6 @@
-//! `serve`: migrates, then serves the HTTP API until SIGTERM or Ctrl-C.
-//! Serving HTTP is the point of this command, so it (alone) uses
-//! [`crate::http`].
+//! `telecom-gis serve`: migrates, starts the coverage listener, then serves
+//! the HTTP API until SIGTERM or Ctrl-C. The binary dispatches this
+//! subcommand here, to the HTTP adapter; the others go to [`crate::cli`].
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,10 +10,17 @@ use anyhow::{Context, Result};
 use crate::config::ServeArgs;
 use crate::coverage::listener::CoverageState;
 use crate::db;
-use crate::http::limits::{RateLimiter, Timeouts};
-use crate::http::{AppState, app};
+use crate::startup::{connect_with, load_analysis_config, load_coverage_config};
 
-pub(super) async fn run(url: Option<&str>, args: ServeArgs) -> Result<ExitCode> {
+use super::limits::{RateLimiter, Timeouts};
+use super::{AppState, app};
+
+/// Runs the server with `args` on the database at `url`.
+///
+/// # Errors
+/// When the database cannot be reached, a configuration file is invalid,
+/// or the address cannot be bound.
+pub async fn run(url: Option<&str>, args: ServeArgs) -> Result<ExitCode> {
     let acquire_timeout = std::time::Duration::try_from_secs_f64(args.db_acquire_timeout)
         .ok()
         .filter(|d| !d.is_zero())
@@ -27,23 +34,23 @@ pub(super) async fn run(url: Option<&str>, args: ServeArgs) -> Result<ExitCode> 
         args.rate_limit_per_s.is_finite() && args.rate_limit_per_s >= 0.0,
         "--rate-limit-per-s must be 0 (no limit) or a positive number"
     );
-    let pool = super::connect_with(url, &pool_config).await?;
+    let pool = connect_with(url, &pool_config).await?;
     db::migrate(&pool).await?;
-    let config = super::load_coverage_config(args.coverage_config.as_deref())?;
+    let config = load_coverage_config(args.coverage_config.as_deref())?;
     let coverage = Arc::new(CoverageState::new(config));
     // The listener loads the index once it listens, so no change is
     // missed. It may need a session of its own (see --database-listen-url).
     let listen_pool = match args
         .database_listen_url
         .as_ref()
-        .map(super::super::config::Secret::expose)
+        .map(crate::config::Secret::expose)
     {
         Some(listen_url) => {
             let config = db::PoolConfig {
                 max_connections: 3,
                 ..pool_config.clone()
             };
-            super::connect_with(Some(listen_url), &config).await?
+            connect_with(Some(listen_url), &config).await?
         }
         None => pool.clone(),
     };
@@ -51,9 +58,7 @@ pub(super) async fn run(url: Option<&str>, args: ServeArgs) -> Result<ExitCode> 
         coverage.clone(),
         listen_pool,
     ));
-    let analysis = Arc::new(super::load_analysis_config(
-        args.analysis_config.as_deref(),
-    )?);
+    let analysis = Arc::new(load_analysis_config(args.analysis_config.as_deref())?);
     let state = AppState {
         analysis,
         coverage,
