@@ -1,18 +1,20 @@
 //! Keeps the in-memory coverage index in step with PostGIS.
 //!
-//! Readers take an immutable snapshot (`Arc<CoverageIndex>`); every change
-//! builds a new snapshot and swaps it in atomically, so a reader never sees a
-//! half-applied change. Writes through this service refresh the index right
+//! Readers take an immutable snapshot (`Arc<CoverageIndex>`, lock-free from
+//! an [`ArcSwap`]); every change builds a new snapshot and swaps it in
+//! atomically, so a reader never sees a half-applied change, and writers are
+//! serialised so that no change is built on a stale snapshot. Writes through this service refresh the index right
 //! after their transaction commits; changes made elsewhere (another replica,
 //! plain SQL) arrive by `LISTEN telecom_gis_changes` (triggers of migration
 //! 0002) and are applied within about 100 ms; after the listening connection
 //! is lost and re-established, the index is rebuilt in full.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
@@ -75,7 +77,10 @@ pub struct SyncStats {
 /// The shared, swappable coverage index.
 #[derive(Debug)]
 pub struct CoverageState {
-    current: RwLock<Arc<CoverageIndex>>,
+    /// The current snapshot; replaced whole, never changed in place.
+    current: ArcSwap<CoverageIndex>,
+    /// Held by every writer from reading the snapshot it patches (or the
+    /// database) to swapping its result in.
     writer: tokio::sync::Mutex<()>,
     config: Arc<CoverageConfig>,
     loaded: AtomicBool,
@@ -92,7 +97,7 @@ impl CoverageState {
     pub fn new(config: CoverageConfig) -> Self {
         let config = Arc::new(config);
         Self {
-            current: RwLock::new(Arc::new(CoverageIndex::empty(config.clone()))),
+            current: ArcSwap::from_pointee(CoverageIndex::empty(config.clone())),
             writer: tokio::sync::Mutex::new(()),
             config,
             loaded: AtomicBool::new(false),
@@ -136,10 +141,7 @@ impl CoverageState {
 
     /// The current snapshot.
     pub fn snapshot(&self) -> Arc<CoverageIndex> {
-        self.current
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.current.load_full()
     }
 
     /// True once a full load has completed.
@@ -152,11 +154,9 @@ impl CoverageState {
         &self.config
     }
 
+    /// Publishes `next`; callers hold `writer`.
     fn swap(&self, next: CoverageIndex) {
-        *self
-            .current
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+        self.current.store(Arc::new(next));
     }
 
     async fn build(&self, pool: &PgPool, version: u64) -> Result<CoverageIndex, SyncError> {

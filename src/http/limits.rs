@@ -1,15 +1,20 @@
-//! Request limits: a per-token rate limit, request timeouts, the CORS policy
-//! and request-id hygiene. The layers themselves are assembled in
+//! Request limits: a per-token rate limit (governor), request timeouts, the
+//! CORS policy and request-id hygiene. The layers themselves are assembled in
 //! [`app`](super::app).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use governor::Quota;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DashMapStateStore;
 use sha2::{Digest, Sha256};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -19,31 +24,64 @@ pub use crate::config::{
     CorsOrigins, DEFAULT_IMPORT_TIMEOUT_S, DEFAULT_RATE_LIMIT_BURST, DEFAULT_RATE_LIMIT_PER_S,
     DEFAULT_REQUEST_TIMEOUT_S,
 };
-/// Most tokens tracked at once; beyond it the idlest buckets are dropped.
+/// Most tokens tracked at once (see [`RateLimiter`] for what happens beyond).
 pub const MAX_TRACKED_TOKENS: usize = 100_000;
 
 /// The request header carrying the request id.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
+/// Longest time a whole burst may take to refill, seconds (100 years): a
+/// tinier configured rate counts as this one, so that governor's nanosecond
+/// arithmetic cannot overflow.
+const MAX_REFILL_S: f64 = 100.0 * 365.25 * 86_400.0;
 
-/// A token-bucket rate limit per bearer token.
+/// A rate-limit key: the SHA-256 digest of an `Authorization` value.
+type Key = [u8; 32];
+type Keyed<C> =
+    governor::RateLimiter<Key, DashMapStateStore<Key>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// A rate limit per bearer token: governor's keyed GCRA limiter, which lets
+/// each token have `burst` requests at once and one more every `1 / per_s`
+/// seconds (a token bucket, in effect).
 ///
 /// Keys are SHA-256 digests of the whole `Authorization` value, so no token
-/// is kept in clear. Requests without a bearer token are not limited. A
-/// bucket idle long enough to be full again is forgotten, and at most
-/// [`MAX_TRACKED_TOKENS`] buckets are kept, so memory stays bounded even
-/// under a flood of made-up tokens.
-#[derive(Debug)]
-pub struct RateLimiter {
+/// is kept in clear. Requests without a bearer token are not limited.
+///
+/// Memory stays bounded under a flood of made-up tokens: once
+/// [`MAX_TRACKED_TOKENS`] are tracked, those whose allowance is full again
+/// are forgotten (governor's `retain_recent`; forgetting them changes
+/// nothing). If every tracked token is still refilling, all are forgotten
+/// and start again with a full burst: a flood then buys one extra burst
+/// per token for every `MAX_TRACKED_TOKENS` new tokens it sends.
+///
+/// `C` is the clock: governor's default (quanta) in service, where the
+/// limiter is a `governor::DefaultKeyedRateLimiter<[u8; 32]>`; a fake clock
+/// in tests.
+pub struct RateLimiter<C: Clock = DefaultClock> {
     per_s: f64,
-    burst: f64,
+    burst: u32,
     max_keys: usize,
-    buckets: Mutex<HashMap<[u8; 32], Bucket>>,
+    clock: C,
+    /// `None` when the limit is disabled.
+    limit: Option<Limit<C>>,
+}
+
+struct Limit<C: Clock> {
+    quota: Quota,
+    keyed: ArcSwap<Keyed<C>>,
+    /// Held while pruning (one pruner at a time).
+    pruning: Mutex<()>,
+}
+
+impl<C: Clock + Clone> std::fmt::Debug for RateLimiter<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("per_s", &self.per_s)
+            .field("burst", &self.burst)
+            .field("max_keys", &self.max_keys)
+            .field("tracked", &self.tracked())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RateLimiter {
@@ -55,26 +93,49 @@ impl RateLimiter {
 
     /// [`RateLimiter::new`] tracking at most `max_keys` tokens.
     pub fn with_capacity(per_s: f64, burst: u32, max_keys: usize) -> Self {
-        Self {
-            per_s: if per_s.is_finite() && per_s > 0.0 {
-                per_s
-            } else {
-                0.0
-            },
-            burst: f64::from(burst),
-            max_keys: max_keys.max(1),
-            buckets: Mutex::new(HashMap::new()),
-        }
+        Self::with_clock(per_s, burst, max_keys, DefaultClock::default())
     }
 
     /// A limiter that lets everything through.
     pub fn disabled() -> Self {
         Self::new(0.0, 0)
     }
+}
+
+impl<C: Clock + Clone> RateLimiter<C> {
+    /// [`RateLimiter::with_capacity`] on `clock`.
+    pub fn with_clock(per_s: f64, burst: u32, max_keys: usize, clock: C) -> Self {
+        let per_s = if per_s.is_finite() && per_s > 0.0 {
+            per_s
+        } else {
+            0.0
+        };
+        let quota = NonZeroU32::new(burst)
+            .filter(|_| per_s > 0.0)
+            .and_then(|b| {
+                // One request back every 1 / per_s seconds (at least 1 ns),
+                // the whole burst within MAX_REFILL_S.
+                let period_s = (1.0 / per_s).min(MAX_REFILL_S / f64::from(burst));
+                let period = Duration::from_secs_f64(period_s).max(Duration::from_nanos(1));
+                Quota::with_period(period).map(|q| q.allow_burst(b))
+            });
+        let limit = quota.map(|quota| Limit {
+            quota,
+            keyed: ArcSwap::from_pointee(Keyed::dashmap_with_clock(quota, clock.clone())),
+            pruning: Mutex::new(()),
+        });
+        Self {
+            per_s,
+            burst,
+            max_keys: max_keys.max(1),
+            clock,
+            limit,
+        }
+    }
 
     /// True when requests are limited at all.
     pub fn is_enabled(&self) -> bool {
-        self.per_s > 0.0 && self.burst > 0.0
+        self.limit.is_some()
     }
 
     /// Sustained rate, requests per second.
@@ -84,60 +145,49 @@ impl RateLimiter {
 
     /// Burst, requests.
     pub fn burst(&self) -> u32 {
-        self.burst as u32
+        self.burst
     }
 
     /// Number of tokens tracked now.
     pub fn tracked(&self) -> usize {
-        self.lock().len()
+        self.limit.as_ref().map_or(0, |l| l.keyed.load().len())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Bucket>> {
-        // A panic while holding the lock cannot leave a bucket half-written.
-        self.buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Takes one request from `key`'s bucket at time `now`.
+    /// Takes one request from `key`'s allowance now.
     ///
     /// # Errors
-    /// When the bucket is empty: how long until a request is allowed.
-    pub fn check(&self, key: [u8; 32], now: Instant) -> Result<(), Duration> {
-        if !self.is_enabled() {
+    /// When the allowance is used up: how long until a request is allowed
+    /// (from governor's `NotUntil`).
+    pub fn check(&self, key: Key) -> Result<(), Duration> {
+        let Some(limit) = &self.limit else {
             return Ok(());
+        };
+        let keyed = limit.keyed.load();
+        let verdict = keyed
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()));
+        // A new key may have made one too many.
+        if keyed.len() > self.max_keys {
+            drop(keyed);
+            self.prune(limit);
         }
-        let mut buckets = self.lock();
-        if !buckets.contains_key(&key) && buckets.len() >= self.max_keys {
-            self.evict(&mut buckets, now);
-        }
-        let b = buckets.entry(key).or_insert(Bucket {
-            tokens: self.burst,
-            last: now,
-        });
-        let elapsed_s = now.saturating_duration_since(b.last).as_secs_f64();
-        b.tokens = (b.tokens + elapsed_s * self.per_s).min(self.burst);
-        b.last = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            Ok(())
-        } else {
-            // A tiny rate could overflow a Duration: wait "forever" instead.
-            Err(Duration::try_from_secs_f64((1.0 - b.tokens) / self.per_s).unwrap_or(Duration::MAX))
-        }
+        verdict
     }
 
-    /// Drops full buckets (forgetting them changes nothing); if that is not
-    /// enough, the least recently used half.
-    fn evict(&self, buckets: &mut HashMap<[u8; 32], Bucket>, now: Instant) {
-        let refill_s = self.burst / self.per_s;
-        buckets.retain(|_, b| now.saturating_duration_since(b.last).as_secs_f64() < refill_s);
-        if buckets.len() >= self.max_keys {
-            let mut lasts: Vec<Instant> = buckets.values().map(|b| b.last).collect();
-            let mid = lasts.len() / 2;
-            let (_, cut, _) = lasts.select_nth_unstable(mid);
-            let cut = *cut;
-            buckets.retain(|_, b| b.last > cut);
+    /// Forgets the tokens whose allowance is full again; if that is not
+    /// enough, every token (a fresh limiter is swapped in).
+    fn prune(&self, limit: &Limit<C>) {
+        // Requests that find a pruner at work go on with the current limiter.
+        let Ok(_pruning) = limit.pruning.try_lock() else {
+            return;
+        };
+        let keyed = limit.keyed.load();
+        keyed.retain_recent();
+        if keyed.len() > self.max_keys {
+            limit.keyed.store(Arc::new(Keyed::dashmap_with_clock(
+                limit.quota,
+                self.clock.clone(),
+            )));
         }
     }
 }
@@ -155,12 +205,12 @@ pub fn bearer_key(headers: &HeaderMap) -> Option<[u8; 32]> {
 /// Middleware: answers 429 with `Retry-After` when the request's bearer
 /// token is over its rate.
 pub async fn rate_limit(
-    State(limiter): State<std::sync::Arc<RateLimiter>>,
+    State(limiter): State<Arc<RateLimiter>>,
     req: Request,
     next: Next,
 ) -> Response {
     if let Some(key) = bearer_key(req.headers())
-        && let Err(wait) = limiter.check(key, Instant::now())
+        && let Err(wait) = limiter.check(key)
     {
         let retry_after_s = wait.as_secs_f64().ceil().max(1.0) as u64;
         return ApiError::TooManyRequests {
@@ -282,71 +332,88 @@ pub async fn drop_insane_request_id(mut req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use governor::clock::FakeRelativeClock;
 
     fn key(n: u8) -> [u8; 32] {
         [n; 32]
     }
 
+    /// A limiter on a fake clock, and the clock.
+    fn on_fake_clock(
+        per_s: f64,
+        burst: u32,
+        max_keys: usize,
+    ) -> (RateLimiter<FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        let l = RateLimiter::with_clock(per_s, burst, max_keys, clock.clone());
+        (l, clock)
+    }
+
     #[test]
     fn a_token_gets_its_burst_then_waits_for_the_refill() {
-        let l = RateLimiter::new(2.0, 3);
-        let t0 = Instant::now();
+        let (l, clock) = on_fake_clock(2.0, 3, MAX_TRACKED_TOKENS);
         for _ in 0..3 {
-            assert!(l.check(key(1), t0).is_ok());
+            assert!(l.check(key(1)).is_ok());
         }
-        let wait = l.check(key(1), t0).unwrap_err();
+        let wait = l.check(key(1)).unwrap_err();
         assert!((wait.as_secs_f64() - 0.5).abs() < 1e-9, "{wait:?}");
-        assert!(
-            l.check(key(2), t0).is_ok(),
-            "another token has its own bucket"
-        );
-        assert!(l.check(key(1), t0 + Duration::from_millis(500)).is_ok());
-        assert!(l.check(key(1), t0 + Duration::from_millis(500)).is_err());
+        assert!(l.check(key(2)).is_ok(), "another token has its own bucket");
+        clock.advance(Duration::from_millis(500));
+        assert!(l.check(key(1)).is_ok());
+        assert!(l.check(key(1)).is_err());
     }
 
     #[test]
     fn a_tiny_rate_asks_for_a_long_wait_without_overflowing() {
-        let l = RateLimiter::new(1e-300, 1);
-        let t0 = Instant::now();
-        l.check(key(1), t0).unwrap();
-        assert_eq!(l.check(key(1), t0), Err(Duration::MAX));
-    }
-
-    #[test]
-    fn a_zero_rate_or_burst_disables_the_limit() {
-        for l in [RateLimiter::new(0.0, 5), RateLimiter::new(5.0, 0)] {
-            let t0 = Instant::now();
-            assert!((0..1000).all(|_| l.check(key(1), t0).is_ok()));
-            assert_eq!(l.tracked(), 0);
+        let (l, _clock) = on_fake_clock(1e-300, 1, MAX_TRACKED_TOKENS);
+        l.check(key(1)).unwrap();
+        let wait = l.check(key(1)).unwrap_err();
+        assert!(wait.as_secs_f64() > 0.99 * MAX_REFILL_S, "{wait:?}");
+        // Nor with the largest burst, nor with a rate past a nanosecond.
+        for (per_s, burst) in [(1e-300, u32::MAX), (1e12, u32::MAX), (f64::MAX, 1)] {
+            let (l, _clock) = on_fake_clock(per_s, burst, MAX_TRACKED_TOKENS);
+            assert!(l.check(key(1)).is_ok());
         }
     }
 
     #[test]
+    fn a_zero_rate_or_burst_disables_the_limit() {
+        for l in [
+            RateLimiter::new(0.0, 5),
+            RateLimiter::new(5.0, 0),
+            RateLimiter::new(f64::NAN, 5),
+            RateLimiter::disabled(),
+        ] {
+            assert!(!l.is_enabled());
+            assert!((0..1000).all(|_| l.check(key(1)).is_ok()));
+            assert_eq!(l.tracked(), 0);
+        }
+        assert!(RateLimiter::new(DEFAULT_RATE_LIMIT_PER_S, DEFAULT_RATE_LIMIT_BURST).is_enabled());
+    }
+
+    #[test]
     fn tracked_tokens_stay_bounded_under_a_flood_of_new_tokens() {
-        let l = RateLimiter::with_capacity(1.0, 5, 100);
-        let t0 = Instant::now();
+        let (l, clock) = on_fake_clock(1.0, 5, 100);
         for i in 0..10_000u32 {
             let mut k = [0u8; 32];
             k[..4].copy_from_slice(&i.to_le_bytes());
-            let _ = l.check(k, t0 + Duration::from_micros(u64::from(i)));
+            clock.advance(Duration::from_micros(1));
+            let _ = l.check(k);
             assert!(l.tracked() <= 100);
         }
     }
 
     #[test]
-    fn buckets_that_refilled_are_evicted_first() {
-        let l = RateLimiter::with_capacity(1.0, 2, 2);
-        let t0 = Instant::now();
-        l.check(key(1), t0).unwrap();
-        l.check(key(2), t0 + Duration::from_secs(5)).unwrap();
-        // key 1 is full again after 2 s: dropping it loses nothing.
-        l.check(key(3), t0 + Duration::from_secs(5)).unwrap();
+    fn tokens_whose_allowance_refilled_are_forgotten_first() {
+        let (l, clock) = on_fake_clock(1.0, 2, 2);
+        l.check(key(1)).unwrap();
+        clock.advance(Duration::from_secs(5));
+        l.check(key(2)).unwrap();
+        // key 1 is full again after 1 s: forgetting it loses nothing.
+        l.check(key(3)).unwrap();
         assert_eq!(l.tracked(), 2);
-        l.check(key(2), t0 + Duration::from_secs(5)).unwrap();
-        assert!(
-            l.check(key(2), t0 + Duration::from_secs(5)).is_err(),
-            "key 2 kept its state"
-        );
+        l.check(key(2)).unwrap();
+        assert!(l.check(key(2)).is_err(), "key 2 kept its state");
     }
 
     #[test]
