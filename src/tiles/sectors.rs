@@ -55,7 +55,7 @@ impl TileSource for SectorSource<'_> {
 const ARC_TOLERANCE: f64 = 8.0;
 
 /// Arc step (degrees of bearing) that keeps the chords of an arc of
-/// `radius_units` within [`ARC_TOLERANCE`] of it: 2·acos(1 − tol / r),
+/// `radius_units` within `ARC_TOLERANCE` (8 units) of it: 2·acos(1 − tol / r),
 /// between 2° and 30°.
 pub fn arc_step_deg(radius_units: f64) -> f64 {
     if radius_units <= ARC_TOLERANCE {
