@@ -283,7 +283,7 @@ struct GeneralisedFibreProps<'a> {
 /// A fibre route generalised for viewers who may not see its exact path: a
 /// GeoJSON Feature with the route's `id` whose geometry is the outline
 /// (MultiPolygon, lon/lat) of the H3 cells at [`FIBRE_H3_RESOLUTION`] that
-/// the route passes through ([`fibre_cells`], [`cells_outline`]).
+/// the route passes through ([`fibre_cells`](crate::spatial::generalise::fibre_cells), [`cells_outline`](crate::spatial::generalise::cells_outline)).
 ///
 /// Properties: `operator`, `placement`, `status`, `synthetic`,
 /// `generalised: true`, `h3_resolution: 8`, `h3_cells` (sorted cell
