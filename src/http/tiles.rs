@@ -21,9 +21,10 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::access::Actor;
+use super::conditional::Conditional;
 use super::error::{ApiError, ApiResult};
 use super::extract::{BaseUrl, PathParams};
-use super::params::parse_pairs;
+use super::query::Query;
 use super::{AppState, json_response};
 use crate::db;
 use crate::domain::region::CITY_BBOX;
@@ -73,29 +74,13 @@ fn check_tms(tms: &str) -> ApiResult<()> {
 
 /// Accepts only the named query parameters (and `f` with one of `formats`).
 fn check_params(raw: Option<&str>, allowed: &[&str], formats: &[&str]) -> ApiResult<()> {
-    for (k, v) in parse_pairs(raw)? {
-        if k == "f" {
-            if !formats.contains(&v.as_str()) {
-                return Err(ApiError::param(
-                    "f",
-                    format!("unsupported format '{v}'; use {}", formats.join(" or ")),
-                ));
-            }
-        } else if !allowed.contains(&k.as_str()) {
-            return Err(ApiError::param(
-                &k,
-                format!(
-                    "unknown parameter; accepted here: {}",
-                    if allowed.is_empty() {
-                        "f".to_owned()
-                    } else {
-                        format!("{}, f", allowed.join(", "))
-                    }
-                ),
-            ));
-        }
+    let mut q = Query::parse(raw)?;
+    for name in allowed {
+        q.string(name);
     }
-    Ok(())
+    let choices: Vec<(&str, ())> = formats.iter().map(|f| (*f, ())).collect();
+    q.format(&choices)?;
+    q.finish()
 }
 
 fn json_ok(media: &'static str, v: &Value) -> ApiResult<Response> {
@@ -332,13 +317,15 @@ pub async fn tile(
     .map_err(|e| ApiError::NotFound(e.to_string()))?;
     check_params(raw.as_deref(), &["v"], &["mvt"])?;
     authorize(&actor, Action::Read, t.collection(), None)?;
-    let if_none_match: Vec<&str> = headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
+    let conditional = Conditional::from_headers(&headers);
+    let cached = |etag: &str| conditional.if_none_match_hits(etag);
     let reply = Tilesets::new(&st.pool, &st.coverage)
-        .reply(t, coord, &fibre_scope(&actor), &if_none_match)
+        .reply(
+            t,
+            coord,
+            &fibre_scope(&actor),
+            conditional.has_if_none_match().then_some(&cached),
+        )
         .await?;
     Ok(tile_response(reply))
 }

@@ -121,8 +121,12 @@ pub enum Reply {
     },
 }
 
-/// Answers a request for tile `t` of `source` by `scope`, whose cache holds
-/// the tags of `if_none_match` (header values; empty when it sent none).
+/// Whether the client's cache holds a version: the adapter's reading of
+/// `If-None-Match`, asked of the current ETag (`None`: no condition sent).
+pub type Cached<'a> = Option<&'a (dyn Fn(&str) -> bool + Sync)>;
+
+/// Answers a request for tile `t` of `source` by `scope`: `304` when
+/// `cached` holds the current version, else the tile.
 ///
 /// # Errors
 /// When the source fails.
@@ -130,11 +134,11 @@ pub async fn reply<S: TileSource + Sync>(
     source: &S,
     t: TileCoord,
     scope: &FibreScope,
-    if_none_match: &[&str],
+    cached: Cached<'_>,
 ) -> TileResult<Reply> {
-    if !if_none_match.is_empty() {
+    if let Some(cached) = cached {
         let current = source.version(scope).await?;
-        if current.matches(if_none_match.iter().copied()) {
+        if cached(&current.etag()) {
             // A 304 varies by viewer exactly when its ETag names one.
             return Ok(Reply::NotModified {
                 per_viewer: current.names_viewer(),
@@ -325,24 +329,16 @@ impl<'a> Tilesets<'a> {
         set: Tileset,
         t: TileCoord,
         scope: &FibreScope,
-        if_none_match: &[&str],
+        cached: Cached<'_>,
     ) -> TileResult<Reply> {
         match set.table() {
-            None => {
-                reply(
-                    &sectors::SectorSource::new(self.coverage),
-                    t,
-                    scope,
-                    if_none_match,
-                )
-                .await
-            }
+            None => reply(&sectors::SectorSource::new(self.coverage), t, scope, cached).await,
             Some(TileTable::FibreRoutes) => {
-                reply(&fibre::FibreSource::new(self.pool), t, scope, if_none_match).await
+                reply(&fibre::FibreSource::new(self.pool), t, scope, cached).await
             }
             Some(table) => {
                 let source = postgis::TableSource::new(self.pool, table);
-                reply(&source, t, scope, if_none_match).await
+                reply(&source, t, scope, cached).await
             }
         }
     }

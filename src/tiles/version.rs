@@ -68,17 +68,6 @@ impl Version {
             }
         )
     }
-
-    /// True when one of the `If-None-Match` header values holds this
-    /// version's ETag (weak or strong) or `*`.
-    pub fn matches<'a>(&self, if_none_match: impl IntoIterator<Item = &'a str>) -> bool {
-        let etag = self.etag();
-        if_none_match
-            .into_iter()
-            .flat_map(|v| v.split(','))
-            .map(|v| v.trim().trim_start_matches("W/"))
-            .any(|v| v == etag || v == "*")
-    }
 }
 
 /// A random number fixed for the life of the process: sector tiles come from
@@ -115,18 +104,5 @@ mod tests {
         let t = Version::Index(3).token();
         assert!(t.starts_with('s') && t.ends_with("-3"), "{t}");
         assert_ne!(t, Version::Index(4).token());
-    }
-
-    #[test]
-    fn if_none_match_accepts_lists_weak_tags_and_a_star() {
-        let v = Version::stored(7);
-        let etag = v.etag();
-        assert!(v.matches([etag.as_str()]));
-        assert!(v.matches([format!("\"x\", W/{etag}").as_str()]));
-        assert!(v.matches(["\"x\"", etag.as_str()]));
-        assert!(v.matches(["*"]));
-        assert!(!v.matches(["\"x\""]));
-        assert!(!v.matches([]));
-        assert!(!Version::stored(8).matches([etag.as_str()]));
     }
 }
