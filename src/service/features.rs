@@ -852,6 +852,25 @@ impl Service {
         })
     }
 
+    /// Locks a live feature for a change in `tx` (`FOR UPDATE`: concurrent
+    /// writers take turns) and reads it; the 404 of a feature that is not
+    /// live says when it was deleted, as [`Service::get`] does.
+    async fn lock_live(
+        &self,
+        tx: &mut PgConnection,
+        caller: &Caller,
+        c: CollectionId,
+        key: &Key,
+    ) -> ServiceResult<Record> {
+        if !db::trash::lock(tx, c, key.db()).await? {
+            let viewer = Viewer::new(caller.actor.clone());
+            return Err(self.not_live(tx, &viewer, c, key).await);
+        }
+        Record::load(tx, c, key)
+            .await?
+            .ok_or_else(|| not_found(c, key))
+    }
+
     /// Replaces a feature or applies a merge patch to its stored form, in
     /// one transaction: lock, permission, `If-Match`, validation, write,
     /// history. Tower sectors that carry their `id` are kept (updated in
@@ -871,14 +890,8 @@ impl Service {
         if_match: &IfMatch,
     ) -> ServiceResult<Visible> {
         caller.account(&format!("changing a feature of {c}"))?;
-        let viewer = Viewer::new(caller.actor.clone());
         let mut tx = self.pool.begin().await?;
-        if !db::trash::lock(&mut tx, c, key.db()).await? {
-            return Err(self.not_live(&mut tx, &viewer, c, key).await);
-        }
-        let old = Record::load(&mut tx, c, key)
-            .await?
-            .ok_or_else(|| not_found(c, key))?;
+        let old = self.lock_live(&mut tx, caller, c, key).await?;
         match &old {
             Record::Tower(t) => authorize_tower_stake(&caller.actor, Action::Update, t)?,
             other => authorize(&caller.actor, Action::Update, c, other.owner())?,
@@ -935,14 +948,8 @@ impl Service {
         if_match: &IfMatch,
     ) -> ServiceResult<()> {
         caller.account(&format!("deleting a feature of {c}"))?;
-        let viewer = Viewer::new(caller.actor.clone());
         let mut tx = self.pool.begin().await?;
-        if !db::trash::lock(&mut tx, c, key.db()).await? {
-            return Err(self.not_live(&mut tx, &viewer, c, key).await);
-        }
-        let old = Record::load(&mut tx, c, key)
-            .await?
-            .ok_or_else(|| not_found(c, key))?;
+        let old = self.lock_live(&mut tx, caller, c, key).await?;
         match &old {
             Record::Tower(t) => authorize_tower(&caller.actor, Action::Delete, Some(t), None)?,
             other => authorize(&caller.actor, Action::Delete, c, other.owner())?,
