@@ -17,6 +17,7 @@
 pub mod cli;
 pub mod config;
 pub mod coverage;
+pub mod cpu;
 pub mod db;
 pub mod domain;
 pub mod format;
