@@ -8,10 +8,11 @@
 //! with fewer than two distinct positions, rings that are not closed or have
 //! fewer than four positions, self-intersecting rings (the error gives the
 //! lon/lat of an intersection), and polygons whose rings cross or whose holes
-//! lie outside the shell (checked with `geo::Validation`).
+//! lie outside the shell (`geo::Validation`'s rules, checked in O(n log n):
+//! see [`ring_self_intersection`]).
 
+use geo::line_intersection::line_intersection;
 use geo::{Coord, Geometry, Line, LineString, MultiLineString, MultiPolygon, Point, Polygon};
-use geo::{Validation, line_intersection::line_intersection};
 use serde_json::Value;
 
 use super::Invalid;
@@ -182,14 +183,25 @@ impl Parser {
             return None;
         }
         let ring = LineString::new(coords);
-        if let Some(at) = ring_self_intersection(&ring) {
-            self.errors.push(
-                ptr,
-                format!("ring intersects itself at lon {:.7}, lat {:.7}", at.x, at.y),
-            );
-            return None;
+        match ring_fault(&ring) {
+            None => Some(ring),
+            Some(RingFault::Crossing(at)) => {
+                self.errors.push(
+                    ptr,
+                    format!("ring intersects itself at lon {:.7}, lat {:.7}", at.x, at.y),
+                );
+                None
+            }
+            Some(RingFault::TooIntricate { budget }) => {
+                self.errors.push(
+                    ptr,
+                    format!(
+                        "ring too intricate to validate: its segments' bounding boxes overlap in more than {budget} pairs ({PAIR_TESTS_PER_SEGMENT} per segment + {PAIR_TESTS_ALLOWANCE}); simplify it or split the polygon"
+                    ),
+                );
+                None
+            }
         }
-        Some(ring)
     }
 
     fn polygon(&mut self, v: &Value, ptr: &str) -> Option<Polygon<f64>> {
@@ -216,7 +228,7 @@ impl Parser {
         let mut parsed = parsed.into_iter().flatten();
         let exterior = parsed.next()?;
         let polygon = Polygon::new(exterior, parsed.collect());
-        if let Err(e) = polygon.check_validation() {
+        if let Some(e) = polygon_fault(&polygon) {
             self.errors.push(ptr, format!("invalid polygon: {e}"));
             return None;
         }
@@ -224,10 +236,55 @@ impl Parser {
     }
 }
 
-/// Finds a point where two non-adjacent segments of a closed ring meet,
-/// if any. Consecutive repeated positions are ignored. Segments are swept in
-/// order of their minimum longitude, so typical rings cost O(n log n).
+/// Most segment pairs whose bounding boxes overlap that
+/// [`ring_self_intersection`] tests per segment of the ring, beyond a fixed
+/// allowance of [`PAIR_TESTS_ALLOWANCE`]: rings of real outlines test a few
+/// pairs per segment; only a bundle of long, nearly parallel segments needs
+/// more.
+pub const PAIR_TESTS_PER_SEGMENT: usize = 64;
+
+/// Pair tests every ring may use whatever its size (see
+/// [`PAIR_TESTS_PER_SEGMENT`]).
+pub const PAIR_TESTS_ALLOWANCE: usize = 1_000_000;
+
+/// What [`ring_self_intersection`] found wrong with a ring.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RingFault {
+    /// Two non-adjacent segments meet (or adjacent ones overlap) at this
+    /// lon/lat position.
+    Crossing(Coord<f64>),
+    /// The ring's segments overlap so much (in their bounding boxes) that
+    /// checking it would take more than `budget` pair tests.
+    TooIntricate {
+        /// The pair tests allowed for this ring.
+        budget: usize,
+    },
+}
+
+/// Finds a point where two non-adjacent segments of a closed ring meet (or
+/// two adjacent ones overlap along a stretch), if any. Consecutive repeated
+/// positions are ignored.
+///
+/// Cost: O(n log n + m) for n segments, where m is the number of segment
+/// pairs whose bounding boxes overlap: the segments' boxes are bulk-loaded
+/// into an R-tree (rstar, O(n log n)) and each segment is tested only
+/// against the segments whose boxes meet its own (a query costs O(log n) +
+/// its answers). Outlines, combs and zig-zags have m = O(n); m is bounded by
+/// `PAIR_TESTS_PER_SEGMENT · n + PAIR_TESTS_ALLOWANCE` tests, beyond which
+/// the ring is refused as [`RingFault::TooIntricate`] rather than checked
+/// in quadratic time. The answer is the same as a test of every pair.
 pub fn ring_self_intersection(ring: &LineString<f64>) -> Option<Coord<f64>> {
+    match ring_fault(ring) {
+        Some(RingFault::Crossing(at)) => Some(at),
+        _ => None,
+    }
+}
+
+/// [`ring_self_intersection`] that also reports a ring too intricate to
+/// check within its budget.
+pub fn ring_fault(ring: &LineString<f64>) -> Option<RingFault> {
+    use rstar::primitives::{GeomWithData, Rectangle};
+    use rstar::{AABB, RTree};
     let mut pts: Vec<Coord<f64>> = Vec::with_capacity(ring.0.len());
     for c in &ring.0 {
         if pts.last() != Some(c) {
@@ -239,27 +296,177 @@ pub fn ring_self_intersection(ring: &LineString<f64>) -> Option<Coord<f64>> {
         return None;
     }
     let segs: Vec<Line<f64>> = (0..n).map(|i| Line::new(pts[i], pts[i + 1])).collect();
-    let mut order: Vec<usize> = (0..n).collect();
-    let min_x = |i: usize| segs[i].start.x.min(segs[i].end.x);
-    let max_x = |i: usize| segs[i].start.x.max(segs[i].end.x);
-    order.sort_by(|&a, &b| min_x(a).total_cmp(&min_x(b)));
-    for (k, &i) in order.iter().enumerate() {
-        for &j in &order[k + 1..] {
-            if min_x(j) > max_x(i) {
-                break;
+    let envelope = |l: &Line<f64>| AABB::from_corners([l.start.x, l.start.y], [l.end.x, l.end.y]);
+    let tree = RTree::bulk_load(
+        segs.iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let e = envelope(l);
+                GeomWithData::new(Rectangle::from_aabb(e), i)
+            })
+            .collect(),
+    );
+    let budget = PAIR_TESTS_PER_SEGMENT
+        .saturating_mul(n)
+        .saturating_add(PAIR_TESTS_ALLOWANCE);
+    let mut tests = 0usize;
+    // The crossing reported is the one of the lowest pair (i, j), so that
+    // the answer does not depend on the tree's layout.
+    let mut found: Option<((usize, usize), Coord<f64>)> = None;
+    for (i, seg) in segs.iter().enumerate() {
+        if found.is_some_and(|((fi, _), _)| fi < i) {
+            break;
+        }
+        for cand in tree.locate_in_envelope_intersecting(envelope(seg)) {
+            let j = cand.data;
+            if j <= i {
+                continue;
             }
-            let (a, b) = (i.min(j), i.max(j));
-            let adjacent = b == a + 1 || (a == 0 && b == n - 1);
-            match line_intersection(segs[a], segs[b]) {
-                Some(geo::LineIntersection::Collinear { intersection })
-                    if !adjacent || intersection.start != intersection.end =>
-                {
-                    return Some(intersection.start);
-                }
-                Some(geo::LineIntersection::SinglePoint { intersection, .. }) if !adjacent => {
-                    return Some(intersection);
-                }
-                _ => {}
+            tests += 1;
+            if tests > budget {
+                return Some(RingFault::TooIntricate { budget });
+            }
+            if found.is_some_and(|(pair, _)| pair <= (i, j)) {
+                continue;
+            }
+            if let Some(at) = segment_fault(&segs, n, i, j) {
+                found = Some(((i, j), at));
+            }
+        }
+    }
+    found.map(|(_, at)| RingFault::Crossing(at))
+}
+
+/// Where segments `a < b` of a ring of `n` segments meet when they must
+/// not: anywhere for non-adjacent ones, along a stretch for adjacent ones.
+fn segment_fault(segs: &[Line<f64>], n: usize, a: usize, b: usize) -> Option<Coord<f64>> {
+    let adjacent = b == a + 1 || (a == 0 && b == n - 1);
+    match line_intersection(segs[a], segs[b]) {
+        Some(geo::LineIntersection::Collinear { intersection })
+            if !adjacent || intersection.start != intersection.end =>
+        {
+            Some(intersection.start)
+        }
+        Some(geo::LineIntersection::SinglePoint { intersection, .. }) if !adjacent => {
+            Some(intersection)
+        }
+        _ => None,
+    }
+}
+
+/// The validity of a polygon whose rings each passed [`Parser::ring`]
+/// (closed, at least 4 positions, finite, not self-intersecting): at least
+/// 3 distinct positions per ring, every hole inside the shell and touching
+/// it at points only, and no two holes overlapping or touching along a line
+/// (`geo::Validation`'s rules for polygons, without its ring check, which
+/// tests every pair of segments: O(n²)).
+///
+/// Cost: O(h · n log n) relate operations for h holes (geo's relate builds a
+/// graph of both rings and intersects their edges with an R-tree), plus one
+/// per pair of holes whose bounding boxes meet.
+fn polygon_fault(polygon: &Polygon<f64>) -> Option<geo::algorithm::validation::InvalidPolygon> {
+    use geo::algorithm::validation::{InvalidPolygon, RingRole};
+    use geo::coordinate_position::CoordPos;
+    use geo::dimensions::Dimensions;
+    use geo::{BoundingRect, Intersects, PreparedGeometry, Relate};
+    for (k, ring) in std::iter::once(polygon.exterior())
+        .chain(polygon.interiors())
+        .enumerate()
+    {
+        let mut distinct: Vec<Coord<f64>> = ring.0.clone();
+        distinct.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.y.total_cmp(&b.y)));
+        distinct.dedup();
+        if distinct.len() < 3 {
+            let role = if k == 0 {
+                RingRole::Exterior
+            } else {
+                RingRole::Interior(k - 1)
+            };
+            return Some(InvalidPolygon::TooFewPointsInRing(role));
+        }
+    }
+    if polygon.interiors().is_empty() {
+        return None;
+    }
+    let shell = Polygon::new(polygon.exterior().clone(), vec![]);
+    let shell = PreparedGeometry::from(&shell);
+    let holes: Vec<Polygon<f64>> = polygon
+        .interiors()
+        .iter()
+        .map(|r| Polygon::new(r.clone(), vec![]))
+        .collect();
+    for (i, hole) in holes.iter().enumerate() {
+        let m = shell.relate(hole);
+        if !m.is_contains() {
+            return Some(InvalidPolygon::InteriorRingNotContainedInExteriorRing(
+                RingRole::Interior(i),
+            ));
+        }
+        if m.get(CoordPos::OnBoundary, CoordPos::OnBoundary) == Dimensions::OneDimensional {
+            return Some(InvalidPolygon::IntersectingRingsOnALine(
+                RingRole::Exterior,
+                RingRole::Interior(i),
+            ));
+        }
+    }
+    let boxes: Vec<_> = holes.iter().map(BoundingRect::bounding_rect).collect();
+    for i in 0..holes.len() {
+        for j in i + 1..holes.len() {
+            let (Some(a), Some(b)) = (boxes[i], boxes[j]) else {
+                continue;
+            };
+            if !a.intersects(&b) {
+                continue;
+            }
+            let m = holes[i].relate(&holes[j]);
+            if m.get(CoordPos::Inside, CoordPos::Inside) == Dimensions::TwoDimensional {
+                return Some(InvalidPolygon::IntersectingRingsOnAnArea(
+                    RingRole::Interior(i),
+                    RingRole::Interior(j),
+                ));
+            }
+            if m.get(CoordPos::OnBoundary, CoordPos::OnBoundary) == Dimensions::OneDimensional {
+                return Some(InvalidPolygon::IntersectingRingsOnALine(
+                    RingRole::Interior(i),
+                    RingRole::Interior(j),
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// The validity of a multipolygon of valid polygons: no two members overlap
+/// or touch along a line (`geo::Validation`'s rule, tested only for the
+/// pairs whose bounding boxes meet, without revalidating each member).
+fn multipolygon_fault(
+    mp: &MultiPolygon<f64>,
+) -> Option<geo::algorithm::validation::InvalidMultiPolygon> {
+    use geo::algorithm::validation::{GeometryIndex, InvalidMultiPolygon};
+    use geo::coordinate_position::CoordPos;
+    use geo::dimensions::Dimensions;
+    use geo::{BoundingRect, Intersects, Relate};
+    let boxes: Vec<_> = mp.0.iter().map(BoundingRect::bounding_rect).collect();
+    for i in 0..mp.0.len() {
+        for j in i + 1..mp.0.len() {
+            let (Some(a), Some(b)) = (boxes[i], boxes[j]) else {
+                continue;
+            };
+            if !a.intersects(&b) {
+                continue;
+            }
+            let m = mp.0[i].relate(&mp.0[j]);
+            if m.get(CoordPos::Inside, CoordPos::Inside) == Dimensions::TwoDimensional {
+                return Some(InvalidMultiPolygon::ElementsOverlaps(
+                    GeometryIndex(i),
+                    GeometryIndex(j),
+                ));
+            }
+            if m.get(CoordPos::OnBoundary, CoordPos::OnBoundary) == Dimensions::OneDimensional {
+                return Some(InvalidMultiPolygon::ElementsTouchOnALine(
+                    GeometryIndex(i),
+                    GeometryIndex(j),
+                ));
             }
         }
     }
@@ -348,9 +555,9 @@ pub fn parse_geometry(
                     .collect();
                 if p.errors.errors.len() == before {
                     let mp = MultiPolygon::new(parsed);
-                    match mp.check_validation() {
-                        Ok(()) => Some(mp.into()),
-                        Err(e) => {
+                    match multipolygon_fault(&mp) {
+                        None => Some(mp.into()),
+                        Some(e) => {
                             p.errors.push(&cptr, format!("invalid multipolygon: {e}"));
                             None
                         }
@@ -437,6 +644,197 @@ mod tests {
             (0.0, 0.0),
         ]);
         assert_eq!(ring_self_intersection(&sq), None);
+    }
+
+    /// Brute force: every pair of segments, the lowest pair's point.
+    fn every_pair(ring: &LineString<f64>) -> Option<Coord<f64>> {
+        let mut pts: Vec<Coord<f64>> = Vec::new();
+        for c in &ring.0 {
+            if pts.last() != Some(c) {
+                pts.push(*c);
+            }
+        }
+        let n = pts.len().saturating_sub(1);
+        if n < 3 {
+            return None;
+        }
+        let segs: Vec<Line<f64>> = (0..n).map(|i| Line::new(pts[i], pts[i + 1])).collect();
+        (0..n)
+            .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+            .find_map(|(a, b)| segment_fault(&segs, n, a, b))
+    }
+
+    /// Seeded rings: star-shaped ones (vertices sorted by angle around a
+    /// centre: simple), some with a vertex moved (often crossing), random
+    /// walks (mostly crossing), and rings on a coarse grid (shared
+    /// vertices, collinear overlaps, touching spikes).
+    fn random_rings(seed: u64, count: usize) -> Vec<LineString<f64>> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..count)
+            .map(|k| {
+                let n = rng.gen_range(3..40);
+                let mut pts: Vec<Coord<f64>> = match k % 3 {
+                    0 => {
+                        let mut angles: Vec<f64> = (0..n)
+                            .map(|_| rng.gen_range(0.0..std::f64::consts::TAU))
+                            .collect();
+                        angles.sort_by(f64::total_cmp);
+                        let mut pts: Vec<Coord<f64>> = angles
+                            .iter()
+                            .map(|a| {
+                                let r = rng.gen_range(0.2..1.0);
+                                Coord {
+                                    x: 108.2 + r * a.cos() * 0.01,
+                                    y: 16.05 + r * a.sin() * 0.01,
+                                }
+                            })
+                            .collect();
+                        if rng.gen_bool(0.5) {
+                            let i = rng.gen_range(0..pts.len());
+                            pts[i].x += rng.gen_range(-0.015..0.015);
+                        }
+                        pts
+                    }
+                    1 => (0..n)
+                        .map(|_| Coord {
+                            x: rng.gen_range(0.0..1.0),
+                            y: rng.gen_range(0.0..1.0),
+                        })
+                        .collect(),
+                    _ => (0..n)
+                        .map(|_| Coord {
+                            x: f64::from(rng.gen_range(0..4)),
+                            y: f64::from(rng.gen_range(0..4)),
+                        })
+                        .collect(),
+                };
+                pts.push(pts[0]);
+                LineString::new(pts)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_indexed_check_finds_what_testing_every_pair_finds() {
+        let (mut crossing, mut simple) = (0, 0);
+        for ring in random_rings(14, 3_000) {
+            let expected = every_pair(&ring);
+            assert_eq!(ring_self_intersection(&ring), expected, "{ring:?}");
+            if expected.is_some() {
+                crossing += 1;
+            } else {
+                simple += 1;
+            }
+        }
+        assert!(
+            crossing > 500 && simple > 500,
+            "{crossing} crossing, {simple} simple"
+        );
+    }
+
+    /// A comb: `teeth` horizontal teeth, each spanning the same x range, so
+    /// every segment overlaps every other in x.
+    fn comb(teeth: usize) -> Vec<Coord<f64>> {
+        let (x0, x1, y0) = (108.10, 108.30, 16.00);
+        let dy = 0.1 / teeth as f64;
+        let mut pts = vec![Coord { x: x0, y: y0 }];
+        for t in 0..teeth {
+            let y = y0 + dy * t as f64;
+            pts.push(Coord { x: x1, y });
+            pts.push(Coord {
+                x: x1,
+                y: y + dy * 0.5,
+            });
+            pts.push(Coord {
+                x: x0 + 0.001,
+                y: y + dy * 0.5,
+            });
+            pts.push(Coord {
+                x: x0 + 0.001,
+                y: y + dy,
+            });
+        }
+        pts.push(Coord { x: x0, y: y0 + 0.1 });
+        pts.push(pts[0]);
+        pts
+    }
+
+    #[test]
+    fn a_comb_of_60000_vertices_is_checked_without_testing_every_pair() {
+        let pts = comb(15_000);
+        assert!(pts.len() > 60_000);
+        let ring = LineString::new(pts.clone());
+        assert_eq!(ring_fault(&ring), None);
+        // Pull the left end of tooth 7,000's top edge out across the comb's
+        // back (x = 108.10): the first crossing is that edge's.
+        let mut crossed = pts;
+        crossed[4 * 7_000 + 3].x = 108.10 - 0.0005;
+        let at = ring_self_intersection(&LineString::new(crossed)).expect("a crossing");
+        assert!((at.x - 108.10).abs() < 1e-9, "{at:?}");
+        assert!(
+            (at.y - (16.0 + 0.1 / 15_000.0 * 7_000.5)).abs() < 1e-9,
+            "{at:?}"
+        );
+    }
+
+    #[test]
+    fn a_bundle_of_long_parallel_segments_is_refused_within_its_budget() {
+        // A serpentine of nearly parallel diagonals: every box meets every
+        // other; the check gives up instead of testing n² pairs.
+        let n = 3_000;
+        let mut pts = Vec::new();
+        for k in 0..n {
+            let e = k as f64 * 1e-6;
+            if k % 2 == 0 {
+                pts.push(Coord { x: 0.0, y: e });
+            } else {
+                pts.push(Coord { x: 1.0, y: 1.0 + e });
+            }
+        }
+        pts.push(Coord { x: -0.1, y: 0.5 });
+        pts.push(pts[0]);
+        let budget = PAIR_TESTS_PER_SEGMENT * (n + 1) + PAIR_TESTS_ALLOWANCE;
+        assert!(n * n / 2 > budget);
+        assert_eq!(
+            ring_fault(&LineString::new(pts)),
+            Some(RingFault::TooIntricate { budget })
+        );
+    }
+
+    #[test]
+    fn holes_and_members_are_still_checked_as_geo_checks_them() {
+        let shell = json!([
+            [0.0, 0.0],
+            [10.0, 0.0],
+            [10.0, 10.0],
+            [0.0, 10.0],
+            [0.0, 0.0]
+        ]);
+        let inside = json!([[1.0, 1.0], [1.0, 2.0], [2.0, 2.0], [2.0, 1.0], [1.0, 1.0]]);
+        let outside = json!([
+            [11.0, 1.0],
+            [11.0, 2.0],
+            [12.0, 2.0],
+            [12.0, 1.0],
+            [11.0, 1.0]
+        ]);
+        let overlapping = json!([[1.5, 1.5], [1.5, 3.0], [3.0, 3.0], [3.0, 1.5], [1.5, 1.5]]);
+        let ok = json!({"type": "Polygon", "coordinates": [shell, inside]});
+        assert!(parse(ok, &["Polygon"]).is_ok());
+        for bad in [
+            json!({"type": "Polygon", "coordinates": [shell, outside]}),
+            json!({"type": "Polygon", "coordinates": [shell, inside, overlapping]}),
+            json!({"type": "MultiPolygon", "coordinates": [[shell], [inside]]}),
+        ] {
+            let e = parse(bad.clone(), &["Polygon", "MultiPolygon"]).unwrap_err();
+            assert!(e.errors[0].detail.starts_with("invalid "), "{bad}: {e:?}");
+        }
+        let apart = json!({"type": "MultiPolygon", "coordinates": [[shell], [outside]]});
+        assert!(parse(apart, &["MultiPolygon"]).is_ok());
+        // Three distinct positions at least.
+        let flat = json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 0.0]]]});
+        assert!(parse(flat, &["Polygon"]).is_err());
     }
 
     #[test]
