@@ -19,6 +19,7 @@ use super::{GEO_JSON, json_response};
 use crate::coverage::index::{CoverSector, CoverageIndex};
 use crate::domain::operator::is_valid_slug;
 use crate::domain::tower::Technology;
+use crate::service::gaps::{self, GapArea, GapQuery};
 use crate::service::policy::authorize_public;
 use crate::service::render::geojson_geometry;
 use crate::spatial::grid;
@@ -29,8 +30,7 @@ pub const MAX_POINTS: usize = 1_000_000;
 pub const MAX_POINTS_BODY_BYTES: usize = 128 * 1024 * 1024;
 /// Most footprints in one response.
 pub const MAX_FOOTPRINTS: usize = 20_000;
-/// Most H3 cells in one gap response.
-pub const MAX_GAP_CELLS: usize = 250_000;
+pub use crate::service::gaps::MAX_GAP_CELLS;
 
 fn technology(q: &mut Query) -> ApiResult<Option<Technology>> {
     q.from_str::<Technology>("technology")
@@ -266,56 +266,63 @@ pub async fn points(
         &body,
         &["application/geo+json", "application/json"],
     )?;
-    let parsed: PointsBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::body("", format!("expected a GeoJSON MultiPoint, Feature or FeatureCollection of points (line {}, column {}): {e}", e.line(), e.column()))
-    })?;
-    drop(body);
-    let pts = collect_points(parsed)?;
-    if pts.len() > MAX_POINTS {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "{} points; at most {MAX_POINTS} per request",
-            pts.len()
-        )));
-    }
     let index = st.coverage.snapshot();
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let masks = {
-        let index = index.clone();
-        tokio::task::spawn_blocking(move || index.operators_covering_batch(&pts, tech, threads))
-            .await
-            .map_err(ApiError::internal)?
-    };
-    let ops: Vec<&str> = index.operators.iter().map(String::as_str).collect();
-    let head = serde_json::to_string(&json!({"technology": tech.map(Technology::as_str), "count": masks.len(), "operators": ops}))
-        .map_err(ApiError::internal)?;
-    // Stream: the head object without its closing brace, then the arrays.
-    let mut chunks: Vec<Result<Bytes, std::io::Error>> = Vec::new();
-    let mut buf = String::with_capacity(1 << 16);
-    buf.push_str(&head[..head.len() - 1]);
-    buf.push_str(",\"covered_by\":[");
-    for (i, m) in masks.iter().enumerate() {
-        if i > 0 {
-            buf.push(',');
-        }
-        buf.push('[');
-        let mut first = true;
-        let mut bits = *m;
-        while bits != 0 {
-            let b = bits.trailing_zeros();
-            if !first {
-                buf.push(',');
+    // Parsing up to 128 MiB of JSON, testing up to 1,000,000 points and
+    // writing the answer: on the CPU pool, with every core it may use.
+    let chunks = {
+        crate::cpu::run_wide(crate::cpu::workers(), move |cancel, threads| {
+            let parsed: PointsBody = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::body("", format!("expected a GeoJSON MultiPoint, Feature or FeatureCollection of points (line {}, column {}): {e}", e.line(), e.column()))
+            })?;
+            drop(body);
+            let pts = collect_points(parsed)?;
+            if pts.len() > MAX_POINTS {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "{} points; at most {MAX_POINTS} per request",
+                    pts.len()
+                )));
             }
-            first = false;
-            buf.push_str(&b.to_string());
-            bits &= bits - 1;
-        }
-        buf.push(']');
-        if buf.len() > (1 << 16) {
-            chunks.push(Ok(Bytes::from(std::mem::take(&mut buf))));
-        }
-    }
-    buf.push_str("]}");
-    chunks.push(Ok(Bytes::from(buf)));
+            if cancel.is_cancelled() {
+                return Err(ApiError::Unavailable(crate::cpu::Cancelled.to_string()));
+            }
+            let masks = index.operators_covering_batch(&pts, tech, threads);
+            drop(pts);
+            let ops: Vec<&str> = index.operators.iter().map(String::as_str).collect();
+            let head = serde_json::to_string(&json!({"technology": tech.map(Technology::as_str), "count": masks.len(), "operators": ops}))
+                .map_err(ApiError::internal)?;
+            // Stream: the head object without its closing brace, then the arrays.
+            let mut chunks: Vec<Result<Bytes, std::io::Error>> = Vec::new();
+            let mut buf = String::with_capacity(1 << 16);
+            buf.push_str(&head[..head.len() - 1]);
+            buf.push_str(",\"covered_by\":[");
+            for (i, m) in masks.iter().enumerate() {
+                if i > 0 {
+                    buf.push(',');
+                }
+                buf.push('[');
+                let mut first = true;
+                let mut bits = *m;
+                while bits != 0 {
+                    let b = bits.trailing_zeros();
+                    if !first {
+                        buf.push(',');
+                    }
+                    first = false;
+                    buf.push_str(&b.to_string());
+                    bits &= bits - 1;
+                }
+                buf.push(']');
+                if buf.len() > (1 << 16) {
+                    chunks.push(Ok(Bytes::from(std::mem::take(&mut buf))));
+                }
+            }
+            buf.push_str("]}");
+            chunks.push(Ok(Bytes::from(buf)));
+            Ok(chunks)
+        })
+        .await
+        .map_err(ApiError::internal)??
+    };
     let mut res = Body::from_stream(futures_util::stream::iter(chunks)).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -365,39 +372,36 @@ pub async fn footprints(
         usize::try_from(l).unwrap_or(usize::MAX).min(MAX_FOOTPRINTS)
     });
     q.finish()?;
-    let sectors = match op {
-        Some(None) => Vec::new(),
-        Some(o) => index.sectors_in_bbox(
-            bbox.map(|b| [b.min_lon, b.min_lat, b.max_lon, b.max_lat]),
-            tech,
-            o,
-        ),
-        None => index.sectors_in_bbox(
-            bbox.map(|b| [b.min_lon, b.min_lat, b.max_lon, b.max_lat]),
-            tech,
-            None,
-        ),
-    };
-    let matched = sectors.len();
-    let features: Vec<serde_json::Value> = sectors
-        .iter()
-        .take(limit)
-        .map(|s| {
-            json!({
+    let body = crate::cpu::run(move |cancel| {
+        let bbox = bbox.map(|b| [b.min_lon, b.min_lat, b.max_lon, b.max_lat]);
+        let sectors = match op {
+            Some(None) => Vec::new(),
+            Some(o) => index.sectors_in_bbox(bbox, tech, o),
+            None => index.sectors_in_bbox(bbox, tech, None),
+        };
+        let matched = sectors.len();
+        let mut features: Vec<serde_json::Value> = Vec::new();
+        for (k, s) in sectors.iter().take(limit).enumerate() {
+            if k % 1_024 == 0 && cancel.is_cancelled() {
+                return Err(ApiError::Unavailable(crate::cpu::Cancelled.to_string()));
+            }
+            features.push(json!({
                 "type": "Feature",
                 "id": s.sector_id,
                 "geometry": geojson_geometry(&geo::Geometry::Polygon(s.footprint(5.0))),
                 "properties": sector_properties(&index, s),
-            })
-        })
-        .collect();
-    let body = serde_json::to_vec(&json!({
-        "type": "FeatureCollection",
-        "numberMatched": matched,
-        "numberReturned": features.len(),
-        "features": features,
-    }))
-    .map_err(ApiError::internal)?;
+            }));
+        }
+        serde_json::to_vec(&json!({
+            "type": "FeatureCollection",
+            "numberMatched": matched,
+            "numberReturned": features.len(),
+            "features": features,
+        }))
+        .map_err(ApiError::internal)
+    })
+    .await
+    .map_err(ApiError::internal)??;
     Ok(json_response(StatusCode::OK, GEO_JSON, body))
 }
 
@@ -438,7 +442,6 @@ pub async fn gaps(
     let district = q.string("district");
     let bbox = q.bbox("bbox", false)?;
     q.finish()?;
-    let index = st.coverage.snapshot();
     let area = match (district, bbox) {
         (Some(_), Some(_)) => {
             return Err(ApiError::param(
@@ -446,103 +449,19 @@ pub async fn gaps(
                 "give either district or bbox, not both",
             ));
         }
-        (Some(code), None) => index
-            .areas
-            .iter()
-            .find(|a| a.code == code)
-            .map(|a| a.geometry.clone())
-            .ok_or_else(|| ApiError::NotFound(format!("no district '{code}'")))?,
-        (None, Some(b)) => grid::bbox_polygon(b.min_lon, b.min_lat, b.max_lon, b.max_lat),
-        (None, None) => geo::MultiPolygon::new(
-            index
-                .areas
-                .iter()
-                .flat_map(|a| a.geometry.0.iter().cloned())
-                .collect(),
-        ),
+        (Some(code), None) => GapArea::District(code),
+        (None, Some(b)) => GapArea::Bbox(b),
+        (None, None) => GapArea::AllDistricts,
     };
-    // Which parameter chose the area, for a grid error.
-    let area_param = if bbox.is_some() { "bbox" } else { "district" };
-    let estimate = grid::estimate_cells(&area, resolution);
-    if estimate > MAX_GAP_CELLS * 2 {
-        return Err(ApiError::param(
-            "resolution",
-            format!(
-                "about {estimate} cells at resolution {resolution}; at most {MAX_GAP_CELLS} per response: use a coarser resolution or a smaller area"
-            ),
-        ));
-    }
-    let (cells, masks) = {
-        let index = index.clone();
-        tokio::task::spawn_blocking(move || -> Result<_, grid::GridError> {
-            let cells = grid::cells_in(&area, resolution)?;
-            let centres: Vec<[f64; 2]> = cells.iter().map(|c| grid::centre(*c)).collect();
-            let masks = index.operators_covering_batch(&centres, Some(tech), 1);
-            Ok((cells, masks))
-        })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| match e {
-            grid::GridError::Resolution(_) => ApiError::param("resolution", e.to_string()),
-            // A box the caller drew; a district's stored geometry is ours.
-            grid::GridError::Area(ref why) if area_param == "bbox" => {
-                ApiError::param("bbox", format!("{e}: {why}"))
-            }
-            grid::GridError::Area(_) => ApiError::internal(e),
-        })?
-    };
-    if cells.len() > MAX_GAP_CELLS {
-        return Err(ApiError::param(
-            "resolution",
-            format!(
-                "{} cells at resolution {resolution}; at most {MAX_GAP_CELLS} per response: use a coarser resolution or a smaller area",
-                cells.len()
-            ),
-        ));
-    }
-    let all_ops: Vec<usize> = index
-        .operators_with(Some(tech))
-        .into_iter()
-        .map(usize::from)
-        .collect();
-    let mut features = Vec::new();
-    let (mut not_spots, mut partial) = (0usize, 0usize);
-    for (cell, mask) in cells.iter().zip(&masks) {
-        let n = mask.count_ones();
-        if n == 0 {
-            not_spots += 1;
-        } else if (n as usize) < all_ops.len() {
-            partial += 1;
-        }
-        if max_ops.is_some_and(|k| n >= k) {
-            continue;
-        }
-        let ids: Vec<&str> = (0..128)
-            .filter(|b| mask & (1u128 << b) != 0)
-            .map(|b| index.operators[b].as_str())
-            .collect();
-        features.push(json!({
-            "type": "Feature",
-            "id": cell.to_string(),
-            "geometry": geojson_geometry(&geo::Geometry::Polygon(grid::boundary(*cell))),
-            "properties": {"h3": cell.to_string(), "operators": n, "operator_ids": ids},
-        }));
-    }
-    let ops_total: Vec<&str> = all_ops
-        .iter()
-        .map(|o| index.operators[*o].as_str())
-        .collect();
-    let body = serde_json::to_vec(&json!({
-        "type": "FeatureCollection",
-        "technology": tech.as_str(),
-        "resolution": resolution,
-        "cells": cells.len(),
-        "not_spots": not_spots,
-        "partial_not_spots": partial,
-        "operators_total": ops_total,
-        "numberReturned": features.len(),
-        "features": features,
-    }))
-    .map_err(ApiError::internal)?;
+    let body = gaps::gaps(
+        st.coverage.snapshot(),
+        GapQuery {
+            technology: tech,
+            resolution,
+            max_operators: max_ops,
+            area,
+        },
+    )
+    .await?;
     Ok(json_response(StatusCode::OK, GEO_JSON, body))
 }

@@ -421,7 +421,9 @@ impl From<ServiceError> for ApiError {
                 current_etag: Some(current_etag),
             },
             ServiceError::Db(e) => e.into(),
-            e @ (ServiceError::Output { .. } | ServiceError::Task { .. }) => {
+            ServiceError::Cancelled(c) => ApiError::Unavailable(c.to_string()),
+            e
+            @ (ServiceError::Output { .. } | ServiceError::Task { .. } | ServiceError::Cpu(_)) => {
                 ApiError::Internal(error_chain(&e))
             }
         }

@@ -72,6 +72,12 @@ pub enum ServiceError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A job of the CPU pool failed ([`crate::cpu`]).
+    #[error(transparent)]
+    Cpu(#[from] crate::cpu::CpuError),
+    /// A job of the CPU pool stopped because its request ended.
+    #[error(transparent)]
+    Cancelled(#[from] crate::cpu::Cancelled),
     /// A background task of the use-case failed (panicked or was cancelled).
     #[error("{context}")]
     Task {

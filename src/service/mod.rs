@@ -14,11 +14,13 @@
 //! | [`export`] | whole-layer exports (CSV, GeoJSON, GeoPackage) |
 //! | [`imports`] | bulk imports (dry run or all-or-nothing commit) |
 //! | [`analysis`] | the underserved-districts report and the city summary |
+//! | [`gaps`] | the coverage gap grid |
 
 pub mod analysis;
 pub mod error;
 pub mod export;
 pub mod features;
+pub mod gaps;
 pub mod imports;
 pub mod policy;
 pub mod record;
