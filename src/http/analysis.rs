@@ -100,6 +100,7 @@ async fn build(st: &AppState, q: &Request) -> ApiResult<Vec<DistrictReport>> {
     .await
     .map_err(|e| match e {
         analysis::ReportError::Db(d) => ApiError::from(d),
+        analysis::ReportError::Cancelled(c) => ApiError::Unavailable(c.to_string()),
         other => ApiError::internal(other),
     })
 }

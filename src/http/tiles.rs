@@ -49,6 +49,7 @@ impl From<TileError> for ApiError {
                 ApiError::NotFound(e.to_string())
             }
             TileError::Db(e) => e.into(),
+            TileError::Cpu(e) => ApiError::internal(e),
         }
     }
 }

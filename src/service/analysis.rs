@@ -2,6 +2,7 @@
 //! the database, classified by the configured (or overridden) thresholds.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -80,6 +81,12 @@ pub enum ReportError {
         #[source]
         source: crate::spatial::grid::GridError,
     },
+    /// The computation failed on the CPU pool.
+    #[error(transparent)]
+    Cpu(#[from] crate::cpu::CpuError),
+    /// The request ended before the report was built.
+    #[error(transparent)]
+    Cancelled(#[from] crate::cpu::Cancelled),
 }
 
 fn round(v: f64, d: i32) -> f64 {
@@ -88,17 +95,35 @@ fn round(v: f64, d: i32) -> f64 {
 }
 
 /// Builds the report of every district for `technology`, ranked worst first.
+/// The district statistics come from the database; the coverage indicators
+/// (an H3 grid of every district) are computed on the CPU pool
+/// ([`crate::cpu`]), which stops between districts when the request ends.
 ///
 /// # Errors
 /// On database failure or an untileable district.
-pub async fn districts(
+pub async fn districts<P: PopulationModel + Clone + 'static>(
     pool: &PgPool,
+    index: &Arc<CoverageIndex>,
+    config: &AnalysisConfig,
+    technology: Technology,
+    pop_model: &P,
+) -> Result<Vec<DistrictReport>, ReportError> {
+    let stats = db::analysis::tower_stats(pool).await?;
+    let (index, config, pop_model) = (index.clone(), config.clone(), pop_model.clone());
+    crate::cpu::run(move |cancel| {
+        build_reports(&index, &config, technology, &pop_model, stats, cancel)
+    })
+    .await?
+}
+
+fn build_reports(
     index: &CoverageIndex,
     config: &AnalysisConfig,
     technology: Technology,
     pop_model: &dyn PopulationModel,
+    stats: Vec<db::analysis::TowerStats>,
+    cancel: &crate::cpu::Cancel,
 ) -> Result<Vec<DistrictReport>, ReportError> {
-    let stats = db::analysis::tower_stats(pool).await?;
     let params = AnalysisParams {
         technology,
         resolution: config.resolution,
@@ -106,6 +131,7 @@ pub async fn districts(
     };
     let mut reports = Vec::with_capacity(stats.len());
     for s in stats {
+        cancel.check()?;
         let Some(area) = index.areas.iter().find(|a| a.code == s.code) else {
             continue;
         };

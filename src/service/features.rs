@@ -23,7 +23,7 @@ use super::policy::{
     authorize_tower_stake, sign_in_required,
 };
 use super::record::{Key, Record};
-use super::render::{Link, Ranges};
+use super::render::{GeneralisedWith, Link, Ranges};
 use crate::coverage::index::CoverageIndex;
 use crate::db::history::{Change, Entry, FeedFilter, Op};
 use crate::db::{self, Bbox, ItemFilter};
@@ -33,6 +33,7 @@ use crate::domain::district::NewDistrict;
 use crate::domain::fibre::NewFibreRoute;
 use crate::domain::tower::NewTower;
 use crate::domain::{CollectionId, DataCentreId, DistrictCode, FibreRouteId, Invalid, TowerId};
+use crate::spatial::generalise::{Generalised, generalise};
 
 /// Who reads, and what of the network they may see: exact fibre routes of
 /// every operator, of one operator, or none (the rest generalised to H3
@@ -83,6 +84,7 @@ impl Viewer {
             exact,
             past: false,
             index: index.clone(),
+            generalised: None,
         }
     }
 
@@ -110,6 +112,9 @@ pub struct Visible {
     /// True for a record as it was (from the history), false for a live one.
     past: bool,
     index: Arc<CoverageIndex>,
+    /// The generalised form of a fibre route not seen exactly, once
+    /// computed on the CPU pool ([`Visible::generalise`]).
+    generalised: Option<Arc<Generalised>>,
 }
 
 impl Visible {
@@ -133,7 +138,27 @@ impl Visible {
     /// # Errors
     /// [`ServiceError::Output`] if serialisation fails.
     pub fn to_json(&self, links: Option<&[Link]>) -> ServiceResult<Vec<u8>> {
-        self.record.to_json(self.exact, Some(self.ranges()), links)
+        match (&self.record, &self.generalised) {
+            (Record::Fibre(f), Some(g)) if !self.exact => {
+                serde_json::to_vec(&GeneralisedWith(f, links, g))
+                    .map_err(|e| ServiceError::output("rendering a feature as GeoJSON", e))
+            }
+            _ => self.record.to_json(self.exact, Some(self.ranges()), links),
+        }
+    }
+
+    /// Computes the generalised form of a fibre route not seen exactly
+    /// (capped per route: [`crate::spatial::generalise::MAX_ROUTE_SAMPLES`]),
+    /// so that rendering does no geometry work. Call it on the CPU pool.
+    fn generalise(&mut self) {
+        if let (Record::Fibre(f), false, None) = (&self.record, self.exact, &self.generalised) {
+            self.generalised = Some(generalise(&f.geometry));
+        }
+    }
+
+    /// True when rendering would generalise a route.
+    fn needs_generalising(&self) -> bool {
+        matches!(self.record, Record::Fibre(_)) && !self.exact && self.generalised.is_none()
     }
 
     /// Where the served form's modelled ranges come from.
@@ -151,7 +176,14 @@ impl Visible {
     /// # Errors
     /// As [`Visible::to_json`].
     pub fn etag(&self) -> ServiceResult<String> {
-        self.record.etag(self.exact)
+        match (&self.record, &self.generalised) {
+            (Record::Fibre(f), Some(g)) if !self.exact => {
+                let bytes = serde_json::to_vec(&GeneralisedWith(f, None, g))
+                    .map_err(|e| ServiceError::output("rendering a feature as GeoJSON", e))?;
+                Ok(super::record::etag_of(&bytes))
+            }
+            _ => self.record.etag(self.exact),
+        }
     }
 
     /// The served document without links, as a JSON value.
@@ -173,7 +205,10 @@ impl Serialize for Visible {
         };
         match &self.record {
             Record::Tower(t) => TowerFeature(t, None, Some(self.ranges())).serialize(s),
-            Record::Fibre(f) if !self.exact => GeneralisedFibreFeature(f, None).serialize(s),
+            Record::Fibre(f) if !self.exact => match &self.generalised {
+                Some(g) => GeneralisedWith(f, None, g).serialize(s),
+                None => GeneralisedFibreFeature(f, None).serialize(s),
+            },
             Record::Fibre(f) => FibreFeature(f, None).serialize(s),
             Record::DataCentre(d) => DataCentreFeature(d, None).serialize(s),
             Record::District(d) => DistrictFeature(d, None).serialize(s),
@@ -336,6 +371,44 @@ fn feature_parts(v: &Value) -> ServiceResult<FeatureParts<'_>> {
 /// [`ServiceError::Invalid`] for an invalid one.
 pub fn parse_feature(c: CollectionId, v: &Value) -> ServiceResult<()> {
     Input::parse(c, v, None).map(|_| ())
+}
+
+/// Positions in a feature's geometry from which it is validated on the CPU
+/// pool ([`crate::cpu`]) rather than on the async runtime: below, the
+/// checks take well under a millisecond.
+pub const POOL_VALIDATION_POSITIONS: usize = 2_000;
+
+/// True when `v`'s `geometry.coordinates` hold at least `at_least`
+/// positions (counted up to that many).
+fn has_positions(v: &Value, at_least: usize) -> bool {
+    fn count(v: &Value, left: &mut usize) {
+        let Value::Array(items) = v else { return };
+        if items.first().is_some_and(Value::is_number) {
+            *left = left.saturating_sub(1);
+            return;
+        }
+        for item in items {
+            if *left == 0 {
+                return;
+            }
+            count(item, left);
+        }
+    }
+    let mut left = at_least;
+    if let Some(c) = v.get("geometry").and_then(|g| g.get("coordinates")) {
+        count(c, &mut left);
+    }
+    left == 0
+}
+
+/// [`Input::parse`], on the CPU pool for geometries of
+/// [`POOL_VALIDATION_POSITIONS`] positions or more.
+async fn parse_input(c: CollectionId, doc: &Value, key: Option<&Key>) -> ServiceResult<Input> {
+    if !has_positions(doc, POOL_VALIDATION_POSITIONS) {
+        return Input::parse(c, doc, key);
+    }
+    let (doc, key) = (doc.clone(), key.cloned());
+    crate::cpu::run(move |_| Input::parse(c, &doc, key.as_ref())).await?
 }
 
 /// A validated feature of any collection.
@@ -517,10 +590,40 @@ fn document_matches(doc: &Value, filter: &ItemFilter) -> bool {
 }
 
 /// Filters, counts and pages features in memory.
-fn page_in_memory(mut all: Vec<Visible>, filter: &ItemFilter) -> ServiceResult<Page> {
+/// Features between two cancellation checks of [`page_in_memory`].
+const CHECK_EVERY: usize = 64;
+
+/// [`page_in_memory`] on the CPU pool: the generalisation of the routes the
+/// viewer may not see exactly, and the filters applied to what they see.
+async fn page_on_pool(all: Vec<Visible>, filter: &ItemFilter) -> ServiceResult<Page> {
+    let filter = filter.clone();
+    crate::cpu::run(move |cancel| page_in_memory(all, &filter, cancel)).await?
+}
+
+/// `v` with its generalised form computed on the CPU pool, when it has one.
+async fn generalised(mut v: Visible) -> ServiceResult<Visible> {
+    if !v.needs_generalising() {
+        return Ok(v);
+    }
+    Ok(crate::cpu::run(move |_| {
+        v.generalise();
+        v
+    })
+    .await?)
+}
+
+fn page_in_memory(
+    mut all: Vec<Visible>,
+    filter: &ItemFilter,
+    cancel: &crate::cpu::Cancel,
+) -> ServiceResult<Page> {
     all.sort_by_key(sort_key);
     let mut matched = Vec::new();
-    for v in all {
+    for (k, mut v) in all.into_iter().enumerate() {
+        if k % CHECK_EVERY == 0 {
+            cancel.check()?;
+        }
+        v.generalise();
         if v.matches(filter)? {
             matched.push(v);
         }
@@ -631,7 +734,7 @@ impl Service {
         authorize(viewer.actor(), Action::Read, c, None)?;
         let mut conn = self.pool.acquire().await?;
         match Record::load(&mut conn, c, key).await? {
-            Some(rec) => Ok(viewer.visible(rec, &self.coverage.snapshot())),
+            Some(rec) => generalised(viewer.visible(rec, &self.coverage.snapshot())).await,
             None => Err(self.not_live(&mut conn, viewer, c, key).await),
         }
     }
@@ -670,7 +773,7 @@ impl Service {
                 stamp(&at)
             ))
         })?;
-        Ok(viewer.visible_past(rec, &self.coverage.snapshot()))
+        generalised(viewer.visible_past(rec, &self.coverage.snapshot())).await
     }
 
     /// A page of the live features of `c` matching `filter`, as `viewer` may
@@ -690,7 +793,7 @@ impl Service {
         let index = self.coverage.snapshot();
         if !viewer.sees_all_exactly(c) {
             let all = self.visible_fibre(viewer, filter, &index).await?;
-            return page_in_memory(all, filter);
+            return page_on_pool(all, filter).await;
         }
         let pool = &self.pool;
         // Count and page run concurrently on two connections.
@@ -783,7 +886,7 @@ impl Service {
             .into_iter()
             .map(|r| viewer.visible_past(r, &index))
             .collect();
-        page_in_memory(all, filter)
+        page_on_pool(all, filter).await
     }
 
     /// Every live feature of an exportable layer matching `filter` as
@@ -799,7 +902,7 @@ impl Service {
         debug_assert!(!viewer.sees_all_exactly(c));
         let index = self.coverage.snapshot();
         let all = self.visible_fibre(viewer, filter, &index).await?;
-        page_in_memory(all, filter)
+        page_on_pool(all, filter).await
     }
 
     /// Checks, before a body is read, that `actor` may create features of
@@ -834,7 +937,7 @@ impl Service {
     ) -> ServiceResult<Visible> {
         self.check_create(&caller.actor, c)?;
         caller.account("creating a feature")?;
-        let input = Input::parse(c, feature, None)?;
+        let input = parse_input(c, feature, None).await?;
         input.authorize(&caller.actor, None, c)?;
         let mut tx = self.pool.begin().await?;
         let key = input.insert(&mut tx).await?;
@@ -849,6 +952,7 @@ impl Service {
             exact: true,
             past: false,
             index: self.coverage.snapshot(),
+            generalised: None,
         })
     }
 
@@ -909,7 +1013,7 @@ impl Service {
                 doc
             }
         };
-        let input = Input::parse(c, &doc, Some(key))?;
+        let input = parse_input(c, &doc, Some(key)).await?;
         input.authorize(&caller.actor, Some(&old), c)?;
         if !input.replace(&mut tx, key).await? {
             return Err(not_found(c, key));
@@ -932,6 +1036,7 @@ impl Service {
             exact: true,
             past: false,
             index: self.coverage.snapshot(),
+            generalised: None,
         })
     }
 
@@ -1001,6 +1106,7 @@ impl Service {
             exact: true,
             past: false,
             index: self.coverage.snapshot(),
+            generalised: None,
         })
     }
 

@@ -116,29 +116,32 @@ impl Service {
         };
         let mut report = Report::new(&options);
         let (tx, mut rx) = mpsc::channel::<Msg>(2);
-        let reader = tokio::task::spawn_blocking(move || read::produce(input, &ctx, &tx));
         let mut conn = pool.begin().await?;
         let mut failed: Option<ServiceError> = None;
-        while let Some(msg) = rx.recv().await {
-            match msg {
-                Msg::Warning(w) => report.warnings.push(w),
-                Msg::Fatal(p) => report.problem(options.max_problems, p),
-                Msg::Batch(batch) => {
-                    if failed.is_none()
-                        && let Err(e) =
-                            write_batch(&mut conn, batch, &mut report, &options, who, caller).await
-                    {
-                        // Keep reading to report every row, but write no more.
-                        failed = Some(e);
+        // The reader parses the file on the CPU pool; it stops when this
+        // future is dropped (its channel closes, and its flag is raised).
+        let reader = crate::cpu::run(move |_| read::produce(input, &ctx, &tx));
+        let writer = async {
+            while let Some(msg) = rx.recv().await {
+                match msg {
+                    Msg::Warning(w) => report.warnings.push(w),
+                    Msg::Fatal(p) => report.problem(options.max_problems, p),
+                    Msg::Batch(batch) => {
+                        if failed.is_none()
+                            && let Err(e) =
+                                write_batch(&mut conn, batch, &mut report, &options, who, caller)
+                                    .await
+                        {
+                            // Keep reading to report every row, but write no more.
+                            failed = Some(e);
+                        }
+                        progress(report.rows);
                     }
-                    progress(report.rows);
                 }
             }
-        }
-        reader.await.map_err(|source| ServiceError::Task {
-            context: "reading the import file",
-            source,
-        })?;
+        };
+        let (read, ()) = tokio::join!(reader, writer);
+        read?;
         if let Some(e) = failed {
             return Err(e);
         }

@@ -21,7 +21,7 @@ use crate::domain::data_centre::DataCentre;
 use crate::domain::district::District;
 use crate::domain::fibre::FibreRoute;
 use crate::domain::tower::{Sector, Tower};
-use crate::spatial::generalise::{FIBRE_H3_RESOLUTION, generalise};
+use crate::spatial::generalise::{Generalised, generalise};
 
 /// A hypermedia link (OGC API – Common).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -282,20 +282,33 @@ struct GeneralisedFibreProps<'a> {
 
 /// A fibre route generalised for viewers who may not see its exact path: a
 /// GeoJSON Feature with the route's `id` whose geometry is the outline
-/// (MultiPolygon, lon/lat) of the H3 cells at [`FIBRE_H3_RESOLUTION`] that
+/// (MultiPolygon, lon/lat) of the H3 cells at [`FIBRE_H3_RESOLUTION`](crate::spatial::generalise::FIBRE_H3_RESOLUTION) (coarser for a route longer than about 5,000 km: [`route_resolution`](crate::spatial::generalise::route_resolution)) that
 /// the route passes through ([`fibre_cells`](crate::spatial::generalise::fibre_cells), [`cells_outline`](crate::spatial::generalise::cells_outline)).
 ///
 /// Properties: `operator`, `placement`, `status`, `synthetic`,
-/// `generalised: true`, `h3_resolution: 8`, `h3_cells` (sorted cell
+/// `generalised: true`, `h3_resolution` (8 but for very long routes), `h3_cells` (sorted cell
 /// indexes as lowercase hex strings, the H3 convention), `created_at`,
 /// `updated_at`. Name, fibre count, capacity, length and external id are
 /// left out: they describe the route itself.
 pub struct GeneralisedFibreFeature<'a>(pub &'a FibreRoute, pub Option<&'a [Link]>);
 
+/// [`GeneralisedFibreFeature`] with the route's generalisation already
+/// computed (on the CPU pool): serialising it does no geometry work.
+pub struct GeneralisedWith<'a>(
+    pub &'a FibreRoute,
+    pub Option<&'a [Link]>,
+    pub &'a Generalised,
+);
+
 impl Serialize for GeneralisedFibreFeature<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let f = self.0;
-        let g = generalise(&f.geometry);
+        GeneralisedWith(self.0, self.1, &generalise(&self.0.geometry)).serialize(s)
+    }
+}
+
+impl Serialize for GeneralisedWith<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (f, g) = (self.0, self.2);
         let (cells, outline) = (&g.cells, g.outline.clone());
         let props = GeneralisedFibreProps {
             operator: &f.operator,
@@ -303,7 +316,7 @@ impl Serialize for GeneralisedFibreFeature<'_> {
             status: f.status.as_str(),
             synthetic: f.synthetic,
             generalised: true,
-            h3_resolution: u8::from(FIBRE_H3_RESOLUTION),
+            h3_resolution: u8::from(g.resolution),
             h3_cells: cells.iter().map(ToString::to_string).collect(),
             created_at: ts(&f.created_at),
             updated_at: ts(&f.updated_at),

@@ -6,7 +6,7 @@
 //! `geometry` draw it. Routes that cross the antimeridian are not handled.
 
 use geo::orient::{Direction, Orient};
-use geo::{Coord, Distance, Geometry, Haversine, Intersects, Line, MultiPolygon, Point};
+use geo::{Coord, Geometry, Intersects, Line, MultiPolygon};
 use h3o::geom::{ContainmentMode, SolventBuilder, TilerBuilder};
 use h3o::{CellIndex, LatLng, Resolution};
 
@@ -15,12 +15,27 @@ use h3o::{CellIndex, LatLng, Resolution};
 pub const FIBRE_H3_RESOLUTION: Resolution = Resolution::Eight;
 
 /// Largest step, geodesic metres, between the points sampled along a segment
-/// to find its candidate cells: far below the cell's inner width (≈ 800 m),
-/// so every cell the segment meets is a sampled cell or a neighbour of one.
+/// at [`FIBRE_H3_RESOLUTION`] to find its candidate cells: far below the
+/// cell's inner width (≈ 800 m), so every cell the segment meets is a
+/// sampled cell or a neighbour of one. Coarser resolutions scale the step
+/// with their edge length.
 const SAMPLE_STEP_M: f64 = 50.0;
 
-/// Every [`FIBRE_H3_RESOLUTION`] cell that `route` passes through, sorted and
-/// without duplicates.
+/// Most points sampled along one route (the cap on a route's work, about
+/// 5,000 km of route at [`FIBRE_H3_RESOLUTION`]): a longer route — a
+/// submarine cable, or anything stored before routes were bounded — is
+/// generalised at the finest coarser resolution whose sampling fits, so a
+/// public read costs at most about 100,000 cell look-ups per route.
+pub const MAX_ROUTE_SAMPLES: u64 = 100_000;
+
+/// More ground metres than any degree of longitude or latitude spans
+/// (a degree of latitude is 111.69 km at the poles): the length of a
+/// lon/lat step times this bounds its ground length from above.
+const MAX_M_PER_DEG: f64 = 111_700.0;
+
+/// Every cell that `route` passes through at the resolution
+/// [`route_resolution`] picks ([`FIBRE_H3_RESOLUTION`] for routes up to
+/// about 5,000 km), sorted and without duplicates.
 ///
 /// * LineString, MultiLineString, Line: every cell a segment meets, however
 ///   short the stretch inside it (each segment is sampled every ≤ 50 m, and
@@ -33,84 +48,142 @@ const SAMPLE_STEP_M: f64 = 50.0;
 ///
 /// Coordinates that are not finite lon/lat are skipped, and so are polygons
 /// h3o refuses; the result never panics and is empty for empty geometry.
+///
+/// Cost: O(s + c) for s sampled points (at most [`MAX_ROUTE_SAMPLES`] for
+/// lines) and c cells: set look-ups, and one boundary test per neighbour
+/// of a sampled cell.
 pub fn fibre_cells(route: &Geometry<f64>) -> Vec<CellIndex> {
+    let res = route_resolution(route);
     let mut cells = Vec::new();
-    collect(route, &mut cells);
+    collect(route, res, &mut cells);
     cells.sort_unstable();
     cells.dedup();
     cells
 }
 
-fn collect(g: &Geometry<f64>, out: &mut Vec<CellIndex>) {
+/// The resolution `route` is generalised at: [`FIBRE_H3_RESOLUTION`], or
+/// the finest coarser one at which sampling its lines takes at most
+/// [`MAX_ROUTE_SAMPLES`] points.
+pub fn route_resolution(route: &Geometry<f64>) -> Resolution {
+    fn walk(g: &Geometry<f64>, length_m: &mut f64, segments: &mut u64) {
+        let mut add = |l: Line<f64>| {
+            let d = l.end - l.start;
+            let m = d.x.hypot(d.y) * MAX_M_PER_DEG;
+            if m.is_finite() {
+                *length_m += m;
+                *segments += 1;
+            }
+        };
+        match g {
+            Geometry::Line(l) => add(*l),
+            Geometry::LineString(ls) => ls.lines().for_each(add),
+            Geometry::MultiLineString(mls) => mls.iter().flat_map(|ls| ls.lines()).for_each(add),
+            Geometry::GeometryCollection(gc) => {
+                for g in gc {
+                    walk(g, length_m, segments);
+                }
+            }
+            // Points and areas are not sampled.
+            _ => {}
+        }
+    }
+    let (mut length_m, mut segments) = (0.0, 0u64);
+    walk(route, &mut length_m, &mut segments);
+    let mut res = FIBRE_H3_RESOLUTION;
+    while let Some(coarser) = res.pred() {
+        let samples = length_m / sample_step_m(res) + 2.0 * segments as f64;
+        if samples <= MAX_ROUTE_SAMPLES as f64 {
+            break;
+        }
+        res = coarser;
+    }
+    res
+}
+
+/// The sampling step at `res`, metres: [`SAMPLE_STEP_M`] scaled by the edge
+/// length relative to [`FIBRE_H3_RESOLUTION`].
+fn sample_step_m(res: Resolution) -> f64 {
+    SAMPLE_STEP_M * res.edge_length_m() / FIBRE_H3_RESOLUTION.edge_length_m()
+}
+
+fn collect(g: &Geometry<f64>, res: Resolution, out: &mut Vec<CellIndex>) {
     match g {
-        Geometry::Point(p) => out.extend(cell_at(p.0)),
-        Geometry::MultiPoint(mp) => out.extend(mp.iter().filter_map(|p| cell_at(p.0))),
-        Geometry::Line(l) => segment_cells(*l, out),
-        Geometry::LineString(ls) => line_string_cells(ls, out),
+        Geometry::Point(p) => out.extend(cell_at(p.0, res)),
+        Geometry::MultiPoint(mp) => out.extend(mp.iter().filter_map(|p| cell_at(p.0, res))),
+        Geometry::Line(l) => segment_cells(*l, res, out),
+        Geometry::LineString(ls) => line_string_cells(ls, res, out),
         Geometry::MultiLineString(mls) => {
             for ls in mls {
-                line_string_cells(ls, out);
+                line_string_cells(ls, res, out);
             }
         }
-        Geometry::Polygon(p) => polygon_cells(MultiPolygon::new(vec![p.clone()]), out),
-        Geometry::MultiPolygon(mp) => polygon_cells(mp.clone(), out),
-        Geometry::Rect(r) => polygon_cells(MultiPolygon::new(vec![r.to_polygon()]), out),
-        Geometry::Triangle(t) => polygon_cells(MultiPolygon::new(vec![t.to_polygon()]), out),
+        Geometry::Polygon(p) => polygon_cells(MultiPolygon::new(vec![p.clone()]), res, out),
+        Geometry::MultiPolygon(mp) => polygon_cells(mp.clone(), res, out),
+        Geometry::Rect(r) => polygon_cells(MultiPolygon::new(vec![r.to_polygon()]), res, out),
+        Geometry::Triangle(t) => {
+            polygon_cells(MultiPolygon::new(vec![t.to_polygon()]), res, out);
+        }
         Geometry::GeometryCollection(gc) => {
             for g in gc {
-                collect(g, out);
+                collect(g, res, out);
             }
         }
     }
 }
 
 /// The cell of a lon/lat position; `None` when it is not a valid position.
-fn cell_at(c: Coord<f64>) -> Option<CellIndex> {
-    LatLng::new(c.y, c.x)
-        .ok()
-        .map(|ll| ll.to_cell(FIBRE_H3_RESOLUTION))
+fn cell_at(c: Coord<f64>, res: Resolution) -> Option<CellIndex> {
+    LatLng::new(c.y, c.x).ok().map(|ll| ll.to_cell(res))
 }
 
-fn line_string_cells(ls: &geo::LineString<f64>, out: &mut Vec<CellIndex>) {
+fn line_string_cells(ls: &geo::LineString<f64>, res: Resolution, out: &mut Vec<CellIndex>) {
     if let [only] = ls.0.as_slice() {
-        out.extend(cell_at(*only));
+        out.extend(cell_at(*only, res));
     }
     for line in ls.lines() {
-        segment_cells(line, out);
+        segment_cells(line, res, out);
     }
 }
 
-/// Cells met by one segment: the cells of points sampled every ≤
-/// [`SAMPLE_STEP_M`], plus those of their neighbours whose boundary meets the
-/// segment (a segment may clip a cell's corner between two samples).
-fn segment_cells(line: Line<f64>, out: &mut Vec<CellIndex>) {
-    let (Some(_), Some(_)) = (cell_at(line.start), cell_at(line.end)) else {
+/// Cells met by one segment: the cells of points sampled every ≤ the
+/// sampling step ([`SAMPLE_STEP_M`] at resolution 8; the step bounds the
+/// ground length of a lon/lat step from above, anywhere on the globe), plus
+/// those of their neighbours whose boundary meets the segment (a segment may
+/// clip a cell's corner between two samples). O(samples + cells): the
+/// sampled cells are kept in a hash set.
+fn segment_cells(line: Line<f64>, res: Resolution, out: &mut Vec<CellIndex>) {
+    use std::collections::HashSet;
+    let (Some(_), Some(_)) = (cell_at(line.start, res), cell_at(line.end, res)) else {
         return;
     };
-    let length_m = Haversine.distance(Point(line.start), Point(line.end));
-    let steps = (length_m / SAMPLE_STEP_M).ceil().max(1.0) as u32;
-    let mut sampled: Vec<CellIndex> = (0..=steps)
-        .filter_map(|i| {
-            let t = f64::from(i) / f64::from(steps);
-            cell_at(line.start + (line.end - line.start) * t)
-        })
-        .collect();
-    sampled.dedup();
-    let mut candidates: Vec<CellIndex> = sampled
-        .iter()
-        .flat_map(|c| c.grid_disk::<Vec<_>>(1))
-        .collect();
-    candidates.sort_unstable();
-    candidates.dedup();
-    for c in candidates {
-        if sampled.contains(&c) || MultiPolygon::from(c).intersects(&line) {
-            out.push(c);
+    let d = line.end - line.start;
+    let length_m = d.x.hypot(d.y) * MAX_M_PER_DEG;
+    let steps = (length_m / sample_step_m(res))
+        .ceil()
+        .clamp(1.0, MAX_ROUTE_SAMPLES as f64) as u32;
+    let mut sampled: Vec<CellIndex> = Vec::new();
+    let mut seen: HashSet<CellIndex> = HashSet::new();
+    for i in 0..=steps {
+        let t = f64::from(i) / f64::from(steps);
+        if let Some(c) = cell_at(line.start + d * t, res)
+            && seen.insert(c)
+        {
+            sampled.push(c);
+        }
+    }
+    out.extend(sampled.iter().copied());
+    let mut tested: HashSet<CellIndex> = HashSet::new();
+    for c in &sampled {
+        for n in c.grid_disk::<Vec<_>>(1) {
+            if !seen.contains(&n) && tested.insert(n) && MultiPolygon::from(n).intersects(&line) {
+                out.push(n);
+            }
         }
     }
 }
 
-fn polygon_cells(mp: MultiPolygon<f64>, out: &mut Vec<CellIndex>) {
-    let mut tiler = TilerBuilder::new(FIBRE_H3_RESOLUTION)
+fn polygon_cells(mp: MultiPolygon<f64>, res: Resolution, out: &mut Vec<CellIndex>) {
+    let mut tiler = TilerBuilder::new(res)
         .containment_mode(ContainmentMode::Covers)
         .build();
     for p in mp {
@@ -124,6 +197,8 @@ fn polygon_cells(mp: MultiPolygon<f64>, out: &mut Vec<CellIndex>) {
 /// A route's cells and their outline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generalised {
+    /// The cells' resolution ([`route_resolution`]).
+    pub resolution: Resolution,
     /// [`fibre_cells`] of the route.
     pub cells: Vec<CellIndex>,
     /// [`cells_outline`] of those cells.
@@ -135,7 +210,9 @@ const MEMO_ROUTES: usize = 4096;
 
 /// [`fibre_cells`] and [`cells_outline`] of `route`, memoised by the route's
 /// exact coordinates: the public's fibre layer is read far more often than
-/// routes change, and a route's cells cost about 0.4 ms. The memo holds at
+/// routes change, and a city route's cells cost about 0.4 ms (a route's
+/// work is capped by [`MAX_ROUTE_SAMPLES`]; callers on the async runtime
+/// run this on the CPU pool, [`crate::cpu`]). The memo holds at
 /// most 4,096 routes (it is cleared when full); a changed route has other
 /// coordinates, so it is never served stale.
 pub fn generalise(route: &Geometry<f64>) -> std::sync::Arc<Generalised> {
@@ -154,9 +231,14 @@ pub fn generalise(route: &Geometry<f64>) -> std::sync::Arc<Generalised> {
     if let Some(hit) = MEMO.lock().ok().and_then(|m| m.get(&key).cloned()) {
         return hit;
     }
+    let resolution = route_resolution(route);
     let cells = fibre_cells(route);
     let outline = cells_outline(&cells);
-    let value = Arc::new(Generalised { cells, outline });
+    let value = Arc::new(Generalised {
+        resolution,
+        cells,
+        outline,
+    });
     if let Ok(mut m) = MEMO.lock() {
         if m.len() >= MEMO_ROUTES {
             m.clear();
@@ -207,7 +289,10 @@ mod tests {
     use super::*;
     use crate::domain::region::CITY_CORE_BBOX;
     use crate::spatial::geodesy::metres_per_degree;
-    use geo::{Contains, LineString, MultiLineString, Relate, Winding, polygon};
+    use geo::{
+        Contains, CoordsIter, Distance, Haversine, LineString, MultiLineString, Point, Relate,
+        Winding, polygon,
+    };
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
     use std::collections::BTreeSet;
@@ -277,7 +362,7 @@ mod tests {
     fn oracle(route: &Geometry<f64>) -> BTreeSet<CellIndex> {
         densified(route, 1.0)
             .into_iter()
-            .filter_map(cell_at)
+            .filter_map(|c| cell_at(c, FIBRE_H3_RESOLUTION))
             .collect()
     }
 
@@ -317,10 +402,13 @@ mod tests {
     fn a_segment_clipping_a_cell_corner_keeps_that_cell() {
         // Cut the corner of a cell 10 m from one of its vertices: the
         // segment is inside the cell for ~15 m only, less than a sampling step.
-        let cell = cell_at(Coord {
-            x: 108.2208,
-            y: 16.0678,
-        })
+        let cell = cell_at(
+            Coord {
+                x: 108.2208,
+                y: 16.0678,
+            },
+            FIBRE_H3_RESOLUTION,
+        )
         .unwrap();
         let ring: Vec<Coord<f64>> = cell
             .boundary()
@@ -402,10 +490,13 @@ mod tests {
     #[test]
     fn outlines_of_nothing_duplicates_and_mixed_resolutions() {
         assert!(cells_outline(&[]).0.is_empty());
-        let c = cell_at(Coord {
-            x: 108.2208,
-            y: 16.0678,
-        })
+        let c = cell_at(
+            Coord {
+                x: 108.2208,
+                y: 16.0678,
+            },
+            FIBRE_H3_RESOLUTION,
+        )
         .unwrap();
         assert_eq!(cells_outline(&[c, c]), cells_outline(&[c]));
         // A coarser cell stands for its children (an H3 parent is not
@@ -425,14 +516,14 @@ mod tests {
         };
         assert_eq!(
             fibre_cells(&Geometry::Point(Point(p))),
-            vec![cell_at(p).unwrap()]
+            vec![cell_at(p, FIBRE_H3_RESOLUTION).unwrap()]
         );
         // A 2 km square: every cell covering it, which includes the cells of
         // its corners and centre.
         let sq = polygon![(x: 108.20, y: 16.05), (x: 108.22, y: 16.05), (x: 108.22, y: 16.07), (x: 108.20, y: 16.07)];
         let cells = fibre_cells(&Geometry::Polygon(sq.clone()));
         for corner in sq.exterior().coords().chain([&p]) {
-            assert!(cells.contains(&cell_at(*corner).unwrap()));
+            assert!(cells.contains(&cell_at(*corner, FIBRE_H3_RESOLUTION).unwrap()));
         }
         assert!(cells_outline(&cells).contains(&sq));
         // Not valid lon/lat: nothing, and no panic.
@@ -450,5 +541,31 @@ mod tests {
             assert_eq!(g.outline, cells_outline(&g.cells));
         }
         assert_ne!(generalise(&a).cells, generalise(&b).cells);
+    }
+
+    #[test]
+    fn a_route_spanning_the_globe_is_generalised_coarser_within_its_cap() {
+        use geo::line_string;
+        let globe: Geometry<f64> =
+            line_string![(x: -179.9, y: -60.0), (x: 0.0, y: 10.0), (x: 179.9, y: 60.0)].into();
+        let res = route_resolution(&globe);
+        assert!(res < FIBRE_H3_RESOLUTION, "{res:?}");
+        let g = generalise(&globe);
+        assert_eq!(g.resolution, res);
+        assert!(g.cells.iter().all(|c| c.resolution() == res));
+        // Bounded: the samples fit the cap, so the cells do too (each
+        // sampled cell adds at most its 6 neighbours).
+        assert!(
+            g.cells.len() as u64 <= 7 * MAX_ROUTE_SAMPLES,
+            "{}",
+            g.cells.len()
+        );
+        // Every vertex is in a cell of the answer.
+        for c in globe.coords_iter() {
+            assert!(g.cells.contains(&cell_at(c, res).unwrap()));
+        }
+        // A city route keeps resolution 8.
+        let city: Geometry<f64> = line_string![(x: 108.20, y: 16.05), (x: 108.23, y: 16.07)].into();
+        assert_eq!(route_resolution(&city), FIBRE_H3_RESOLUTION);
     }
 }

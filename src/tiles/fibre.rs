@@ -106,6 +106,25 @@ pub async fn fibre_routes_tile(
 /// diameter (≤ 1.1 km at resolution 8) of it.
 pub const PRESENCE_MARGIN_M: f64 = 1_500.0;
 
+/// The box, lon/lat `[w, s, e, n]`, of the routes that may have a cell
+/// meeting tile `t`: the tile plus its buffer, grown by
+/// [`PRESENCE_MARGIN_M`].
+fn presence_bbox(t: TileCoord) -> [f64; 4] {
+    let [w, s, e, n] = t.bounds_lonlat(BUFFER);
+    // Degrees that span at least the margin anywhere in the tile: degrees
+    // are shortest on the equator, and degrees of longitude at the latitude
+    // farthest from it.
+    let dlat = PRESENCE_MARGIN_M / M_PER_DEG_LAT_EQUATOR;
+    let widest = s.abs().max(n.abs()).min(MAX_LAT).to_radians().cos();
+    let dlon = PRESENCE_MARGIN_M / (M_PER_DEG_LON_EQUATOR * widest);
+    [
+        (w - dlon).max(-180.0),
+        (s - dlat).max(-MAX_LAT),
+        (e + dlon).min(180.0),
+        (n + dlat).min(MAX_LAT),
+    ]
+}
+
 /// The fibre routes whose cells may meet tile `t` (bounding box within
 /// [`PRESENCE_MARGIN_M`] of the tile plus its buffer), as the
 /// `fibre_presence` layer shows them, with the `fibre_routes` layer version
@@ -121,19 +140,7 @@ pub async fn fibre_presence_routes(
     t: TileCoord,
     exclude_operator: Option<&str>,
 ) -> DbResult<(i64, Vec<PresenceRoute>)> {
-    let [w, s, e, n] = t.bounds_lonlat(BUFFER);
-    // Degrees that span at least the margin anywhere in the tile: degrees
-    // are shortest on the equator, and degrees of longitude at the latitude
-    // farthest from it.
-    let dlat = PRESENCE_MARGIN_M / M_PER_DEG_LAT_EQUATOR;
-    let widest = s.abs().max(n.abs()).min(MAX_LAT).to_radians().cos();
-    let dlon = PRESENCE_MARGIN_M / (M_PER_DEG_LON_EQUATOR * widest);
-    let bbox = [
-        (w - dlon).max(-180.0),
-        (s - dlat).max(-MAX_LAT),
-        (e + dlon).min(180.0),
-        (n + dlat).min(MAX_LAT),
-    ];
+    let bbox = presence_bbox(t);
     let (version, rows) = db_tiles::presence_routes(pool, bbox, exclude_operator).await?;
     let routes = rows
         .into_iter()
@@ -148,22 +155,50 @@ pub async fn fibre_presence_routes(
     Ok((version, routes))
 }
 
+/// [`fibre_presence_routes`] and their layer, encoded, with the cells
+/// computed on the CPU pool ([`crate::cpu`]).
+async fn presence_on_pool(
+    pool: &PgPool,
+    t: TileCoord,
+    exclude_operator: Option<&str>,
+) -> TileResult<LayerTile> {
+    let (version, rows) =
+        db_tiles::presence_routes(pool, presence_bbox(t), exclude_operator).await?;
+    let mvt = crate::cpu::run(move |cancel| {
+        let mut routes = Vec::with_capacity(rows.len());
+        for r in rows {
+            if cancel.is_cancelled() {
+                return Vec::new();
+            }
+            routes.push(PresenceRoute {
+                cells: generalise(&r.geometry).cells.clone(),
+                id: r.id,
+                operator: r.operator_id,
+                status: r.status,
+                placement: r.placement,
+            });
+        }
+        fibre_presence_layer(t, &routes)
+            .map(|l| encode(vec![l]))
+            .unwrap_or_default()
+    })
+    .await?;
+    Ok(LayerTile { version, mvt })
+}
+
 /// The `fibre_presence` layer of tile `t` as MVT bytes (empty when no route's
 /// cell meets the tile; see [`fibre_presence_layer`]), with the
 /// `fibre_routes` layer version. Routes of `exclude_operator` are left out.
+/// The cells and the layer are computed on the CPU pool ([`crate::cpu`]).
 ///
 /// # Errors
-/// On database failure.
+/// On database failure, or when the pool's job fails.
 pub async fn fibre_presence_tile(
     pool: &PgPool,
     t: TileCoord,
     exclude_operator: Option<&str>,
-) -> DbResult<LayerTile> {
-    let (version, routes) = fibre_presence_routes(pool, t, exclude_operator).await?;
-    let mvt = fibre_presence_layer(t, &routes)
-        .map(|l| encode(vec![l]))
-        .unwrap_or_default();
-    Ok(LayerTile { version, mvt })
+) -> TileResult<LayerTile> {
+    presence_on_pool(pool, t, exclude_operator).await
 }
 
 /// Name of the generalised fibre layer.

@@ -62,6 +62,9 @@ pub enum TileError {
     /// Reading the layer failed.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// Encoding the layer on the CPU pool failed.
+    #[error(transparent)]
+    Cpu(#[from] crate::cpu::CpuError),
 }
 
 /// Result of the tiles module.
