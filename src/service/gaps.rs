@@ -144,7 +144,7 @@ fn render(
         } else if (n as usize) < all_ops.len() {
             partial += 1;
         }
-        if !q.max_operators.is_some_and(|k| n >= k) {
+        if q.max_operators.is_none_or(|k| n < k) {
             returned += 1;
         }
     }

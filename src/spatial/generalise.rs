@@ -77,7 +77,9 @@ pub fn route_resolution(route: &Geometry<f64>) -> Resolution {
         match g {
             Geometry::Line(l) => add(*l),
             Geometry::LineString(ls) => ls.lines().for_each(add),
-            Geometry::MultiLineString(mls) => mls.iter().flat_map(|ls| ls.lines()).for_each(add),
+            Geometry::MultiLineString(mls) => {
+                mls.iter().flat_map(geo::LineString::lines).for_each(add);
+            }
             Geometry::GeometryCollection(gc) => {
                 for g in gc {
                     walk(g, length_m, segments);

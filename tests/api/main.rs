@@ -13,8 +13,10 @@ mod common;
 
 mod access;
 mod analysis_api;
+mod budget;
 mod cli_output;
 mod coverage_api;
+mod cpu_bound;
 mod fuzz;
 mod gdal_client;
 mod hardening;
