@@ -45,18 +45,7 @@ fn tile_of(z: u32, lon: f64, lat: f64) -> (u32, u32, u32) {
 
 /// A comb ring of 60,000 vertices in lon/lat (see tests/api/cpu_bound.rs).
 fn comb_district() -> serde_json::Value {
-    let (x0, x1, y0, teeth) = (108.10, 108.30, 16.00, 15_000);
-    let dy = 0.1 / f64::from(teeth);
-    let mut pts = vec![[x0, y0]];
-    for t in 0..teeth {
-        let y = y0 + dy * f64::from(t);
-        pts.push([x1, y]);
-        pts.push([x1, y + dy * 0.5]);
-        pts.push([x0 + 0.001, y + dy * 0.5]);
-        pts.push([x0 + 0.001, y + dy]);
-    }
-    pts.push([x0, y0 + 0.1]);
-    pts.push(pts[0]);
+    let pts = crate::cpu_bound::comb(15_000);
     json!({
         "type": "Feature",
         "geometry": {"type": "Polygon", "coordinates": [pts]},

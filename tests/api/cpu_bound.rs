@@ -14,7 +14,7 @@ use telecom_gis::http::limits::Timeouts;
 /// A comb ring of `teeth` horizontal teeth between lon 108.10 and 108.30,
 /// lat 16.00 to 16.10 (lon/lat): every segment spans the same longitudes,
 /// the input on which a sweep by longitude is quadratic.
-fn comb(teeth: usize) -> Vec<[f64; 2]> {
+pub(crate) fn comb(teeth: usize) -> Vec<[f64; 2]> {
     let (x0, x1, y0) = (108.10, 108.30, 16.00);
     let dy = 0.1 / teeth as f64;
     let mut pts = vec![[x0, y0]];
