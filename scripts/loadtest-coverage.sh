@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Load test of GET /coverage/point: 64 connections for 30 s on loopback with
 # wrk (Debian package `wrk`). Bounded in time; targets only the given local URL.
+# Anonymous reads are rate-limited per client address: start the service with
+# READ_RATE_LIMIT_PER_S=0 for a load test (one client sends everything).
 #
 # Usage: scripts/loadtest-coverage.sh [http://127.0.0.1:8080] [seconds]
 set -euo pipefail

@@ -38,8 +38,9 @@ tiles=0
 echo "loadtest: $url for ${secs}s, $conns connections, vector tiles: $([[ $tiles == 1 ]] && echo yes || echo 'no (route absent)')" >&2
 
 # Writes need a token: TGIS_TOKEN, else a fresh admin token (needs the
-# binary and DATABASE_URL). The service's per-token rate limit applies: start
-# it with RATE_LIMIT_PER_S=0 for a load test (one client sends every write).
+# binary and DATABASE_URL). The service's rate limits apply: start it with
+# RATE_LIMIT_PER_S=0 READ_RATE_LIMIT_PER_S=0 ANON_RATE_LIMIT_PER_S=0
+# EXPENSIVE_RATE_LIMIT_PER_S=0 for a load test (one client sends everything).
 token=${TGIS_TOKEN:-}
 if [[ -z $token && -x $bin && -n ${DATABASE_URL:-} ]]; then
 	token=$(RUST_LOG=warn "$bin" token create --role admin --name "loadtest $(date +%s)" 2>/dev/null | tail -n1)

@@ -196,6 +196,9 @@ pub struct ImportArgs {
     /// Problems listed in the summary.
     #[arg(long, default_value_t = 20)]
     pub show_problems: usize,
+    /// Where asset geometries may lie (the same settings as `serve`).
+    #[command(flatten)]
+    pub region: RegionArgs,
 }
 
 /// Options of `generate-opencellid`.
@@ -303,15 +306,12 @@ pub struct ServeArgs {
     /// in `pg_stat_activity`).
     #[arg(long, env = "DB_APPLICATION_NAME", default_value = "telecom-gis")]
     pub db_application_name: String,
-    /// Sustained requests per second of one bearer token (0: no limit);
-    /// over it the answer is 429 with `Retry-After`. Requests without a
-    /// bearer token are not limited.
-    #[arg(long, env = "RATE_LIMIT_PER_S", default_value_t = DEFAULT_RATE_LIMIT_PER_S)]
-    pub rate_limit_per_s: f64,
-    /// Requests one bearer token may send at once before the sustained rate
-    /// applies (0: no limit).
-    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = DEFAULT_RATE_LIMIT_BURST)]
-    pub rate_limit_burst: u32,
+    /// Rate limits per token and per client address.
+    #[command(flatten)]
+    pub rate_limits: RateLimitArgs,
+    /// Where asset geometries may lie.
+    #[command(flatten)]
+    pub region: RegionArgs,
     /// Seconds a request may take until its response head (streamed export
     /// bodies may take longer); over it the answer is 503 with `Retry-After`.
     #[arg(long, env = "REQUEST_TIMEOUT_S", default_value_t = DEFAULT_REQUEST_TIMEOUT_S,
@@ -326,6 +326,114 @@ pub struct ServeArgs {
     /// or a comma-separated list such as `https://gis.example.org`.
     #[arg(long, env = "CORS_ALLOW_ORIGINS", default_value = "*")]
     pub cors_allow_origins: CorsOrigins,
+}
+
+/// Rate limits of `serve` (see docs/limits.md "Rate limits"): each budget
+/// is a sustained rate and a burst; 0 for either disables that budget. Over
+/// a budget the answer is 429 problem+json with `Retry-After`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RateLimitArgs {
+    /// Sustained requests per second of one bearer token, every request but
+    /// cheap reads (0: no limit).
+    #[arg(long, env = "RATE_LIMIT_PER_S", default_value_t = DEFAULT_RATE_LIMIT_PER_S)]
+    pub rate_limit_per_s: f64,
+    /// Requests one bearer token may send at once before the sustained rate
+    /// applies (0: no limit).
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = DEFAULT_RATE_LIMIT_BURST)]
+    pub rate_limit_burst: u32,
+    /// Sustained cheap reads per second (feature pages, tiles, collections,
+    /// the landing page, the web map's files) of one token or, anonymous,
+    /// one client address (0: no limit). `/healthz` and `/readyz` are never
+    /// limited.
+    #[arg(long, env = "READ_RATE_LIMIT_PER_S", default_value_t = DEFAULT_READ_RATE_LIMIT_PER_S)]
+    pub read_rate_limit_per_s: f64,
+    /// Cheap reads at once of one token or client address (0: no limit).
+    #[arg(long, env = "READ_RATE_LIMIT_BURST", default_value_t = DEFAULT_READ_RATE_LIMIT_BURST)]
+    pub read_rate_limit_burst: u32,
+    /// Sustained anonymous requests per second of one client address that
+    /// are neither cheap reads nor expensive (the change feed, histories,
+    /// refused writes; 0: no limit).
+    #[arg(long, env = "ANON_RATE_LIMIT_PER_S", default_value_t = DEFAULT_ANON_RATE_LIMIT_PER_S)]
+    pub anon_rate_limit_per_s: f64,
+    /// Those anonymous requests at once (0: no limit).
+    #[arg(long, env = "ANON_RATE_LIMIT_BURST", default_value_t = DEFAULT_ANON_RATE_LIMIT_BURST)]
+    pub anon_rate_limit_burst: u32,
+    /// Sustained anonymous expensive requests per second of one client
+    /// address: `/coverage/gaps`, `/coverage/footprints`, `/analysis/*`,
+    /// `POST /coverage/points` and exports (0: no limit).
+    #[arg(long, env = "EXPENSIVE_RATE_LIMIT_PER_S", default_value_t = DEFAULT_EXPENSIVE_RATE_LIMIT_PER_S)]
+    pub expensive_rate_limit_per_s: f64,
+    /// Anonymous expensive requests at once (0: no limit).
+    #[arg(long, env = "EXPENSIVE_RATE_LIMIT_BURST", default_value_t = DEFAULT_EXPENSIVE_RATE_LIMIT_BURST)]
+    pub expensive_rate_limit_burst: u32,
+    /// Reverse proxies (addresses or CIDR blocks, comma-separated) whose
+    /// `X-Forwarded-For` names the client address; default none (the TCP
+    /// peer is the client). Only set it for proxies you run: anyone can
+    /// send the header.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// A proxy of `TRUSTED_PROXIES`: a CIDR block, or one address.
+fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            format!("'{text}' is neither an IP address nor a CIDR block such as 10.0.0.0/8")
+        })
+}
+
+/// The service region of `serve` and `import` (see docs/limits.md "Service
+/// region"): asset geometries outside it are refused (422, or a row problem
+/// of an import).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegionArgs {
+    /// Where every vertex of a tower, fibre route, data centre or district
+    /// must lie: minLon,minLat,maxLon,maxLat (degrees); default Đà Nẵng
+    /// with a margin of about 20 km.
+    #[arg(long, env = "SERVICE_REGION", default_value = "107.6,15.7,108.6,16.45")]
+    pub service_region: crate::domain::region::LonLatBox,
+    /// Where submarine cables may reach (they must still land in the
+    /// service region): minLon,minLat,maxLon,maxLat; default the East Sea.
+    #[arg(long, env = "CABLE_REGION", default_value = "100,0,125,25")]
+    pub cable_region: crate::domain::region::LonLatBox,
+    /// Longest underground or aerial fibre route, geodesic km.
+    #[arg(long, env = "MAX_ROUTE_KM", default_value_t = crate::domain::region::MAX_ROUTE_KM)]
+    pub max_route_km: f64,
+    /// Longest submarine cable, geodesic km.
+    #[arg(long, env = "MAX_CABLE_KM", default_value_t = crate::domain::region::MAX_CABLE_KM)]
+    pub max_cable_km: f64,
+    /// Most parts (LineStrings) of one fibre route: 1 to 1,000 (the fixed
+    /// structural ceiling of a fibre-route geometry, `fibre-routes max
+    /// parts`, checked while parsing).
+    #[arg(long, env = "MAX_ROUTE_PARTS", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_route_parts: u32,
+}
+
+impl RegionArgs {
+    /// The region these settings describe.
+    ///
+    /// # Errors
+    /// When a length limit is not a positive number.
+    pub fn region(&self) -> Result<crate::domain::region::ServiceRegion, String> {
+        for (flag, km) in [
+            ("max-route-km", self.max_route_km),
+            ("max-cable-km", self.max_cable_km),
+        ] {
+            if !(km.is_finite() && km > 0.0) {
+                return Err(format!("--{flag} must be a positive number of kilometres"));
+            }
+        }
+        Ok(crate::domain::region::ServiceRegion {
+            area: self.service_region,
+            cable_area: self.cable_region,
+            max_route_km: self.max_route_km,
+            max_cable_km: self.max_cable_km,
+            max_route_parts: usize::try_from(self.max_route_parts).unwrap_or(usize::MAX),
+        })
+    }
 }
 
 /// Generator parameters shared by `generate` and `load-sample`.
@@ -371,6 +479,21 @@ pub struct GenerateArgs {
 pub const DEFAULT_RATE_LIMIT_PER_S: f64 = 10.0;
 /// Default burst of one bearer token, requests.
 pub const DEFAULT_RATE_LIMIT_BURST: u32 = 100;
+/// Default sustained cheap reads of one token or client address, per second
+/// (a map view loads tens of tiles at once).
+pub const DEFAULT_READ_RATE_LIMIT_PER_S: f64 = 50.0;
+/// Default burst of cheap reads, requests.
+pub const DEFAULT_READ_RATE_LIMIT_BURST: u32 = 500;
+/// Default sustained anonymous requests (neither cheap nor expensive) of one
+/// client address, per second.
+pub const DEFAULT_ANON_RATE_LIMIT_PER_S: f64 = 5.0;
+/// Default burst of those anonymous requests.
+pub const DEFAULT_ANON_RATE_LIMIT_BURST: u32 = 50;
+/// Default sustained anonymous expensive requests of one client address,
+/// per second.
+pub const DEFAULT_EXPENSIVE_RATE_LIMIT_PER_S: f64 = 1.0;
+/// Default burst of anonymous expensive requests.
+pub const DEFAULT_EXPENSIVE_RATE_LIMIT_BURST: u32 = 20;
 /// Default bound of a request's time to the response head, seconds.
 pub const DEFAULT_REQUEST_TIMEOUT_S: u64 = 30;
 /// Default bound of `POST /imports`, seconds.
@@ -447,7 +570,50 @@ mod tests {
         let Command::Serve(a) = cli.command else {
             panic!("not serve")
         };
-        assert_eq!((a.rate_limit_per_s, a.rate_limit_burst), (10.0, 100));
+        let r = &a.rate_limits;
+        assert_eq!((r.rate_limit_per_s, r.rate_limit_burst), (10.0, 100));
+        assert_eq!(
+            (r.read_rate_limit_per_s, r.read_rate_limit_burst),
+            (50.0, 500)
+        );
+        assert_eq!(
+            (r.anon_rate_limit_per_s, r.anon_rate_limit_burst),
+            (5.0, 50)
+        );
+        assert_eq!(
+            (r.expensive_rate_limit_per_s, r.expensive_rate_limit_burst),
+            (1.0, 20)
+        );
+        assert!(r.trusted_proxies.is_empty());
+        let cli = Cli::try_parse_from([
+            "telecom-gis",
+            "serve",
+            "--trusted-proxies",
+            "10.0.0.0/8, ::1",
+        ])
+        .unwrap();
+        let Command::Serve(a) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(
+            a.rate_limits.trusted_proxies,
+            [
+                "10.0.0.0/8".parse::<ipnet::IpNet>().unwrap(),
+                "::1/128".parse().unwrap()
+            ]
+        );
+        assert!(
+            Cli::try_parse_from(["telecom-gis", "serve", "--trusted-proxies", "proxy.lan"])
+                .is_err()
+        );
+        let cli = Cli::try_parse_from(["telecom-gis", "serve"]).unwrap();
+        let Command::Serve(a) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(
+            a.region.region(),
+            Ok(crate::domain::region::ServiceRegion::default())
+        );
         assert_eq!((a.request_timeout_s, a.import_timeout_s), (30, 600));
         assert_eq!(a.cors_allow_origins, CorsOrigins::Any);
         assert!(Cli::try_parse_from(["telecom-gis", "serve", "--request-timeout-s", "0"]).is_err());

@@ -72,7 +72,10 @@ pub(super) async fn run(url: Option<&str>, args: &ImportArgs) -> Result<ExitCode
         let secs = started.elapsed().as_secs_f64().max(1e-3);
         progress_bar.set_message(format!("{rows} rows, {:.0} rows/s", rows as f64 / secs));
     };
-    let service = super::service(pool.clone(), None)?;
+    let service = crate::service::Service {
+        region: std::sync::Arc::new(args.region.region().map_err(anyhow::Error::msg)?),
+        ..super::service(pool.clone(), None)?
+    };
     let caller = Caller {
         actor: super::command_line(),
         request_id: None,

@@ -63,7 +63,8 @@ pub async fn run(url: Option<&str>, command: Command) -> Result<ExitCode> {
 }
 
 /// The application layer over `pool`, with the coverage model of
-/// `coverage_config` (or the shipped one) and an index not yet loaded.
+/// `coverage_config` (or the shipped one), an index not yet loaded and the
+/// default service region.
 fn service(pool: sqlx::PgPool, coverage_config: Option<&Path>) -> Result<crate::service::Service> {
     Ok(crate::service::Service {
         pool,
@@ -71,6 +72,7 @@ fn service(pool: sqlx::PgPool, coverage_config: Option<&Path>) -> Result<crate::
             load_coverage_config(coverage_config)?,
         )),
         analysis: std::sync::Arc::new(AnalysisConfig::default()),
+        region: std::sync::Arc::new(crate::domain::region::ServiceRegion::default()),
     })
 }
 

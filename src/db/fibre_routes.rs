@@ -73,6 +73,22 @@ pub async fn list(pool: &PgPool, filter: &ItemFilter) -> DbResult<Vec<FibreRoute
     Ok(rows.into_iter().filter_map(Row::into_domain).collect())
 }
 
+/// The operator and geometry (lon/lat) of every fibre route, for the
+/// extent of what a viewer sees.
+///
+/// # Errors
+/// On database failure.
+pub async fn geometries(pool: &PgPool) -> DbResult<Vec<(String, geo::Geometry<f64>)>> {
+    let rows: Vec<(String, wkb::Decode<geo::Geometry<f64>>)> =
+        sqlx::query_as("select operator_id, geom from fibre_routes")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(operator, g)| Some((operator, g.geometry?)))
+        .collect())
+}
+
 /// The number of fibre routes matching `filter`.
 ///
 /// # Errors

@@ -73,9 +73,10 @@ impl NewDataCentre {
         properties: &serde_json::Map<String, Value>,
     ) -> Result<Self, Invalid> {
         let mut errors = Invalid::default();
-        let geom = geometry::parse_geometry(geometry, &["Point", "Polygon"], "/geometry")
-            .map_err(|e| errors.extend(e))
-            .ok();
+        let geom =
+            geometry::parse_geometry(geometry, super::CollectionId::DataCentres, "/geometry")
+                .map_err(|e| errors.extend(e))
+                .ok();
         let mut p = Props::new(properties, "/properties");
         p.ignore(READ_ONLY);
         let operator = p.req_str("operator", 63);

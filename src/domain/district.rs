@@ -59,7 +59,7 @@ impl NewDistrict {
         id_hint: Option<&str>,
     ) -> Result<Self, Invalid> {
         let mut errors = Invalid::default();
-        let geom = geometry::parse_geometry(geometry, &["Polygon", "MultiPolygon"], "/geometry")
+        let geom = geometry::parse_geometry(geometry, super::CollectionId::Districts, "/geometry")
             .map_err(|e| errors.extend(e))
             .ok();
         let mut p = Props::new(properties, "/properties");

@@ -50,6 +50,15 @@ pub struct NewFibreRoute {
 }
 
 impl NewFibreRoute {
+    /// Submarine or terrestrial, for [`super::region::ServiceRegion::check`].
+    pub fn route(&self) -> super::region::Route {
+        if self.placement == Placement::Submarine {
+            super::region::Route::Submarine
+        } else {
+            super::region::Route::Terrestrial
+        }
+    }
+
     /// True when storing `self` over `stored` would change nothing (same
     /// attributes and exactly the same lon/lat geometry).
     pub fn same_as(&self, stored: &FibreRoute) -> bool {
@@ -74,7 +83,7 @@ impl NewFibreRoute {
     ) -> Result<Self, Invalid> {
         let mut errors = Invalid::default();
         let geom =
-            geometry::parse_geometry(geometry, &["LineString", "MultiLineString"], "/geometry")
+            geometry::parse_geometry(geometry, super::CollectionId::FibreRoutes, "/geometry")
                 .map_err(|e| errors.extend(e))
                 .ok();
         let mut p = Props::new(properties, "/properties");

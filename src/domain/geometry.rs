@@ -10,12 +10,130 @@
 //! lon/lat of an intersection), and polygons whose rings cross or whose holes
 //! lie outside the shell (`geo::Validation`'s rules, checked in O(n log n):
 //! see [`ring_self_intersection`]).
+//!
+//! Each layer bounds the size of its geometries ([`GeometryLimits`]): the
+//! positions, parts and rings are counted from the array lengths before any
+//! position is read or any ring checked, so an oversized geometry costs a
+//! walk over the lengths of its arrays and nothing more.
 
 use geo::line_intersection::line_intersection;
 use geo::{Coord, Geometry, Line, LineString, MultiLineString, MultiPolygon, Point, Polygon};
 use serde_json::Value;
 
-use super::Invalid;
+use super::{CollectionId, Invalid};
+
+/// The most a layer's geometry may hold (each bound is per feature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GeometryLimits {
+    /// Positions (vertices) in the whole geometry.
+    pub max_vertices: usize,
+    /// Parts: line strings of a MultiLineString, polygons of a MultiPolygon.
+    pub max_parts: usize,
+    /// Rings (exterior and holes) over all polygons.
+    pub max_rings: usize,
+}
+
+impl GeometryLimits {
+    /// The limits of `layer`'s geometries. Towers are Points; a fibre route
+    /// may follow a long corridor with survey-grade vertices; a data centre
+    /// footprint is a building; a district is an administrative boundary
+    /// (the sample districts have at most 886 positions, the city outline
+    /// 1,257).
+    pub const fn of(layer: CollectionId) -> Self {
+        match layer {
+            CollectionId::Towers => Self {
+                max_vertices: 1,
+                max_parts: 1,
+                max_rings: 0,
+            },
+            CollectionId::FibreRoutes => Self {
+                max_vertices: 100_000,
+                max_parts: 1_000,
+                max_rings: 0,
+            },
+            CollectionId::DataCentres => Self {
+                max_vertices: 10_000,
+                max_parts: 1,
+                max_rings: 100,
+            },
+            CollectionId::Districts => Self {
+                max_vertices: 200_000,
+                max_parts: 1_000,
+                max_rings: 10_000,
+            },
+        }
+    }
+}
+
+/// What a per-layer geometry limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Positions (vertices).
+    Vertices,
+    /// Parts of a multi-geometry.
+    Parts,
+    /// Polygon rings.
+    Rings,
+}
+
+fn feature_name(layer: CollectionId) -> &'static str {
+    match layer {
+        CollectionId::Towers => "a tower",
+        CollectionId::FibreRoutes => "a fibre route",
+        CollectionId::DataCentres => "a data centre",
+        CollectionId::Districts => "a district",
+    }
+}
+
+/// The refusal of a geometry of `layer` with `found` of `what`, naming the
+/// limit, e.g. "has 150,000 positions; a fibre route may have at most
+/// 100,000 (limit: fibre-routes max vertices)".
+pub fn over_limit(layer: CollectionId, what: Counted, found: usize) -> String {
+    let limits = GeometryLimits::of(layer);
+    let (noun, limit, setting) = match what {
+        Counted::Vertices => ("positions", limits.max_vertices, "max vertices"),
+        Counted::Parts => ("parts", limits.max_parts, "max parts"),
+        Counted::Rings => ("rings", limits.max_rings, "max rings"),
+    };
+    format!(
+        "has {} {noun}; {} may have at most {} (limit: {layer} {setting})",
+        crate::format::json::thousands(found),
+        feature_name(layer),
+        crate::format::json::thousands(limit)
+    )
+}
+
+/// Counts the positions, parts and rings of the `coordinates` of a geometry
+/// of type `gtype` from array lengths only (a fixed number of levels, no
+/// recursion); anything not shaped as the type counts as nothing here, and
+/// is reported by the parser.
+fn measure(gtype: &str, coords: &Value) -> (usize, usize, usize) {
+    fn arr(v: &Value) -> &[Value] {
+        v.as_array().map_or(&[][..], Vec::as_slice)
+    }
+    fn len(v: &Value) -> usize {
+        arr(v).len()
+    }
+    fn rings(v: &Value) -> (usize, usize) {
+        (len(v), arr(v).iter().map(len).sum())
+    }
+    match gtype {
+        "Point" => (1, 1, 0),
+        "LineString" => (len(coords), 1, 0),
+        "MultiLineString" => (arr(coords).iter().map(len).sum(), len(coords), 0),
+        "Polygon" => {
+            let (r, v) = rings(coords);
+            (v, 1, r)
+        }
+        "MultiPolygon" => arr(coords)
+            .iter()
+            .fold((0, len(coords), 0), |(v, p, r), poly| {
+                let (pr, pv) = rings(poly);
+                (v + pv, p, r + pr)
+            }),
+        _ => (0, 0, 0),
+    }
+}
 
 /// CRS identifiers accepted in a `crs` member or a `Content-Crs` header.
 pub const ACCEPTED_CRS: &[&str] = &[
@@ -473,16 +591,19 @@ fn multipolygon_fault(
     None
 }
 
-/// Parses and validates the member `geometry` (located at `pointer`) whose
-/// GeoJSON type must be one of `allowed`.
+/// Parses and validates the member `geometry` (located at `pointer`) of a
+/// feature of `layer`: its GeoJSON type must be one the layer allows, and
+/// its size within the layer's [`GeometryLimits`].
 ///
 /// # Errors
-/// Every problem found, each with a JSON Pointer below `pointer`.
+/// Every problem found, each with a JSON Pointer below `pointer`; a geometry
+/// over a limit gets that one problem, naming the limit.
 pub fn parse_geometry(
     value: Option<&Value>,
-    allowed: &[&str],
+    layer: CollectionId,
     pointer: &str,
 ) -> Result<Geometry<f64>, Invalid> {
+    let allowed = layer.geometry_types();
     let expected = allowed.join(" or ");
     let obj = match value {
         None | Some(Value::Null) => {
@@ -525,6 +646,22 @@ pub fn parse_geometry(
         return Err(p.errors);
     };
     let cptr = format!("{pointer}/coordinates");
+    let (vertices, parts, rings) = measure(gtype, coords);
+    let limits = GeometryLimits::of(layer);
+    let mut over = false;
+    for (what, found, limit) in [
+        (Counted::Vertices, vertices, limits.max_vertices),
+        (Counted::Parts, parts, limits.max_parts),
+        (Counted::Rings, rings, limits.max_rings),
+    ] {
+        if found > limit {
+            p.errors.push(&cptr, over_limit(layer, what, found));
+            over = true;
+        }
+    }
+    if over {
+        return Err(p.errors);
+    }
     let geometry: Option<Geometry<f64>> = match gtype {
         "Point" => p.position(coords, &cptr).map(|c| Point::from(c).into()),
         "LineString" => p.line_string(coords, &cptr).map(Into::into),
@@ -591,15 +728,88 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(v: Value, allowed: &[&str]) -> Result<Geometry<f64>, Invalid> {
-        parse_geometry(Some(&v), allowed, "/geometry")
+    fn parse(v: Value, layer: CollectionId) -> Result<Geometry<f64>, Invalid> {
+        parse_geometry(Some(&v), layer, "/geometry")
+    }
+
+    /// A closed ring of `n` positions around (108.2, 16.05), counter-clockwise.
+    fn ring(n: usize, r: f64) -> Value {
+        let mut pts: Vec<Value> = (0..n - 1)
+            .map(|i| {
+                let a = i as f64 / (n - 1) as f64 * std::f64::consts::TAU;
+                json!([108.2 + r * a.cos(), 16.05 + r * a.sin()])
+            })
+            .collect();
+        pts.push(pts[0].clone());
+        Value::Array(pts)
+    }
+
+    #[test]
+    fn a_geometry_over_its_layers_vertex_limit_is_refused_naming_the_limit() {
+        let line: Vec<Value> = (0..150_000)
+            .map(|i| json!([108.0 + i as f64 * 1e-6, 16.0]))
+            .collect();
+        let e = parse(
+            json!({"type": "LineString", "coordinates": line}),
+            CollectionId::FibreRoutes,
+        )
+        .unwrap_err();
+        assert_eq!(e.errors.len(), 1, "{e:?}");
+        assert_eq!(e.errors[0].pointer, "/geometry/coordinates");
+        assert_eq!(
+            e.errors[0].detail,
+            "has 150,000 positions; a fibre route may have at most 100,000 (limit: fibre-routes max vertices)"
+        );
+        let at_limit: Vec<Value> = line[..100_000].to_vec();
+        assert!(
+            parse(
+                json!({"type": "LineString", "coordinates": at_limit}),
+                CollectionId::FibreRoutes
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn parts_and_rings_are_limited_per_layer() {
+        let square = ring(5, 0.001);
+        let holes: Vec<Value> = std::iter::once(ring(40, 0.01))
+            .chain((0..101).map(|_| square.clone()))
+            .collect();
+        let e = parse(
+            json!({"type": "Polygon", "coordinates": holes}),
+            CollectionId::DataCentres,
+        )
+        .unwrap_err();
+        assert!(
+            e.errors[0].detail.contains(
+                "has 102 rings; a data centre may have at most 100 (limit: data-centres max rings)"
+            ),
+            "{e:?}"
+        );
+        let lines: Vec<Value> = (0..1001)
+            .map(|i| json!([[108.0, 16.0 + i as f64 * 1e-4], [108.1, 16.0]]))
+            .collect();
+        let e = parse(
+            json!({"type": "MultiLineString", "coordinates": lines}),
+            CollectionId::FibreRoutes,
+        )
+        .unwrap_err();
+        assert!(
+            e.errors[0]
+                .detail
+                .contains("(limit: fibre-routes max parts)"),
+            "{e:?}"
+        );
+        let district = json!({"type": "MultiPolygon", "coordinates": [[ring(5_000, 0.05)]]});
+        assert!(parse(district, CollectionId::Districts).is_ok());
     }
 
     #[test]
     fn a_valid_point_parses_in_lon_lat_order() {
         let g = parse(
             json!({"type": "Point", "coordinates": [108.2, 16.05]}),
-            &["Point"],
+            CollectionId::Towers,
         )
         .unwrap();
         assert_eq!(g, Geometry::Point(Point::new(108.2, 16.05)));
@@ -609,7 +819,7 @@ mod tests {
     fn swapped_coordinates_are_reported_with_a_hint() {
         let e = parse(
             json!({"type": "Point", "coordinates": [16.05, 108.2]}),
-            &["Point"],
+            CollectionId::Towers,
         )
         .unwrap_err();
         assert_eq!(e.errors[0].pointer, "/geometry/coordinates/1");
@@ -619,7 +829,7 @@ mod tests {
     #[test]
     fn a_bow_tie_ring_reports_where_it_crosses() {
         let bow = json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [2.0, 2.0], [2.0, 0.0], [0.0, 2.0], [0.0, 0.0]]]});
-        let e = parse(bow, &["Polygon"]).unwrap_err();
+        let e = parse(bow, CollectionId::Districts).unwrap_err();
         assert_eq!(e.errors[0].pointer, "/geometry/coordinates/0");
         assert!(
             e.errors[0].detail.contains("lon 1.0000000, lat 1.0000000"),
@@ -630,7 +840,7 @@ mod tests {
     #[test]
     fn an_open_ring_is_rejected() {
         let open = json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]]});
-        let e = parse(open, &["Polygon"]).unwrap_err();
+        let e = parse(open, CollectionId::Districts).unwrap_err();
         assert!(e.errors[0].detail.contains("not closed"), "{e:?}");
     }
 
@@ -821,27 +1031,27 @@ mod tests {
         ]);
         let overlapping = json!([[1.5, 1.5], [1.5, 3.0], [3.0, 3.0], [3.0, 1.5], [1.5, 1.5]]);
         let ok = json!({"type": "Polygon", "coordinates": [shell, inside]});
-        assert!(parse(ok, &["Polygon"]).is_ok());
+        assert!(parse(ok, CollectionId::Districts).is_ok());
         for bad in [
             json!({"type": "Polygon", "coordinates": [shell, outside]}),
             json!({"type": "Polygon", "coordinates": [shell, inside, overlapping]}),
             json!({"type": "MultiPolygon", "coordinates": [[shell], [inside]]}),
         ] {
-            let e = parse(bad.clone(), &["Polygon", "MultiPolygon"]).unwrap_err();
+            let e = parse(bad.clone(), CollectionId::Districts).unwrap_err();
             assert!(e.errors[0].detail.starts_with("invalid "), "{bad}: {e:?}");
         }
         let apart = json!({"type": "MultiPolygon", "coordinates": [[shell], [outside]]});
-        assert!(parse(apart, &["MultiPolygon"]).is_ok());
+        assert!(parse(apart, CollectionId::Districts).is_ok());
         // Three distinct positions at least.
         let flat = json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 0.0]]]});
-        assert!(parse(flat, &["Polygon"]).is_err());
+        assert!(parse(flat, CollectionId::Districts).is_err());
     }
 
     #[test]
     fn a_disallowed_geometry_type_names_the_accepted_ones() {
         let e = parse(
             json!({"type": "Point", "coordinates": [1.0, 1.0]}),
-            &["LineString", "MultiLineString"],
+            CollectionId::FibreRoutes,
         )
         .unwrap_err();
         assert_eq!(e.errors[0].pointer, "/geometry/type");
@@ -852,7 +1062,7 @@ mod tests {
     fn a_foreign_crs_is_rejected() {
         let g = json!({"type": "Point", "coordinates": [1.0, 1.0],
             "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}}});
-        let e = parse(g, &["Point"]).unwrap_err();
+        let e = parse(g, CollectionId::Towers).unwrap_err();
         assert_eq!(e.errors[0].pointer, "/geometry/crs");
     }
 }

@@ -267,14 +267,15 @@ impl NewTower {
         properties: &serde_json::Map<String, Value>,
     ) -> Result<Self, Invalid> {
         let mut errors = Invalid::default();
-        let point = match geometry::parse_geometry(geometry, &["Point"], "/geometry") {
-            Ok(geo::Geometry::Point(p)) => Some(p),
-            Ok(_) => None,
-            Err(e) => {
-                errors.extend(e);
-                None
-            }
-        };
+        let point =
+            match geometry::parse_geometry(geometry, super::CollectionId::Towers, "/geometry") {
+                Ok(geo::Geometry::Point(p)) => Some(p),
+                Ok(_) => None,
+                Err(e) => {
+                    errors.extend(e);
+                    None
+                }
+            };
         let mut p = Props::new(properties, "/properties");
         p.ignore(READ_ONLY);
         let operator = p.req_str("operator", 63);

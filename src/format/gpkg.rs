@@ -8,6 +8,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, params_from_iter};
 
+use super::{GeometryBudget, GeometryReadError};
+
 /// WKT of EPSG:4326 as GeoPackage's `gpkg_spatial_ref_sys` expects it.
 const WGS84_WKT: &str = r#"GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,AUTHORITY["EPSG","7030"]],AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,AUTHORITY["EPSG","8901"]],UNIT["degree",0.0174532925199433,AUTHORITY["EPSG","9122"]],AXIS["Latitude",NORTH],AXIS["Longitude",EAST],AUTHORITY["EPSG","4326"]]"#;
 
@@ -44,30 +46,44 @@ pub fn encode(g: &geo::Geometry<f64>) -> Result<Vec<u8>, GpkgError> {
     Ok(blob)
 }
 
-/// Decodes a GeoPackage geometry blob (any envelope, either byte order).
+/// Decodes a GeoPackage geometry blob (any envelope, either byte order)
+/// whose WKB is within `budget` ([`super::wkb::check`] walks it first).
 ///
 /// # Errors
-/// A message when the blob is not a GeoPackage geometry.
-pub fn decode(blob: &[u8]) -> Result<geo::Geometry<f64>, String> {
-    use geozero::ToGeo;
+/// [`GeometryReadError::Invalid`] when the blob is not a GeoPackage
+/// geometry, else as [`super::wkb::read`].
+pub fn decode(
+    blob: &[u8],
+    budget: GeometryBudget,
+) -> Result<geo::Geometry<f64>, GeometryReadError> {
+    let invalid = |m: &str| GeometryReadError::Invalid(m.to_owned());
     if blob.len() < 8 || &blob[..2] != b"GP" {
-        return Err("is not a GeoPackage geometry blob".into());
+        return Err(invalid("is not a GeoPackage geometry blob"));
     }
     let flags = blob[3];
+    if flags & 0b0010_0000 != 0 {
+        return Err(invalid(
+            "is an extended GeoPackage geometry (flag X): only standard WKB geometries are supported",
+        ));
+    }
     if flags & 0b0001_0000 != 0 {
-        return Err("is an empty geometry".into());
+        return Err(invalid("is an empty geometry"));
     }
     let envelope = match (flags >> 1) & 0b111 {
         0 => 0,
         1 => 32,
         2 | 3 => 48,
         4 => 64,
-        e => return Err(format!("has an invalid envelope code {e}")),
+        e => {
+            return Err(GeometryReadError::Invalid(format!(
+                "has an invalid envelope code {e}"
+            )));
+        }
     };
-    let wkb = blob.get(8 + envelope..).ok_or("is truncated")?;
-    geozero::wkb::Wkb(wkb.to_vec())
-        .to_geo()
-        .map_err(|e| format!("holds invalid WKB: {e}"))
+    let wkb = blob
+        .get(8 + envelope..)
+        .ok_or_else(|| invalid("is truncated"))?;
+    super::wkb::read(wkb, budget)
 }
 
 /// Creates a GeoPackage at `path` with one feature table `table` whose
@@ -199,12 +215,17 @@ pub fn feature_table(
 
 #[cfg(test)]
 mod tests {
+    const BUDGET: super::GeometryBudget = super::GeometryBudget {
+        max_depth: super::super::MAX_GEOMETRY_DEPTH,
+        max_positions: 100,
+    };
+
     #[test]
     fn a_geometry_survives_a_geopackage_blob_round_trip() {
         let g = geo::Geometry::Point(geo::Point::new(108.2208, 16.0471));
         let blob = super::encode(&g).unwrap();
         assert_eq!(&blob[..2], b"GP");
-        assert_eq!(super::decode(&blob).unwrap(), g);
+        assert_eq!(super::decode(&blob, BUDGET).unwrap(), g);
     }
 
     #[test]
@@ -217,7 +238,7 @@ mod tests {
             blob.extend_from_slice(&v.to_le_bytes());
         }
         blob.extend_from_slice(&plain[8..]);
-        assert_eq!(super::decode(&blob).unwrap(), g);
-        assert!(super::decode(b"XX").is_err());
+        assert_eq!(super::decode(&blob, BUDGET).unwrap(), g);
+        assert!(super::decode(b"XX", BUDGET).is_err());
     }
 }

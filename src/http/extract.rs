@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ProblemItem};
+use crate::domain::Invalid;
 use crate::domain::geometry::is_accepted_crs;
+use crate::format::json::{self, Exceeded, JsonError, JsonLimits};
 
 /// The absolute base URL of the service for links, without a trailing
 /// slash: the configured public URL, else `http(s)://<Host>` of the request
@@ -98,22 +100,31 @@ pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
 }
 
 /// Checks `Content-Type` (one of `accepted`, or absent) and `Content-Crs`
-/// (CRS84/EPSG:4326 only), then parses the body as JSON.
+/// (CRS84/EPSG:4326 only), then parses the body as JSON within the default
+/// [`JsonLimits`] (nesting depth and number of values, counted while
+/// reading: an oversized body is never built in full).
 ///
 /// # Errors
 /// 415 for another media type, 400 for a foreign CRS, an empty body or a
-/// JSON syntax error (with line and column).
+/// JSON syntax error (with line and column), 413 for more JSON values than
+/// the limit, 422 for nesting deeper than the limit.
 pub fn json_body(headers: &HeaderMap, body: &Bytes, accepted: &[&str]) -> ApiResult<Value> {
     json_body_bytes_check(headers, body, accepted)?;
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::body(
+    json::from_slice(body, JsonLimits::default()).map_err(|e| match e {
+        JsonError::Limit(over @ Exceeded::Values { .. }) => {
+            ApiError::PayloadTooLarge(format!("the request body holds {over}"))
+        }
+        JsonError::Limit(over @ Exceeded::Depth { .. }) => {
+            ApiError::Invalid(Invalid::one("", format!("the request body is {over}")))
+        }
+        JsonError::Syntax(e) => ApiError::body(
             "",
             format!(
                 "not valid JSON at line {}, column {}: {e}",
                 e.line(),
                 e.column()
             ),
-        )
+        ),
     })
 }
 

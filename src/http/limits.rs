@@ -1,5 +1,5 @@
-//! Request limits: a per-token rate limit (governor), request timeouts, the
-//! CORS policy and request-id hygiene. The layers themselves are assembled in
+//! Request limits: rate limits per token and per client address (governor,
+//! [`RateLimits`]), request timeouts, the CORS policy and request-id hygiene. The layers themselves are assembled in
 //! [`app`](super::app).
 
 use std::num::NonZeroU32;
@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use axum::extract::{Request, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -15,16 +17,21 @@ use governor::Quota;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
+use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::error::ApiError;
 
 pub use crate::config::{
-    CorsOrigins, DEFAULT_IMPORT_TIMEOUT_S, DEFAULT_RATE_LIMIT_BURST, DEFAULT_RATE_LIMIT_PER_S,
-    DEFAULT_REQUEST_TIMEOUT_S,
+    CorsOrigins, DEFAULT_ANON_RATE_LIMIT_BURST, DEFAULT_ANON_RATE_LIMIT_PER_S,
+    DEFAULT_EXPENSIVE_RATE_LIMIT_BURST, DEFAULT_EXPENSIVE_RATE_LIMIT_PER_S,
+    DEFAULT_IMPORT_TIMEOUT_S, DEFAULT_RATE_LIMIT_BURST, DEFAULT_RATE_LIMIT_PER_S,
+    DEFAULT_READ_RATE_LIMIT_BURST, DEFAULT_READ_RATE_LIMIT_PER_S, DEFAULT_REQUEST_TIMEOUT_S,
 };
-/// Most tokens tracked at once (see [`RateLimiter`] for what happens beyond).
+
+/// Most keys (tokens or client addresses) each limiter tracks at once (see
+/// [`RateLimiter`] for what happens beyond). (see [`RateLimiter`] for what happens beyond).
 pub const MAX_TRACKED_TOKENS: usize = 100_000;
 
 /// The request header carrying the request id.
@@ -35,17 +42,16 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// arithmetic cannot overflow.
 const MAX_REFILL_S: f64 = 100.0 * 365.25 * 86_400.0;
 
-/// A rate-limit key: the SHA-256 digest of an `Authorization` value.
-type Key = [u8; 32];
+/// A rate-limit key: the SHA-256 digest of a bearer token or of a client
+/// address ([`token_key`], [`address_key`]).
+pub type Key = [u8; 32];
 type Keyed<C> =
     governor::RateLimiter<Key, DashMapStateStore<Key>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
-/// A rate limit per bearer token: governor's keyed GCRA limiter, which lets
-/// each token have `burst` requests at once and one more every `1 / per_s`
-/// seconds (a token bucket, in effect).
-///
-/// Keys are SHA-256 digests of the whole `Authorization` value, so no token
-/// is kept in clear. Requests without a bearer token are not limited.
+/// One keyed rate limit (per bearer token or per client address):
+/// governor's keyed GCRA limiter, which lets each key have `burst` requests
+/// at once and one more every `1 / per_s` seconds (a token bucket, in
+/// effect). [`RateLimits`] holds one per budget.
 ///
 /// Memory stays bounded under a flood of made-up tokens: once
 /// [`MAX_TRACKED_TOKENS`] are tracked, those whose allowance is full again
@@ -192,31 +198,304 @@ impl<C: Clock + Clone> RateLimiter<C> {
     }
 }
 
-/// The rate-limit key of a request: the SHA-256 digest of its
-/// `Authorization` value when that is a bearer token, else `None`.
-pub fn bearer_key(headers: &HeaderMap) -> Option<[u8; 32]> {
-    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
-    let scheme = value.get(..7)?;
-    scheme
-        .eq_ignore_ascii_case(b"bearer ")
-        .then(|| Sha256::digest(value).into())
+/// Which budget a request draws from: what it costs the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestClass {
+    /// Not limited: `GET /healthz` and `/readyz` (probes must always get
+    /// through, and they cost nothing).
+    Exempt,
+    /// Cheap, cacheable reads: every other GET/HEAD (landing page, API
+    /// document, collections, feature pages and features, tiles,
+    /// `/coverage/point`, operators, metrics, the static web map) but those
+    /// below.
+    Read,
+    /// Everything else: writes, imports, the change feed, histories,
+    /// `/index/fingerprint`.
+    Standard,
+    /// The expensive queries: `/coverage/gaps`, `/coverage/footprints`,
+    /// `/analysis/*`, `POST /coverage/points` and exports
+    /// (`/collections/{id}/items?f=csv|geojson|gpkg`).
+    Expensive,
 }
 
-/// Middleware: answers 429 with `Retry-After` when the request's bearer
-/// token is over its rate.
+impl RequestClass {
+    /// The class of a request with `method` to `path` (the raw path, as
+    /// routed) and `query` (the raw query string).
+    pub fn of(method: &Method, path: &str, query: Option<&str>) -> RequestClass {
+        let read = method == Method::GET || method == Method::HEAD;
+        if read && matches!(path, "/healthz" | "/readyz") {
+            return RequestClass::Exempt;
+        }
+        if method == Method::POST && path == "/coverage/points" {
+            return RequestClass::Expensive;
+        }
+        if !read {
+            return RequestClass::Standard;
+        }
+        let segments: Vec<&str> = path.split('/').skip(1).collect();
+        match segments.as_slice() {
+            ["coverage", "gaps" | "footprints"] | ["analysis", ..] => RequestClass::Expensive,
+            ["collections", _, "items"] if is_export(query) => RequestClass::Expensive,
+            ["changes"] | ["index", "fingerprint"] | ["collections", _, "items", _, "history"] => {
+                RequestClass::Standard
+            }
+            _ => RequestClass::Read,
+        }
+    }
+}
+
+/// True when a feature-page query asks for an export (`f` other than json).
+fn is_export(query: Option<&str>) -> bool {
+    let Some(q) = query else {
+        return false;
+    };
+    // An unreadable query is refused by the handler; count it dear.
+    serde_urlencoded::from_str::<Vec<(String, String)>>(q).map_or(true, |pairs| {
+        pairs.iter().any(|(k, v)| k == "f" && v != "json")
+    })
+}
+
+/// The rate-limit key of a bearer token (as parsed by
+/// [`bearer_token`](super::access::bearer_token)): a SHA-256 digest, so no
+/// token is kept in clear.
+pub fn token_key(token: &str) -> Key {
+    let mut h = Sha256::new();
+    h.update(b"token\0");
+    h.update(token.as_bytes());
+    h.finalize().into()
+}
+
+/// The rate-limit key of a client address: IPv4 addresses one by one, IPv6
+/// by their /64 prefix (what one subscriber is usually given, so rotating
+/// through it buys nothing). `None`, an unknown address, is one key of its
+/// own: requests whose peer is unknown share one budget (that happens only
+/// when the router is driven in process, without `ConnectInfo`, as the tests
+/// do; `serve` always knows the peer).
+pub fn address_key(addr: Option<IpAddr>) -> Key {
+    let mut h = Sha256::new();
+    h.update(b"address\0");
+    match addr.map(|a| a.to_canonical()) {
+        Some(IpAddr::V4(v4)) => h.update(v4.octets()),
+        Some(IpAddr::V6(v6)) => h.update(&v6.octets()[..8]),
+        None => h.update(b"unknown"),
+    }
+    h.finalize().into()
+}
+
+/// The client's address: the TCP peer, or — when the peer is one of the
+/// `trusted` reverse proxies — the nearest address in `X-Forwarded-For`
+/// that is not a trusted proxy (walking right to left, as each proxy
+/// appends the address it saw). When a hop cannot be read, the last trusted
+/// hop is the client (its budget is then shared by everyone behind it).
+/// `X-Forwarded-For` from any other peer is ignored: anyone can send one.
+pub fn client_address(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let is_trusted = |a: &IpAddr| trusted.iter().any(|n| n.contains(&a.to_canonical()));
+    let mut client = peer?;
+    if !is_trusted(&client) {
+        return Some(client);
+    }
+    let hops = headers
+        .get_all(FORWARDED_FOR)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(a) => {
+                client = a;
+                if !is_trusted(&a) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    Some(client)
+}
+
+/// `X-Forwarded-For`.
+const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// A budget: requests per second sustained, and at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    /// Sustained requests per second (0: no limit).
+    pub per_s: f64,
+    /// Requests at once (0: no limit).
+    pub burst: u32,
+}
+
+/// The rate-limit settings of `serve` (see [`RateLimits`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitConfig {
+    /// Per bearer token: every request but cheap reads.
+    pub token: Budget,
+    /// Per token or client address: cheap reads ([`RequestClass::Read`]).
+    pub reads: Budget,
+    /// Per client address, anonymous: [`RequestClass::Standard`] requests.
+    pub anonymous: Budget,
+    /// Per client address, anonymous: [`RequestClass::Expensive`] requests.
+    pub expensive: Budget,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (none by default).
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            token: Budget {
+                per_s: DEFAULT_RATE_LIMIT_PER_S,
+                burst: DEFAULT_RATE_LIMIT_BURST,
+            },
+            reads: Budget {
+                per_s: DEFAULT_READ_RATE_LIMIT_PER_S,
+                burst: DEFAULT_READ_RATE_LIMIT_BURST,
+            },
+            anonymous: Budget {
+                per_s: DEFAULT_ANON_RATE_LIMIT_PER_S,
+                burst: DEFAULT_ANON_RATE_LIMIT_BURST,
+            },
+            expensive: Budget {
+                per_s: DEFAULT_EXPENSIVE_RATE_LIMIT_PER_S,
+                burst: DEFAULT_EXPENSIVE_RATE_LIMIT_BURST,
+            },
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Every rate limit of the service: one keyed limiter per budget, each
+/// bounded to [`MAX_TRACKED_TOKENS`] keys.
+///
+/// | request | with a bearer token | anonymous |
+/// |---|---|---|
+/// | [`RequestClass::Exempt`] | not limited | not limited |
+/// | [`RequestClass::Read`] | `reads`, per token | `reads`, per client address |
+/// | [`RequestClass::Standard`] | `token`, per token | `anonymous`, per client address |
+/// | [`RequestClass::Expensive`] | `token`, per token | `expensive`, per client address |
+///
+/// A request draws from one budget only. Tokens are issued by the
+/// Department and name their holder, so their expensive requests share the
+/// token's budget; anonymous ones get a small budget of their own.
+#[derive(Debug)]
+pub struct RateLimits {
+    /// Per bearer token: every request but cheap reads.
+    pub token: RateLimiter,
+    /// Per token or client address: cheap reads.
+    pub reads: RateLimiter,
+    /// Per client address: anonymous requests that are neither cheap reads
+    /// nor expensive.
+    pub anonymous: RateLimiter,
+    /// Per client address: anonymous expensive requests.
+    pub expensive: RateLimiter,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for RateLimits {
+    /// The defaults of `serve`.
+    fn default() -> Self {
+        Self::new(&RateLimitConfig::default())
+    }
+}
+
+impl RateLimits {
+    /// The limits of `config`.
+    pub fn new(config: &RateLimitConfig) -> Self {
+        let limiter = |b: Budget| RateLimiter::new(b.per_s, b.burst);
+        Self {
+            token: limiter(config.token),
+            reads: limiter(config.reads),
+            anonymous: limiter(config.anonymous),
+            expensive: limiter(config.expensive),
+            trusted_proxies: config.trusted_proxies.clone(),
+        }
+    }
+
+    /// No limit at all (tests that send thousands of requests).
+    pub fn disabled() -> Self {
+        Self {
+            token: RateLimiter::disabled(),
+            reads: RateLimiter::disabled(),
+            anonymous: RateLimiter::disabled(),
+            expensive: RateLimiter::disabled(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+
+    /// The limiter a request of `class` draws from, what it limits and the
+    /// settings that change it (for the 429's detail); `None` for exempt
+    /// requests.
+    fn budget(
+        &self,
+        class: RequestClass,
+        token: bool,
+    ) -> Option<(&RateLimiter, &'static str, &'static str)> {
+        const READS: &str = "READ_RATE_LIMIT_PER_S, READ_RATE_LIMIT_BURST";
+        Some(match (class, token) {
+            (RequestClass::Exempt, _) => return None,
+            (RequestClass::Read, true) => (&self.reads, "this token's reads are", READS),
+            (RequestClass::Read, false) => (&self.reads, "anonymous reads are", READS),
+            (_, true) => (
+                &self.token,
+                "this token is",
+                "RATE_LIMIT_PER_S, RATE_LIMIT_BURST",
+            ),
+            (RequestClass::Standard, false) => (
+                &self.anonymous,
+                "anonymous requests are",
+                "ANON_RATE_LIMIT_PER_S, ANON_RATE_LIMIT_BURST",
+            ),
+            (RequestClass::Expensive, false) => (
+                &self.expensive,
+                "anonymous gaps, analysis, footprints, batch points and exports are",
+                "EXPENSIVE_RATE_LIMIT_PER_S, EXPENSIVE_RATE_LIMIT_BURST",
+            ),
+        })
+    }
+}
+
+/// Middleware: checks the `Authorization` header (401 when malformed, before
+/// any work), then takes the request from its budget ([`RateLimits`]) and
+/// answers 429 problem+json with `Retry-After` when that is used up.
 pub async fn rate_limit(
-    State(limiter): State<Arc<RateLimiter>>,
+    State(limits): State<Arc<RateLimits>>,
     req: Request,
     next: Next,
 ) -> Response {
-    if let Some(key) = bearer_key(req.headers())
-        && let Err(wait) = limiter.check(key)
-    {
+    let class = RequestClass::of(req.method(), req.uri().path(), req.uri().query());
+    if class == RequestClass::Exempt {
+        return next.run(req).await;
+    }
+    let token = match super::access::bearer_token(req.headers()) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let Some((limiter, what, settings)) = limits.budget(class, token.is_some()) else {
+        return next.run(req).await;
+    };
+    let (key, per) = match token {
+        Some(t) => (token_key(t), ""),
+        None => {
+            let peer = req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip());
+            let client = client_address(peer, req.headers(), &limits.trusted_proxies);
+            (address_key(client), " per client address")
+        }
+    };
+    if let Err(wait) = limiter.check(key) {
         let retry_after_s = wait.as_secs_f64().ceil().max(1.0) as u64;
         return ApiError::TooManyRequests {
             retry_after_s,
             detail: format!(
-                "this token is limited to {} requests per second (bursts of {}); retry in {retry_after_s} s",
+                "{what} limited to {} requests per second{per} (bursts of {}; settings {settings}); retry in {retry_after_s} s",
                 limiter.per_s(),
                 limiter.burst()
             ),
@@ -417,25 +696,115 @@ mod tests {
     }
 
     #[test]
-    fn only_bearer_authorization_is_a_key_and_it_is_hashed() {
+    fn probes_are_exempt_reads_are_cheap_and_the_heavy_queries_expensive() {
+        use RequestClass::*;
+        let get = Method::GET;
+        for (method, path, query, class) in [
+            (&get, "/healthz", None, Exempt),
+            (&Method::HEAD, "/readyz", None, Exempt),
+            (&get, "/", None, Read),
+            (&get, "/collections", None, Read),
+            (
+                &get,
+                "/collections/towers/items",
+                Some("limit=10&f=json"),
+                Read,
+            ),
+            (&get, "/collections/towers/items/4", None, Read),
+            (
+                &get,
+                "/collections/towers/tiles/WebMercatorQuad/12/1/2",
+                None,
+                Read,
+            ),
+            (&get, "/coverage/point", Some("lon=108.2&lat=16.05"), Read),
+            (&get, "/assets/index.js", None, Read),
+            (&get, "/coverage/gaps", Some("bbox=1,2,3,4"), Expensive),
+            (&get, "/coverage/footprints", None, Expensive),
+            (&get, "/analysis/districts/HC", None, Expensive),
+            (&Method::POST, "/coverage/points", None, Expensive),
+            (&get, "/collections/towers/items", Some("f=csv"), Expensive),
+            (
+                &get,
+                "/collections/fibre-routes/items",
+                Some("f=gpkg&limit=5"),
+                Expensive,
+            ),
+            (&get, "/changes", None, Standard),
+            (&get, "/collections/towers/items/4/history", None, Standard),
+            (&Method::POST, "/collections/towers/items", None, Standard),
+            (
+                &Method::DELETE,
+                "/collections/towers/items/4",
+                None,
+                Standard,
+            ),
+            (&Method::POST, "/imports", None, Standard),
+            (&Method::POST, "/healthz", None, Standard),
+        ] {
+            assert_eq!(
+                RequestClass::of(method, path, query),
+                class,
+                "{method} {path}?{query:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ipv6_clients_share_their_64_and_unknown_peers_one_key() {
+        let a = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(
+            address_key(a("2001:db8:1:2::1")),
+            address_key(a("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(
+            address_key(a("2001:db8:1:2::1")),
+            address_key(a("2001:db8:1:3::1"))
+        );
+        assert_ne!(address_key(a("10.0.0.1")), address_key(a("10.0.0.2")));
+        assert_eq!(
+            address_key(a("::ffff:10.0.0.1")),
+            address_key(a("10.0.0.1"))
+        );
+        assert_ne!(address_key(None), address_key(a("10.0.0.1")));
+        assert_ne!(token_key("10.0.0.1"), address_key(a("10.0.0.1")));
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
         let mut h = HeaderMap::new();
-        assert_eq!(bearer_key(&h), None);
         h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Basic dTpw"),
+            FORWARDED_FOR,
+            HeaderValue::from_static("6.6.6.6, 203.0.113.7, 10.1.1.1"),
         );
-        assert_eq!(bearer_key(&h), None);
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer tgis_abc"),
+        // From a stranger the header is ignored.
+        assert_eq!(
+            client_address(Some(ip("198.51.100.1")), &h, &trusted),
+            Some(ip("198.51.100.1"))
         );
-        let k = bearer_key(&h).unwrap();
-        assert_eq!(k, <[u8; 32]>::from(Sha256::digest(b"Bearer tgis_abc")));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("bearer tgis_abc"),
+        // Through two trusted hops, the first untrusted one from the right
+        // (6.6.6.6 may be made up by the client).
+        assert_eq!(
+            client_address(Some(ip("10.0.0.2")), &h, &trusted),
+            Some(ip("203.0.113.7"))
         );
-        assert_ne!(bearer_key(&h), Some(k), "the raw value is the key");
+        assert_eq!(
+            client_address(Some(ip("10.0.0.2")), &h, &[]),
+            Some(ip("10.0.0.2"))
+        );
+        h.insert(FORWARDED_FOR, HeaderValue::from_static("garbage, 10.1.1.1"));
+        assert_eq!(
+            client_address(Some(ip("::1")), &h, &trusted),
+            Some(ip("10.1.1.1"))
+        );
+        h.remove(FORWARDED_FOR);
+        assert_eq!(
+            client_address(Some(ip("10.0.0.2")), &h, &trusted),
+            Some(ip("10.0.0.2"))
+        );
+        assert_eq!(client_address(None, &h, &trusted), None);
     }
 
     #[test]

@@ -63,18 +63,20 @@ pub struct AppState {
     pub analysis: Arc<AnalysisConfig>,
     /// Request counts and latencies, exported at `/metrics`.
     pub metrics: Arc<ops::Metrics>,
-    /// Rate limit per bearer token.
-    pub limits: Arc<limits::RateLimiter>,
+    /// Rate limits per bearer token and per client address.
+    pub limits: Arc<limits::RateLimits>,
     /// Bounds of a request's time to its response head.
     pub timeouts: limits::Timeouts,
     /// Origins allowed by CORS.
     pub cors_origins: limits::CorsOrigins,
+    /// Where asset geometries may lie (writes and imports are checked).
+    pub region: Arc<crate::domain::region::ServiceRegion>,
 }
 
 impl AppState {
     /// State with links built from the request, no web front end, an
     /// empty coverage index with the shipped configuration, and the default
-    /// rate limit, timeouts and CORS policy of `serve`.
+    /// rate limits, timeouts, CORS policy and service region of `serve`.
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
@@ -83,12 +85,10 @@ impl AppState {
             coverage: Arc::new(CoverageState::new(CoverageConfig::default())),
             analysis: Arc::new(AnalysisConfig::default()),
             metrics: Arc::new(ops::Metrics::new()),
-            limits: Arc::new(limits::RateLimiter::new(
-                limits::DEFAULT_RATE_LIMIT_PER_S,
-                limits::DEFAULT_RATE_LIMIT_BURST,
-            )),
+            limits: Arc::new(limits::RateLimits::default()),
             timeouts: limits::Timeouts::default(),
             cors_origins: limits::CorsOrigins::Any,
+            region: Arc::new(crate::domain::region::ServiceRegion::default()),
         }
     }
 
@@ -99,6 +99,7 @@ impl AppState {
             pool: self.pool.clone(),
             coverage: self.coverage.clone(),
             analysis: self.analysis.clone(),
+            region: self.region.clone(),
         }
     }
 

@@ -6,6 +6,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
+use super::access::Actor;
 use super::error::{ApiError, ApiResult};
 use super::extract::{BaseUrl, PathParams};
 use super::items::collection;
@@ -14,6 +15,7 @@ use super::query::Query;
 use super::{AppState, CRS84, GEO_JSON, json_response};
 use crate::db;
 use crate::domain::CollectionId;
+use crate::service::Viewer;
 use crate::service::render::Link;
 
 /// Conformance classes this service implements.
@@ -107,12 +109,16 @@ pub async fn conformance(RawQuery(raw): RawQuery) -> ApiResult<Response> {
     json_ok(JSON, &json!({ "conformsTo": CONFORMANCE }))
 }
 
+/// The description of collection `c`, with its extent as `viewer` sees it.
 async fn collection_doc(
     st: &AppState,
+    viewer: &Viewer,
     base: &str,
     c: CollectionId,
 ) -> ApiResult<serde_json::Value> {
-    let extent = db::extent(&st.pool, c)
+    let extent = st
+        .service()
+        .extent(viewer, c)
         .await?
         .unwrap_or(crate::domain::region::CITY_BBOX);
     Ok(json!({
@@ -137,13 +143,15 @@ async fn collection_doc(
 #[utoipa::path(get, path = "/collections", tag = "Capabilities", responses((status = 200, description = "Every feature collection with its extent and links")))]
 pub async fn collections(
     State(st): State<AppState>,
+    actor: Actor,
     BaseUrl(base): BaseUrl,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     only_format(raw.as_deref())?;
+    let viewer = Viewer::new(actor);
     let mut docs = Vec::new();
     for c in CollectionId::ALL {
-        docs.push(collection_doc(&st, &base, c).await?);
+        docs.push(collection_doc(&st, &viewer, &base, c).await?);
     }
     json_ok(
         JSON,
@@ -160,13 +168,17 @@ pub async fn collections(
     responses((status = 200, description = "The collection"), (status = 404, description = "No such collection", body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn collection_one(
     State(st): State<AppState>,
+    actor: Actor,
     BaseUrl(base): BaseUrl,
     PathParams(cid): PathParams<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let c = collection(&cid)?;
     only_format(raw.as_deref())?;
-    json_ok(JSON, &collection_doc(&st, &base, c).await?)
+    json_ok(
+        JSON,
+        &collection_doc(&st, &Viewer::new(actor), &base, c).await?,
+    )
 }
 
 /// `GET /collections/{collectionId}/queryables`: the properties usable as

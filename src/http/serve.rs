@@ -12,7 +12,7 @@ use crate::coverage::listener::CoverageState;
 use crate::db;
 use crate::startup::{connect_with, load_analysis_config, load_coverage_config};
 
-use super::limits::{RateLimiter, Timeouts};
+use super::limits::{Budget, RateLimitConfig, RateLimits, Timeouts};
 use super::{AppState, app};
 
 /// Runs the server with `args` on the database at `url`.
@@ -30,10 +30,8 @@ pub async fn run(url: Option<&str>, args: ServeArgs) -> Result<ExitCode> {
         acquire_timeout,
         application_name: args.db_application_name.clone(),
     };
-    anyhow::ensure!(
-        args.rate_limit_per_s.is_finite() && args.rate_limit_per_s >= 0.0,
-        "--rate-limit-per-s must be 0 (no limit) or a positive number"
-    );
+    let rate_limits = rate_limit_config(&args.rate_limits)?;
+    let region = args.region.region().map_err(anyhow::Error::msg)?;
     let pool = connect_with(url, &pool_config).await?;
     db::migrate(&pool).await?;
     let config = load_coverage_config(args.coverage_config.as_deref())?;
@@ -64,15 +62,13 @@ pub async fn run(url: Option<&str>, args: ServeArgs) -> Result<ExitCode> {
         coverage,
         public_url: args.public_url.map(Arc::from),
         web_dir: Some(args.web_dir),
-        limits: Arc::new(RateLimiter::new(
-            args.rate_limit_per_s,
-            args.rate_limit_burst,
-        )),
+        limits: Arc::new(RateLimits::new(&rate_limits)),
         timeouts: Timeouts {
             request: std::time::Duration::from_secs(args.request_timeout_s),
             import: std::time::Duration::from_secs(args.import_timeout_s),
         },
         cors_origins: args.cors_allow_origins,
+        region: Arc::new(region),
         ..AppState::new(pool)
     };
     let metrics = state.metrics.clone();
@@ -90,10 +86,49 @@ pub async fn run(url: Option<&str>, args: ServeArgs) -> Result<ExitCode> {
     // With port 0 the system picks one: log the real address.
     let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(%addr, "serving http://{addr}/");
-    axum::serve(listener, app(state))
+    // The peer address keys the anonymous rate limits.
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rate limits of `args`.
+///
+/// # Errors
+/// When a rate is negative or not a number.
+fn rate_limit_config(args: &crate::config::RateLimitArgs) -> Result<RateLimitConfig> {
+    let budget = |flag: &str, per_s: f64, burst: u32| {
+        anyhow::ensure!(
+            per_s.is_finite() && per_s >= 0.0,
+            "--{flag} must be 0 (no limit) or a positive number"
+        );
+        Ok(Budget { per_s, burst })
+    };
+    Ok(RateLimitConfig {
+        token: budget(
+            "rate-limit-per-s",
+            args.rate_limit_per_s,
+            args.rate_limit_burst,
+        )?,
+        reads: budget(
+            "read-rate-limit-per-s",
+            args.read_rate_limit_per_s,
+            args.read_rate_limit_burst,
+        )?,
+        anonymous: budget(
+            "anon-rate-limit-per-s",
+            args.anon_rate_limit_per_s,
+            args.anon_rate_limit_burst,
+        )?,
+        expensive: budget(
+            "expensive-rate-limit-per-s",
+            args.expensive_rate_limit_per_s,
+            args.expensive_rate_limit_burst,
+        )?,
+        trusted_proxies: args.trusted_proxies.clone(),
+    })
 }
 
 async fn shutdown_signal() {

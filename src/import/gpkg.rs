@@ -48,6 +48,7 @@ fn read_rows(path: &Path, ctx: &Context, sink: &mut Sink<'_>) -> Result<(), Gpkg
     let geom_col = geom_col.to_ascii_lowercase();
     let mut rows = stmt.query([])?;
     let mut seen = super::Seen::default();
+    let budget = super::read::geometry_budget(ctx.options.layer);
     let mut n = 0u64;
     while let Some(r) = rows.next()? {
         n += 1;
@@ -59,10 +60,15 @@ fn read_rows(path: &Path, ctx: &Context, sink: &mut Sink<'_>) -> Result<(), Gpkg
             let v = r.get_ref(i)?;
             if *name == geom_col {
                 match v {
-                    ValueRef::Blob(b) => match gpkg::decode(b) {
-                        Ok(g) => geometry = Some(super::read::geometry_value(&g)),
-                        Err(e) => problems.push(loc.problem("geom", e)),
-                    },
+                    ValueRef::Blob(b) => {
+                        match gpkg::decode(b, budget) {
+                            Ok(g) => geometry = Some(super::read::geometry_value(&g)),
+                            Err(e) => problems.push(loc.problem(
+                                "geom",
+                                super::read::geometry_problem(ctx.options.layer, &e),
+                            )),
+                        }
+                    }
                     ValueRef::Null => problems.push(loc.problem("geom", "is required")),
                     _ => problems.push(loc.problem("geom", "is not a geometry blob")),
                 }

@@ -253,6 +253,16 @@ pub(crate) enum Item {
     DataCentre(NewDataCentre),
 }
 
+impl Item {
+    /// The kind of route of a fibre route, for the region check.
+    pub(crate) fn route(&self) -> Option<crate::domain::region::Route> {
+        match self {
+            Item::Fibre(f) => Some(f.route()),
+            _ => None,
+        }
+    }
+}
+
 /// One parsed feature (standing for `rows` input rows) or its problems.
 #[derive(Debug)]
 pub(crate) struct Candidate {
@@ -279,6 +289,8 @@ pub(crate) struct Context {
     /// service's data: a point outside it whose swapped coordinates lie
     /// inside is refused as lon/lat swapped.
     pub area: [f64; 4],
+    /// Where asset geometries may lie: a row outside is a problem.
+    pub region: crate::domain::region::ServiceRegion,
 }
 
 impl Context {

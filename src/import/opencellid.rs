@@ -220,6 +220,16 @@ pub(crate) fn produce(input: impl Read, ctx: &Context, sink: &mut Sink<'_>) {
                 ));
             } else if let Some(reason) = swapped(&ctx.area, x, y) {
                 problems.push(loc.problem("lon,lat", reason));
+            } else if let Err(outside) = ctx
+                .region
+                .check(&geo::Geometry::Point(geo::Point::new(x, y)), None)
+            {
+                problems.extend(
+                    outside
+                        .errors
+                        .into_iter()
+                        .map(|e| loc.problem("lon,lat", e.detail)),
+                );
             }
         }
         let range = get(7);

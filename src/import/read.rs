@@ -14,7 +14,10 @@ use super::{Candidate, Context, Format, Item, Loc, Msg, Problem, Seen};
 use crate::domain::CollectionId;
 use crate::domain::data_centre::NewDataCentre;
 use crate::domain::fibre::NewFibreRoute;
+use crate::domain::geometry::{Counted, GeometryLimits, over_limit};
 use crate::domain::tower::NewTower;
+use crate::format::json::{self, BoundedValue, Budget, Exceeded, JsonLimits};
+use crate::format::{GeometryBudget, GeometryReadError, MAX_GEOMETRY_DEPTH};
 
 /// Collects candidates and sends them in batches.
 pub(crate) struct Sink<'a> {
@@ -200,14 +203,21 @@ fn validate(
                 ));
             }
         }
+        let geometry_field = || match naming {
+            Naming::LonLat => "lon,lat".to_owned(),
+            Naming::Wkt => "wkt".to_owned(),
+            Naming::Gpkg => "geom".to_owned(),
+            Naming::Pointer => "/geometry/coordinates".to_owned(),
+        };
         if let Some(reason) = geometry_swapped(&ctx.area, &g) {
-            let f = match naming {
-                Naming::LonLat => "lon,lat".to_owned(),
-                Naming::Wkt => "wkt".to_owned(),
-                Naming::Gpkg => "geom".to_owned(),
-                Naming::Pointer => "/geometry/coordinates".to_owned(),
-            };
-            problems.push(loc.problem(f, reason));
+            problems.push(loc.problem(geometry_field(), reason));
+        } else if let Err(outside) = ctx.region.check(&g, item.route()) {
+            problems.extend(
+                outside
+                    .errors
+                    .into_iter()
+                    .map(|e| loc.problem(geometry_field(), e.detail)),
+            );
         }
         match external_id {
             None => problems.push(loc.problem(
@@ -255,19 +265,19 @@ fn validate(
 // GeoJSON: a FeatureCollection read feature by feature.
 // ---------------------------------------------------------------------------
 
-struct Collection<'a, F: FnMut(Value)> {
+struct Collection<'a, F: FnMut(Value, Option<Exceeded>)> {
     each: &'a mut F,
     kind: &'a mut Option<String>,
 }
 
-impl<'de, F: FnMut(Value)> DeserializeSeed<'de> for Collection<'_, F> {
+impl<'de, F: FnMut(Value, Option<Exceeded>)> DeserializeSeed<'de> for Collection<'_, F> {
     type Value = ();
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de, F: FnMut(Value)> Visitor<'de> for Collection<'_, F> {
+impl<'de, F: FnMut(Value, Option<Exceeded>)> Visitor<'de> for Collection<'_, F> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a GeoJSON FeatureCollection object")
@@ -288,25 +298,31 @@ impl<'de, F: FnMut(Value)> Visitor<'de> for Collection<'_, F> {
     }
 }
 
-struct Features<'a, F: FnMut(Value)> {
+struct Features<'a, F: FnMut(Value, Option<Exceeded>)> {
     each: &'a mut F,
 }
 
-impl<'de, F: FnMut(Value)> DeserializeSeed<'de> for Features<'_, F> {
+impl<'de, F: FnMut(Value, Option<Exceeded>)> DeserializeSeed<'de> for Features<'_, F> {
     type Value = ();
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de, F: FnMut(Value)> Visitor<'de> for Features<'_, F> {
+impl<'de, F: FnMut(Value, Option<Exceeded>)> Visitor<'de> for Features<'_, F> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("an array of GeoJSON Features")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(v) = seq.next_element::<Value>()? {
-            (self.each)(v);
+        // Each feature within its own budget: one over it is skipped (read,
+        // not built) and reported, and the next is read afresh.
+        let mut budget = Budget::skipping(JsonLimits::default());
+        while let Some(v) = seq.next_element_seed(BoundedValue {
+            budget: &mut budget,
+        })? {
+            (self.each)(v, budget.exceeded());
+            budget.reset();
         }
         Ok(())
     }
@@ -316,10 +332,21 @@ fn geojson(input: impl Read, ctx: &Context, sink: &mut Sink<'_>) {
     let mut seen = Seen::default();
     let mut index = 0u64;
     let mut kind = None;
-    let mut each = |v: Value| {
+    let mut each = |v: Value, over: Option<Exceeded>| {
         let loc = Loc::Feature(index);
         index += 1;
         let candidate = match v {
+            _ if over.is_some() => Candidate {
+                loc,
+                rows: 1,
+                result: Err(vec![loc.problem(
+                    "",
+                    format!(
+                        "the feature holds {}",
+                        over.map(|e| e.to_string()).unwrap_or_default()
+                    ),
+                )]),
+            },
             Value::Object(mut obj)
                 if obj.get("type").and_then(Value::as_str) == Some("Feature") =>
             {
@@ -430,7 +457,7 @@ pub(crate) fn cell_value(
                 .map(|t| Value::String(t.into()))
                 .collect(),
         ),
-        "tenants" | "sectors" => match serde_json::from_str::<Value>(text) {
+        "tenants" | "sectors" => match json::from_slice(text.as_bytes(), JsonLimits::default()) {
             Ok(v) => v,
             Err(e) => {
                 problems.push(loc.problem(column, format!("is not valid JSON: {e}")));
@@ -471,11 +498,27 @@ pub(crate) fn geometry_value(g: &geo::Geometry<f64>) -> Value {
     serde_json::to_value(g).unwrap_or(Value::Null)
 }
 
-fn wkt_geometry(text: &str) -> Result<Value, String> {
-    use geozero::ToGeo;
-    let g = geozero::wkt::Wkt(text)
-        .to_geo()
-        .map_err(|e| format!("is not valid WKT: {e}"))?;
+/// What a geometry reader of an import for `layer` may read: the nesting
+/// depth and the layer's vertex limit.
+pub(crate) fn geometry_budget(layer: CollectionId) -> GeometryBudget {
+    GeometryBudget {
+        max_depth: MAX_GEOMETRY_DEPTH,
+        max_positions: GeometryLimits::of(layer).max_vertices,
+    }
+}
+
+/// A geometry reader's refusal as a problem of a feature of `layer` (the
+/// vertex limit worded as the API words it).
+pub(crate) fn geometry_problem(layer: CollectionId, e: &GeometryReadError) -> String {
+    match e {
+        GeometryReadError::Positions { found, .. } => over_limit(layer, Counted::Vertices, *found),
+        other => other.to_string(),
+    }
+}
+
+fn wkt_geometry(text: &str, layer: CollectionId) -> Result<Value, String> {
+    let g = crate::format::wkt::read(text, geometry_budget(layer))
+        .map_err(|e| geometry_problem(layer, &e))?;
     Ok(geometry_value(&g))
 }
 
@@ -584,7 +627,7 @@ fn csv(input: impl Read, ctx: &Context, sink: &mut Sink<'_>) {
                     problems.push(loc.problem("wkt", "is required"));
                     None
                 }
-                Some(t) => match wkt_geometry(t) {
+                Some(t) => match wkt_geometry(t, ctx.options.layer) {
                     Ok(g) => Some(g),
                     Err(e) => {
                         problems.push(loc.problem("wkt", e));

@@ -31,6 +31,7 @@ use crate::domain::account::Account;
 use crate::domain::data_centre::NewDataCentre;
 use crate::domain::district::NewDistrict;
 use crate::domain::fibre::NewFibreRoute;
+use crate::domain::region::ServiceRegion;
 use crate::domain::tower::NewTower;
 use crate::domain::{CollectionId, DataCentreId, DistrictCode, FibreRouteId, Invalid, TowerId};
 use crate::spatial::generalise::{Generalised, generalise};
@@ -465,6 +466,21 @@ impl Input {
         })
     }
 
+    /// Checks the geometry against the service region (where assets may
+    /// lie, how long a route may be).
+    fn check_region(&self, region: &ServiceRegion) -> ServiceResult<()> {
+        let point = |lon, lat| geo::Geometry::Point(geo::Point::new(lon, lat));
+        match self {
+            Input::Tower(t) => region.check(&point(t.lon, t.lat), None),
+            Input::Fibre(f) => region.check(&f.geometry, Some(f.route())),
+            Input::DataCentre(d) => region.check(&d.geometry, None),
+            Input::District(d) => {
+                region.check(&geo::Geometry::MultiPolygon(d.geometry.clone()), None)
+            }
+        }
+        .map_err(ServiceError::Invalid)
+    }
+
     fn owner(&self) -> Option<&str> {
         match self {
             Input::Tower(t) => Some(&t.operator),
@@ -725,6 +741,51 @@ impl Service {
         }
     }
 
+    /// The lon/lat extent `[west, south, east, north]` of collection `c` as
+    /// `viewer` sees it (`None` when it is empty). Fibre routes the viewer
+    /// may not see exactly count with their generalised cells, so the extent
+    /// tells no more than the generalised layer does.
+    ///
+    /// # Errors
+    /// [`ServiceError::Db`]; [`ServiceError::Task`] when generalising failed.
+    pub async fn extent(
+        &self,
+        viewer: &Viewer,
+        c: CollectionId,
+    ) -> ServiceResult<Option<[f64; 4]>> {
+        if c != CollectionId::FibreRoutes || viewer.fibre() == &FibreView::All {
+            return Ok(db::extent(&self.pool, c).await?);
+        }
+        let routes = db::fibre_routes::geometries(&self.pool).await?;
+        let view = viewer.fibre().clone();
+        // Generalising is CPU work (memoised per route): off the runtime.
+        let rect =
+            tokio::task::spawn_blocking(move || {
+                use geo::BoundingRect;
+                routes
+                .iter()
+                .filter_map(|(operator, g)| {
+                    if view.exact(operator) {
+                        g.bounding_rect()
+                    } else {
+                        crate::spatial::generalise::generalise(g).outline.bounding_rect()
+                    }
+                })
+                .reduce(|a, b| {
+                    geo::Rect::new(
+                        geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+                        geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+                    )
+                })
+            })
+            .await
+            .map_err(|source| ServiceError::Task {
+                context: "generalising the fibre routes' extent",
+                source,
+            })?;
+        Ok(rect.map(|r| [r.min().x, r.min().y, r.max().x, r.max().y]))
+    }
+
     /// One live feature as `viewer` may see it.
     ///
     /// # Errors
@@ -938,6 +999,7 @@ impl Service {
         self.check_create(&caller.actor, c)?;
         caller.account("creating a feature")?;
         let input = parse_input(c, feature, None).await?;
+        input.check_region(&self.region)?;
         input.authorize(&caller.actor, None, c)?;
         let mut tx = self.pool.begin().await?;
         let key = input.insert(&mut tx).await?;
@@ -1014,6 +1076,7 @@ impl Service {
             }
         };
         let input = parse_input(c, &doc, Some(key)).await?;
+        input.check_region(&self.region)?;
         input.authorize(&caller.actor, Some(&old), c)?;
         if !input.replace(&mut tx, key).await? {
             return Err(not_found(c, key));

@@ -111,6 +111,7 @@ impl Service {
         }
         let ctx = Context {
             area: service_area(pool).await?,
+            region: (*self.region).clone(),
             operators,
             options: options.clone(),
         };

@@ -36,6 +36,7 @@ pub use record::{Key, Record};
 
 use crate::coverage::listener::CoverageState;
 use crate::domain::classify::AnalysisConfig;
+use crate::domain::region::ServiceRegion;
 
 /// The service's core: the system of record (PostGIS), the in-memory
 /// coverage index kept in step with it, and the analysis defaults. Cheap to
@@ -48,6 +49,8 @@ pub struct Service {
     pub coverage: Arc<CoverageState>,
     /// Default thresholds of the underserved analysis.
     pub analysis: Arc<AnalysisConfig>,
+    /// Where asset geometries may lie; every write and import checks it.
+    pub region: Arc<ServiceRegion>,
 }
 
 impl std::fmt::Debug for Service {

@@ -13,7 +13,7 @@ use telecom_gis::AppState;
 /// requests with one token (tests/api/hardening.rs covers the limit).
 async fn unlimited(pool: &PgPool) -> AppState {
     AppState {
-        limits: std::sync::Arc::new(telecom_gis::http::limits::RateLimiter::disabled()),
+        limits: std::sync::Arc::new(telecom_gis::http::limits::RateLimits::disabled()),
         ..AppState::loaded(pool.clone()).await.unwrap()
     }
 }
@@ -124,7 +124,8 @@ impl World {
 /// A valid feature of `layer` owned by viettel (number `n` keeps unique
 /// values apart).
 fn feature(layer: &str, n: usize) -> Value {
-    let lon = 108.15 + n as f64 * 0.001;
+    // Inside the default service region whatever n is (create uses n + 10,000).
+    let lon = 108.15 + (n % 400) as f64 * 0.001;
     match layer {
         "towers" => json!({
             "type": "Feature",

@@ -25,7 +25,7 @@ use telecom_gis::AppState;
 use telecom_gis::domain::CollectionId;
 use telecom_gis::domain::geometry::parse_geometry;
 use telecom_gis::http::error::ApiError;
-use telecom_gis::http::limits::RateLimiter;
+use telecom_gis::http::limits::RateLimits;
 use telecom_gis::http::params::{MAX_LIMIT, items_filter, parse_bbox, parse_pairs};
 use telecom_gis::service::features::parse_feature;
 
@@ -434,23 +434,17 @@ fn fuzz_geometries() {
                     [[108.02, 16.02], [108.03, 16.02], [108.03, 16.03], [108.02, 16.02]]]}),
         ])
         .collect();
-    const ALLOWED: &[&[&str]] = &[
-        &["Point"],
-        &["LineString", "MultiLineString"],
-        &["Point", "Polygon"],
-        &["Polygon", "MultiPolygon"],
-    ];
     let strategy = (
         prop_oneof![
             1 => any_json(),
             1 => coordinates().prop_map(|c| json!({"type": "Polygon", "coordinates": c})),
             4 => (prop::sample::select(valid), edits()).prop_map(|(v, e)| mutated(v, &e)),
         ],
-        prop::sample::select(ALLOWED),
+        prop::sample::select(CollectionId::ALL.to_vec()),
     );
-    while let Some((v, allowed)) = f.next(&strategy) {
-        f.check(&(&v, allowed), || {
-            if let Ok(g) = parse_geometry(Some(&v), allowed, "/geometry") {
+    while let Some((v, layer)) = f.next(&strategy) {
+        f.check(&(&v, layer), || {
+            if let Ok(g) = parse_geometry(Some(&v), layer, "/geometry") {
                 // Whatever is accepted is finite lon/lat.
                 use geo::CoordsIter;
                 if let Some(c) = g.coords_iter().find(|c| {
@@ -652,7 +646,7 @@ async fn fuzz_state(pool: &PgPool) -> AppState {
     load_sample(pool, 40).await;
     AppState {
         // Thousands of requests a second from one token are the point here.
-        limits: Arc::new(RateLimiter::disabled()),
+        limits: Arc::new(RateLimits::disabled()),
         ..AppState::loaded(pool.clone()).await.expect("index loads")
     }
 }
@@ -843,6 +837,1273 @@ async fn fuzz_http_write(pool: PgPool) {
             }
             if r.status == StatusCode::CREATED && after == counts {
                 return Err("201 Created but no row was added".into());
+            }
+            Ok(())
+        });
+        counts = after;
+    }
+    f.done();
+}
+
+// ------------------------------------- structure-aware geometry-path targets
+//
+// Issue 14: every import format's geometry path (CSV/WKT, GeoPackage/WKB,
+// GeoJSON bodies and imports, OpenCelliD CSV) with generators that build
+// structurally plausible but hostile inputs (deep nesting, huge or lying
+// counts, truncation, mixed dimensions, NaN/inf/huge numbers, empty parts,
+// duplicated points) and mutations of valid ones. Each input is generated
+// from a seed drawn by the target's runner, so FUZZ_SEED reproduces it.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use telecom_gis::domain::geometry::GeometryLimits;
+use telecom_gis::format::json::{self as bounded_json, BoundedValue, Budget, JsonLimits};
+use telecom_gis::format::{GeometryBudget, GeometryReadError, MAX_GEOMETRY_DEPTH, gpkg, wkb, wkt};
+
+/// An input shown shortened when a target fails (some are megabytes).
+struct Sample<'a>(&'a [u8]);
+
+impl Debug for Sample<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.len();
+        let head = String::from_utf8_lossy(&self.0[..n.min(600)]);
+        let tail = String::from_utf8_lossy(&self.0[n.saturating_sub(200).max(n.min(600))..]);
+        write!(f, "{n} bytes: {head:?} … {tail:?}")
+    }
+}
+
+/// The layers an import may target.
+const IMPORT_LAYERS: [CollectionId; 3] = [
+    CollectionId::Towers,
+    CollectionId::FibreRoutes,
+    CollectionId::DataCentres,
+];
+
+fn budget_of(layer: CollectionId) -> GeometryBudget {
+    GeometryBudget {
+        max_depth: MAX_GEOMETRY_DEPTH,
+        max_positions: GeometryLimits::of(layer).max_vertices,
+    }
+}
+
+/// A coordinate as text: mostly near Đà Nẵng, else a hostile number.
+fn number_text(rng: &mut ChaCha8Rng, lat: bool) -> String {
+    const HOSTILE: &[&str] = &[
+        "0",
+        "-0",
+        "NaN",
+        "nan",
+        "inf",
+        "-inf",
+        "Infinity",
+        "1e400",
+        "-1e400",
+        "1e308",
+        "-1e308",
+        "5e-324",
+        "180.0000001",
+        "-90.5",
+        "361",
+        "1.2.3",
+        "0x10",
+        "+1",
+        "1e",
+        "--1",
+        "１",
+        "16.05",
+        "108.2",
+    ];
+    if rng.gen_bool(0.85) {
+        let v = if lat {
+            rng.gen_range(15.9..16.2)
+        } else {
+            rng.gen_range(108.0..108.4)
+        };
+        format!("{v:.6}")
+    } else {
+        HOSTILE[rng.gen_range(0..HOSTILE.len())].to_owned()
+    }
+}
+
+/// A coordinate as a number: mostly near Đà Nẵng, else a hostile one.
+fn number_f64(rng: &mut ChaCha8Rng, lat: bool) -> f64 {
+    const HOSTILE: &[f64] = &[
+        0.0,
+        -0.0,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        1e308,
+        -1e308,
+        5e-324,
+        180.000_000_1,
+        -90.5,
+        361.0,
+        16.05,
+        108.2,
+    ];
+    if rng.gen_bool(0.85) {
+        if lat {
+            rng.gen_range(15.9..16.2)
+        } else {
+            rng.gen_range(108.0..108.4)
+        }
+    } else {
+        HOSTILE[rng.gen_range(0..HOSTILE.len())]
+    }
+}
+
+/// How many positions a line of a generated geometry gets: mostly a few,
+/// sometimes none, one, or more than a layer allows.
+fn line_length(rng: &mut ChaCha8Rng) -> usize {
+    match rng.gen_range(0..100) {
+        0..=4 => 0,
+        5..=9 => 1,
+        10..=89 => rng.gen_range(2..12),
+        90..=97 => rng.gen_range(12..400),
+        _ => *[9_999, 10_001, 100_001]
+            .get(rng.gen_range(0..3))
+            .unwrap_or(&10),
+    }
+}
+
+/// `at`, or the nearest char boundary of `s` below it.
+fn boundary(s: &str, at: usize) -> usize {
+    (0..=at.min(s.len()))
+        .rev()
+        .find(|i| s.is_char_boundary(*i))
+        .unwrap_or(0)
+}
+
+/// Size of a generated input past which its generator adds only small
+/// parts, bytes.
+const LARGE: usize = 1 << 20;
+
+// WKT -----------------------------------------------------------------
+
+const WKT_TYPES: &[&str] = &[
+    "POINT",
+    "LINESTRING",
+    "POLYGON",
+    "MULTIPOINT",
+    "MULTILINESTRING",
+    "MULTIPOLYGON",
+    "GEOMETRYCOLLECTION",
+];
+
+fn wkt_position(rng: &mut ChaCha8Rng, out: &mut String) {
+    let dims = if rng.gen_bool(0.9) {
+        2
+    } else {
+        rng.gen_range(1..=5)
+    };
+    for d in 0..dims {
+        if d > 0 {
+            out.push(' ');
+        }
+        out.push_str(&number_text(rng, d == 1));
+    }
+}
+
+fn wkt_line(rng: &mut ChaCha8Rng, ring: bool, out: &mut String) {
+    if rng.gen_bool(0.03) {
+        out.push_str("EMPTY");
+        return;
+    }
+    out.push('(');
+    // Past 1 MB of text, only short lines (the generator stays linear).
+    let n = if out.len() > LARGE {
+        line_length(rng).min(4)
+    } else {
+        line_length(rng)
+    };
+    let start = out.len();
+    for i in 0..n {
+        if i > 0 {
+            out.push_str(if rng.gen_bool(0.97) { ", " } else { "," });
+        }
+        if i > 0 && rng.gen_bool(0.1) {
+            // A duplicated point: the previous position again.
+            let prev = out[start..].rsplit(", ").next().unwrap_or("0 0").to_owned();
+            out.push_str(prev.trim_start_matches(','));
+        } else {
+            wkt_position(rng, out);
+        }
+    }
+    if ring && n > 0 && rng.gen_bool(0.8) {
+        // Close the ring with its first position.
+        let first = out[start..].split(',').next().unwrap_or("0 0").to_owned();
+        out.push_str(", ");
+        out.push_str(first.trim());
+    }
+    out.push(')');
+}
+
+fn wkt_geometry(rng: &mut ChaCha8Rng, depth: usize, out: &mut String) {
+    let t = WKT_TYPES[rng.gen_range(0..if depth < 4 { 7 } else { 6 })];
+    out.push_str(t);
+    if rng.gen_bool(0.1) {
+        out.push_str([" Z ", " M ", " ZM ", " "][rng.gen_range(0..4)]);
+    }
+    if rng.gen_bool(0.04) {
+        out.push_str(" EMPTY");
+        return;
+    }
+    let parts = |rng: &mut ChaCha8Rng, len: usize| {
+        if len < LARGE && rng.gen_bool(0.05) {
+            rng.gen_range(50..1200)
+        } else {
+            rng.gen_range(0..4)
+        }
+    };
+    match t {
+        "POINT" => {
+            out.push('(');
+            wkt_position(rng, out);
+            out.push(')');
+        }
+        "LINESTRING" => wkt_line(rng, false, out),
+        "POLYGON" => {
+            out.push('(');
+            for i in 0..rng.gen_range(0..4) {
+                if i > 0 {
+                    out.push(',');
+                }
+                wkt_line(rng, true, out);
+            }
+            out.push(')');
+        }
+        "MULTIPOINT" => wkt_line(rng, false, out),
+        "MULTILINESTRING" | "MULTIPOLYGON" => {
+            out.push('(');
+            for i in 0..parts(rng, out.len()) {
+                if i > 0 {
+                    out.push(',');
+                }
+                if t == "MULTILINESTRING" {
+                    wkt_line(rng, false, out);
+                } else {
+                    out.push('(');
+                    wkt_line(rng, true, out);
+                    out.push(')');
+                }
+            }
+            out.push(')');
+        }
+        _ => {
+            out.push('(');
+            for i in 0..rng.gen_range(0..4) {
+                if i > 0 {
+                    out.push(',');
+                }
+                wkt_geometry(rng, depth + 1, out);
+            }
+            out.push(')');
+        }
+    }
+}
+
+/// Valid WKT of each accepted shape, for mutation.
+const VALID_WKT: &[&str] = &[
+    "POINT (108.2 16.05)",
+    "LINESTRING (108.1 16.0, 108.2 16.1, 108.25 16.05)",
+    "MULTILINESTRING ((108.1 16.0, 108.2 16.1), (108.2 16.1, 108.3 16.1))",
+    "POLYGON ((108.2 16.05, 108.21 16.05, 108.21 16.06, 108.2 16.05))",
+    "POLYGON ((108.2 16.0, 108.3 16.0, 108.3 16.1, 108.2 16.1, 108.2 16.0), (108.22 16.02, 108.23 16.02, 108.23 16.03, 108.22 16.02))",
+];
+
+/// A hostile WKT text.
+fn hostile_wkt(rng: &mut ChaCha8Rng) -> String {
+    let mut s = String::new();
+    match rng.gen_range(0..100) {
+        0..=39 => wkt_geometry(rng, 0, &mut s),
+        40..=54 => {
+            // Deep nesting, balanced or not, with or without keywords.
+            let n = [7, 8, 9, 64, 1000, 300_000][rng.gen_range(0..6)];
+            let open = if rng.gen_bool(0.7) {
+                "GEOMETRYCOLLECTION("
+            } else {
+                "("
+            };
+            s.push_str(&open.repeat(n));
+            s.push_str("POINT(108.2 16.05)");
+            s.push_str(&")".repeat(n - usize::from(rng.gen_bool(0.2))));
+        }
+        55..=84 => {
+            // A valid text, mutated.
+            s.push_str(VALID_WKT[rng.gen_range(0..VALID_WKT.len())]);
+            for _ in 0..rng.gen_range(1..4) {
+                const TOKENS: &[&str] = &[
+                    "(",
+                    ")",
+                    ",",
+                    " ",
+                    "EMPTY",
+                    "Z",
+                    "NaN",
+                    "1e400",
+                    "GEOMETRYCOLLECTION(",
+                    "108.2 16.05",
+                    "108.2 16.05, 108.2 16.05",
+                ];
+                let at = boundary(&s, rng.gen_range(0..=s.len()));
+                match rng.gen_range(0..3) {
+                    0 => s.insert_str(at, TOKENS[rng.gen_range(0..TOKENS.len())]),
+                    1 => {
+                        let end = boundary(&s, (at + rng.gen_range(1..8)).min(s.len()));
+                        s.replace_range(at..end, "");
+                    }
+                    _ => {
+                        let end = boundary(&s, (at + rng.gen_range(1..30)).min(s.len()));
+                        let piece = s[at..end].to_owned();
+                        s.insert_str(end, &piece);
+                    }
+                }
+            }
+        }
+        _ => {
+            // A generated text cut short.
+            wkt_geometry(rng, 0, &mut s);
+            let at = boundary(&s, rng.gen_range(0..=s.len()));
+            s.truncate(at);
+        }
+    }
+    s
+}
+
+/// Deepest parenthesis nesting of `s` (the oracle of the depth check).
+fn paren_depth(s: &str) -> usize {
+    let (mut d, mut max) = (0usize, 0usize);
+    for b in s.bytes() {
+        match b {
+            b'(' => {
+                d += 1;
+                max = max.max(d);
+            }
+            b')' => d = d.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// Whatever a reader returns is a geometry of the layer's size; fed to the
+/// layer's validator, it is accepted only with finite lon/lat.
+fn check_read_geometry(
+    g: &geo::Geometry<f64>,
+    layer: CollectionId,
+    budget: GeometryBudget,
+) -> Result<(), String> {
+    use geo::CoordsIter;
+    let n = g.coords_count();
+    if n > budget.max_positions {
+        return Err(format!("read {n} positions, over the budget {budget:?}"));
+    }
+    let value = serde_json::to_value(geojson::Geometry::new(geojson::Value::from(g)))
+        .map_err(|e| e.to_string())?;
+    if let Ok(valid) = parse_geometry(Some(&value), layer, "/geometry")
+        && let Some(c) = valid.coords_iter().find(|c| {
+            !(c.x.is_finite() && c.y.is_finite()) || c.x.abs() > 180.0 || c.y.abs() > 90.0
+        })
+    {
+        return Err(format!("accepted a coordinate outside lon/lat: {c:?}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn fuzz_wkt() {
+    let mut f = Fuzz::new("wkt");
+    let strategy = (any::<u64>(), prop::sample::select(IMPORT_LAYERS.to_vec()));
+    while let Some((seed, layer)) = f.next(&strategy) {
+        let text = hostile_wkt(&mut ChaCha8Rng::seed_from_u64(seed));
+        let budget = budget_of(layer);
+        f.check(
+            &(seed, layer, Sample(text.as_bytes())),
+            || match wkt::read(&text, budget) {
+                Ok(g) => {
+                    if paren_depth(&text) > budget.max_depth {
+                        return Err("parsed text nested over the depth limit".into());
+                    }
+                    check_read_geometry(&g, layer, budget)
+                }
+                Err(GeometryReadError::Depth { limit }) if paren_depth(&text) > limit => Ok(()),
+                Err(GeometryReadError::Positions { found, limit }) if found > limit => Ok(()),
+                Err(GeometryReadError::Invalid(_)) => Ok(()),
+                Err(e) => Err(format!("refused for a limit it is within: {e}")),
+            },
+        );
+    }
+    f.done();
+}
+
+// WKB -----------------------------------------------------------------
+
+/// A WKB writer that may lie: `honest` stays true while every count is
+/// true and every header well-formed, so the walk's verdict is known.
+struct WkbGen<'a> {
+    rng: &'a mut ChaCha8Rng,
+    out: Vec<u8>,
+    honest: bool,
+    positions: usize,
+    depth: usize,
+}
+
+impl WkbGen<'_> {
+    fn u32(&mut self, little: bool, v: u32) {
+        self.out.extend_from_slice(&if little {
+            v.to_le_bytes()
+        } else {
+            v.to_be_bytes()
+        });
+    }
+
+    fn f64(&mut self, little: bool, v: f64) {
+        self.out.extend_from_slice(&if little {
+            v.to_le_bytes()
+        } else {
+            v.to_be_bytes()
+        });
+    }
+
+    /// A count: mostly `n`, sometimes a lie.
+    fn count(&mut self, little: bool, n: usize) {
+        let v = if self.rng.gen_bool(0.04) {
+            self.honest = false;
+            [
+                n as u32 + 1,
+                (n as u32).wrapping_sub(1),
+                1 << 31,
+                u32::MAX,
+                self.rng.r#gen(),
+            ][self.rng.gen_range(0..5)]
+        } else {
+            n as u32
+        };
+        self.u32(little, v);
+    }
+
+    /// A header; returns (byte order, coordinate dimensions).
+    fn header(&mut self, base: u32) -> (bool, usize) {
+        let little = self.rng.gen_bool(0.7);
+        let order = if self.rng.gen_bool(0.01) {
+            self.honest = false;
+            self.rng.gen_range(2..=255)
+        } else {
+            u8::from(little)
+        };
+        self.out.push(order);
+        let dim = self.rng.gen_range(0..10).min(3) * usize::from(self.rng.gen_bool(0.3));
+        let code = match self.rng.gen_range(0..100) {
+            0 => {
+                self.honest = false;
+                0x8000_0000 | base
+            }
+            1 => {
+                self.honest = false;
+                self.rng.gen_range(8..=17)
+            }
+            2 => {
+                self.honest = false;
+                self.rng.r#gen()
+            }
+            _ => base + 1000 * dim as u32,
+        };
+        self.u32(little, code);
+        (little, [2, 3, 3, 4][dim])
+    }
+
+    fn position(&mut self, little: bool, dims: usize) {
+        for d in 0..dims {
+            let v = number_f64(self.rng, d == 1);
+            self.f64(little, v);
+        }
+        self.positions += 1;
+    }
+
+    fn points(&mut self, little: bool, dims: usize) {
+        let n = line_length(self.rng);
+        let n = if self.out.len() > LARGE { n.min(4) } else { n };
+        self.count(little, n);
+        for _ in 0..n {
+            self.position(little, dims);
+        }
+    }
+
+    fn geometry(&mut self, depth: usize, base: Option<u32>) {
+        self.depth = self.depth.max(depth);
+        let base = base.unwrap_or_else(|| self.rng.gen_range(1..=if depth < 5 { 7 } else { 6 }));
+        let (little, dims) = self.header(base);
+        match base {
+            1 => self.position(little, dims),
+            2 => self.points(little, dims),
+            3 => {
+                let rings = self.rng.gen_range(0..4);
+                self.count(little, rings);
+                for _ in 0..rings {
+                    self.points(little, dims);
+                }
+            }
+            _ => {
+                let n = if self.out.len() < LARGE && self.rng.gen_bool(0.05) {
+                    self.rng.gen_range(50..1200)
+                } else {
+                    self.rng.gen_range(0..4)
+                };
+                self.count(little, n);
+                let member = match base {
+                    4 => Some(1),
+                    5 => Some(2),
+                    6 => Some(3),
+                    _ => None,
+                };
+                for _ in 0..n {
+                    if member.is_some() && self.rng.gen_bool(0.02) {
+                        self.honest = false;
+                        self.geometry(depth + 1, None);
+                    } else {
+                        self.geometry(depth + 1, member);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A hostile WKB geometry; with `Some((depth, positions))` when it is
+/// well-formed (so the walk must measure exactly that), `None` otherwise.
+fn hostile_wkb(rng: &mut ChaCha8Rng) -> (Vec<u8>, Option<(usize, usize)>) {
+    let mode = rng.gen_range(0..100);
+    if mode < 10 {
+        // A chain of nested collections around a point.
+        let n = [7, 8, 9, 100, 100_000][rng.gen_range(0..5)];
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(1);
+            out.extend_from_slice(&7u32.to_le_bytes());
+            out.extend_from_slice(&1u32.to_le_bytes());
+        }
+        out.push(1);
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&108.2f64.to_le_bytes());
+        out.extend_from_slice(&16.05f64.to_le_bytes());
+        return (out, Some((n + 1, 1)));
+    }
+    let mut g = WkbGen {
+        rng,
+        out: Vec::new(),
+        honest: true,
+        positions: 0,
+        depth: 0,
+    };
+    g.geometry(1, None);
+    let (mut out, honest, depth, positions) = (g.out, g.honest, g.depth, g.positions);
+    let known = honest.then_some((depth, positions));
+    match mode {
+        10..=29 => {
+            // Cut short, or with bytes after the end.
+            if rng.gen_bool(0.7) {
+                let at = rng.gen_range(0..out.len().max(1));
+                out.truncate(at);
+            } else {
+                out.extend((0..rng.gen_range(1..9)).map(|_| rng.r#gen::<u8>()));
+            }
+            (out, None)
+        }
+        30..=49 => {
+            // A few bytes flipped or a word overwritten with a huge count.
+            for _ in 0..rng.gen_range(1..4) {
+                if out.is_empty() {
+                    break;
+                }
+                let at = rng.gen_range(0..out.len());
+                if rng.gen_bool(0.5) && at + 4 <= out.len() {
+                    out[at..at + 4].copy_from_slice(&(1u32 << 31).to_le_bytes());
+                } else {
+                    out[at] ^= 1 << rng.gen_range(0..8);
+                }
+            }
+            (out, None)
+        }
+        _ => (out, known),
+    }
+}
+
+#[test]
+fn fuzz_wkb() {
+    let mut f = Fuzz::new("wkb");
+    let strategy = (any::<u64>(), prop::sample::select(IMPORT_LAYERS.to_vec()));
+    while let Some((seed, layer)) = f.next(&strategy) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (bytes, known) = hostile_wkb(&mut rng);
+        let budget = budget_of(layer);
+        // The same WKB in a GeoPackage blob, with a random envelope code.
+        let mut blob = b"GP\x00".to_vec();
+        blob.push(rng.gen_range(0..16));
+        blob.extend_from_slice(&4326i32.to_le_bytes());
+        let envelope = [0, 32, 48, 48, 64, 0, 0, 0][usize::from((blob[3] >> 1) & 0b111)];
+        blob.extend((0..envelope).map(|_| 0u8));
+        blob.extend_from_slice(&bytes);
+        f.check(&(seed, layer, Sample(&bytes)), || {
+            let walked = wkb::check(&bytes, budget);
+            match (known, &walked) {
+                (Some((depth, _)), r) if depth > budget.max_depth => {
+                    if !matches!(r, Err(GeometryReadError::Depth { .. })) {
+                        return Err(format!("{depth} levels deep, but the walk gave {r:?}"));
+                    }
+                }
+                (Some((_, n)), r) if n > budget.max_positions => {
+                    if *r
+                        != Err(GeometryReadError::Positions {
+                            found: n,
+                            limit: budget.max_positions,
+                        })
+                    {
+                        return Err(format!("{n} positions, but the walk gave {r:?}"));
+                    }
+                }
+                (Some((_, n)), r) => {
+                    if *r != Ok(n) {
+                        return Err(format!(
+                            "well-formed with {n} positions, but the walk gave {r:?}"
+                        ));
+                    }
+                }
+                (None, Ok(n)) if *n > budget.max_positions => {
+                    return Err(format!("the walk accepted {n} positions"));
+                }
+                (None, _) => {}
+            }
+            let read = wkb::read(&bytes, budget);
+            if read.is_ok() && walked.is_err() {
+                return Err("decoded WKB that the walk refused".into());
+            }
+            if let Ok(g) = &read {
+                check_read_geometry(g, layer, budget)?;
+            }
+            if let Ok(g) = gpkg::decode(&blob, budget) {
+                check_read_geometry(&g, layer, budget)?;
+            }
+            Ok(())
+        });
+    }
+    f.done();
+}
+
+// JSON ----------------------------------------------------------------
+
+/// Hostile JSON text shaped like a GeoJSON feature (or collection).
+fn hostile_json(rng: &mut ChaCha8Rng) -> String {
+    fn coords(rng: &mut ChaCha8Rng, levels: usize, out: &mut String) {
+        if levels == 0 {
+            out.push('[');
+            let dims = if rng.gen_bool(0.9) {
+                2
+            } else {
+                rng.gen_range(0..5)
+            };
+            for d in 0..dims {
+                if d > 0 {
+                    out.push(',');
+                }
+                let t = number_text(rng, d == 1);
+                // serde_json refuses NaN and friends: a syntax error, as it should be.
+                out.push_str(&t);
+            }
+            out.push(']');
+            return;
+        }
+        out.push('[');
+        let n = if levels == 1 {
+            line_length(rng)
+        } else {
+            rng.gen_range(0..4)
+        };
+        for i in 0..n {
+            if i > 0 {
+                out.push(',');
+            }
+            coords(rng, levels - 1, out);
+        }
+        out.push(']');
+    }
+    let mut geometry = String::new();
+    match rng.gen_range(0..100) {
+        0..=49 => {
+            let (t, levels) = [
+                ("Point", 0),
+                ("LineString", 1),
+                ("MultiLineString", 2),
+                ("Polygon", 2),
+                ("MultiPolygon", 3),
+                ("GeometryCollection", 1),
+            ][rng.gen_range(0..6)];
+            geometry.push_str(&format!("{{\"type\":\"{t}\",\"coordinates\":"));
+            coords(rng, levels, &mut geometry);
+            geometry.push('}');
+        }
+        50..=64 => {
+            // Deep nesting: under, at and over the limits (32, serde_json's 128).
+            let n = [31, 32, 33, 127, 128, 129, 10_000][rng.gen_range(0..7)];
+            let (open, close) = if rng.gen_bool(0.7) {
+                ("[", "]")
+            } else {
+                ("{\"a\":", "}")
+            };
+            geometry.push_str(&format!(
+                "{{\"type\":\"Point\",\"coordinates\":{}0{}}}",
+                open.repeat(n),
+                close.repeat(n)
+            ));
+        }
+        65..=74 => {
+            // Many tiny values: around the value budget.
+            let n = [1_000, 999_990, 1_000_001, 2_000_000][rng.gen_range(0..4)];
+            let mut s = String::with_capacity(2 * n + 64);
+            s.push_str("{\"type\":\"LineString\",\"coordinates\":[");
+            for i in 0..n {
+                if i > 0 {
+                    s.push(',');
+                }
+                s.push(if rng.gen_bool(0.5) { '0' } else { '1' });
+            }
+            s.push_str("]}");
+            geometry = s;
+        }
+        _ => {
+            // A valid feature's geometry, to be mutated below.
+            geometry.push_str(
+                "{\"type\":\"Polygon\",\"coordinates\":[[[108.2,16.05],[108.21,16.05],[108.21,16.06],[108.2,16.05]]]}",
+            );
+        }
+    }
+    let mut s = format!(
+        "{{\"type\":\"Feature\",\"geometry\":{geometry},\"properties\":{{\"operator\":\"viettel\",\"name\":\"x\",\"tier\":3,\"placement\":\"aerial\",\"fibre_count\":24,\"site_code\":\"S\",\"structure_type\":\"monopole\",\"height_m\":30,\"external_id\":\"E-{}\",\"type\":\"dup\"}}}}",
+        rng.gen_range(0..5)
+    );
+    if rng.gen_bool(0.3) {
+        for _ in 0..rng.gen_range(1..4) {
+            const TOKENS: &[&str] = &[
+                "[", "]", "{", "}", ",", ":", "null", "1e400", "-0", "\"", "NaN", "[[[[", "]]]]",
+            ];
+            let at = boundary(&s, rng.gen_range(0..=s.len()));
+            if rng.gen_bool(0.6) {
+                s.insert_str(at, TOKENS[rng.gen_range(0..TOKENS.len())]);
+            } else {
+                s.truncate(at);
+            }
+        }
+    }
+    s
+}
+
+/// Values and depth of a JSON text as the bounded reader counts them
+/// (duplicate keys included), by a counting pass written independently.
+fn json_size(text: &str) -> (usize, usize) {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    struct Count<'a>(&'a mut usize, usize, &'a mut usize);
+    impl<'de> DeserializeSeed<'de> for Count<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Count<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            *self.0 += 1;
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            *self.0 += 1;
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            *self.0 += 1;
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            *self.0 += 1;
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            *self.0 += 1;
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            *self.0 += 1;
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            *self.0 += 1;
+            *self.2 = (*self.2).max(self.1 + 1);
+            while seq
+                .next_element_seed(Count(&mut *self.0, self.1 + 1, &mut *self.2))?
+                .is_some()
+            {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            *self.0 += 1;
+            *self.2 = (*self.2).max(self.1 + 1);
+            while map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+                *self.0 += 1;
+                map.next_value_seed(Count(&mut *self.0, self.1 + 1, &mut *self.2))?;
+            }
+            Ok(())
+        }
+    }
+    let (mut n, mut d) = (0, 0);
+    let mut de = serde_json::Deserializer::from_str(text);
+    Count(&mut n, 0, &mut d)
+        .deserialize(&mut de)
+        .expect("the oracle read it");
+    (n, d)
+}
+
+#[test]
+fn fuzz_json_budget() {
+    let mut f = Fuzz::new("json_budget");
+    let strategy = (any::<u64>(), 0usize..4);
+    while let Some((seed, which)) = f.next(&strategy) {
+        let text = hostile_json(&mut ChaCha8Rng::seed_from_u64(seed));
+        let limits = [
+            JsonLimits::default(),
+            JsonLimits {
+                max_depth: 4,
+                max_values: 40,
+            },
+            JsonLimits {
+                max_depth: 8,
+                max_values: 5_000,
+            },
+            JsonLimits {
+                max_depth: 200,
+                max_values: 100,
+            },
+        ][which];
+        f.check(&(seed, limits, Sample(text.as_bytes())), || {
+            // The oracle: serde_json's own reading of the same text.
+            let oracle = serde_json::from_str::<Value>(&text);
+            let ours = bounded_json::from_slice(text.as_bytes(), limits);
+            let size = oracle.is_ok().then(|| json_size(&text));
+            match (&oracle, &ours) {
+                (Ok(v), Ok(w)) => {
+                    let (n, d) = size.unwrap_or_default();
+                    if v != w {
+                        return Err("read differently from serde_json".into());
+                    }
+                    if n > limits.max_values || d > limits.max_depth {
+                        return Err(format!("accepted {n} values {d} deep over {limits:?}"));
+                    }
+                }
+                (Ok(_), Err(bounded_json::JsonError::Limit(_))) => {
+                    let (n, d) = size.unwrap_or_default();
+                    if n <= limits.max_values && d <= limits.max_depth {
+                        return Err(format!("refused {n} values {d} deep within {limits:?}"));
+                    }
+                }
+                (Ok(_), Err(e)) => return Err(format!("serde_json reads it, ours: {e}")),
+                (Err(_), Ok(_)) => return Err("accepted text serde_json refuses".into()),
+                (Err(_), Err(_)) => {}
+            }
+            // In a stream of features, one over the budget is skipped and the
+            // next still read whole.
+            if let (Ok(v), Some((n, d))) = (&oracle, size)
+                && d < 120
+            {
+                let stream = format!("[{text},{{\"type\":\"Feature\"}}]");
+                let mut de = serde_json::Deserializer::from_str(&stream);
+                let mut budget = Budget::skipping(limits);
+                let mut got = Vec::new();
+                struct Each<'a>(&'a mut Budget, &'a mut Vec<(Value, bool)>);
+                impl<'de> serde::de::Visitor<'de> for Each<'_> {
+                    type Value = ();
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("an array")
+                    }
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                        self,
+                        mut seq: A,
+                    ) -> Result<(), A::Error> {
+                        while let Some(v) = seq.next_element_seed(BoundedValue {
+                            budget: &mut *self.0,
+                        })? {
+                            self.1.push((v, self.0.exceeded().is_some()));
+                            self.0.reset();
+                        }
+                        Ok(())
+                    }
+                }
+                serde::Deserializer::deserialize_seq(&mut de, Each(&mut budget, &mut got))
+                    .map_err(|e| format!("the stream failed: {e}"))?;
+                let over = n > limits.max_values || d > limits.max_depth;
+                let expected = vec![
+                    (if over { Value::Null } else { v.clone() }, over),
+                    (json!({"type": "Feature"}), false),
+                ];
+                if got != expected {
+                    return Err(format!(
+                        "the stream read {:?}",
+                        got.iter().map(|(_, o)| o).collect::<Vec<_>>()
+                    ));
+                }
+            }
+            Ok(())
+        });
+    }
+    f.done();
+}
+
+// Through the router ---------------------------------------------------
+
+/// An empty inventory with the operators, and a state without rate limits.
+async fn import_state(pool: &PgPool) -> AppState {
+    common::operators(pool).await;
+    AppState {
+        limits: Arc::new(RateLimits::disabled()),
+        ..AppState::loaded(pool.clone()).await.expect("index loads")
+    }
+}
+
+/// Sends one import and checks the rules every answer must keep: never a
+/// 5xx; a dry run or a refused commit changes no row.
+async fn check_import(
+    f: &Fuzz,
+    state: &AppState,
+    extra: &[(&str, &str)],
+    uri: &str,
+    body: Vec<u8>,
+    seed: u64,
+    counts: &mut Vec<(String, i64)>,
+) {
+    let r = send_with_headers(
+        state,
+        Method::POST,
+        uri,
+        Some(("application/octet-stream", body.clone())),
+        extra,
+    )
+    .await;
+    let after = row_counts(&state.pool).await;
+    f.check(&(seed, uri, Sample(&body)), || {
+        if r.status.is_server_error() {
+            return Err(format!(
+                "{}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            ));
+        }
+        let committed = r.status.is_success() && uri.contains("mode=commit");
+        if !committed && after != *counts {
+            return Err(format!(
+                "answered {} but rows changed: {counts:?} -> {after:?}",
+                r.status
+            ));
+        }
+        if r.status.is_client_error() && r.content_type != "application/problem+json" {
+            return Err(format!("a {} that is not problem+json", r.status));
+        }
+        Ok(())
+    });
+    *counts = after;
+}
+
+fn import_uri(rng: &mut ChaCha8Rng, layer: CollectionId, format: &str) -> String {
+    let mode = if rng.gen_bool(0.8) {
+        "dry-run"
+    } else {
+        "commit"
+    };
+    format!("/imports?layer={layer}&format={format}&mode={mode}")
+}
+
+#[sqlx::test]
+async fn fuzz_import_csv_wkt(pool: PgPool) {
+    let state = import_state(&pool).await;
+    let headers = auth_headers(&pool).await;
+    let extra: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut counts = row_counts(&pool).await;
+    let mut f = Fuzz::new("import_csv_wkt");
+    while let Some(seed) = f.next(&any::<u64>()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let layer = [CollectionId::FibreRoutes, CollectionId::DataCentres][rng.gen_range(0..2)];
+        let mut csv = String::from(if layer == CollectionId::FibreRoutes {
+            "external_id,operator,placement,fibre_count,wkt\n"
+        } else {
+            "external_id,operator,name,tier,wkt\n"
+        });
+        for i in 0..rng.gen_range(1..4) {
+            let wkt = hostile_wkt(&mut rng).replace('"', "\"\"");
+            let fields = if layer == CollectionId::FibreRoutes {
+                "viettel,aerial,24"
+            } else {
+                "viettel,DC,3"
+            };
+            csv.push_str(&format!("X-{i},{fields},\"{wkt}\"\n"));
+        }
+        let uri = import_uri(&mut rng, layer, "csv");
+        check_import(
+            &f,
+            &state,
+            &extra,
+            &uri,
+            csv.into_bytes(),
+            seed,
+            &mut counts,
+        )
+        .await;
+    }
+    f.done();
+}
+
+#[sqlx::test]
+async fn fuzz_import_gpkg(pool: PgPool) {
+    let state = import_state(&pool).await;
+    let headers = auth_headers(&pool).await;
+    let extra: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut counts = row_counts(&pool).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = Fuzz::new("import_gpkg");
+    while let Some(seed) = f.next(&any::<u64>()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let layer = [CollectionId::FibreRoutes, CollectionId::DataCentres][rng.gen_range(0..2)];
+        // Only the layer's own columns: others would be unknown properties.
+        let fibre = layer == CollectionId::FibreRoutes;
+        let columns = [
+            ("external_id", "TEXT"),
+            ("operator", "TEXT"),
+            if fibre {
+                ("placement", "TEXT")
+            } else {
+                ("name", "TEXT")
+            },
+            if fibre {
+                ("fibre_count", "INTEGER")
+            } else {
+                ("tier", "INTEGER")
+            },
+        ];
+        let path = dir.path().join(format!("{seed}.gpkg"));
+        let table = layer.as_str().replace('-', "_");
+        let mut conn = gpkg::create(&path, &table, "GEOMETRY", &columns).unwrap();
+        let rows: Vec<(Vec<u8>, Vec<rusqlite::types::Value>)> = (0..rng.gen_range(1..4))
+            .map(|i| {
+                let (wkb, _) = hostile_wkb(&mut rng);
+                let mut blob = b"GP\x00\x01".to_vec();
+                blob.extend_from_slice(&4326i32.to_le_bytes());
+                blob.extend_from_slice(&wkb);
+                use rusqlite::types::Value as V;
+                (
+                    blob,
+                    vec![
+                        V::Text(format!("X-{i}")),
+                        V::Text("viettel".into()),
+                        V::Text(if fibre { "aerial" } else { "DC" }.into()),
+                        V::Integer(if fibre { 24 } else { 3 }),
+                    ],
+                )
+            })
+            .collect();
+        gpkg::insert_rows(&mut conn, &table, &columns, &rows).unwrap();
+        drop(conn);
+        let file = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let uri = import_uri(&mut rng, layer, "gpkg");
+        check_import(&f, &state, &extra, &uri, file, seed, &mut counts).await;
+    }
+    f.done();
+}
+
+#[sqlx::test]
+async fn fuzz_import_geojson(pool: PgPool) {
+    let state = import_state(&pool).await;
+    let headers = auth_headers(&pool).await;
+    let extra: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut counts = row_counts(&pool).await;
+    let mut f = Fuzz::new("import_geojson");
+    while let Some(seed) = f.next(&any::<u64>()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let layer = IMPORT_LAYERS[rng.gen_range(0..3)];
+        let features: Vec<String> = (0..rng.gen_range(0..4))
+            .map(|_| hostile_json(&mut rng))
+            .collect();
+        let mut file = format!(
+            "{{\"type\":\"FeatureCollection\",\"features\":[{}]}}",
+            features.join(",")
+        );
+        if rng.gen_bool(0.1) {
+            let at = boundary(&file, rng.gen_range(0..=file.len()));
+            file.truncate(at);
+        }
+        let uri = import_uri(&mut rng, layer, "geojson");
+        check_import(
+            &f,
+            &state,
+            &extra,
+            &uri,
+            file.into_bytes(),
+            seed,
+            &mut counts,
+        )
+        .await;
+    }
+    f.done();
+}
+
+#[sqlx::test]
+async fn fuzz_import_opencellid(pool: PgPool) {
+    const HEADER: &str = "radio,mcc,net,area,cell,unit,lon,lat,range,samples,changeable,created,updated,averageSignal";
+    let state = import_state(&pool).await;
+    let headers = auth_headers(&pool).await;
+    let extra: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut counts = row_counts(&pool).await;
+    let mut f = Fuzz::new("import_opencellid");
+    let pick = |rng: &mut ChaCha8Rng, pool: &[&str]| pool[rng.gen_range(0..pool.len())].to_owned();
+    while let Some(seed) = f.next(&any::<u64>()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut file = String::new();
+        match rng.gen_range(0..20) {
+            0 => file.push_str("radio,mcc,net,lon,lat\n"),
+            1 => file.push_str(&format!("\u{feff}{HEADER}\r\n")),
+            2 => {
+                let mut cols: Vec<&str> = HEADER.split(',').collect();
+                cols.swap(rng.gen_range(0..14), rng.gen_range(0..14));
+                file.push_str(&cols.join(","));
+                file.push('\n');
+            }
+            _ => {
+                file.push_str(HEADER);
+                file.push('\n');
+            }
+        }
+        let mut last = String::new();
+        for _ in 0..rng.gen_range(0..12) {
+            if !last.is_empty() && rng.gen_bool(0.15) {
+                // The same cell twice.
+                file.push_str(&last.clone());
+                continue;
+            }
+            let (mut lon, mut lat) = (number_text(&mut rng, false), number_text(&mut rng, true));
+            if rng.gen_bool(0.05) {
+                std::mem::swap(&mut lon, &mut lat);
+            }
+            let mut fields = vec![
+                pick(
+                    &mut rng,
+                    &["LTE", "GSM", "UMTS", "NR", "CDMA", "lte", "", "5G"],
+                ),
+                pick(
+                    &mut rng,
+                    &[
+                        "452",
+                        "452",
+                        "452",
+                        "0",
+                        "-1",
+                        "99999999999999999999",
+                        "",
+                        "452.0",
+                    ],
+                ),
+                pick(&mut rng, &["04", "02", "01", "4", "07", "", "-4", "1e3"]),
+                rng.gen_range(0..100_000u32).to_string(),
+                if rng.gen_bool(0.9) {
+                    rng.gen_range(0..10_000_000u64).to_string()
+                } else {
+                    pick(&mut rng, &["-1", "18446744073709551616", "x", ""])
+                },
+                "0".to_owned(),
+                lon,
+                lat,
+                pick(
+                    &mut rng,
+                    &["0", "1200", "35000", "-5", "1e9", "NaN", "inf", ""],
+                ),
+                pick(&mut rng, &["1", "2", "40", "-1", "", "1e20"]),
+                "1".to_owned(),
+                "0".to_owned(),
+                "0".to_owned(),
+                "0".to_owned(),
+            ];
+            if rng.gen_bool(0.05) {
+                fields.truncate(rng.gen_range(0..14));
+            } else if rng.gen_bool(0.05) {
+                fields.push("extra".to_owned());
+            }
+            last = format!("{}\n", fields.join(","));
+            file.push_str(&last);
+        }
+        let uri = import_uri(&mut rng, CollectionId::Towers, "opencellid");
+        check_import(
+            &f,
+            &state,
+            &extra,
+            &uri,
+            file.into_bytes(),
+            seed,
+            &mut counts,
+        )
+        .await;
+    }
+    f.done();
+}
+
+#[sqlx::test]
+async fn fuzz_http_geojson_bodies(pool: PgPool) {
+    let state = fuzz_state(&pool).await;
+    let headers = auth_headers(&pool).await;
+    let extra: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut counts = row_counts(&pool).await;
+    let mut f = Fuzz::new("http_geojson_bodies");
+    while let Some(seed) = f.next(&any::<u64>()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let c = CollectionId::ALL[rng.gen_range(0..4)];
+        let body = hostile_json(&mut rng).into_bytes();
+        let (method, uri) = match rng.gen_range(0..3) {
+            0 => (Method::POST, format!("/collections/{c}/items")),
+            1 => (
+                Method::PUT,
+                format!(
+                    "/collections/{c}/items/{}",
+                    if c.numeric_ids() { "1" } else { "HC" }
+                ),
+            ),
+            _ => (
+                Method::PATCH,
+                format!(
+                    "/collections/{c}/items/{}",
+                    if c.numeric_ids() { "1" } else { "HC" }
+                ),
+            ),
+        };
+        let ct = if method == Method::PATCH {
+            "application/merge-patch+json"
+        } else {
+            "application/geo+json"
+        };
+        let r = send_with_headers(
+            &state,
+            method.clone(),
+            &uri,
+            Some((ct, body.clone())),
+            &extra,
+        )
+        .await;
+        let after = row_counts(&pool).await;
+        f.check(&(seed, &method, &uri, Sample(&body)), || {
+            if r.status.is_server_error() {
+                return Err(format!(
+                    "{}: {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                ));
+            }
+            if !r.status.is_success() && after != counts {
+                return Err(format!("refused with {} but rows changed", r.status));
             }
             Ok(())
         });

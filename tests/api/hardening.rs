@@ -9,7 +9,7 @@ use axum::http::{Method, header};
 use sqlx::PgPool;
 use telecom_gis::AppState;
 use telecom_gis::http::MAX_BODY_BYTES;
-use telecom_gis::http::limits::{CorsOrigins, RateLimiter, Timeouts};
+use telecom_gis::http::limits::{CorsOrigins, RateLimiter, RateLimits, Timeouts};
 
 #[sqlx::test]
 async fn a_body_over_the_limit_gets_413_problem_and_changes_nothing(pool: PgPool) {
@@ -41,15 +41,20 @@ async fn a_body_over_the_limit_gets_413_problem_and_changes_nothing(pool: PgPool
 #[sqlx::test]
 async fn a_token_over_its_rate_gets_429_problem_with_retry_after(pool: PgPool) {
     let state = AppState {
-        limits: Arc::new(RateLimiter::new(1.0, 2)),
+        limits: Arc::new(RateLimits {
+            token: RateLimiter::new(1.0, 2),
+            ..RateLimits::disabled()
+        }),
         ..AppState::new(pool)
     };
+    // The change feed is not a cheap read: it draws from the token's budget
+    // (the unknown token is refused 401 after the limiter let it through).
     let token_a = [("authorization", "Bearer tgis_aaaaaaaa")];
     for _ in 0..2 {
-        let r = send_with_headers(&state, Method::GET, "/healthz", None, &token_a).await;
+        let r = send_with_headers(&state, Method::GET, "/changes", None, &token_a).await;
         assert_ne!(r.status, 429);
     }
-    let r = send_with_headers(&state, Method::GET, "/healthz", None, &token_a).await;
+    let r = send_with_headers(&state, Method::GET, "/changes", None, &token_a).await;
     let p = r.problem(429);
     assert_eq!(r.headers[header::RETRY_AFTER], "1");
     let detail = p["detail"].as_str().unwrap();
@@ -59,18 +64,382 @@ async fn a_token_over_its_rate_gets_429_problem_with_retry_after(pool: PgPool) {
     );
     // Other tokens and anonymous requests are not affected.
     let token_b = [("authorization", "Bearer tgis_bbbbbbbb")];
-    let r = send_with_headers(&state, Method::GET, "/healthz", None, &token_b).await;
+    let r = send_with_headers(&state, Method::GET, "/changes", None, &token_b).await;
     assert_ne!(r.status, 429);
     for _ in 0..5 {
-        assert_eq!(
-            send_to(&state, Method::GET, "/healthz", None).await.status,
-            200
+        assert_ne!(
+            send_to(&state, Method::GET, "/changes", None).await.status,
+            429
         );
     }
     // The bucket refills at the configured rate.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let r = send_with_headers(&state, Method::GET, "/healthz", None, &token_a).await;
+    let r = send_with_headers(&state, Method::GET, "/changes", None, &token_a).await;
     assert_ne!(r.status, 429);
+}
+
+/// One request from `peer` (as `serve` records it with `ConnectInfo`).
+async fn send_from(
+    state: &AppState,
+    peer: &str,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    use axum::extract::ConnectInfo;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::HOST, "test.local");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let mut req = req.body(axum::body::Body::empty()).unwrap();
+    let addr: std::net::SocketAddr = peer.parse().unwrap();
+    req.extensions_mut().insert(ConnectInfo(addr));
+    let res = telecom_gis::app(state.clone()).oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    Reply {
+        status: parts.status,
+        content_type: parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes().to_vec(),
+    }
+}
+
+/// A budget that nothing refills during a test: `burst` requests, then 429.
+fn spent_after(burst: u32) -> RateLimiter {
+    RateLimiter::new(0.001, burst)
+}
+
+#[sqlx::test]
+async fn padded_or_recased_authorization_headers_share_one_token_budget(pool: PgPool) {
+    let state = AppState {
+        limits: Arc::new(RateLimits {
+            token: spent_after(3),
+            ..RateLimits::disabled()
+        }),
+        ..AppState::new(pool)
+    };
+    let spellings = [
+        "Bearer tgis_padded",
+        "Bearer    tgis_padded",
+        "bearer tgis_padded   ",
+        "BEARER \t tgis_padded \t",
+        "Bearer tgis_padded ",
+    ];
+    let mut statuses = Vec::new();
+    for auth in spellings {
+        let r = send_with_headers(
+            &state,
+            Method::GET,
+            "/changes",
+            None,
+            &[("authorization", auth)],
+        )
+        .await;
+        statuses.push(r.status.as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429, 429],
+        "one budget for one token"
+    );
+    // Another token is unaffected.
+    let r = send_with_headers(
+        &state,
+        Method::GET,
+        "/changes",
+        None,
+        &[("authorization", "Bearer tgis_other")],
+    )
+    .await;
+    assert_eq!(r.status, 401);
+}
+
+#[sqlx::test]
+async fn anonymous_requests_are_limited_per_client_address(pool: PgPool) {
+    let state = AppState {
+        limits: Arc::new(RateLimits {
+            reads: spent_after(3),
+            ..RateLimits::disabled()
+        }),
+        ..AppState::new(pool)
+    };
+    for _ in 0..3 {
+        let r = send_from(
+            &state,
+            "198.51.100.7:40000",
+            Method::GET,
+            "/conformance",
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    }
+    // Another port of the same address is the same client.
+    let r = send_from(
+        &state,
+        "198.51.100.7:40001",
+        Method::GET,
+        "/conformance",
+        &[],
+    )
+    .await;
+    let p = r.problem(429);
+    assert!(
+        p["detail"].as_str().unwrap().contains("per client address"),
+        "{p}"
+    );
+    // Another address has its own budget, and so has another /64 of IPv6.
+    for peer in [
+        "198.51.100.8:1",
+        "[2001:db8:0:1::1]:1",
+        "[2001:db8:0:2::1]:1",
+    ] {
+        let r = send_from(&state, peer, Method::GET, "/conformance", &[]).await;
+        assert_eq!(r.status, 200, "{peer}");
+    }
+    // X-Forwarded-For from an untrusted peer changes nothing.
+    let xff = [("x-forwarded-for", "203.0.113.99")];
+    let r = send_from(
+        &state,
+        "198.51.100.7:40002",
+        Method::GET,
+        "/conformance",
+        &xff,
+    )
+    .await;
+    r.problem(429);
+    // Probes are never limited.
+    let r = send_from(&state, "198.51.100.7:40002", Method::GET, "/healthz", &[]).await;
+    assert_eq!(r.status, 200);
+    // In process, without a peer address, all requests share one budget.
+    for _ in 0..3 {
+        assert_eq!(
+            send_to(&state, Method::GET, "/conformance", None)
+                .await
+                .status,
+            200
+        );
+    }
+    send_to(&state, Method::GET, "/conformance", None)
+        .await
+        .problem(429);
+}
+
+#[sqlx::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_address_is_limited(pool: PgPool) {
+    let state = AppState {
+        limits: Arc::new(RateLimits {
+            reads: spent_after(1),
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+            ..RateLimits::disabled()
+        }),
+        ..AppState::new(pool)
+    };
+    let from = |client: &'static str| [("x-forwarded-for", client)];
+    let proxy = "10.0.0.5:3000";
+    let r = send_from(
+        &state,
+        proxy,
+        Method::GET,
+        "/conformance",
+        &from("203.0.113.1"),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    send_from(
+        &state,
+        proxy,
+        Method::GET,
+        "/conformance",
+        &from("203.0.113.1"),
+    )
+    .await
+    .problem(429);
+    let r = send_from(
+        &state,
+        proxy,
+        Method::GET,
+        "/conformance",
+        &from("203.0.113.2"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "another client behind the same proxy");
+}
+
+#[sqlx::test]
+async fn by_default_expensive_anonymous_requests_run_out_long_before_cheap_ones(pool: PgPool) {
+    let state = AppState::new(pool);
+    let peer = "192.0.2.10:5000";
+    // Refused for their parameters, but only after the limiter counted them.
+    let mut expensive = 0;
+    while send_from(
+        &state,
+        peer,
+        Method::GET,
+        "/coverage/gaps?resolution=99",
+        &[],
+    )
+    .await
+    .status
+        != 429
+    {
+        expensive += 1;
+        assert!(expensive < 1000, "expensive requests are not limited");
+    }
+    assert_eq!(expensive, 20, "the default expensive burst");
+    for uri in [
+        "/analysis/summary",
+        "/coverage/footprints",
+        "/collections/towers/items?f=csv",
+    ] {
+        send_from(&state, peer, Method::GET, uri, &[])
+            .await
+            .problem(429);
+    }
+    // Cheap reads of the same address go on far beyond that.
+    for _ in 0..(5 * expensive) {
+        let r = send_from(&state, peer, Method::GET, "/conformance", &[]).await;
+        assert_eq!(r.status, 200);
+    }
+}
+
+#[sqlx::test]
+async fn every_budget_answers_429_problem_with_retry_after_naming_its_setting(pool: PgPool) {
+    let token = [("authorization", "Bearer tgis_budget")];
+    type Case<'a> = (
+        &'a str,
+        fn(RateLimiter) -> RateLimits,
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        &'a str,
+    );
+    let cases: [Case; 4] = [
+        (
+            "token",
+            |l| RateLimits {
+                token: l,
+                ..RateLimits::disabled()
+            },
+            "/changes",
+            &token,
+            "RATE_LIMIT_PER_S",
+        ),
+        (
+            "reads",
+            |l| RateLimits {
+                reads: l,
+                ..RateLimits::disabled()
+            },
+            "/conformance",
+            &[],
+            "READ_RATE_LIMIT_PER_S",
+        ),
+        (
+            "anonymous",
+            |l| RateLimits {
+                anonymous: l,
+                ..RateLimits::disabled()
+            },
+            "/changes",
+            &[],
+            "ANON_RATE_LIMIT_PER_S",
+        ),
+        (
+            "expensive",
+            |l| RateLimits {
+                expensive: l,
+                ..RateLimits::disabled()
+            },
+            "/coverage/gaps?resolution=99",
+            &[],
+            "EXPENSIVE_RATE_LIMIT_PER_S",
+        ),
+    ];
+    for (name, limits, uri, headers, setting) in cases {
+        let state = AppState {
+            limits: Arc::new(limits(spent_after(1))),
+            ..AppState::new(pool.clone())
+        };
+        let first = send_from(&state, "192.0.2.1:1", Method::GET, uri, headers).await;
+        assert_ne!(first.status, 429, "{name}");
+        let r = send_from(&state, "192.0.2.1:1", Method::GET, uri, headers).await;
+        let p = r.problem(429);
+        let retry: u64 = r.headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(retry >= 1, "{name}: Retry-After {retry}");
+        let detail = p["detail"].as_str().unwrap();
+        assert!(detail.contains(setting), "{name}: {detail}");
+        assert!(
+            detail.contains(&format!("retry in {retry} s")),
+            "{name}: {detail}"
+        );
+    }
+}
+
+#[sqlx::test]
+async fn a_malformed_authorization_header_is_401_problem_before_any_work(pool: PgPool) {
+    load_sample(&pool, 5).await;
+    let before = fingerprint(&pool).await;
+    let state = AppState {
+        limits: Arc::new(RateLimits {
+            token: spent_after(1),
+            reads: spent_after(1),
+            ..RateLimits::disabled()
+        }),
+        ..AppState::new(pool.clone())
+    };
+    for auth in [
+        "Basic dTpw",
+        "Bearer",
+        "Bearer    ",
+        "Token tgis_x",
+        "Bearertgis_x",
+    ] {
+        for (method, uri) in [
+            (Method::GET, "/conformance"),
+            (Method::GET, "/collections/towers/items"),
+            (Method::DELETE, "/collections/towers/items/1"),
+        ] {
+            let r = send_from(
+                &state,
+                "192.0.2.2:1",
+                method.clone(),
+                uri,
+                &[("authorization", auth)],
+            )
+            .await;
+            let p = r.problem(401);
+            assert!(
+                p["detail"].as_str().unwrap().contains("Bearer <token>"),
+                "{auth:?} {method} {uri}: {p}"
+            );
+        }
+    }
+    // Given twice, even if both are well formed.
+    let twice = [
+        ("authorization", "Bearer tgis_a"),
+        ("authorization", "Bearer tgis_b"),
+    ];
+    send_from(&state, "192.0.2.2:1", Method::GET, "/conformance", &twice)
+        .await
+        .problem(401);
+    // Refused before the limiter: the budgets are untouched.
+    let r = send_from(&state, "192.0.2.2:1", Method::GET, "/conformance", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(fingerprint(&pool).await, before);
 }
 
 #[sqlx::test]

@@ -14,7 +14,7 @@ use telecom_gis::AppState;
 /// requests with one token (tests/api/hardening.rs covers the limit).
 async fn unlimited(pool: &PgPool) -> AppState {
     AppState {
-        limits: std::sync::Arc::new(telecom_gis::http::limits::RateLimiter::disabled()),
+        limits: std::sync::Arc::new(telecom_gis::http::limits::RateLimits::disabled()),
         ..AppState::loaded(pool.clone()).await.unwrap()
     }
 }

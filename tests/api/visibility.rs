@@ -40,7 +40,7 @@ impl World {
         common::operators(pool).await;
         let bearer = |t: String| format!("Bearer {t}");
         let state = AppState {
-            limits: Arc::new(telecom_gis::http::limits::RateLimiter::disabled()),
+            limits: Arc::new(telecom_gis::http::limits::RateLimits::disabled()),
             ..AppState::loaded(pool.clone()).await.unwrap()
         };
         let admin = bearer(token(pool, "admin", None).await);
@@ -425,4 +425,94 @@ async fn an_explicit_range_survives_an_unrelated_patch_exactly(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(stored, [None, Some(1234.56)]);
+}
+
+/// The bbox of collection `id` in a `/collections` or `/collections/{id}`
+/// reply.
+fn extent_of(r: &Reply, id: &str) -> [f64; 4] {
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let j = r.json();
+    let doc = match j["collections"].as_array() {
+        Some(all) => all.iter().find(|c| c["id"] == id).unwrap().clone(),
+        None => j,
+    };
+    let b: Vec<f64> = doc["extent"]["spatial"]["bbox"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    b.try_into().unwrap()
+}
+
+#[sqlx::test]
+async fn the_public_fibre_extent_is_the_generalised_cells_and_the_insiders_exact(pool: PgPool) {
+    let w = World::new(&pool).await;
+    let exact = [108.20, 16.05, 108.22, 16.06];
+    let close = |a: [f64; 4]| a.iter().zip(exact).all(|(x, y)| (x - y).abs() < 1e-4);
+    for auth in w.outsiders() {
+        for uri in ["/collections", "/collections/fibre-routes"] {
+            let b = extent_of(&w.get(auth, uri).await, "fibre-routes");
+            assert!(!close(b), "{auth:?} {uri}: the exact vertex bbox {b:?}");
+            assert!(
+                b[0] <= exact[0] && b[1] <= exact[1] && exact[2] <= b[2] && exact[3] <= b[3],
+                "{auth:?} {uri}: {b:?} does not hold the route"
+            );
+            // About one H3 resolution-8 cell (≈ 0.5 km) beyond the vertices.
+            assert!(
+                b.iter().zip(exact).all(|(x, y)| (x - y).abs() < 0.02),
+                "{auth:?} {uri}: {b:?}"
+            );
+        }
+    }
+    let analyst = format!("Bearer {}", token(&pool, "analyst", None).await);
+    let owner = format!("Bearer {}", token(&pool, "carrier", Some("fpt")).await);
+    for auth in [&w.admin, &analyst, &owner] {
+        for uri in ["/collections", "/collections/fibre-routes"] {
+            let b = extent_of(&w.get(Some(auth), uri).await, "fibre-routes");
+            assert!(close(b), "{uri}: {b:?} is not the exact {exact:?}");
+        }
+    }
+}
+
+#[sqlx::test]
+async fn a_deleted_feature_names_who_deleted_it_only_to_those_who_may_read_its_history(
+    pool: PgPool,
+) {
+    let w = World::new(&pool).await;
+    let uri = format!("/collections/fibre-routes/items/{}", w.route_id);
+    let r = send_raw(
+        &w.state,
+        Method::DELETE,
+        &uri,
+        None,
+        &[("authorization", &w.admin), ("if-match", "*")],
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    let deleter: String =
+        sqlx::query_scalar("select actor from feature_history where op = 'delete'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    for auth in w.outsiders() {
+        let r = w.get(auth, &uri).await;
+        let p = r.problem(404);
+        assert_eq!(
+            p["detail"],
+            format!(
+                "feature '{}' of collection 'fibre-routes' was deleted",
+                w.route_id
+            ),
+            "{auth:?}"
+        );
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(
+            !body.contains(&deleter),
+            "{auth:?} learns the deleter: {body}"
+        );
+    }
+    let p = w.get(Some(&w.admin), &uri).await.problem(404);
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("by {deleter}")), "{detail}");
 }

@@ -294,7 +294,8 @@ pub async fn serve(pool: &PgPool) -> String {
         .await
         .expect("coverage index loads"));
     tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service).await.unwrap();
     });
     format!("http://{addr}")
 }

@@ -34,6 +34,11 @@ impl Service {
             .env("RUST_LOG", "info,sqlx=warn,tower_http=warn")
             .env("DB_APPLICATION_NAME", app_name)
             .env("DB_MAX_CONNECTIONS", "8")
+            // One test client polls everything from 127.0.0.1: no anonymous
+            // budgets unless a test sets them (the token's is its choice).
+            .env("READ_RATE_LIMIT_PER_S", "0")
+            .env("ANON_RATE_LIMIT_PER_S", "0")
+            .env("EXPENSIVE_RATE_LIMIT_PER_S", "0")
             .env_remove("PUBLIC_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
