@@ -156,10 +156,27 @@ impl Walk<'_> {
         Ok(())
     }
 
+    /// A polygon's rings: each a closed ring of at least 4 positions, as
+    /// PostGIS (`ST_GeomFromWKB`) and GEOS require (the decoder would
+    /// otherwise close an open ring itself, adding a position the budget
+    /// did not count).
     fn rings(&mut self, little: bool, size: usize) -> Result<(), GeometryReadError> {
         let rings = self.count(little, COUNT, "rings")?;
         for _ in 0..rings {
-            self.points(little, size)?;
+            let at = self.at;
+            let n = self.count(little, size, "positions")?;
+            self.add_positions(n);
+            let coords = self.take(n * size)?;
+            if n < 4 {
+                return Err(invalid(format!(
+                    "holds invalid WKB: the polygon ring at byte {at} has {n} positions; a ring needs at least 4"
+                )));
+            }
+            if coords[..16] != coords[(n - 1) * size..(n - 1) * size + 16] {
+                return Err(invalid(format!(
+                    "holds invalid WKB: the polygon ring at byte {at} is not closed (its last position is not its first)"
+                )));
+            }
         }
         Ok(())
     }
@@ -352,6 +369,33 @@ mod tests {
         let mut bad_order = line(2, &[0.0, 0.0, 1.0, 1.0]);
         bad_order[0] = 7;
         assert!(check(&bad_order, BUDGET).is_err());
+    }
+
+    /// A polygon of one ring with `coords` (x, y pairs), little-endian.
+    fn polygon(coords: &[f64]) -> Vec<u8> {
+        let mut b = header(3);
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&((coords.len() / 2) as u32).to_le_bytes());
+        for c in coords {
+            b.extend_from_slice(&c.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn open_or_short_polygon_rings_are_refused_as_postgis_does() {
+        // Decoded, an open ring would be closed with a position nobody counted.
+        let short = polygon(&[108.2, 16.0]);
+        let e = check(&short, BUDGET).unwrap_err().to_string();
+        assert!(
+            e.contains("has 1 positions; a ring needs at least 4"),
+            "{e}"
+        );
+        let open = polygon(&[0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0]);
+        let e = check(&open, BUDGET).unwrap_err().to_string();
+        assert!(e.contains("is not closed"), "{e}");
+        let closed = polygon(&[0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
+        assert_eq!(check(&closed, BUDGET), Ok(4));
     }
 
     #[test]

@@ -98,9 +98,19 @@ pub fn read(text: &str, budget: GeometryBudget) -> Result<geo::Geometry<f64>, Ge
             limit: budget.max_positions,
         });
     }
-    geozero::wkt::Wkt(text)
+    let g = geozero::wkt::Wkt(text)
         .to_geo()
-        .map_err(|e| GeometryReadError::Invalid(format!("is not valid WKT: {e}")))
+        .map_err(|e| GeometryReadError::Invalid(format!("is not valid WKT: {e}")))?;
+    // The decoder closes open polygon rings, one position each beyond what
+    // the scan counted: hold the budget on what was built.
+    let built = geo::CoordsIter::coords_count(&g);
+    if built > budget.max_positions {
+        return Err(GeometryReadError::Positions {
+            found: built,
+            limit: budget.max_positions,
+        });
+    }
+    Ok(g)
 }
 
 #[cfg(test)]

@@ -1330,6 +1330,27 @@ impl WkbGen<'_> {
         }
     }
 
+    /// A polygon ring: closed with at least 4 positions, or (sometimes, and
+    /// then not well-formed) open or too short, which readers must refuse.
+    fn ring(&mut self, little: bool, dims: usize) {
+        if self.rng.gen_bool(0.1) {
+            self.honest = false;
+            self.points(little, dims);
+            return;
+        }
+        let n = line_length(self.rng).max(4);
+        let n = if self.out.len() > LARGE { 4 } else { n };
+        self.count(little, n);
+        let first = self.out.len();
+        for _ in 0..n - 1 {
+            self.position(little, dims);
+        }
+        let size = dims * 8;
+        let copy = self.out[first..first + size].to_vec();
+        self.out.extend_from_slice(&copy);
+        self.positions += 1;
+    }
+
     fn geometry(&mut self, depth: usize, base: Option<u32>) {
         self.depth = self.depth.max(depth);
         let base = base.unwrap_or_else(|| self.rng.gen_range(1..=if depth < 5 { 7 } else { 6 }));
@@ -1341,7 +1362,7 @@ impl WkbGen<'_> {
                 let rings = self.rng.gen_range(0..4);
                 self.count(little, rings);
                 for _ in 0..rings {
-                    self.points(little, dims);
+                    self.ring(little, dims);
                 }
             }
             _ => {
