@@ -834,6 +834,18 @@ impl CoverageIndex {
         tower: &crate::domain::tower::Tower,
         sector: &crate::domain::tower::Sector,
     ) -> (f64, RangeSource) {
+        Self::model_range_with(&self.config, &self.areas, tower, sector)
+    }
+
+    /// [`CoverageIndex::model_range`] with `config` and clutter `areas`
+    /// given (the read model renders towers with the index's model without
+    /// holding an index).
+    pub fn model_range_with(
+        config: &CoverageConfig,
+        areas: &[Area],
+        tower: &crate::domain::tower::Tower,
+        sector: &crate::domain::tower::Sector,
+    ) -> (f64, RangeSource) {
         let input = SectorInput {
             sector_id: sector.id.get(),
             tower_id: tower.id.get(),
@@ -848,7 +860,7 @@ impl CoverageIndex {
             frequency_mhz: sector.frequency_mhz,
             range_m: sector.range_m,
         };
-        Self::sector_range(&self.config, &self.areas, &input)
+        Self::sector_range(config, areas, &input)
     }
 
     /// Operators (indices) with at least one sector of `technology`.

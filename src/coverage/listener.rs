@@ -90,6 +90,84 @@ pub struct CoverageState {
     tower_patches: AtomicU64,
     listener_connects: AtomicU64,
     last_reload_ms: AtomicU64,
+    /// What else follows the database through this state's changes (the
+    /// read model of the application layer), when registered.
+    follower: std::sync::OnceLock<Arc<dyn Follower>>,
+}
+
+/// A boxed future of a [`Follower`].
+pub type FollowFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SyncError>> + Send + 'a>>;
+
+/// Something kept in step with the database by the same change path as the
+/// coverage index: rebuilt whenever the index is rebuilt in full
+/// ([`CoverageState::reload`], after every (re)connection of the listener),
+/// given every batch of notifications after the index applied it, and
+/// told when fibre routes or data centres were re-read.
+pub trait Follower: Send + Sync + std::fmt::Debug + 'static {
+    /// Everything may have changed: rebuild.
+    fn reload<'a>(&'a self, pool: &'a PgPool) -> FollowFuture<'a>;
+    /// The layers of `layers` changed (re-read them whole).
+    fn reload_layers<'a>(
+        &'a self,
+        pool: &'a PgPool,
+        layers: &'a [crate::domain::CollectionId],
+    ) -> FollowFuture<'a>;
+    /// One batch of notifications.
+    fn apply<'a>(&'a self, pool: &'a PgPool, batch: &'a ChangeBatch) -> FollowFuture<'a>;
+    /// The follower itself, for its owner to find it again.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// What one batch of notifications says changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeBatch {
+    /// Towers whose row, sectors or tenants changed (row-level, 0002).
+    pub towers: BTreeSet<i64>,
+    /// Tables changed by a statement (`fibre_routes`, `data_centres`,
+    /// `districts`, or `towers` when truncated; 0002).
+    pub tables: BTreeSet<String>,
+    /// The highest layer version notified per layer (0005).
+    pub versions: std::collections::BTreeMap<String, i64>,
+    /// A payload this release does not read: rebuild.
+    pub unknown: bool,
+}
+
+impl ChangeBatch {
+    /// Reads a batch of payloads.
+    pub fn parse(payloads: &[String]) -> Self {
+        let mut b = ChangeBatch::default();
+        for p in payloads {
+            let v = serde_json::from_str::<serde_json::Value>(p).unwrap_or_default();
+            match (v["tower"].as_i64(), v["layer"].as_str(), v["v"].as_i64()) {
+                (Some(id), _, _) => {
+                    b.towers.insert(id);
+                }
+                (None, Some(layer), Some(version)) => {
+                    let e = b.versions.entry(layer.to_owned()).or_insert(version);
+                    *e = (*e).max(version);
+                }
+                (None, Some(table), None) => {
+                    b.tables.insert(table.to_owned());
+                }
+                _ => b.unknown = true,
+            }
+        }
+        b
+    }
+}
+
+impl CoverageState {
+    /// Registers `f` to follow this state's changes (once; later calls are
+    /// ignored).
+    pub fn follow(&self, f: Arc<dyn Follower>) {
+        let _ = self.follower.set(f);
+    }
+
+    /// The registered follower.
+    pub fn follower(&self) -> Option<&Arc<dyn Follower>> {
+        self.follower.get()
+    }
 }
 
 impl CoverageState {
@@ -107,6 +185,7 @@ impl CoverageState {
             tower_patches: AtomicU64::new(0),
             listener_connects: AtomicU64::new(0),
             last_reload_ms: AtomicU64::new(0),
+            follower: std::sync::OnceLock::new(),
         }
     }
 
@@ -180,6 +259,15 @@ impl CoverageState {
     /// # Errors
     /// When loading fails; the previous snapshot stays in place.
     pub async fn reload(&self, pool: &PgPool) -> Result<(), SyncError> {
+        self.reload_index(pool).await?;
+        if let Some(f) = self.follower() {
+            f.reload(pool).await?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the index alone (not its follower).
+    async fn reload_index(&self, pool: &PgPool) -> Result<(), SyncError> {
         let _guard = self.writer.lock().await;
         let started = Instant::now();
         let version = self.snapshot().version + 1;
@@ -253,6 +341,15 @@ impl CoverageState {
         )?;
         let next = self.snapshot().with_layers(&fibre, &dcs);
         self.swap(next);
+        drop(_guard);
+        if let Some(f) = self.follower() {
+            use crate::domain::CollectionId;
+            f.reload_layers(
+                pool,
+                &[CollectionId::FibreRoutes, CollectionId::DataCentres],
+            )
+            .await?;
+        }
         Ok(())
     }
 }
@@ -274,30 +371,40 @@ pub async fn fingerprint_from_db(
         .map_err(|e| SyncError::Db(DbError::Sqlx(sqlx::Error::Protocol(e.to_string()))))
 }
 
-/// Applies one batch of notification payloads.
+/// Applies one batch of notification payloads to the index, then to its
+/// follower.
 async fn apply(state: &CoverageState, pool: &PgPool, payloads: &[String]) -> Result<(), SyncError> {
-    let mut towers = BTreeSet::new();
-    let (mut full, mut layers) = (false, false);
-    for p in payloads {
-        let v = serde_json::from_str::<serde_json::Value>(p).unwrap_or_default();
-        match (v["tower"].as_i64(), v["layer"].as_str()) {
-            (Some(id), _) => {
-                towers.insert(id);
-            }
-            (None, Some("fibre_routes" | "data_centres")) => layers = true,
-            _ => full = true,
+    let batch = ChangeBatch::parse(payloads);
+    let full = batch.unknown
+        || batch.towers.len() > PATCH_LIMIT
+        || batch
+            .tables
+            .iter()
+            .any(|t| t == "districts" || t == "towers");
+    let layers = batch
+        .tables
+        .iter()
+        .any(|t| t == "fibre_routes" || t == "data_centres");
+    if full {
+        state.reload_index(pool).await?;
+    } else {
+        if layers {
+            let _guard = state.writer.lock().await;
+            let (fibre, dcs) = tokio::try_join!(
+                db::coverage::operational_fibre(pool),
+                db::coverage::operational_data_centres(pool)
+            )?;
+            let next = state.snapshot().with_layers(&fibre, &dcs);
+            state.swap(next);
+        }
+        if !batch.towers.is_empty() {
+            state
+                .refresh_towers(pool, &batch.towers.iter().copied().collect::<Vec<_>>())
+                .await?;
         }
     }
-    if full || towers.len() > PATCH_LIMIT {
-        return state.reload(pool).await;
-    }
-    if layers {
-        state.reload_layers(pool).await?;
-    }
-    if !towers.is_empty() {
-        state
-            .refresh_towers(pool, &towers.into_iter().collect::<Vec<_>>())
-            .await?;
+    if let Some(f) = state.follower() {
+        f.apply(pool, &batch).await?;
     }
     Ok(())
 }

@@ -77,7 +77,7 @@ pub async fn tower_sectors(
 ///
 /// # Errors
 /// On database failure.
-pub async fn areas(pool: &PgPool) -> DbResult<Vec<Area>> {
+pub async fn areas<'e>(pool: impl sqlx::PgExecutor<'e>) -> DbResult<Vec<Area>> {
     let rows: Vec<(String, wkb::Decode<geo::Geometry<f64>>)> =
         sqlx::query_as("select code, geom from districts order by code")
             .fetch_all(pool)

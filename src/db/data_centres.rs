@@ -60,6 +60,18 @@ fn column(name: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// Every feature of the layer, in d.id order (on the caller's connection
+/// or transaction: the read model loads every layer in one snapshot).
+///
+/// # Errors
+/// On database failure.
+pub async fn all<'e>(ex: impl sqlx::PgExecutor<'e>) -> DbResult<Vec<DataCentre>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} order by d.id"))
+        .fetch_all(ex)
+        .await?;
+    Ok(rows.into_iter().filter_map(Row::into_domain).collect())
+}
+
 /// One page of data centres matching `filter`, ordered by id.
 ///
 /// # Errors

@@ -50,6 +50,18 @@ fn column(name: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// Every feature of the layer, in d.code order (on the caller's connection
+/// or transaction: the read model loads every layer in one snapshot).
+///
+/// # Errors
+/// On database failure.
+pub async fn all<'e>(ex: impl sqlx::PgExecutor<'e>) -> DbResult<Vec<District>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} order by d.code"))
+        .fetch_all(ex)
+        .await?;
+    Ok(rows.into_iter().filter_map(Row::into_domain).collect())
+}
+
 /// One page of districts matching `filter`, ordered by code.
 ///
 /// # Errors

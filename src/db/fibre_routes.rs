@@ -61,6 +61,18 @@ fn column(name: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// Every feature of the layer, in f.id order (on the caller's connection
+/// or transaction: the read model loads every layer in one snapshot).
+///
+/// # Errors
+/// On database failure.
+pub async fn all<'e>(ex: impl sqlx::PgExecutor<'e>) -> DbResult<Vec<FibreRoute>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} order by f.id"))
+        .fetch_all(ex)
+        .await?;
+    Ok(rows.into_iter().filter_map(Row::into_domain).collect())
+}
+
 /// One page of fibre routes matching `filter`, ordered by id.
 ///
 /// # Errors

@@ -11,6 +11,7 @@ pub mod fibre_routes;
 pub mod filter;
 pub mod history;
 pub mod imports;
+pub mod layers;
 pub mod operators;
 pub mod tiles;
 pub mod tokens;

@@ -141,6 +141,18 @@ pub async fn count(pool: &PgPool, filter: &ItemFilter) -> DbResult<i64> {
     Ok(qb.build_query_scalar().fetch_one(pool).await?)
 }
 
+/// Every tower with its sectors, in id order (on the caller's connection
+/// or transaction: the read model loads every layer in one snapshot).
+///
+/// # Errors
+/// On database failure.
+pub async fn all(conn: &mut PgConnection) -> DbResult<Vec<Tower>> {
+    let rows: Vec<TowerRow> = sqlx::query_as(&format!("{SELECT} order by t.id"))
+        .fetch_all(&mut *conn)
+        .await?;
+    attach_sectors(conn, rows).await
+}
+
 /// One tower by id.
 ///
 /// # Errors

@@ -82,7 +82,11 @@ impl AppState {
             pool,
             public_url: None,
             web_dir: None,
-            coverage: Arc::new(CoverageState::new(CoverageConfig::default())),
+            coverage: {
+                let coverage = Arc::new(CoverageState::new(CoverageConfig::default()));
+                crate::service::read_model::ReadModel::attach(&coverage);
+                coverage
+            },
             analysis: Arc::new(AnalysisConfig::default()),
             metrics: Arc::new(ops::Metrics::new()),
             limits: Arc::new(limits::RateLimits::default()),

@@ -36,6 +36,7 @@ pub async fn run(url: Option<&str>, args: ServeArgs) -> Result<ExitCode> {
     db::migrate(&pool).await?;
     let config = load_coverage_config(args.coverage_config.as_deref())?;
     let coverage = Arc::new(CoverageState::new(config));
+    crate::service::read_model::ReadModel::attach(&coverage);
     // The listener loads the index once it listens, so no change is
     // missed. It may need a session of its own (see --database-listen-url).
     let listen_pool = match args

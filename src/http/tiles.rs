@@ -278,6 +278,24 @@ pub async fn tilejson(
     Ok(res)
 }
 
+/// True when `Accept-Encoding` lists `gzip` (or `*`) with a weight above 0.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q=").map(str::trim))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && q > 0.0
+        })
+}
+
 fn parse_index(name: &str, value: &str) -> ApiResult<u32> {
     value.parse::<u32>().map_err(|_| ApiError::BadRequest {
         detail: format!("tile {name} '{value}' is not a non-negative integer"),
@@ -328,33 +346,42 @@ pub async fn tile(
             conditional.has_if_none_match().then_some(&cached),
         )
         .await?;
-    Ok(tile_response(reply))
+    Ok(tile_response(reply, accepts_gzip(&headers)))
 }
 
 /// The response to a tile request: `304`, `204` (no feature) or `200` with
 /// the tile, each with its ETag, `Cache-Control: no-cache` (revalidate every
 /// time) and `Vary` (`Authorization` too when the content depends on who
 /// asks).
-fn tile_response(reply: Reply) -> Response {
+fn tile_response(reply: Reply, gzip: bool) -> Response {
     let (status, etag, body, per_viewer) = match reply {
         Reply::NotModified { etag, per_viewer } => {
             (StatusCode::NOT_MODIFIED, etag, None, per_viewer)
         }
         Reply::Tile {
             etag,
-            mvt,
+            tile,
             per_viewer,
         } => {
-            if mvt.is_empty() {
+            if tile.mvt.is_empty() {
                 (StatusCode::NO_CONTENT, etag, None, per_viewer)
             } else {
-                (StatusCode::OK, etag, Some(mvt), per_viewer)
+                (StatusCode::OK, etag, Some(tile), per_viewer)
             }
         }
     };
     let mut res = match body {
-        Some(mvt) => {
-            let mut r = Response::new(Body::from(mvt));
+        Some(tile) => {
+            // Gzip made once per cached tile; the compression layer leaves
+            // a response that has a Content-Encoding alone.
+            let mut r = if gzip {
+                let mut r = Response::new(Body::from(tile.gzip().to_vec()));
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                r
+            } else {
+                Response::new(Body::from(tile.mvt.clone()))
+            };
             r.headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(MVT));
             r

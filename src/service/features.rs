@@ -22,6 +22,7 @@ use super::policy::{
     Action, Actor, Denied, FibreView, authorize, authorize_history, authorize_tower,
     authorize_tower_stake, sign_in_required,
 };
+use super::read_model::{Entry as ModelEntry, ReadModel, Rendered};
 use super::record::{Key, Record};
 use super::render::{GeneralisedWith, Link, Ranges};
 use crate::coverage::index::CoverageIndex;
@@ -81,11 +82,12 @@ impl Viewer {
     pub fn visible(&self, record: Record, index: &Arc<CoverageIndex>) -> Visible {
         let exact = self.sees_exactly(&record);
         Visible {
-            record,
+            record: Arc::new(record),
             exact,
             past: false,
             index: index.clone(),
             generalised: None,
+            rendered: None,
         }
     }
 
@@ -108,7 +110,7 @@ impl Viewer {
 /// its version is [`Visible::etag`].
 #[derive(Debug, Clone)]
 pub struct Visible {
-    record: Record,
+    record: Arc<Record>,
     exact: bool,
     /// True for a record as it was (from the history), false for a live one.
     past: bool,
@@ -116,9 +118,24 @@ pub struct Visible {
     /// The generalised form of a fibre route not seen exactly, once
     /// computed on the CPU pool ([`Visible::generalise`]).
     generalised: Option<Arc<Generalised>>,
+    /// The served form rendered once by the read model (without links).
+    rendered: Option<Rendered>,
 }
 
 impl Visible {
+    /// A feature of the read model, seen exactly (`exact`) or generalised.
+    fn from_entry(e: &ModelEntry, exact: bool, index: &Arc<CoverageIndex>) -> Self {
+        let public = e.public.as_ref().filter(|_| !exact);
+        Visible {
+            record: e.record.clone(),
+            exact,
+            past: false,
+            index: index.clone(),
+            generalised: public.map(|p| p.generalised.clone()),
+            rendered: Some(public.map_or_else(|| e.exact.clone(), |p| p.rendered.clone())),
+        }
+    }
+
     /// The stored feature behind the view.
     pub fn record(&self) -> &Record {
         &self.record
@@ -139,7 +156,10 @@ impl Visible {
     /// # Errors
     /// [`ServiceError::Output`] if serialisation fails.
     pub fn to_json(&self, links: Option<&[Link]>) -> ServiceResult<Vec<u8>> {
-        match (&self.record, &self.generalised) {
+        if let Some(r) = &self.rendered {
+            return with_links(r.json.get(), links);
+        }
+        match (&*self.record, &self.generalised) {
             (Record::Fibre(f), Some(g)) if !self.exact => {
                 serde_json::to_vec(&GeneralisedWith(f, links, g))
                     .map_err(|e| ServiceError::output("rendering a feature as GeoJSON", e))
@@ -152,14 +172,14 @@ impl Visible {
     /// (capped per route: [`crate::spatial::generalise::MAX_ROUTE_SAMPLES`]),
     /// so that rendering does no geometry work. Call it on the CPU pool.
     fn generalise(&mut self) {
-        if let (Record::Fibre(f), false, None) = (&self.record, self.exact, &self.generalised) {
+        if let (Record::Fibre(f), false, None) = (&*self.record, self.exact, &self.generalised) {
             self.generalised = Some(generalise(&f.geometry));
         }
     }
 
     /// True when rendering would generalise a route.
     fn needs_generalising(&self) -> bool {
-        matches!(self.record, Record::Fibre(_)) && !self.exact && self.generalised.is_none()
+        matches!(*self.record, Record::Fibre(_)) && !self.exact && self.generalised.is_none()
     }
 
     /// Where the served form's modelled ranges come from.
@@ -177,7 +197,10 @@ impl Visible {
     /// # Errors
     /// As [`Visible::to_json`].
     pub fn etag(&self) -> ServiceResult<String> {
-        match (&self.record, &self.generalised) {
+        if let Some(r) = &self.rendered {
+            return Ok(r.etag.to_string());
+        }
+        match (&*self.record, &self.generalised) {
             (Record::Fibre(f), Some(g)) if !self.exact => {
                 let bytes = serde_json::to_vec(&GeneralisedWith(f, None, g))
                     .map_err(|e| ServiceError::output("rendering a feature as GeoJSON", e))?;
@@ -204,7 +227,10 @@ impl Serialize for Visible {
         use crate::service::render::{
             DataCentreFeature, DistrictFeature, FibreFeature, GeneralisedFibreFeature, TowerFeature,
         };
-        match &self.record {
+        if let Some(r) = &self.rendered {
+            return r.json.serialize(s);
+        }
+        match &*self.record {
             Record::Tower(t) => TowerFeature(t, None, Some(self.ranges())).serialize(s),
             Record::Fibre(f) if !self.exact => match &self.generalised {
                 Some(g) => GeneralisedWith(f, None, g).serialize(s),
@@ -559,6 +585,34 @@ fn not_found(c: CollectionId, key: &Key) -> ServiceError {
     ))
 }
 
+/// A rendered Feature object (`{…}` without links) with `links` appended as
+/// its last member, as serialising the feature with them would write it.
+fn with_links(json: &str, links: Option<&[Link]>) -> ServiceResult<Vec<u8>> {
+    let Some(links) = links else {
+        return Ok(json.as_bytes().to_vec());
+    };
+    let links = serde_json::to_vec(links)
+        .map_err(|e| ServiceError::output("rendering a feature's links", e))?;
+    let body = json.trim_end().strip_suffix('}').unwrap_or(json);
+    let mut out = Vec::with_capacity(body.len() + links.len() + 12);
+    out.extend_from_slice(body.as_bytes());
+    out.extend_from_slice(b",\"links\":");
+    out.extend_from_slice(&links);
+    out.push(b'}');
+    Ok(out)
+}
+
+/// The layers a read of collection `c` depends on: its own, and for towers
+/// the districts (the modelled ranges depend on their clutter classes).
+fn read_layers(c: CollectionId) -> &'static [CollectionId] {
+    match c {
+        CollectionId::Towers => &[CollectionId::Towers, CollectionId::Districts],
+        CollectionId::FibreRoutes => &[CollectionId::FibreRoutes],
+        CollectionId::DataCentres => &[CollectionId::DataCentres],
+        CollectionId::Districts => &[CollectionId::Districts],
+    }
+}
+
 fn stamp(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -685,8 +739,15 @@ impl Service {
             after,
         };
         db::history::record(&mut tx, &change).await?;
+        let span = db::layers::write_span(&mut tx, c).await?;
         tx.commit().await?;
         self.refresh_index(c, key).await;
+        if let (CollectionId::Towers, Key::Id(id), Some(model)) =
+            (c, key, ReadModel::of(&self.coverage))
+            && let Err(e) = model.after_tower_write(&self.pool, *id, span).await
+        {
+            tracing::warn!(error = %e, "read model refresh failed; the change listener will retry");
+        }
         tracing::info!(collection = %c, %id, actor = who.name, op = op.as_str(), "feature written");
         Ok(())
     }
@@ -793,6 +854,18 @@ impl Service {
     /// [`ServiceError::Db`].
     pub async fn get(&self, viewer: &Viewer, c: CollectionId, key: &Key) -> ServiceResult<Visible> {
         authorize(viewer.actor(), Action::Read, c, None)?;
+        if let Some(model) = ReadModel::of(&self.coverage)
+            && let Some(inv) = model
+                .fresh(&self.pool, &self.coverage, read_layers(c))
+                .await?
+            && let Some(e) = inv.get(c, key)
+        {
+            let exact = match &*e.record {
+                Record::Fibre(f) => viewer.fibre().exact(&f.operator),
+                _ => true,
+            };
+            return Ok(Visible::from_entry(e, exact, &self.coverage.snapshot()));
+        }
         let mut conn = self.pool.acquire().await?;
         match Record::load(&mut conn, c, key).await? {
             Some(rec) => generalised(viewer.visible(rec, &self.coverage.snapshot())).await,
@@ -851,6 +924,9 @@ impl Service {
         filter: &ItemFilter,
     ) -> ServiceResult<Page> {
         authorize(viewer.actor(), Action::Read, c, None)?;
+        if let Some(page) = self.list_from_memory(viewer, c, filter).await? {
+            return Ok(page);
+        }
         let index = self.coverage.snapshot();
         if !viewer.sees_all_exactly(c) {
             let all = self.visible_fibre(viewer, filter, &index).await?;
@@ -879,6 +955,44 @@ impl Service {
             CollectionId::DataCentres => page!(data_centres, Record::DataCentre),
             CollectionId::Districts => page!(districts, Record::District),
         })
+    }
+
+    /// [`Service::list`] answered by the read model, when it has caught up
+    /// with the database (`None`: read PostGIS).
+    async fn list_from_memory(
+        &self,
+        viewer: &Viewer,
+        c: CollectionId,
+        filter: &ItemFilter,
+    ) -> ServiceResult<Option<Page>> {
+        let Some(model) = ReadModel::of(&self.coverage) else {
+            return Ok(None);
+        };
+        let Some(inv) = model
+            .fresh(&self.pool, &self.coverage, read_layers(c))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let index = self.coverage.snapshot();
+        let view = viewer.fibre().clone();
+        let filter = filter.clone();
+        let page = crate::cpu::run(move |cancel| {
+            let exact = |r: &Record| match r {
+                Record::Fibre(f) => view.exact(&f.operator),
+                _ => true,
+            };
+            inv.page(c, &filter, &exact, cancel).map(|p| Page {
+                matched: p.matched,
+                features: p
+                    .features
+                    .iter()
+                    .map(|(e, exact)| Visible::from_entry(e, *exact, &index))
+                    .collect(),
+            })
+        })
+        .await??;
+        Ok(Some(page))
     }
 
     /// Every fibre route that may match `filter` once seen by `viewer` (the
@@ -1010,7 +1124,8 @@ impl Service {
         self.commit_change(tx, caller, c, &key, Op::Create, (None, Some(&after)))
             .await?;
         Ok(Visible {
-            record: rec,
+            rendered: None,
+            record: Arc::new(rec),
             exact: true,
             past: false,
             index: self.coverage.snapshot(),
@@ -1095,7 +1210,8 @@ impl Service {
         )
         .await?;
         Ok(Visible {
-            record: rec,
+            rendered: None,
+            record: Arc::new(rec),
             exact: true,
             past: false,
             index: self.coverage.snapshot(),
@@ -1165,7 +1281,8 @@ impl Service {
         self.commit_change(tx, caller, c, key, Op::Restore, (None, Some(&after)))
             .await?;
         Ok(Visible {
-            record: rec,
+            rendered: None,
+            record: Arc::new(rec),
             exact: true,
             past: false,
             index: self.coverage.snapshot(),

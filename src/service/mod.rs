@@ -15,6 +15,7 @@
 //! | [`imports`] | bulk imports (dry run or all-or-nothing commit) |
 //! | [`analysis`] | the underserved-districts report and the city summary |
 //! | [`gaps`] | the coverage gap grid |
+//! | [`read_model`] | the in-memory read model that answers pages, items and tiles |
 
 pub mod analysis;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod features;
 pub mod gaps;
 pub mod imports;
 pub mod policy;
+pub mod read_model;
 pub mod record;
 pub mod render;
 

@@ -16,7 +16,8 @@ use geo::orient::{Direction, Orient};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
-use crate::coverage::index::{CoverageIndex, RangeSource};
+use crate::coverage::index::{Area, CoverageIndex, RangeSource};
+use crate::coverage::model::CoverageConfig;
 use crate::domain::data_centre::DataCentre;
 use crate::domain::district::District;
 use crate::domain::fibre::FibreRoute;
@@ -136,6 +137,9 @@ impl<'a> SectorProps<'a> {
                 let (r, source) = match ranges {
                     Ranges::Current(index) => index.range_of(t, s),
                     Ranges::Past(index) => index.model_range(t, s),
+                    Ranges::Model(config, areas) => {
+                        CoverageIndex::model_range_with(config, areas, t, s)
+                    }
                 };
                 (Some((r * 10.0).round() / 10.0), Some(source))
             }
@@ -182,6 +186,10 @@ pub enum Ranges<'a> {
     /// Computed from the sector's parameters with the index's model (a
     /// tower as it was, whose sectors may differ from the indexed ones).
     Past(&'a CoverageIndex),
+    /// Computed with this model configuration and these clutter areas (the
+    /// read model: the same numbers as the index's, which computed its
+    /// entries the same way from the same districts).
+    Model(&'a CoverageConfig, &'a [Area]),
 }
 
 /// A tower as a GeoJSON Feature; its sectors are the array `sectors`. With

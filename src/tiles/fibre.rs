@@ -109,7 +109,7 @@ pub const PRESENCE_MARGIN_M: f64 = 1_500.0;
 /// The box, lon/lat `[w, s, e, n]`, of the routes that may have a cell
 /// meeting tile `t`: the tile plus its buffer, grown by
 /// [`PRESENCE_MARGIN_M`].
-fn presence_bbox(t: TileCoord) -> [f64; 4] {
+pub(super) fn presence_bbox(t: TileCoord) -> [f64; 4] {
     let [w, s, e, n] = t.bounds_lonlat(BUFFER);
     // Degrees that span at least the margin anywhere in the tile: degrees
     // are shortest on the equator, and degrees of longitude at the latitude

@@ -14,8 +14,10 @@
 //! No HTTP here: `http::tiles` parses requests, tells who asks (as a
 //! [`FibreScope`]), and turns a [`Reply`] into a response.
 
+pub mod cache;
 pub mod fibre;
 pub mod grid;
+pub mod memory;
 pub mod mvt;
 pub mod postgis;
 pub mod sectors;
@@ -34,13 +36,14 @@ use crate::coverage::listener::CoverageState;
 use crate::db::DbError;
 use crate::db::tiles::TileTable;
 use crate::domain::CollectionId;
+use crate::service::read_model::{Inventory, ReadModel};
 
 /// Deepest zoom with its own tiles; clients overzoom beyond it.
 pub const DATA_MAX_ZOOM: u8 = 16;
 
 /// Which fibre routes a viewer may see exactly; tiles of other layers are
 /// the same for everyone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum FibreScope {
     /// Every route, exact.
     All,
@@ -117,8 +120,9 @@ pub enum Reply {
     Tile {
         /// Its ETag.
         etag: String,
-        /// MVT bytes; empty when no feature meets the tile.
-        mvt: Vec<u8>,
+        /// The tile (MVT bytes, empty when no feature meets it; its gzip
+        /// form made once).
+        tile: std::sync::Arc<cache::CachedTile>,
         /// True when the tileset's tiles differ by viewer.
         per_viewer: bool,
     },
@@ -152,13 +156,13 @@ pub async fn reply<S: TileSource + Sync>(
     let tile = source.tile(t, scope).await?;
     Ok(Reply::Tile {
         etag: tile.version.etag(),
-        mvt: tile.mvt,
+        tile: std::sync::Arc::new(cache::CachedTile::new(tile.mvt)),
         per_viewer: source.per_viewer(),
     })
 }
 
 /// A tileset served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tileset {
     /// `towers` (points; thinned where a tile is dense).
     Towers,
@@ -323,7 +327,11 @@ impl<'a> Tilesets<'a> {
         }
     }
 
-    /// [`reply`] with the source of `set`.
+    /// The answer to a request for tile `t` of `set` by `scope`: `304` when
+    /// `cached` holds the current version; else the tile from the tile
+    /// cache, else cut from the read model when it has caught up with the
+    /// database (towers, data centres, fibre routes; sectors always come
+    /// from the coverage index), else from PostGIS; a tile cut is cached.
     ///
     /// # Errors
     /// When the source fails.
@@ -334,15 +342,159 @@ impl<'a> Tilesets<'a> {
         scope: &FibreScope,
         cached: Cached<'_>,
     ) -> TileResult<Reply> {
-        match set.table() {
-            None => reply(&sectors::SectorSource::new(self.coverage), t, scope, cached).await,
-            Some(TileTable::FibreRoutes) => {
-                reply(&fibre::FibreSource::new(self.pool), t, scope, cached).await
+        let model = ReadModel::of(self.coverage);
+        let per_viewer = set == Tileset::FibreRoutes;
+        let scope = if per_viewer {
+            scope.clone()
+        } else {
+            FibreScope::All
+        };
+        let Some(table) = set.table() else {
+            let source = sectors::SectorSource::new(self.coverage);
+            let version = source.version(&scope).await?;
+            return self
+                .cut(model, set, t, &scope, version, cached, per_viewer, || {
+                    source.tile(t, &FibreScope::All)
+                })
+                .await;
+        };
+        let c = set.collection();
+        let db = crate::db::layers::versions(self.pool).await?;
+        let version = Version::Stored {
+            layer: db.get(c),
+            scope: scope.clone(),
+        };
+        let memory = match (model, set) {
+            (Some(m), Tileset::Towers | Tileset::DataCentres | Tileset::FibreRoutes) => {
+                m.fresh_for(&db, self.coverage, &[c]).await
             }
-            Some(table) => {
-                let source = postgis::TableSource::new(self.pool, table);
-                reply(&source, t, scope, cached).await
-            }
-        }
+            _ => None,
+        };
+        let pool = self.pool;
+        self.cut(
+            model,
+            set,
+            t,
+            &scope,
+            version,
+            cached,
+            per_viewer,
+            || async {
+                match memory {
+                    Some(inv) => {
+                        let label = inv.labels.get(c);
+                        let scope = scope.clone();
+                        let mvt =
+                            crate::cpu::run(move |_| memory_tile(&inv, set, t, &scope)).await?;
+                        Ok(Tile {
+                            version: Version::Stored {
+                                layer: label,
+                                scope: if per_viewer {
+                                    scope_of(&mvt.1)
+                                } else {
+                                    FibreScope::All
+                                },
+                            },
+                            mvt: mvt.0,
+                        })
+                    }
+                    None => match table {
+                        TileTable::FibreRoutes => {
+                            fibre::FibreSource::new(pool).tile(t, &scope).await
+                        }
+                        table => postgis::TableSource::new(pool, table).tile(t, &scope).await,
+                    },
+                }
+            },
+        )
+        .await
     }
+
+    /// The cache's answer, or `make`'s tile, cached.
+    #[allow(clippy::too_many_arguments)]
+    async fn cut<F, Fut>(
+        &self,
+        model: Option<&ReadModel>,
+        set: Tileset,
+        t: TileCoord,
+        scope: &FibreScope,
+        current: Version,
+        cached: Cached<'_>,
+        per_viewer: bool,
+        make: F,
+    ) -> TileResult<Reply>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = TileResult<Tile>>,
+    {
+        if let Some(cached) = cached
+            && cached(&current.etag())
+        {
+            return Ok(Reply::NotModified {
+                per_viewer: current.names_viewer(),
+                etag: current.etag(),
+            });
+        }
+        let key = cache::TileKey::new(set, scope, current.token(), t);
+        if let Some(hit) = model.and_then(|m| m.tiles().get(&key)) {
+            return Ok(Reply::Tile {
+                etag: current.etag(),
+                tile: hit,
+                per_viewer,
+            });
+        }
+        let tile = make().await?;
+        let cut = std::sync::Arc::new(cache::CachedTile::new(tile.mvt));
+        if let Some(m) = model {
+            let key = cache::TileKey::new(set, scope, tile.version.token(), t);
+            m.tiles().insert(key, cut.clone());
+        }
+        Ok(Reply::Tile {
+            etag: tile.version.etag(),
+            tile: cut,
+            per_viewer,
+        })
+    }
+}
+
+/// The scope a memory tile was cut for (carried through the CPU pool).
+fn scope_of(s: &FibreScope) -> FibreScope {
+    s.clone()
+}
+
+/// Tile `t` of `set` cut from the read model for `scope`: the MVT bytes and
+/// the scope.
+fn memory_tile(
+    inv: &Inventory,
+    set: Tileset,
+    t: TileCoord,
+    scope: &FibreScope,
+) -> (Vec<u8>, FibreScope) {
+    let layers: Vec<_> = match set {
+        Tileset::Towers => memory::towers_layer(inv, t).into_iter().collect(),
+        Tileset::DataCentres => memory::data_centres_layer(inv, t).into_iter().collect(),
+        Tileset::FibreRoutes => {
+            let (exact, excluded) = match scope {
+                FibreScope::All => (true, None),
+                FibreScope::Operator(op) => (true, Some(op.as_str())),
+                FibreScope::Public => (false, None),
+            };
+            let mut layers = Vec::new();
+            if exact {
+                layers.extend(memory::fibre_routes_layer(inv, t, excluded));
+            }
+            if *scope != FibreScope::All {
+                let routes = memory::presence_routes(inv, fibre::presence_bbox(t), excluded);
+                layers.extend(fibre::fibre_presence_layer(t, &routes));
+            }
+            layers
+        }
+        _ => Vec::new(),
+    };
+    let mvt = if layers.is_empty() {
+        Vec::new()
+    } else {
+        mvt::encode(layers)
+    };
+    (mvt, scope.clone())
 }

@@ -1,0 +1,907 @@
+//! The in-memory read model of the inventory: every tower (with its sectors
+//! and tenants), fibre route, data centre and district, each with its served
+//! GeoJSON rendered once (and, for fibre routes, the generalised form the
+//! public sees), in R-trees by lon/lat bounding box.
+//!
+//! PostGIS stays the system of record. The model is an immutable snapshot
+//! ([`Inventory`]) swapped whole ([`ArcSwap`]), built at start-up and
+//! patched by the change path of the coverage index (it is the index's
+//! [`Follower`]): API writes after their commit, NOTIFY for everything else.
+//!
+//! **Versions.** Each layer of a snapshot has a *label*: every change up to
+//! that `layer_versions.version` is in the snapshot. Notifications carry the
+//! version they leave (migration 0005) and arrive in version order (the
+//! version row's lock serialises a layer's writers), so after a batch the
+//! label is the highest version notified; a write of this service knows the
+//! versions its transaction spans and moves the label when the snapshot was
+//! at its base. Each layer also has a *horizon*: the newest version any of
+//! its data was read at. A layer is served from memory when its label has
+//! reached both the horizon (no later change is half-applied: a transaction
+//! whose notification has not arrived yet may have been read for one
+//! feature and not for another) and the version the database had when the
+//! request began (nothing committed before the request is missing). Else a
+//! reader waits up to [`CATCH_UP`] for the listener, then reads PostGIS.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use geo::{BoundingRect, Intersects};
+use rstar::{AABB, RTree, RTreeObject};
+use serde_json::value::RawValue;
+use sqlx::PgPool;
+
+use super::record::{Record, etag_of};
+use super::render::{GeneralisedWith, Ranges};
+use crate::coverage::index::Area;
+use crate::coverage::listener::{
+    ChangeBatch, CoverageState, FollowFuture, Follower, ListenerState, SyncError,
+};
+use crate::coverage::model::CoverageConfig;
+use crate::db::layers::Versions;
+use crate::db::{self, Bbox, DbError, ItemFilter};
+use crate::domain::CollectionId;
+use crate::domain::tower::Tower;
+use crate::spatial::generalise::{Generalised, generalise};
+
+/// How long a reader waits for the listener to bring a stale layer up to
+/// date before it reads PostGIS instead.
+pub const CATCH_UP: Duration = Duration::from_millis(250);
+
+/// Towers per batch above which a patch renders on a blocking thread.
+const INLINE_RENDER: usize = 64;
+
+/// A feature's order in its collection: numeric id, else code (districts).
+pub type SortKey = (i64, String);
+
+/// A served GeoJSON form rendered once: its bytes (a JSON object without
+/// `links`) and its strong ETag.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The Feature object.
+    pub json: Arc<RawValue>,
+    /// Its strong ETag (quoted).
+    pub etag: Arc<str>,
+}
+
+impl Rendered {
+    fn new(bytes: Vec<u8>, etag: String) -> Result<Self, serde_json::Error> {
+        let text = String::from_utf8(bytes).map_err(serde::ser::Error::custom)?;
+        let raw: Box<RawValue> = RawValue::from_string(text)?;
+        Ok(Self {
+            json: Arc::from(raw),
+            etag: etag.into(),
+        })
+    }
+}
+
+/// The generalised form of a fibre route (what viewers who may not see it
+/// exactly get).
+#[derive(Debug, Clone)]
+pub struct PublicForm {
+    /// The route's cells and their outline.
+    pub generalised: Arc<Generalised>,
+    /// The rendered generalised Feature.
+    pub rendered: Rendered,
+}
+
+/// One feature of the read model.
+#[derive(Debug)]
+pub struct Entry {
+    /// Its order in the collection.
+    pub key: SortKey,
+    /// The stored feature.
+    pub record: Arc<Record>,
+    /// The served form, exact (towers with their modelled ranges).
+    pub exact: Rendered,
+    /// Fibre routes: the generalised form.
+    pub public: Option<PublicForm>,
+    /// Lon/lat envelope of everything any viewer may be shown of it.
+    envelope: AABB<[f64; 2]>,
+}
+
+impl Entry {
+    /// Renders `record` (towers with the ranges of `config` over `areas`).
+    fn new(record: Record, config: &CoverageConfig, areas: &[Area]) -> Result<Self, SyncError> {
+        let out = |e: serde_json::Error| {
+            SyncError::Db(DbError::Sqlx(sqlx::Error::Protocol(format!(
+                "rendering a feature: {e}"
+            ))))
+        };
+        let ranges = Ranges::Model(config, areas);
+        let bytes = record
+            .to_json(true, Some(ranges), None)
+            .map_err(|e| SyncError::Db(DbError::Sqlx(sqlx::Error::Protocol(e.to_string()))))?;
+        let etag = record
+            .etag(true)
+            .map_err(|e| SyncError::Db(DbError::Sqlx(sqlx::Error::Protocol(e.to_string()))))?;
+        let exact = Rendered::new(bytes, etag).map_err(out)?;
+        let mut rect = record_rect(&record);
+        let public = match &record {
+            Record::Fibre(f) => {
+                let g = generalise(&f.geometry);
+                let bytes = serde_json::to_vec(&GeneralisedWith(f, None, &g)).map_err(out)?;
+                let etag = etag_of(&bytes);
+                if let Some(r) = g.outline.bounding_rect() {
+                    rect = union(rect, r);
+                }
+                Some(PublicForm {
+                    generalised: g,
+                    rendered: Rendered::new(bytes, etag).map_err(out)?,
+                })
+            }
+            _ => None,
+        };
+        let envelope = rect.map_or(AABB::from_point([f64::NAN, f64::NAN]), |r| {
+            AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y])
+        });
+        Ok(Self {
+            key: sort_key(&record),
+            record: Arc::new(record),
+            exact,
+            public,
+            envelope,
+        })
+    }
+
+    /// True when the feature, exact (`exact`) or generalised, passes the
+    /// bbox and property filters as PostGIS applies them (`ST_Intersects`
+    /// with the envelope; equality of the queryable).
+    pub fn matches(&self, exact: bool, filter: &ItemFilter) -> bool {
+        if let Some(b) = filter.bbox {
+            let rect = bbox_rect(b);
+            let hit = match (&*self.record, exact, &self.public) {
+                (Record::Fibre(_), false, Some(p)) => p.generalised.outline.intersects(&rect),
+                (r, _, _) => record_intersects(r, &rect),
+            };
+            if !hit {
+                return false;
+            }
+        }
+        filter
+            .properties
+            .iter()
+            .all(|(name, value)| property_matches(&self.record, exact, name, value))
+    }
+
+    /// Approximate heap bytes held by the entry (its rendered forms and its
+    /// record), for the memory report.
+    fn approx_bytes(&self) -> usize {
+        let json = self.exact.json.get().len()
+            + self.public.as_ref().map_or(0, |p| {
+                p.rendered.json.get().len() + p.generalised.cells.len() * 8
+            });
+        let record = match &*self.record {
+            Record::Tower(t) => 200 + t.sectors.len() * 120 + t.tenants.len() * 32,
+            Record::Fibre(f) => 200 + geo::CoordsIter::coords_count(&f.geometry) * 16,
+            Record::DataCentre(d) => 200 + geo::CoordsIter::coords_count(&d.geometry) * 16,
+            Record::District(d) => 200 + geo::CoordsIter::coords_count(&d.geometry) * 16,
+        };
+        json + record + 160
+    }
+}
+
+fn union(a: Option<geo::Rect<f64>>, b: geo::Rect<f64>) -> Option<geo::Rect<f64>> {
+    Some(match a {
+        None => b,
+        Some(a) => geo::Rect::new(
+            geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+            geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+        ),
+    })
+}
+
+fn record_rect(r: &Record) -> Option<geo::Rect<f64>> {
+    match r {
+        Record::Tower(t) => Some(geo::Rect::new(
+            geo::coord! { x: t.lon, y: t.lat },
+            geo::coord! { x: t.lon, y: t.lat },
+        )),
+        Record::Fibre(f) => f.geometry.bounding_rect(),
+        Record::DataCentre(d) => d.geometry.bounding_rect(),
+        Record::District(d) => d.geometry.bounding_rect(),
+    }
+}
+
+fn bbox_rect(b: Bbox) -> geo::Rect<f64> {
+    geo::Rect::new(
+        geo::coord! { x: b.min_lon, y: b.min_lat },
+        geo::coord! { x: b.max_lon, y: b.max_lat },
+    )
+}
+
+fn record_intersects(r: &Record, rect: &geo::Rect<f64>) -> bool {
+    match r {
+        Record::Tower(t) => geo::Point::new(t.lon, t.lat).intersects(rect),
+        Record::Fibre(f) => f.geometry.intersects(rect),
+        Record::DataCentre(d) => d.geometry.intersects(rect),
+        Record::District(d) => d.geometry.intersects(rect),
+    }
+}
+
+/// The queryable `name` of `r` equals `value`, as the SQL of `db::<layer>`
+/// tests it (a name without a column is no condition there, so none here);
+/// a generalised route has only `operator`, `status` and `placement`.
+fn property_matches(r: &Record, exact: bool, name: &str, value: &str) -> bool {
+    let opt = |v: &Option<String>| v.as_deref() == Some(value);
+    match r {
+        Record::Tower(t) => match name {
+            "operator" => t.operator == value,
+            "status" => t.status.as_str() == value,
+            "structure_type" => t.structure_type.as_str() == value,
+            "site_code" => t.site_code == value,
+            "external_id" => opt(&t.external_id),
+            "tenant" => t.tenants.iter().any(|x| x == value),
+            "technology" => t.sectors.iter().any(|s| s.technology.as_str() == value),
+            _ => true,
+        },
+        Record::Fibre(f) => match name {
+            "operator" => f.operator == value,
+            "status" => f.status.as_str() == value,
+            "placement" => f.placement.as_str() == value,
+            "external_id" => exact && opt(&f.external_id),
+            _ => true,
+        },
+        Record::DataCentre(d) => match name {
+            "operator" => d.operator == value,
+            "status" => d.status.as_str() == value,
+            "tier" => value
+                .trim()
+                .parse::<i16>()
+                .ok()
+                .is_some_and(|v| d.tier == Some(v)),
+            "external_id" => opt(&d.external_id),
+            _ => true,
+        },
+        Record::District(d) => match name {
+            "code" => d.code.as_str() == value,
+            "name" => d.name == value,
+            _ => true,
+        },
+    }
+}
+
+fn sort_key(r: &Record) -> SortKey {
+    match r {
+        Record::District(d) => (i64::MAX, d.code.to_string()),
+        other => (other.id().parse().unwrap_or(i64::MAX), String::new()),
+    }
+}
+
+/// An entry in a layer's R-tree.
+#[derive(Debug, Clone)]
+struct Indexed(Arc<Entry>);
+
+impl PartialEq for Indexed {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key == other.0.key
+    }
+}
+
+impl RTreeObject for Indexed {
+    type Envelope = AABB<[f64; 2]>;
+    fn envelope(&self) -> Self::Envelope {
+        self.0.envelope
+    }
+}
+
+/// One collection of the read model.
+#[derive(Debug, Default, Clone)]
+pub struct Layer {
+    by_key: BTreeMap<SortKey, Arc<Entry>>,
+    tree: RTree<Indexed>,
+}
+
+impl Layer {
+    fn build(entries: Vec<Entry>) -> Self {
+        let entries: Vec<Arc<Entry>> = entries.into_iter().map(Arc::new).collect();
+        let tree = RTree::bulk_load(
+            entries
+                .iter()
+                .filter(|e| e.envelope.lower()[0].is_finite())
+                .cloned()
+                .map(Indexed)
+                .collect(),
+        );
+        Self {
+            by_key: entries.into_iter().map(|e| (e.key.clone(), e)).collect(),
+            tree,
+        }
+    }
+
+    /// This layer with the features of `removed` taken out and `added` put
+    /// in (a changed feature is in both).
+    fn patched(&self, removed: &[SortKey], added: Vec<Entry>) -> Self {
+        let mut next = self.clone();
+        for k in removed {
+            if let Some(old) = next.by_key.remove(k) {
+                next.tree.remove(&Indexed(old));
+            }
+        }
+        for e in added {
+            let e = Arc::new(e);
+            if let Some(old) = next.by_key.insert(e.key.clone(), e.clone()) {
+                next.tree.remove(&Indexed(old));
+            }
+            if e.envelope.lower()[0].is_finite() {
+                next.tree.insert(Indexed(e));
+            }
+        }
+        next
+    }
+
+    /// Features in the layer.
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// True when the layer has no feature.
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// The feature of `key`.
+    pub fn get(&self, key: &SortKey) -> Option<&Arc<Entry>> {
+        self.by_key.get(key)
+    }
+
+    /// Every feature, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Entry>> {
+        self.by_key.values()
+    }
+
+    /// Features whose envelope meets the lon/lat box `[w, s, e, n]`, in no
+    /// particular order.
+    pub fn in_box(&self, b: [f64; 4]) -> impl Iterator<Item = &Arc<Entry>> {
+        let env = AABB::from_corners([b[0], b[1]], [b[2], b[3]]);
+        self.tree.locate_in_envelope_intersecting(env).map(|i| &i.0)
+    }
+}
+
+/// One snapshot of the read model.
+#[derive(Debug, Default)]
+pub struct Inventory {
+    /// Per layer: every change up to this version is in the snapshot.
+    pub labels: Versions,
+    /// Per layer: the newest version any of its data was read at.
+    pub horizon: Versions,
+    /// False until the first full load.
+    pub loaded: bool,
+    towers: Arc<Layer>,
+    fibre: Arc<Layer>,
+    data_centres: Arc<Layer>,
+    districts: Arc<Layer>,
+    /// The districts as clutter areas (the towers' modelled ranges).
+    areas: Arc<Vec<Area>>,
+}
+
+impl Inventory {
+    /// The layer of collection `c`.
+    pub fn layer(&self, c: CollectionId) -> &Layer {
+        match c {
+            CollectionId::Towers => &self.towers,
+            CollectionId::FibreRoutes => &self.fibre,
+            CollectionId::DataCentres => &self.data_centres,
+            CollectionId::Districts => &self.districts,
+        }
+    }
+
+    /// True when layer `c` may answer a request that began when the
+    /// database was at `db` (see the module documentation).
+    pub fn servable(&self, c: CollectionId, db: &Versions) -> bool {
+        let label = self.labels.get(c);
+        self.loaded && label >= self.horizon.get(c) && label >= db.get(c)
+    }
+
+    /// Approximate heap bytes of the snapshot (rendered forms, records and
+    /// index entries).
+    pub fn approx_bytes(&self) -> usize {
+        [
+            &self.towers,
+            &self.fibre,
+            &self.data_centres,
+            &self.districts,
+        ]
+        .iter()
+        .flat_map(|l| l.iter())
+        .map(|e| e.approx_bytes() + 64)
+        .sum()
+    }
+
+    fn with_layer(&self, c: CollectionId, layer: Layer) -> Inventory {
+        let mut next = self.shallow();
+        let l = Arc::new(layer);
+        match c {
+            CollectionId::Towers => next.towers = l,
+            CollectionId::FibreRoutes => next.fibre = l,
+            CollectionId::DataCentres => next.data_centres = l,
+            CollectionId::Districts => next.districts = l,
+        }
+        next
+    }
+
+    fn shallow(&self) -> Inventory {
+        Inventory {
+            labels: self.labels,
+            horizon: self.horizon,
+            loaded: self.loaded,
+            towers: self.towers.clone(),
+            fibre: self.fibre.clone(),
+            data_centres: self.data_centres.clone(),
+            districts: self.districts.clone(),
+            areas: self.areas.clone(),
+        }
+    }
+}
+
+/// A page of features answered from memory: each with whether the viewer
+/// sees it exactly.
+#[derive(Debug)]
+pub struct MemoryPage {
+    /// The page, in key order.
+    pub features: Vec<(Arc<Entry>, bool)>,
+    /// Features matching over all pages.
+    pub matched: i64,
+}
+
+/// Features between two cancellation checks.
+const CHECK_EVERY: usize = 256;
+
+impl Inventory {
+    /// The features of `c` matching `filter` as a viewer who sees a route
+    /// exactly when `exact(operator)` sees them, paged.
+    ///
+    /// # Errors
+    /// [`crate::cpu::Cancelled`] when the request is gone.
+    pub fn page(
+        &self,
+        c: CollectionId,
+        filter: &ItemFilter,
+        exact: &dyn Fn(&Record) -> bool,
+        cancel: &crate::cpu::Cancel,
+    ) -> Result<MemoryPage, crate::cpu::Cancelled> {
+        let layer = self.layer(c);
+        let offset = usize::try_from(filter.offset).unwrap_or(usize::MAX);
+        let limit = usize::try_from(filter.limit).unwrap_or(usize::MAX);
+        if filter.bbox.is_none() && filter.properties.is_empty() {
+            let features = layer
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|e| (e.clone(), exact(&e.record)))
+                .collect();
+            return Ok(MemoryPage {
+                features,
+                matched: i64::try_from(layer.len()).unwrap_or(i64::MAX),
+            });
+        }
+        let mut hits: Vec<&Arc<Entry>> = match filter.bbox {
+            Some(b) => {
+                let mut v: Vec<_> = layer
+                    .in_box([b.min_lon, b.min_lat, b.max_lon, b.max_lat])
+                    .collect();
+                v.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+                v
+            }
+            None => layer.iter().collect(),
+        };
+        let mut kept = 0usize;
+        let mut features = Vec::new();
+        for (i, e) in hits.drain(..).enumerate() {
+            if i % CHECK_EVERY == 0 {
+                cancel.check()?;
+            }
+            let seen_exactly = exact(&e.record);
+            if !e.matches(seen_exactly, filter) {
+                continue;
+            }
+            if kept >= offset && features.len() < limit {
+                features.push((e.clone(), seen_exactly));
+            }
+            kept += 1;
+        }
+        Ok(MemoryPage {
+            features,
+            matched: i64::try_from(kept).unwrap_or(i64::MAX),
+        })
+    }
+
+    /// The feature of `c` with `key`.
+    pub fn get(&self, c: CollectionId, key: &super::Key) -> Option<&Arc<Entry>> {
+        let k = match key {
+            super::Key::Id(i) => (*i, String::new()),
+            super::Key::Code(code) => (i64::MAX, code.clone()),
+        };
+        self.layer(c).get(&k)
+    }
+}
+
+/// Counters of the read model, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Reads answered from memory.
+    pub memory: u64,
+    /// Reads that went to PostGIS (layer not caught up, or not loaded).
+    pub postgis: u64,
+    /// Full rebuilds.
+    pub rebuilds: u64,
+}
+
+/// What a tower patch may do to the towers' label.
+#[derive(Debug, Clone, Copy)]
+enum Advance {
+    /// Notifications up to this version were applied.
+    Notified(Option<i64>),
+    /// This service's write spanned `base` → `now`.
+    Write { base: i64, now: i64 },
+}
+
+/// The read model: its current snapshot and its upkeep.
+#[derive(Debug)]
+pub struct ReadModel {
+    current: ArcSwap<Inventory>,
+    writer: tokio::sync::Mutex<()>,
+    config: Arc<CoverageConfig>,
+    changed: tokio::sync::watch::Sender<u64>,
+    memory: AtomicU64,
+    postgis: AtomicU64,
+    rebuilds: AtomicU64,
+    tiles: crate::tiles::cache::TileCache,
+}
+
+impl ReadModel {
+    /// The cache of encoded tiles (keyed by version: never stale).
+    pub fn tiles(&self) -> &crate::tiles::cache::TileCache {
+        &self.tiles
+    }
+
+    /// An empty read model (not loaded: every read goes to PostGIS) that
+    /// renders towers with `config`.
+    pub fn new(config: Arc<CoverageConfig>) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(Inventory::default()),
+            writer: tokio::sync::Mutex::new(()),
+            config,
+            changed: tokio::sync::watch::channel(0).0,
+            memory: AtomicU64::new(0),
+            postgis: AtomicU64::new(0),
+            rebuilds: AtomicU64::new(0),
+            tiles: crate::tiles::cache::TileCache::default(),
+        }
+    }
+
+    /// Creates the read model of `coverage` (with its model configuration)
+    /// and registers it to follow the index's changes.
+    pub fn attach(coverage: &CoverageState) {
+        let config = Arc::new(coverage.config().clone());
+        coverage.follow(Arc::new(ReadModel::new(config)));
+    }
+
+    /// The read model following `coverage`, when one was attached.
+    pub fn of(coverage: &CoverageState) -> Option<&ReadModel> {
+        coverage
+            .follower()
+            .and_then(|f| f.as_any().downcast_ref::<ReadModel>())
+    }
+
+    /// The current snapshot, whatever its versions.
+    pub fn snapshot(&self) -> Arc<Inventory> {
+        self.current.load_full()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> ReadStats {
+        ReadStats {
+            memory: self.memory.load(Ordering::Relaxed),
+            postgis: self.postgis.load(Ordering::Relaxed),
+            rebuilds: self.rebuilds.load(Ordering::Relaxed),
+        }
+    }
+
+    fn swap(&self, next: Inventory) {
+        self.current.store(Arc::new(next));
+        self.changed.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    /// A snapshot that may answer, for every layer of `layers`, a request
+    /// beginning now (reads the layers' versions: one query), waiting up to
+    /// [`CATCH_UP`] for the listener; `None`: read PostGIS.
+    ///
+    /// # Errors
+    /// When reading the versions fails.
+    pub async fn fresh(
+        &self,
+        pool: &PgPool,
+        coverage: &CoverageState,
+        layers: &[CollectionId],
+    ) -> Result<Option<Arc<Inventory>>, DbError> {
+        if !self.current.load().loaded {
+            self.postgis.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+        let db = db::layers::versions(pool).await?;
+        Ok(self.fresh_for(&db, coverage, layers).await)
+    }
+
+    /// [`ReadModel::fresh`] for a request that saw the versions `db`.
+    pub async fn fresh_for(
+        &self,
+        db: &Versions,
+        coverage: &CoverageState,
+        layers: &[CollectionId],
+    ) -> Option<Arc<Inventory>> {
+        let mut rx = self.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + CATCH_UP;
+        loop {
+            rx.borrow_and_update();
+            let inv = self.current.load_full();
+            if layers.iter().all(|c| inv.servable(*c, db)) {
+                self.memory.fetch_add(1, Ordering::Relaxed);
+                return Some(inv);
+            }
+            if coverage.listener_state() != ListenerState::Connected
+                || !matches!(
+                    tokio::time::timeout_at(deadline, rx.changed()).await,
+                    Ok(Ok(()))
+                )
+            {
+                self.postgis.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        }
+    }
+
+    /// Rebuilds every layer from one database snapshot.
+    ///
+    /// # Errors
+    /// When loading fails; the previous snapshot stays.
+    pub async fn rebuild(&self, pool: &PgPool) -> Result<(), SyncError> {
+        let _guard = self.writer.lock().await;
+        let mut tx = snapshot_tx(pool).await?;
+        let versions = db::layers::versions(&mut *tx).await?;
+        let towers = db::towers::all(&mut tx).await?;
+        let fibre = db::fibre_routes::all(&mut *tx).await?;
+        let dcs = db::data_centres::all(&mut *tx).await?;
+        let districts = db::districts::all(&mut *tx).await?;
+        let areas = db::coverage::areas(&mut *tx).await?;
+        tx.commit().await?;
+        let config = self.config.clone();
+        let started = std::time::Instant::now();
+        let next = blocking(move || -> Result<Inventory, SyncError> {
+            let render = |r: Vec<Record>| -> Result<Layer, SyncError> {
+                Ok(Layer::build(
+                    r.into_iter()
+                        .map(|r| Entry::new(r, &config, &areas))
+                        .collect::<Result<_, _>>()?,
+                ))
+            };
+            Ok(Inventory {
+                labels: versions,
+                horizon: versions,
+                loaded: true,
+                towers: Arc::new(render(towers.into_iter().map(Record::Tower).collect())?),
+                fibre: Arc::new(render(fibre.into_iter().map(Record::Fibre).collect())?),
+                data_centres: Arc::new(render(dcs.into_iter().map(Record::DataCentre).collect())?),
+                districts: Arc::new(render(
+                    districts.into_iter().map(Record::District).collect(),
+                )?),
+                areas: Arc::new(areas),
+            })
+        })
+        .await??;
+        tracing::info!(
+            towers = next.towers.len(),
+            fibre_routes = next.fibre.len(),
+            data_centres = next.data_centres.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            approx_mib = next.approx_bytes() / (1 << 20),
+            "read model loaded"
+        );
+        self.swap(next);
+        self.rebuilds.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Re-reads layers `layers` whole (fibre routes, data centres; a change
+    /// of districts rebuilds everything, since towers' ranges depend on
+    /// them).
+    ///
+    /// # Errors
+    /// When loading fails.
+    pub async fn reload_layers(
+        &self,
+        pool: &PgPool,
+        layers: &[CollectionId],
+    ) -> Result<(), SyncError> {
+        if layers
+            .iter()
+            .any(|c| matches!(c, CollectionId::Districts | CollectionId::Towers))
+        {
+            return self.rebuild(pool).await;
+        }
+        let _guard = self.writer.lock().await;
+        if !self.current.load().loaded {
+            return Ok(());
+        }
+        let mut tx = snapshot_tx(pool).await?;
+        let versions = db::layers::versions(&mut *tx).await?;
+        let mut loaded = Vec::new();
+        for c in layers {
+            let records: Vec<Record> = match c {
+                CollectionId::FibreRoutes => db::fibre_routes::all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .map(Record::Fibre)
+                    .collect(),
+                _ => db::data_centres::all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .map(Record::DataCentre)
+                    .collect(),
+            };
+            loaded.push((*c, records));
+        }
+        tx.commit().await?;
+        let config = self.config.clone();
+        let current = self.current.load_full();
+        let areas = current.areas.clone();
+        let next = blocking(move || -> Result<Inventory, SyncError> {
+            let mut next = current.shallow();
+            for (c, records) in loaded {
+                let entries = records
+                    .into_iter()
+                    .map(|r| Entry::new(r, &config, &areas))
+                    .collect::<Result<_, _>>()?;
+                next = next.with_layer(c, Layer::build(entries));
+                next.labels.set(c, versions.get(c));
+                next.horizon.set(c, versions.get(c));
+            }
+            Ok(next)
+        })
+        .await??;
+        self.swap(next);
+        Ok(())
+    }
+
+    /// Re-reads towers `ids` (all in one snapshot) and patches them in.
+    async fn patch_towers(
+        &self,
+        pool: &PgPool,
+        ids: &[i64],
+        advance: Advance,
+    ) -> Result<(), SyncError> {
+        let _guard = self.writer.lock().await;
+        let current = self.current.load_full();
+        if !current.loaded {
+            return Ok(());
+        }
+        let mut next = current.shallow();
+        if !ids.is_empty() {
+            let mut tx = snapshot_tx(pool).await?;
+            let versions = db::layers::versions(&mut *tx).await?;
+            let tower_ids: Vec<crate::domain::TowerId> =
+                ids.iter().copied().map(crate::domain::TowerId).collect();
+            let towers = db::towers::get_many(&mut tx, &tower_ids).await?;
+            tx.commit().await?;
+            let removed: Vec<SortKey> = ids.iter().map(|i| (*i, String::new())).collect();
+            let (config, areas) = (self.config.clone(), current.areas.clone());
+            let layer = current.towers.clone();
+            let render = move || -> Result<Layer, SyncError> {
+                let added = towers
+                    .into_iter()
+                    .map(|t: Tower| Entry::new(Record::Tower(t), &config, &areas))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(layer.patched(&removed, added))
+            };
+            let layer = if ids.len() > INLINE_RENDER {
+                blocking(render).await??
+            } else {
+                render()?
+            };
+            next.towers = Arc::new(layer);
+            next.horizon.towers = next.horizon.towers.max(versions.towers);
+        }
+        match advance {
+            Advance::Notified(Some(v)) => next.labels.towers = next.labels.towers.max(v),
+            Advance::Notified(None) => {}
+            Advance::Write { base, now } => {
+                if next.labels.towers == base {
+                    next.labels.towers = now;
+                }
+            }
+        }
+        self.swap(next);
+        Ok(())
+    }
+
+    /// Brings the model up to date after this service committed a change
+    /// of tower `id` that moved the towers' version from `span.0` to
+    /// `span.1` (`None`: the version is unknown; the listener will move the
+    /// label).
+    ///
+    /// # Errors
+    /// When loading fails.
+    pub async fn after_tower_write(
+        &self,
+        pool: &PgPool,
+        id: i64,
+        span: Option<(i64, i64)>,
+    ) -> Result<(), SyncError> {
+        let advance = match span {
+            Some((base, now)) => Advance::Write { base, now },
+            None => Advance::Notified(None),
+        };
+        self.patch_towers(pool, &[id], advance).await
+    }
+
+    /// Applies one batch of notifications.
+    async fn apply_batch(&self, pool: &PgPool, b: &ChangeBatch) -> Result<(), SyncError> {
+        let full = b.unknown
+            || b.towers.len() > 2_000
+            || b.tables.iter().any(|t| t == "districts" || t == "towers")
+            || b.versions.contains_key("districts");
+        if full {
+            return self.rebuild(pool).await;
+        }
+        let layers: Vec<CollectionId> = [CollectionId::FibreRoutes, CollectionId::DataCentres]
+            .into_iter()
+            .filter(|c| {
+                let name = db::layers::layer_name(*c);
+                b.tables.contains(name) || b.versions.contains_key(name)
+            })
+            .collect();
+        if !layers.is_empty() {
+            self.reload_layers(pool, &layers).await?;
+        }
+        let towers_v = b.versions.get("towers").copied();
+        if !b.towers.is_empty() || towers_v.is_some() {
+            let ids: Vec<i64> = b.towers.iter().copied().collect();
+            self.patch_towers(pool, &ids, Advance::Notified(towers_v))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Follower for ReadModel {
+    fn reload<'a>(&'a self, pool: &'a PgPool) -> FollowFuture<'a> {
+        Box::pin(self.rebuild(pool))
+    }
+
+    fn reload_layers<'a>(
+        &'a self,
+        pool: &'a PgPool,
+        layers: &'a [CollectionId],
+    ) -> FollowFuture<'a> {
+        Box::pin(ReadModel::reload_layers(self, pool, layers))
+    }
+
+    fn apply<'a>(&'a self, pool: &'a PgPool, batch: &'a ChangeBatch) -> FollowFuture<'a> {
+        Box::pin(self.apply_batch(pool, batch))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// A read-only transaction that sees one snapshot of the database.
+async fn snapshot_tx(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, DbError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// Runs `f` on a blocking thread (start-up and layer loads: not a request's
+/// work, so not on the bounded CPU pool).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, SyncError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SyncError::Db(DbError::Sqlx(sqlx::Error::Protocol(e.to_string()))))
+}

@@ -1,0 +1,123 @@
+//! The tile cache: encoded tiles by (tileset, viewer scope, version, z/x/y),
+//! weighted by their bytes (moka), so a repeated tile is a memory copy. A
+//! key names the version the tile was cut from, so a change never serves a
+//! stale tile: the next request asks for the new version and misses. The
+//! gzip form of a tile is made once, on the first request that accepts it.
+
+use std::sync::{Arc, OnceLock};
+
+use super::{FibreScope, TileCoord, Tileset};
+
+/// Default weight limit of the cache, bytes (setting `TILE_CACHE_MB`).
+pub const DEFAULT_CAPACITY_BYTES: u64 = 256 << 20;
+
+/// An encoded tile held by the cache.
+#[derive(Debug)]
+pub struct CachedTile {
+    /// The Mapbox Vector Tile (empty: no feature).
+    pub mvt: Vec<u8>,
+    gzip: OnceLock<Vec<u8>>,
+}
+
+impl PartialEq for CachedTile {
+    fn eq(&self, other: &Self) -> bool {
+        self.mvt == other.mvt
+    }
+}
+
+impl Eq for CachedTile {}
+
+impl CachedTile {
+    /// A tile of these bytes.
+    pub fn new(mvt: Vec<u8>) -> Self {
+        Self {
+            mvt,
+            gzip: OnceLock::new(),
+        }
+    }
+
+    /// The tile gzipped (made on first use, then kept).
+    pub fn gzip(&self) -> &[u8] {
+        self.gzip.get_or_init(|| {
+            use std::io::Write;
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(self.mvt.len() / 2 + 64),
+                flate2::Compression::default(),
+            );
+            // Writing to a Vec cannot fail.
+            let _ = enc.write_all(&self.mvt);
+            enc.finish().unwrap_or_default()
+        })
+    }
+}
+
+/// What a cached tile is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TileKey {
+    set: Tileset,
+    scope: FibreScope,
+    /// The version token ([`super::Version::token`]).
+    version: String,
+    z: u8,
+    x: u32,
+    y: u32,
+}
+
+impl TileKey {
+    /// The key of tile `t` of `set` for `scope` at version `version`.
+    pub fn new(set: Tileset, scope: &FibreScope, version: String, t: TileCoord) -> Self {
+        Self {
+            set,
+            scope: scope.clone(),
+            version,
+            z: t.z,
+            x: t.x,
+            y: t.y,
+        }
+    }
+}
+
+/// The cache, shared by every request.
+#[derive(Debug, Clone)]
+pub struct TileCache {
+    inner: moka::sync::Cache<TileKey, Arc<CachedTile>>,
+}
+
+impl TileCache {
+    /// A cache of at most `capacity_bytes` of tiles (0: caches nothing).
+    pub fn new(capacity_bytes: u64) -> Self {
+        Self {
+            inner: moka::sync::Cache::builder()
+                .max_capacity(capacity_bytes)
+                .weigher(|k: &TileKey, v: &Arc<CachedTile>| {
+                    let bytes =
+                        v.mvt.len() + v.gzip.get().map_or(0, Vec::len) + k.version.len() + 96;
+                    u32::try_from(bytes).unwrap_or(u32::MAX)
+                })
+                .build(),
+        }
+    }
+
+    /// The cached tile of `key`.
+    pub fn get(&self, key: &TileKey) -> Option<Arc<CachedTile>> {
+        self.inner.get(key)
+    }
+
+    /// Caches `tile` under `key`.
+    pub fn insert(&self, key: TileKey, tile: Arc<CachedTile>) {
+        self.inner.insert(key, tile);
+    }
+
+    /// Tiles cached and their weight, bytes (approximate until pending
+    /// maintenance runs).
+    pub fn usage(&self) -> (u64, u64) {
+        self.inner.run_pending_tasks();
+        (self.inner.entry_count(), self.inner.weighted_size())
+    }
+}
+
+impl Default for TileCache {
+    fn default() -> Self {
+        Self::new(DEFAULT_CAPACITY_BYTES)
+    }
+}
