@@ -29,9 +29,12 @@ PRELUDE := run() { printf '==> %s\n' "$$*" >&2; "$$@"; }
 ifdef DATABASE_URL
 ENSURE_DB := export DATABASE_URL; echo "==> using DATABASE_URL from the environment (nothing provisioned)" >&2
 ENSURE_OGR := command -v ogrinfo >/dev/null || { echo "error: ogrinfo not found: install gdal-bin (DATABASE_URL is set, so make installs nothing)" >&2; exit 1; }
+ENSURE_QGIS := /usr/bin/python3 -c 'import qgis.core' 2>/dev/null || { echo "error: QGIS's Python bindings not found: install python3-qgis (DATABASE_URL is set, so make installs nothing)" >&2; exit 1; }
 else
 ENSURE_DB := DATABASE_URL="$$(scripts/pg.sh start | tail -n1)"; [[ -n $$DATABASE_URL ]]; export DATABASE_URL
 ENSURE_OGR := command -v ogrinfo >/dev/null || scripts/ensure-packages.sh gdal-bin
+# Headless QGIS for tests/api/qgis_client.rs (Debian's python3-qgis, run with /usr/bin/python3).
+ENSURE_QGIS := /usr/bin/python3 -c 'import qgis.core' 2>/dev/null || scripts/ensure-packages.sh python3-qgis
 endif
 
 .PHONY: help run test lint fmt bench db psql stop clean token
@@ -55,10 +58,11 @@ run: ## Build (release), migrate, load the sample data and serve on BIND:PORT
 	echo "==> serving on http://$(BIND):$(PORT)/ (Ctrl-C to stop)" >&2
 	PORT='$(PORT)' BIND='$(BIND)' exec $(BIN) serve
 
-test: ## fmt check, clippy -D warnings, cargo test (+ web tests); provisions the db and gdal-bin
+test: ## fmt check, clippy -D warnings, cargo test (+ web tests); provisions the db, gdal-bin and python3-qgis
 	@$(PRELUDE)
 	$(ENSURE_DB)
 	$(ENSURE_OGR)
+	$(ENSURE_QGIS)
 	run cargo fmt --all $(FMT_CHECK)
 	run cargo clippy --all-targets $(LOCKED) -- -D warnings
 	run cargo test $(LOCKED)

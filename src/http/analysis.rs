@@ -89,15 +89,15 @@ fn parse(
 }
 
 async fn build(st: &AppState, q: &Request) -> ApiResult<Vec<DistrictReport>> {
-    let index = st.coverage.snapshot();
-    analysis::districts(
+    analysis::districts_cached(
         &st.pool,
-        &index,
+        &st.coverage,
         &q.config,
         q.technology,
         &UniformPopulation,
     )
     .await
+    .map(|r| r.as_ref().clone())
     .map_err(|e| match e {
         analysis::ReportError::Db(d) => ApiError::from(d),
         analysis::ReportError::Cancelled(c) => ApiError::Unavailable(c.to_string()),

@@ -453,8 +453,8 @@ pub async fn gaps(
         (None, Some(b)) => GapArea::Bbox(b),
         (None, None) => GapArea::AllDistricts,
     };
-    let body = gaps::gaps(
-        st.coverage.snapshot(),
+    let body = gaps::gaps_cached(
+        &st.coverage,
         GapQuery {
             technology: tech,
             resolution,
@@ -463,5 +463,5 @@ pub async fn gaps(
         },
     )
     .await?;
-    Ok(json_response(StatusCode::OK, GEO_JSON, body))
+    Ok(json_response(StatusCode::OK, GEO_JSON, body.to_vec()))
 }

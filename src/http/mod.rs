@@ -170,6 +170,7 @@ pub fn app(state: AppState) -> Router {
             get(items::list).post(items::create),
         )
         .route("/tileMatrixSets", get(tiles::tile_matrix_sets))
+        .route("/styles/default.json", get(tiles::style))
         .route("/tileMatrixSets/{tms}", get(tiles::tile_matrix_set))
         .route("/collections/{collection_id}/tiles", get(tiles::tilesets))
         .route(

@@ -49,6 +49,7 @@ use super::json_response;
         super::tiles::tileset,
         super::tiles::tilejson,
         super::tiles::tile,
+        super::tiles::style,
     ),
     components(schemas(super::error::Problem, super::error::ProblemItem, crate::service::render::Link, crate::domain::operator::Operator,
         super::coverage::PointAnswer,

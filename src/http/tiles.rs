@@ -148,16 +148,42 @@ pub async fn tile_matrix_set(
             })
         })
         .collect();
+    // The same matrices in the encoding of OGC 17-083r2 (TMS 1.0), which
+    // GDAL before 3.8 reads (it recognises `type: TileMatrixSetType`).
+    let legacy: Vec<Value> = (0..=MAX_ZOOM)
+        .map(|z| {
+            let n = 1u64 << z;
+            json!({
+                "type": "TileMatrixType",
+                "identifier": z.to_string(),
+                "scaleDenominator": scale0 / n as f64,
+                "topLeftCorner": [-MERCATOR_HALF_M, MERCATOR_HALF_M],
+                "tileWidth": 256, "tileHeight": 256,
+                "matrixWidth": n, "matrixHeight": n
+            })
+        })
+        .collect();
+    let crs = "http://www.opengis.net/def/crs/EPSG/0/3857";
     json_ok(
         JSON,
         &json!({
             "id": WEB_MERCATOR_QUAD,
             "title": "Google Maps Compatible for the World",
             "uri": TMS_URI,
-            "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+            "crs": crs,
             "orderedAxes": ["E", "N"],
             "wellKnownScaleSet": "http://www.opengis.net/def/wkss/OGC/1.0/GoogleMapsCompatible",
-            "tileMatrices": matrices
+            "tileMatrices": matrices,
+            "type": "TileMatrixSetType",
+            "identifier": WEB_MERCATOR_QUAD,
+            "supportedCRS": crs,
+            "boundingBox": {
+                "type": "BoundingBoxType",
+                "crs": crs,
+                "lowerCorner": [-MERCATOR_HALF_M, -MERCATOR_HALF_M],
+                "upperCorner": [MERCATOR_HALF_M, MERCATOR_HALF_M]
+            },
+            "tileMatrix": legacy
         }),
     )
 }
@@ -191,6 +217,7 @@ fn tileset_summary(base: &str, t: Tileset) -> Value {
         "tileMatrixSetURI": TMS_URI,
         "links": [
             Link::new(format!("{base}/collections/{id}/tiles/{WEB_MERCATOR_QUAD}"), "self", JSON).titled("Tileset metadata"),
+            Link::new(format!("{base}/collections/{id}/tiles/{WEB_MERCATOR_QUAD}"), "http://www.opengis.net/def/rel/ogc/1.0/tileset", JSON).titled("Tileset metadata"),
             Link::new(format!("{base}/tileMatrixSets/{WEB_MERCATOR_QUAD}"), "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme", JSON).titled("Tile matrix set"),
             Link::new(format!("{base}/collections/{id}/tiles/{WEB_MERCATOR_QUAD}/tilejson.json"), "describedby", JSON).titled("TileJSON 3.0"),
             Link::new(template(base, t), "item", MVT).titled("Tiles (Mapbox Vector Tile)").templated(),
@@ -294,6 +321,60 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
                 .unwrap_or(1.0);
             (coding.eq_ignore_ascii_case("gzip") || coding == "*") && q > 0.0
         })
+}
+
+/// `GET /styles/default.json`: a MapLibre style (v8) of the whole map over
+/// this service's tilesets (TileJSON URLs, so clients follow versions):
+/// districts, fibre routes (and the presence cells of routes the viewer
+/// may not see exactly), data centres, sectors from zoom 13 and towers,
+/// sized by `point_count` where a tile is thinned. QGIS (Vector Tiles →
+/// style URL), MapLibre and Maputnik read it.
+#[utoipa::path(get, path = "/styles/default.json", tag = "Tiles",
+    responses((status = 200, description = "MapLibre style JSON (version 8)")))]
+pub async fn style(BaseUrl(base): BaseUrl, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    check_params(raw.as_deref(), &[], &["json"])?;
+    let source = |t: Tileset| {
+        json!({
+            "type": "vector",
+            "url": format!("{base}/collections/{}/tiles/{WEB_MERCATOR_QUAD}/tilejson.json", t.id())
+        })
+    };
+    let doc = json!({
+        "version": 8,
+        "name": "telecom-gis",
+        "metadata": { "telecom-gis:coordinates": "lon/lat (EPSG:4326) in center; tiles in EPSG:3857" },
+        "center": [108.2, 16.05],
+        "zoom": 11,
+        "sources": {
+            "districts": source(Tileset::Districts),
+            "fibre-routes": source(Tileset::FibreRoutes),
+            "data-centres": source(Tileset::DataCentres),
+            "sectors": source(Tileset::Sectors),
+            "towers": source(Tileset::Towers)
+        },
+        "layers": [
+            { "id": "background", "type": "background", "paint": { "background-color": "#f4f1ea" } },
+            { "id": "districts-fill", "type": "fill", "source": "districts", "source-layer": "districts",
+              "paint": { "fill-color": "#d9e4ec", "fill-opacity": 0.5 } },
+            { "id": "districts-line", "type": "line", "source": "districts", "source-layer": "districts",
+              "paint": { "line-color": "#5b7083", "line-width": 1.2 } },
+            { "id": "fibre-presence", "type": "fill", "source": "fibre-routes", "source-layer": "fibre_presence",
+              "paint": { "fill-color": "#8e44ad", "fill-opacity": 0.25 } },
+            { "id": "fibre-routes", "type": "line", "source": "fibre-routes", "source-layer": "fibre_routes",
+              "paint": { "line-color": ["match", ["get", "placement"], "underground", "#8e44ad", "aerial", "#e67e22", "#2c7fb8"],
+                         "line-width": 2 } },
+            { "id": "sectors", "type": "fill", "source": "sectors", "source-layer": "sectors", "minzoom": 13,
+              "paint": { "fill-color": ["match", ["get", "technology"], "5G", "#c0392b", "4G", "#e67e22", "3G", "#f1c40f", "#95a5a6"],
+                         "fill-opacity": 0.18 } },
+            { "id": "data-centres", "type": "circle", "source": "data-centres", "source-layer": "data_centres",
+              "paint": { "circle-color": "#2c3e50", "circle-radius": 6, "circle-stroke-color": "#ffffff", "circle-stroke-width": 1.5 } },
+            { "id": "towers", "type": "circle", "source": "towers", "source-layer": "towers",
+              "paint": { "circle-color": ["case", ["get", "shared"], "#27ae60", "#c0392b"],
+                         "circle-radius": ["interpolate", ["linear"], ["get", "point_count"], 1, 3, 50, 9],
+                         "circle-stroke-color": "#ffffff", "circle-stroke-width": 0.8 } }
+        ]
+    });
+    json_ok(JSON, &doc)
 }
 
 fn parse_index(name: &str, value: &str) -> ApiResult<u32> {

@@ -116,6 +116,43 @@ pub async fn districts<P: PopulationModel + Clone + 'static>(
     .await?
 }
 
+/// [`districts`], answered from the read model's answer cache when the
+/// same report was computed from the same data (layer versions and coverage
+/// index version) and parameters.
+///
+/// # Errors
+/// As [`districts`].
+pub async fn districts_cached<P: PopulationModel + Clone + 'static>(
+    pool: &PgPool,
+    coverage: &crate::coverage::listener::CoverageState,
+    config: &AnalysisConfig,
+    technology: Technology,
+    pop_model: &P,
+) -> Result<Arc<Vec<DistrictReport>>, ReportError> {
+    use super::read_model::{Answer, ReadModel};
+    let index = coverage.snapshot();
+    let Some(model) = ReadModel::of(coverage) else {
+        return Ok(Arc::new(
+            districts(pool, &index, config, technology, pop_model).await?,
+        ));
+    };
+    let versions = db::layers::versions(pool).await?;
+    let key = format!(
+        "districts|{versions:?}|{}|{config:?}|{}|{}",
+        index.version,
+        technology.as_str(),
+        std::any::type_name::<P>()
+    );
+    if let Some(Answer::Reports(r)) = model.answers().get(&key) {
+        return Ok(r);
+    }
+    let reports = Arc::new(districts(pool, &index, config, technology, pop_model).await?);
+    model
+        .answers()
+        .insert(key, Answer::Reports(reports.clone()));
+    Ok(reports)
+}
+
 fn build_reports(
     index: &CoverageIndex,
     config: &AnalysisConfig,

@@ -65,6 +65,29 @@ pub struct GapQuery {
 /// may have) more than [`MAX_GAP_CELLS`] cells, naming `bbox` for a box
 /// the tiler refuses; [`ServiceError::NotFound`] for an unknown district;
 /// [`ServiceError::Cancelled`] when the request ended first.
+pub async fn gaps_cached(
+    coverage: &crate::coverage::listener::CoverageState,
+    q: GapQuery,
+) -> ServiceResult<Arc<Vec<u8>>> {
+    use super::read_model::{Answer, ReadModel};
+    let index = coverage.snapshot();
+    let Some(model) = ReadModel::of(coverage) else {
+        return Ok(Arc::new(gaps(index, q).await?));
+    };
+    let key = format!("gaps|{}|{q:?}", index.version);
+    if let Some(Answer::Bytes(b)) = model.answers().get(&key) {
+        return Ok(b);
+    }
+    let body = Arc::new(gaps(index, q).await?);
+    model.answers().insert(key, Answer::Bytes(body.clone()));
+    Ok(body)
+}
+
+/// The gap grid of `q` over `index` (computed now; [`gaps_cached`] keeps
+/// answers per coverage index version).
+///
+/// # Errors
+/// As [`gaps_cached`].
 pub async fn gaps(index: Arc<CoverageIndex>, q: GapQuery) -> ServiceResult<Vec<u8>> {
     let area = match &q.area {
         GapArea::District(code) => index

@@ -549,9 +549,29 @@ pub struct ReadModel {
     postgis: AtomicU64,
     rebuilds: AtomicU64,
     tiles: crate::tiles::cache::TileCache,
+    answers: moka::sync::Cache<String, Answer>,
 }
 
+/// An analysis or gap answer cached by the versions it was computed from.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// The districts' reports.
+    Reports(Arc<Vec<super::analysis::DistrictReport>>),
+    /// An encoded document.
+    Bytes(Arc<Vec<u8>>),
+}
+
+/// Weight limit of the answer cache, bytes.
+const ANSWERS_CAPACITY_BYTES: u64 = 64 << 20;
+
 impl ReadModel {
+    /// Answers of the analysis and the gap grid, keyed by what they were
+    /// computed from (layer versions, the coverage index's version, the
+    /// parameters): never stale, since a change moves a version.
+    pub fn answers(&self) -> &moka::sync::Cache<String, Answer> {
+        &self.answers
+    }
+
     /// The cache of encoded tiles (keyed by version: never stale).
     pub fn tiles(&self) -> &crate::tiles::cache::TileCache {
         &self.tiles
@@ -569,6 +589,16 @@ impl ReadModel {
             postgis: AtomicU64::new(0),
             rebuilds: AtomicU64::new(0),
             tiles: crate::tiles::cache::TileCache::default(),
+            answers: moka::sync::Cache::builder()
+                .max_capacity(ANSWERS_CAPACITY_BYTES)
+                .weigher(|k: &String, v: &Answer| {
+                    let bytes = match v {
+                        Answer::Reports(r) => r.len() * 4096,
+                        Answer::Bytes(b) => b.len(),
+                    };
+                    u32::try_from(bytes + k.len()).unwrap_or(u32::MAX)
+                })
+                .build(),
         }
     }
 

@@ -108,6 +108,12 @@ impl TileCache {
         self.inner.insert(key, tile);
     }
 
+    /// Drops every cached tile (benchmarks measure cold tiles with it).
+    pub fn clear(&self) {
+        self.inner.invalidate_all();
+        self.inner.run_pending_tasks();
+    }
+
     /// Tiles cached and their weight, bytes (approximate until pending
     /// maintenance runs).
     pub fn usage(&self) -> (u64, u64) {

@@ -652,7 +652,10 @@ mod tests {
 
     #[test]
     fn points_outside_the_buffer_are_clipped_and_ties_snap_to_even() {
-        assert!(point_feature(Coord { x: -64.5, y: 0.0 }).is_none());
+        // Snapped first, then clipped: -64.5 snaps to -64 (kept), -64.6 to
+        // -65 (outside the buffer).
+        assert!(point_feature(Coord { x: -64.5, y: 0.0 }).is_some());
+        assert!(point_feature(Coord { x: -64.6, y: 0.0 }).is_none());
         assert_eq!(snap(Coord { x: 2.5, y: 3.5 }), (2, 4));
     }
 }

@@ -29,6 +29,7 @@ mod ops_api;
 mod ops_outage;
 mod ops_replicas;
 mod parsers;
+mod qgis_client;
 mod read_model;
 mod sample_data;
 mod secrets_not_logged;
