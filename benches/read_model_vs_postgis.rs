@@ -46,13 +46,13 @@ fn median_ms(mut v: Vec<Duration>) -> f64 {
     v[v.len() / 2].as_secs_f64() * 1e3
 }
 
-async fn get(state: &AppState, uri: &str) -> (Duration, usize) {
+async fn get(router: &axum::Router, uri: &str) -> (Duration, usize) {
     let req = Request::get(uri)
         .header("host", "bench.local")
         .body(Body::empty())
         .unwrap();
     let t0 = Instant::now();
-    let res = app(state.clone()).oneshot(req).await.unwrap();
+    let res = router.clone().oneshot(req).await.unwrap();
     let status = res.status().as_u16();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     let dt = t0.elapsed();
@@ -104,6 +104,7 @@ async fn main() {
     };
     let load_s = t0.elapsed().as_secs_f64();
     let model = ReadModel::of(&state.coverage).unwrap();
+    let router = app(state.clone());
     let inv = model.snapshot();
     println!(
         "read model vs PostGIS: {} towers; index + read model loaded in {load_s:.1} s; RSS +{:.0} MB (model estimate {:.0} MB)",
@@ -136,7 +137,7 @@ async fn main() {
                 break;
             }
         }
-        let (mut pg, mut cold, mut warm) = (vec![], vec![], vec![]);
+        let (mut pg, mut cold, mut warm, mut encode) = (vec![], vec![], vec![], vec![]);
         for (x, y) in &tiles {
             let uri = format!("/collections/towers/tiles/WebMercatorQuad/{z}/{y}/{x}");
             for _ in 0..runs {
@@ -149,14 +150,24 @@ async fn main() {
                     .await
                     .unwrap();
                 pg.push(t.elapsed());
+                let t = Instant::now();
+                let coord = telecom_gis::tiles::TileCoord::new(z, *x, *y).unwrap();
+                let layer = telecom_gis::tiles::memory::towers_layer(&inv, coord);
+                let _ = telecom_gis::tiles::mvt::encode(layer.into_iter().collect());
+                encode.push(t.elapsed());
                 model.tiles().clear();
-                cold.push(get(&state, &uri).await.0);
-                warm.push(get(&state, &uri).await.0);
+                cold.push(get(&router, &uri).await.0);
+                warm.push(get(&router, &uri).await.0);
             }
         }
-        let (p, c, w) = (median_ms(pg), median_ms(cold), median_ms(warm));
+        let (p, c, w, e) = (
+            median_ms(pg),
+            median_ms(cold),
+            median_ms(warm),
+            median_ms(encode),
+        );
         println!(
-            "| z{z} | {} | {p:.2} | {c:.2} | {:.1}× | {w:.3} | {:.0}× |",
+            "| z{z} | {} | {p:.2} | {c:.2} | {:.1}× | {w:.3} | {:.0}× | {e:.2} |",
             tiles.len(),
             p / c,
             p / w
@@ -176,7 +187,7 @@ async fn main() {
                 .await
                 .unwrap();
             pg.push(t.elapsed());
-            let (dt, b) = get(&state, &format!("/collections/towers/items?limit={limit}")).await;
+            let (dt, b) = get(&router, &format!("/collections/towers/items?limit={limit}")).await;
             svc.push(dt);
             bytes = b;
         }

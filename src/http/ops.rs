@@ -373,6 +373,9 @@ pub struct FingerprintAnswer {
     /// The digest.
     #[serde(flatten)]
     pub fingerprint: IndexFingerprint,
+    /// The read model's digest (absent when the process has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_model: Option<crate::service::read_model::ModelFingerprint>,
 }
 
 /// `GET /index/fingerprint`: counts and a hash of what this process's
@@ -386,10 +389,22 @@ pub async fn fingerprint(State(st): State<AppState>) -> ApiResult<Response> {
     let fingerprint = tokio::task::spawn_blocking(move || index.fingerprint())
         .await
         .map_err(ApiError::internal)?;
+    let read_model = match crate::service::read_model::ReadModel::of(&st.coverage) {
+        Some(m) => {
+            let inv = m.snapshot();
+            Some(
+                tokio::task::spawn_blocking(move || inv.fingerprint())
+                    .await
+                    .map_err(ApiError::internal)?,
+            )
+        }
+        None => None,
+    };
     let body = serde_json::to_vec(&FingerprintAnswer {
         version,
         loaded: st.coverage.is_loaded(),
         fingerprint,
+        read_model,
     })
     .map_err(ApiError::internal)?;
     Ok(json_response(StatusCode::OK, "application/json", body))

@@ -100,9 +100,20 @@ pub struct Entry {
     pub public: Option<PublicForm>,
     /// Lon/lat envelope of everything any viewer may be shown of it.
     envelope: AABB<[f64; 2]>,
+    /// Towers: tenants and distinct technologies, comma-separated and
+    /// sorted, as the towers tiles carry them.
+    tower_text: Option<(String, String)>,
 }
 
 impl Entry {
+    /// A tower's `tenants` and `technologies` tile attributes (empty for
+    /// other features).
+    pub fn tower_tile_text(&self) -> (&str, &str) {
+        self.tower_text
+            .as_ref()
+            .map_or(("", ""), |(a, b)| (a.as_str(), b.as_str()))
+    }
+
     /// Renders `record` (towers with the ranges of `config` over `areas`).
     fn new(record: Record, config: &CoverageConfig, areas: &[Area]) -> Result<Self, SyncError> {
         let out = |e: serde_json::Error| {
@@ -137,7 +148,18 @@ impl Entry {
         let envelope = rect.map_or(AABB::from_point([f64::NAN, f64::NAN]), |r| {
             AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y])
         });
+        let tower_text = match &record {
+            Record::Tower(t) => {
+                let mut techs: Vec<&str> =
+                    t.sectors.iter().map(|s| s.technology.as_str()).collect();
+                techs.sort_unstable();
+                techs.dedup();
+                Some((t.tenants.join(","), techs.join(",")))
+            }
+            _ => None,
+        };
         Ok(Self {
+            tower_text,
             key: sort_key(&record),
             record: Arc::new(record),
             exact,
@@ -434,6 +456,68 @@ impl Inventory {
             areas: self.areas.clone(),
         }
     }
+}
+
+/// Counts and a hash of what a read model serves (every feature's rendered
+/// exact form, in key order, per layer): `check-index` compares a running
+/// service's with one loaded fresh from the database.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModelFingerprint {
+    /// Towers held.
+    pub towers: usize,
+    /// Fibre routes held.
+    pub fibre_routes: usize,
+    /// Data centres held.
+    pub data_centres: usize,
+    /// Districts held.
+    pub districts: usize,
+    /// SHA-256 (hex, first 16 bytes) of every layer's rendered features.
+    pub hash: String,
+}
+
+impl Inventory {
+    /// The snapshot's fingerprint (CPU work: call it off the runtime).
+    pub fn fingerprint(&self) -> ModelFingerprint {
+        use sha2::{Digest, Sha256};
+        use std::fmt::Write;
+        let mut h = Sha256::new();
+        for c in CollectionId::ALL {
+            h.update(c.as_str().as_bytes());
+            for e in self.layer(c).iter() {
+                h.update(e.exact.json.get().as_bytes());
+                if let Some(p) = &e.public {
+                    h.update(p.rendered.json.get().as_bytes());
+                }
+                h.update([0]);
+            }
+        }
+        let mut hash = String::with_capacity(32);
+        for b in &h.finalize()[..16] {
+            let _ = write!(hash, "{b:02x}");
+        }
+        ModelFingerprint {
+            towers: self.towers.len(),
+            fibre_routes: self.fibre.len(),
+            data_centres: self.data_centres.len(),
+            districts: self.districts.len(),
+            hash,
+        }
+    }
+}
+
+/// The fingerprint of a read model loaded fresh from the database with
+/// `config` (what a running service's should equal).
+///
+/// # Errors
+/// When loading fails.
+pub async fn fingerprint_from_db(
+    pool: &PgPool,
+    config: CoverageConfig,
+) -> Result<ModelFingerprint, SyncError> {
+    let model = ReadModel::new(Arc::new(config));
+    model.rebuild(pool).await?;
+    let inv = model.snapshot();
+    blocking(move || inv.fingerprint()).await
 }
 
 /// A page of features answered from memory: each with whether the viewer

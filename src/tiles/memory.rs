@@ -414,82 +414,184 @@ fn tag_some(tags: &mut TagsBuilder, f: &mut tile::Feature, props: Vec<(&str, Opt
     }
 }
 
+/// A value of the towers layer, borrowed for lookup (no allocation unless
+/// the value is new to the layer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Val<'a> {
+    Str(&'a str),
+    Uint(u64),
+    Sint(i64),
+    Double(u64),
+    Bool(bool),
+}
+
+impl Val<'_> {
+    fn int(v: i64) -> Self {
+        if v >= 0 {
+            Val::Uint(v as u64)
+        } else {
+            Val::Sint(v)
+        }
+    }
+
+    fn to_mvt(self) -> tile::Value {
+        let mut v = tile::Value::default();
+        match self {
+            Val::Str(s) => v.string_value = Some(s.to_owned()),
+            Val::Uint(u) => v.uint_value = Some(u),
+            Val::Sint(i) => v.sint_value = Some(i),
+            Val::Double(bits) => v.double_value = Some(f64::from_bits(bits)),
+            Val::Bool(b) => v.bool_value = Some(b),
+        }
+        v
+    }
+}
+
+/// Tags of a layer with fixed keys: values interned once each.
+struct Table<'a> {
+    keys: &'static [&'static str],
+    index: HashMap<Val<'a>, u32>,
+    values: Vec<tile::Value>,
+}
+
+impl<'a> Table<'a> {
+    fn new(keys: &'static [&'static str]) -> Self {
+        Self {
+            keys,
+            index: HashMap::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Tags `f` with `(key index, value)` pairs (`None`: left out).
+    fn tag(&mut self, f: &mut tile::Feature, props: &[Option<Val<'a>>]) {
+        for (k, v) in props.iter().enumerate() {
+            let Some(v) = v else { continue };
+            let next = self.values.len() as u32;
+            let vi = *self.index.entry(*v).or_insert_with(|| {
+                self.values.push(v.to_mvt());
+                next
+            });
+            f.tags.extend([k as u32, vi]);
+        }
+    }
+
+    fn layer(self, name: &str, features: Vec<tile::Feature>) -> Option<tile::Layer> {
+        if features.is_empty() {
+            return None;
+        }
+        Some(tile::Layer {
+            version: 2,
+            name: name.into(),
+            features,
+            keys: self.keys.iter().map(|k| (*k).to_owned()).collect(),
+            values: self.values,
+            extent: Some(EXTENT),
+        })
+    }
+}
+
+/// The keys of the `towers` layer, in the order of `tile_towers.sql`.
+const TOWER_KEYS: &[&str] = &[
+    "id",
+    "operator_id",
+    "site_code",
+    "name",
+    "structure_type",
+    "status",
+    "height_m",
+    "synthetic",
+    "point_count",
+    "tenant_count",
+    "shared",
+    "tenants",
+    "technologies",
+    "sector_count",
+];
+
 /// The `towers` layer of tile `t` (see the module documentation).
 pub fn towers_layer(inv: &Inventory, t: TileCoord) -> Option<tile::Layer> {
     let frame = Frame::new(t);
-    let cand: Vec<(&crate::domain::tower::Tower, Coord<f64>)> =
-        candidates(inv, CollectionId::Towers, t.bounds_lonlat(BUFFER))
-            .into_iter()
-            .filter_map(|e| match &*e.record {
-                Record::Tower(tw) => {
-                    let c = frame.units(tw.lon, tw.lat);
-                    let (x, y) = snap(c);
-                    inside(Coord {
-                        x: f64::from(x),
-                        y: f64::from(y),
-                    })
-                    .then_some((tw, c))
-                }
-                _ => None,
-            })
-            .collect();
+    let cand: Vec<(
+        &std::sync::Arc<crate::service::read_model::Entry>,
+        (i32, i32),
+    )> = candidates(inv, CollectionId::Towers, t.bounds_lonlat(BUFFER))
+        .into_iter()
+        .filter_map(|e| match &*e.record {
+            Record::Tower(tw) => {
+                let p = snap(frame.units(tw.lon, tw.lat));
+                inside(Coord {
+                    x: f64::from(p.0),
+                    y: f64::from(p.1),
+                })
+                .then_some((e, p))
+            }
+            _ => None,
+        })
+        .collect();
     let thin = i64::try_from(cand.len()).unwrap_or(i64::MAX) > THIN_ABOVE;
-    let mut counts: HashMap<(&str, i64, i64), i64> = HashMap::new();
-    fn cell_of(tw: &crate::domain::tower::Tower, c: Coord<f64>) -> (&str, i64, i64) {
-        let (x, y) = snap(c);
+    fn cell_of(operator: &str, p: (i32, i32)) -> (&str, i64, i64) {
         (
-            tw.operator.as_str(),
-            (f64::from(x) / THIN_CELL).floor() as i64,
-            (f64::from(y) / THIN_CELL).floor() as i64,
+            operator,
+            (f64::from(p.0) / THIN_CELL).floor() as i64,
+            (f64::from(p.1) / THIN_CELL).floor() as i64,
         )
     }
+    let mut counts: HashMap<(&str, i64, i64), i64> = HashMap::new();
     if thin {
-        for (tw, c) in &cand {
-            *counts.entry(cell_of(tw, *c)).or_default() += 1;
+        for (e, p) in &cand {
+            if let Record::Tower(tw) = &*e.record {
+                *counts.entry(cell_of(&tw.operator, *p)).or_default() += 1;
+            }
         }
     }
-    let mut tags = TagsBuilder::new();
-    let mut features = Vec::new();
-    for (tw, c) in cand {
+    let mut table = Table::new(TOWER_KEYS);
+    let mut features = Vec::with_capacity(if thin { counts.len() } else { cand.len() });
+    for (e, p) in &cand {
+        let Record::Tower(tw) = &*e.record else {
+            continue;
+        };
+        // Candidates are in id order: the first of a cell stands for it.
         let point_count = if thin {
-            match counts.remove(&cell_of(tw, c)) {
+            match counts.remove(&cell_of(&tw.operator, *p)) {
                 Some(n) => n,
                 None => continue,
             }
         } else {
             1
         };
-        let Some(mut f) = point_feature(c) else {
-            continue;
+        let mut pen = Pen::default();
+        pen.move_to(*p);
+        let mut f = tile::Feature {
+            id: u64::try_from(tw.id.get()).ok(),
+            r#type: Some(tile::GeomType::Point as i32),
+            geometry: pen.cmds,
+            ..Default::default()
         };
-        f.id = u64::try_from(tw.id.get()).ok();
-        let mut techs: Vec<&str> = tw.sectors.iter().map(|s| s.technology.as_str()).collect();
-        techs.sort_unstable();
-        techs.dedup();
+        let (tenants_csv, technologies_csv) = e.tower_tile_text();
         let tenants = tw.tenants.len() as i64;
-        tag_some(
-            &mut tags,
+        table.tag(
             &mut f,
-            vec![
-                ("id", Some(int(tw.id.get()))),
-                ("operator_id", Some(text(&tw.operator))),
-                ("site_code", Some(text(&tw.site_code))),
-                ("name", tw.name.as_deref().map(text)),
-                ("structure_type", Some(text(tw.structure_type.as_str()))),
-                ("status", Some(text(tw.status.as_str()))),
-                ("height_m", Some(TileValue::Double(tw.height_m))),
-                ("synthetic", Some(TileValue::Bool(tw.synthetic))),
-                ("point_count", Some(int(point_count))),
-                ("tenant_count", Some(int(tenants))),
-                ("shared", Some(TileValue::Bool(tenants > 0))),
-                ("tenants", Some(text(&tw.tenants.join(",")))),
-                ("technologies", Some(text(&techs.join(",")))),
-                ("sector_count", Some(int(tw.sectors.len() as i64))),
+            &[
+                Some(Val::int(tw.id.get())),
+                Some(Val::Str(&tw.operator)),
+                Some(Val::Str(&tw.site_code)),
+                tw.name.as_deref().map(Val::Str),
+                Some(Val::Str(tw.structure_type.as_str())),
+                Some(Val::Str(tw.status.as_str())),
+                Some(Val::Double(tw.height_m.to_bits())),
+                Some(Val::Bool(tw.synthetic)),
+                Some(Val::int(point_count)),
+                Some(Val::int(tenants)),
+                Some(Val::Bool(tenants > 0)),
+                Some(Val::Str(tenants_csv)),
+                Some(Val::Str(technologies_csv)),
+                Some(Val::int(tw.sectors.len() as i64)),
             ],
         );
         features.push(f);
     }
-    layer("towers", features, tags)
+    table.layer("towers", features)
 }
 
 /// The `data_centres` layer of tile `t`.

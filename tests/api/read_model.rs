@@ -600,3 +600,48 @@ async fn a_repeated_tile_comes_from_the_cache_and_gzip_is_served_when_accepted(p
     );
     assert!(entries >= 1);
 }
+
+#[sqlx::test]
+async fn check_index_compares_the_read_model_with_the_database(pool: PgPool) {
+    common::load_sample(&pool, 150).await;
+    let state = memory_state(&pool).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = state.clone();
+    tokio::spawn(async move {
+        let service =
+            telecom_gis::app(served).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service).await.unwrap();
+    });
+    let url = crate::common::process::database_url_of(&pool);
+    let check = |base: String, url: String| async move {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_telecom-gis"))
+                .args(["check-index", "--url", &base, "--attempts", "1"])
+                .env("DATABASE_URL", url)
+                .env("RUST_LOG", "warn")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let ok = check(base.clone(), url.clone()).await;
+    let text = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert!(
+        ok.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(text.contains("read model consistent: 150 towers"), "{text}");
+    // A change the service does not hear of (it runs no listener): the
+    // read model differs from the database, and check-index says so.
+    sqlx::query("update towers set name = 'unheard' where id = (select min(id) from towers)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let stale = check(base, url).await;
+    let text = String::from_utf8_lossy(&stale.stdout);
+    assert_eq!(stale.status.code(), Some(1), "{text}");
+    assert!(text.contains("read model, service"), "{text}");
+}
