@@ -103,6 +103,8 @@ pub struct Entry {
     /// Towers: tenants and distinct technologies, comma-separated and
     /// sorted, as the towers tiles carry them.
     tower_text: Option<(String, String)>,
+    /// Towers: the position in EPSG:3857 metres (x, y).
+    pub mercator: (f64, f64),
 }
 
 impl Entry {
@@ -158,7 +160,12 @@ impl Entry {
             }
             _ => None,
         };
+        let mercator = match &record {
+            Record::Tower(t) => crate::tiles::to_3857(t.lon, t.lat),
+            _ => (f64::NAN, f64::NAN),
+        };
         Ok(Self {
+            mercator,
             tower_text,
             key: sort_key(&record),
             record: Arc::new(record),

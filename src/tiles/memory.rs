@@ -18,6 +18,10 @@
 
 use std::collections::HashMap;
 
+/// Hash maps of the encoders (foldhash: these keys come from the inventory,
+/// not from requests, so a fast unkeyed hash is fine).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 #[cfg(test)]
 use geo::Polygon;
 use geo::{BooleanOps, Coord, Geometry, LineString, MultiLineString, MultiPolygon};
@@ -450,7 +454,7 @@ impl Val<'_> {
 /// Tags of a layer with fixed keys: values interned once each.
 struct Table<'a> {
     keys: &'static [&'static str],
-    index: HashMap<Val<'a>, u32>,
+    index: FastMap<Val<'a>, u32>,
     values: Vec<tile::Value>,
 }
 
@@ -458,13 +462,14 @@ impl<'a> Table<'a> {
     fn new(keys: &'static [&'static str]) -> Self {
         Self {
             keys,
-            index: HashMap::new(),
+            index: FastMap::default(),
             values: Vec::new(),
         }
     }
 
     /// Tags `f` with `(key index, value)` pairs (`None`: left out).
     fn tag(&mut self, f: &mut tile::Feature, props: &[Option<Val<'a>>]) {
+        f.tags.reserve(props.len() * 2);
         for (k, v) in props.iter().enumerate() {
             let Some(v) = v else { continue };
             let next = self.values.len() as u32;
@@ -510,23 +515,50 @@ const TOWER_KEYS: &[&str] = &[
 ];
 
 /// The `towers` layer of tile `t` (see the module documentation).
+///
+/// The cost is the towers in the tile plus its buffer (at low zoom, most of
+/// the city): each is selected from the R-tree, mapped from its stored
+/// EPSG:3857 position and snapped; no sort (the tower that stands for a
+/// thinned cell is the lowest id of the cell).
 pub fn towers_layer(inv: &Inventory, t: TileCoord) -> Option<tile::Layer> {
     let frame = Frame::new(t);
+    let b = t.bounds_lonlat(BUFFER);
+    let pad = 1e-4;
     let cand: Vec<(
         &std::sync::Arc<crate::service::read_model::Entry>,
         (i32, i32),
-    )> = candidates(inv, CollectionId::Towers, t.bounds_lonlat(BUFFER))
-        .into_iter()
-        .filter_map(|e| match &*e.record {
-            Record::Tower(tw) => {
-                let p = snap(frame.units(tw.lon, tw.lat));
-                inside(Coord {
-                    x: f64::from(p.0),
-                    y: f64::from(p.1),
-                })
-                .then_some((e, p))
+    )> = inv
+        .layer(CollectionId::Towers)
+        .in_box([b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad])
+        .filter_map(|e| {
+            let Record::Tower(tw) = &*e.record else {
+                return None;
+            };
+            let c = Coord {
+                x: tw.lon,
+                y: tw.lat,
+            };
+            // Well inside the box: selected; near an edge: as PostGIS's
+            // single-precision `&&` decides.
+            let clear = 1e-5;
+            let selected = (c.x > b[0] + clear
+                && c.x < b[2] - clear
+                && c.y > b[1] + clear
+                && c.y < b[3] - clear)
+                || overlaps_as_postgis(b, c, c);
+            if !selected {
+                return None;
             }
-            _ => None,
+            let (mx, my) = e.mercator;
+            let p = snap(Coord {
+                x: (mx - frame.x0) * frame.scale,
+                y: (frame.y1 - my) * frame.scale,
+            });
+            inside(Coord {
+                x: f64::from(p.0),
+                y: f64::from(p.1),
+            })
+            .then_some((e, p))
         })
         .collect();
     let thin = i64::try_from(cand.len()).unwrap_or(i64::MAX) > THIN_ABOVE;
@@ -537,25 +569,29 @@ pub fn towers_layer(inv: &Inventory, t: TileCoord) -> Option<tile::Layer> {
             (f64::from(p.1) / THIN_CELL).floor() as i64,
         )
     }
-    let mut counts: HashMap<(&str, i64, i64), i64> = HashMap::new();
+    // Per cell: how many towers, and the lowest id among them.
+    let mut cells: FastMap<(&str, i64, i64), (i64, i64)> = FastMap::default();
     if thin {
         for (e, p) in &cand {
             if let Record::Tower(tw) = &*e.record {
-                *counts.entry(cell_of(&tw.operator, *p)).or_default() += 1;
+                let c = cells
+                    .entry(cell_of(&tw.operator, *p))
+                    .or_insert((0, i64::MAX));
+                c.0 += 1;
+                c.1 = c.1.min(tw.id.get());
             }
         }
     }
     let mut table = Table::new(TOWER_KEYS);
-    let mut features = Vec::with_capacity(if thin { counts.len() } else { cand.len() });
+    let mut features = Vec::with_capacity(if thin { cells.len() } else { cand.len() });
     for (e, p) in &cand {
         let Record::Tower(tw) = &*e.record else {
             continue;
         };
-        // Candidates are in id order: the first of a cell stands for it.
         let point_count = if thin {
-            match counts.remove(&cell_of(&tw.operator, *p)) {
-                Some(n) => n,
-                None => continue,
+            match cells.get(&cell_of(&tw.operator, *p)) {
+                Some((n, first)) if *first == tw.id.get() => *n,
+                _ => continue,
             }
         } else {
             1
