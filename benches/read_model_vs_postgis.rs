@@ -152,8 +152,7 @@ async fn main() {
                 pg.push(t.elapsed());
                 let t = Instant::now();
                 let coord = telecom_gis::tiles::TileCoord::new(z, *x, *y).unwrap();
-                let layer = telecom_gis::tiles::memory::towers_layer(&inv, coord);
-                let _ = telecom_gis::tiles::mvt::encode(layer.into_iter().collect());
+                let _ = telecom_gis::tiles::memory::towers_tile(&inv, coord);
                 encode.push(t.elapsed());
                 model.tiles().clear();
                 cold.push(get(&router, &uri).await.0);

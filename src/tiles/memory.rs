@@ -437,62 +437,126 @@ impl Val<'_> {
             Val::Sint(v)
         }
     }
-
-    fn to_mvt(self) -> tile::Value {
-        let mut v = tile::Value::default();
-        match self {
-            Val::Str(s) => v.string_value = Some(s.to_owned()),
-            Val::Uint(u) => v.uint_value = Some(u),
-            Val::Sint(i) => v.sint_value = Some(i),
-            Val::Double(bits) => v.double_value = Some(f64::from_bits(bits)),
-            Val::Bool(b) => v.bool_value = Some(b),
-        }
-        v
-    }
 }
 
-/// Tags of a layer with fixed keys: values interned once each.
-struct Table<'a> {
+/// Appends `v` as a protobuf varint.
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Appends a length-delimited field `field` holding `bytes`.
+fn field_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
+    varint(out, u64::from(field << 3 | 2));
+    varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// A Mapbox Vector Tile layer with fixed keys, written straight to
+/// protobuf bytes (no message structs): values are interned once each from
+/// borrowed data, features are written as they come.
+struct LayerWriter<'a> {
     keys: &'static [&'static str],
     index: FastMap<Val<'a>, u32>,
-    values: Vec<tile::Value>,
+    values: Vec<u8>,
+    features: Vec<u8>,
+    scratch: Vec<u8>,
+    tags: Vec<u32>,
+    count: usize,
 }
 
-impl<'a> Table<'a> {
-    fn new(keys: &'static [&'static str]) -> Self {
+impl<'a> LayerWriter<'a> {
+    fn new(keys: &'static [&'static str], capacity: usize) -> Self {
         Self {
             keys,
             index: FastMap::default(),
             values: Vec::new(),
+            features: Vec::with_capacity(capacity * 48),
+            scratch: Vec::with_capacity(64),
+            tags: Vec::with_capacity(keys.len() * 2),
+            count: 0,
         }
     }
 
-    /// Tags `f` with `(key index, value)` pairs (`None`: left out).
-    fn tag(&mut self, f: &mut tile::Feature, props: &[Option<Val<'a>>]) {
-        f.tags.reserve(props.len() * 2);
-        for (k, v) in props.iter().enumerate() {
-            let Some(v) = v else { continue };
-            let next = self.values.len() as u32;
-            let vi = *self.index.entry(*v).or_insert_with(|| {
-                self.values.push(v.to_mvt());
-                next
-            });
-            f.tags.extend([k as u32, vi]);
-        }
-    }
-
-    fn layer(self, name: &str, features: Vec<tile::Feature>) -> Option<tile::Layer> {
-        if features.is_empty() {
-            return None;
-        }
-        Some(tile::Layer {
-            version: 2,
-            name: name.into(),
-            features,
-            keys: self.keys.iter().map(|k| (*k).to_owned()).collect(),
-            values: self.values,
-            extent: Some(EXTENT),
+    fn value_index(&mut self, v: Val<'a>) -> u32 {
+        let next = self.index.len() as u32;
+        let values = &mut self.values;
+        *self.index.entry(v).or_insert_with(|| {
+            let mut m = Vec::with_capacity(16);
+            match v {
+                Val::Str(s) => field_bytes(&mut m, 1, s.as_bytes()),
+                Val::Double(bits) => {
+                    m.push(3 << 3 | 1);
+                    m.extend_from_slice(&bits.to_le_bytes());
+                }
+                Val::Uint(u) => {
+                    m.push(5 << 3);
+                    varint(&mut m, u);
+                }
+                Val::Sint(i) => {
+                    m.push(6 << 3);
+                    varint(&mut m, ((i << 1) ^ (i >> 63)) as u64);
+                }
+                Val::Bool(b) => {
+                    m.push(7 << 3);
+                    m.push(u8::from(b));
+                }
+            }
+            field_bytes(values, 4, &m);
+            next
         })
+    }
+
+    /// Writes a point feature with id `id` at `p` (tile units) and the
+    /// attributes `props` (by key index; `None`: left out).
+    fn point(&mut self, id: u64, p: (i32, i32), props: &[Option<Val<'a>>]) {
+        self.tags.clear();
+        for (k, v) in props.iter().enumerate() {
+            if let Some(v) = v {
+                let vi = self.value_index(*v);
+                self.tags.extend([k as u32, vi]);
+            }
+        }
+        let f = &mut self.scratch;
+        f.clear();
+        f.push(1 << 3);
+        varint(f, id);
+        let mut packed = Vec::with_capacity(self.tags.len() * 2);
+        for t in &self.tags {
+            varint(&mut packed, u64::from(*t));
+        }
+        field_bytes(f, 2, &packed);
+        f.push(3 << 3);
+        f.push(tile::GeomType::Point as u8);
+        packed.clear();
+        for v in [command(1, 1), zigzag(p.0), zigzag(p.1)] {
+            varint(&mut packed, u64::from(v));
+        }
+        field_bytes(f, 4, &packed);
+        field_bytes(&mut self.features, 2, f);
+        self.count += 1;
+    }
+
+    /// The layer message (empty when it has no feature).
+    fn finish(self, name: &str) -> Vec<u8> {
+        if self.count == 0 {
+            return Vec::new();
+        }
+        let mut l = Vec::with_capacity(self.features.len() + self.values.len() + 256);
+        l.push(15 << 3);
+        l.push(2);
+        field_bytes(&mut l, 1, name.as_bytes());
+        l.extend_from_slice(&self.features);
+        for k in self.keys {
+            field_bytes(&mut l, 3, k.as_bytes());
+        }
+        l.extend_from_slice(&self.values);
+        l.push(5 << 3);
+        varint(&mut l, u64::from(EXTENT));
+        l
     }
 }
 
@@ -514,13 +578,14 @@ const TOWER_KEYS: &[&str] = &[
     "sector_count",
 ];
 
-/// The `towers` layer of tile `t` (see the module documentation).
+/// The `towers` layer of tile `t` (see the module documentation), as an
+/// encoded Mapbox Vector Tile (empty: no tower in the tile).
 ///
 /// The cost is the towers in the tile plus its buffer (at low zoom, most of
 /// the city): each is selected from the R-tree, mapped from its stored
 /// EPSG:3857 position and snapped; no sort (the tower that stands for a
 /// thinned cell is the lowest id of the cell).
-pub fn towers_layer(inv: &Inventory, t: TileCoord) -> Option<tile::Layer> {
+pub fn towers_tile(inv: &Inventory, t: TileCoord) -> Vec<u8> {
     let frame = Frame::new(t);
     let b = t.bounds_lonlat(BUFFER);
     let pad = 1e-4;
@@ -582,8 +647,7 @@ pub fn towers_layer(inv: &Inventory, t: TileCoord) -> Option<tile::Layer> {
             }
         }
     }
-    let mut table = Table::new(TOWER_KEYS);
-    let mut features = Vec::with_capacity(if thin { cells.len() } else { cand.len() });
+    let mut layer = LayerWriter::new(TOWER_KEYS, if thin { cells.len() } else { cand.len() });
     for (e, p) in &cand {
         let Record::Tower(tw) = &*e.record else {
             continue;
@@ -596,18 +660,11 @@ pub fn towers_layer(inv: &Inventory, t: TileCoord) -> Option<tile::Layer> {
         } else {
             1
         };
-        let mut pen = Pen::default();
-        pen.move_to(*p);
-        let mut f = tile::Feature {
-            id: u64::try_from(tw.id.get()).ok(),
-            r#type: Some(tile::GeomType::Point as i32),
-            geometry: pen.cmds,
-            ..Default::default()
-        };
         let (tenants_csv, technologies_csv) = e.tower_tile_text();
         let tenants = tw.tenants.len() as i64;
-        table.tag(
-            &mut f,
+        layer.point(
+            u64::try_from(tw.id.get()).unwrap_or_default(),
+            *p,
             &[
                 Some(Val::int(tw.id.get())),
                 Some(Val::Str(&tw.operator)),
@@ -625,9 +682,15 @@ pub fn towers_layer(inv: &Inventory, t: TileCoord) -> Option<tile::Layer> {
                 Some(Val::int(tw.sectors.len() as i64)),
             ],
         );
-        features.push(f);
     }
-    table.layer("towers", features)
+    let body = layer.finish("towers");
+    if body.is_empty() {
+        return body;
+    }
+    // The tile: its one layer (field 3).
+    let mut out = Vec::with_capacity(body.len() + 8);
+    field_bytes(&mut out, 3, &body);
+    out
 }
 
 /// The `data_centres` layer of tile `t`.

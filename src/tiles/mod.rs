@@ -470,8 +470,10 @@ fn memory_tile(
     t: TileCoord,
     scope: &FibreScope,
 ) -> (Vec<u8>, FibreScope) {
+    if set == Tileset::Towers {
+        return (memory::towers_tile(inv, t), scope.clone());
+    }
     let layers: Vec<_> = match set {
-        Tileset::Towers => memory::towers_layer(inv, t).into_iter().collect(),
         Tileset::DataCentres => memory::data_centres_layer(inv, t).into_iter().collect(),
         Tileset::FibreRoutes => {
             let (exact, excluded) = match scope {
