@@ -233,7 +233,17 @@ pub async fn db_fingerprint(pool: &PgPool) -> Value {
     )
     .await
     .expect("index loads");
-    serde_json::to_value(f).unwrap()
+    let mut v = serde_json::to_value(f).unwrap();
+    // The read model follows the same changes: it must equal one loaded
+    // fresh too.
+    let m = telecom_gis::service::read_model::fingerprint_from_db(
+        pool,
+        telecom_gis::coverage::model::CoverageConfig::default(),
+    )
+    .await
+    .expect("read model loads");
+    v["read_model"] = serde_json::to_value(m).unwrap();
+    v
 }
 
 /// A tower with one omni sector of explicit range at `lon, lat`.
