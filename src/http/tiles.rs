@@ -246,7 +246,43 @@ pub async fn tileset(
         })
         .collect::<Vec<_>>()
         .into();
-    doc["layers"] = json!([{ "id": t.layer(), "dataType": "vector", "propertiesSchema": { "type": "object", "properties": t.fields() } }]);
+    // OGC API - Tiles: each layer's properties as a JSON Schema (GDAL reads
+    // the field types from it).
+    let properties: serde_json::Map<String, Value> = t
+        .fields()
+        .as_object()
+        .map(|fields| {
+            fields
+                .iter()
+                .map(|(name, kind)| {
+                    let text = kind.as_str().unwrap_or("");
+                    let ty = if text.starts_with("Number") {
+                        if matches!(
+                            name.as_str(),
+                            "id" | "tower_id"
+                                | "tenant_count"
+                                | "sector_count"
+                                | "point_count"
+                                | "tier"
+                                | "racks"
+                                | "fibre_count"
+                                | "population"
+                        ) {
+                            "integer"
+                        } else {
+                            "number"
+                        }
+                    } else if text.starts_with("Boolean") {
+                        "boolean"
+                    } else {
+                        "string"
+                    };
+                    (name.clone(), json!({ "type": ty, "description": text }))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    doc["layers"] = json!([{ "id": t.layer(), "dataType": "vector", "propertiesSchema": { "type": "object", "properties": properties } }]);
     json_ok(JSON, &doc)
 }
 
