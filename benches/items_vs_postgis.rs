@@ -24,13 +24,6 @@ fn bbox() -> String {
     format!("{w},{s},{e},{n}")
 }
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// The same FeatureCollection, produced entirely by PostgreSQL/PostGIS.
 const POSTGIS_FC: &str = r#"
 with page as (
@@ -152,8 +145,8 @@ fn report(label: &str, mut times: Vec<Duration>, bytes: usize) {
 }
 
 fn main() {
-    let towers = env_usize("BENCH_TOWERS", 100_000);
-    let runs = env_usize("BENCH_RUNS", 30);
+    let towers = support::env_usize("BENCH_TOWERS", 100_000);
+    let runs = support::env_usize("BENCH_RUNS", 30);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

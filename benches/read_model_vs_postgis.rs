@@ -21,25 +21,16 @@
 
 #![allow(clippy::unwrap_used)] // a benchmark aborts on a broken set-up
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use telecom_gis::service::read_model::ReadModel;
-use telecom_gis::tiles::{MERCATOR_HALF_M, to_3857};
 use telecom_gis::{AppState, app};
 use tower::ServiceExt;
 
 mod support;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn median_ms(mut v: Vec<Duration>) -> f64 {
     v.sort();
@@ -91,9 +82,9 @@ from (
 
 #[tokio::main]
 async fn main() {
-    let n = env_usize("BENCH_TOWERS", 100_000);
-    let per_zoom = env_usize("BENCH_TILES", 20);
-    let runs = env_usize("BENCH_RUNS", 5);
+    let n = support::env_usize("BENCH_TOWERS", 100_000);
+    let per_zoom = support::env_usize("BENCH_TILES", 20);
+    let runs = support::env_usize("BENCH_RUNS", 5);
     let pool = support::bench_db("telecom_gis_bench").await;
     support::ensure_towers(&pool, n).await;
     let rss0 = support::rss_mb();
@@ -123,20 +114,7 @@ async fn main() {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for z in [12u32, 13] {
-        let scale = f64::from(1u32 << z);
-        let mut tiles = BTreeSet::new();
-        for (lon, lat) in positions
-            .iter()
-            .step_by((positions.len() / (per_zoom * 8)).max(1))
-        {
-            let (x, y) = to_3857(*lon, *lat);
-            let col = ((x + MERCATOR_HALF_M) / (2.0 * MERCATOR_HALF_M) * scale) as u32;
-            let row = ((MERCATOR_HALF_M - y) / (2.0 * MERCATOR_HALF_M) * scale) as u32;
-            tiles.insert((col, row));
-            if tiles.len() == per_zoom {
-                break;
-            }
-        }
+        let tiles = support::tiles_holding(&positions, z, per_zoom, 8);
         let (mut pg, mut cold, mut warm, mut encode) = (vec![], vec![], vec![], vec![]);
         for (x, y) in &tiles {
             let uri = format!("/collections/towers/tiles/WebMercatorQuad/{z}/{y}/{x}");

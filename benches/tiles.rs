@@ -14,24 +14,15 @@
 
 #![allow(clippy::unwrap_used)] // a benchmark or example aborts on a broken set-up
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
-use telecom_gis::tiles::{MERCATOR_HALF_M, to_3857};
 use telecom_gis::{AppState, app};
 use tower::ServiceExt;
 
 mod support;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -40,9 +31,9 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let n = env_usize("BENCH_TOWERS", 100_000);
-    let per_zoom = env_usize("BENCH_TILES", 60);
-    let runs = env_usize("BENCH_RUNS", 3);
+    let n = support::env_usize("BENCH_TOWERS", 100_000);
+    let per_zoom = support::env_usize("BENCH_TILES", 60);
+    let runs = support::env_usize("BENCH_RUNS", 3);
     let pool = support::bench_db("telecom_gis_bench").await;
     support::ensure_towers(&pool, n).await;
     let state = AppState::loaded(pool.clone()).await.expect("index loads");
@@ -64,18 +55,7 @@ async fn main() {
             if set == "sectors" && z < 13 {
                 continue; // no sectors below zoom 13 (answered 204 at once)
             }
-            let scale = f64::from(1u32 << z);
-            let mut tiles = BTreeSet::new();
-            let step = (positions.len() / (per_zoom * 4)).max(1);
-            for (lon, lat) in positions.iter().step_by(step) {
-                let (x, y) = to_3857(*lon, *lat);
-                let col = ((x + MERCATOR_HALF_M) / (2.0 * MERCATOR_HALF_M) * scale) as u32;
-                let row = ((MERCATOR_HALF_M - y) / (2.0 * MERCATOR_HALF_M) * scale) as u32;
-                tiles.insert((col, row));
-                if tiles.len() == per_zoom {
-                    break;
-                }
-            }
+            let tiles = support::tiles_holding(&positions, z, per_zoom, 4);
             let mut times = Vec::new();
             let mut bytes = 0usize;
             let mut fetched = 0usize;

@@ -9,6 +9,39 @@ use telecom_gis::coverage::index::{Area, SectorInput};
 use telecom_gis::domain::tower::NewTower;
 use telecom_gis::{db, sample};
 
+/// The environment variable `name` as a count, `default` when unset or not
+/// a number.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Up to `per_zoom` tiles `(col, row)` of zoom `z` that hold towers: those
+/// of every `len / (per_zoom × spread)`-th position (lon/lat) in order.
+pub fn tiles_holding(
+    positions: &[(f64, f64)],
+    z: u32,
+    per_zoom: usize,
+    spread: usize,
+) -> std::collections::BTreeSet<(u32, u32)> {
+    use telecom_gis::tiles::{MERCATOR_HALF_M, to_3857};
+    let scale = f64::from(1u32 << z);
+    let mut tiles = std::collections::BTreeSet::new();
+    let step = (positions.len() / (per_zoom * spread)).max(1);
+    for (lon, lat) in positions.iter().step_by(step) {
+        let (x, y) = to_3857(*lon, *lat);
+        let col = ((x + MERCATOR_HALF_M) / (2.0 * MERCATOR_HALF_M) * scale) as u32;
+        let row = ((MERCATOR_HALF_M - y) / (2.0 * MERCATOR_HALF_M) * scale) as u32;
+        tiles.insert((col, row));
+        if tiles.len() == per_zoom {
+            break;
+        }
+    }
+    tiles
+}
+
 /// Generator arguments (seed 2019) for `towers` towers.
 pub fn args(towers: usize) -> GeneratorArgs {
     GeneratorArgs {

@@ -329,11 +329,9 @@ impl CoverageState {
 }
 
 impl CoverageState {
-    /// Re-reads operational fibre routes and data centres (sectors untouched).
-    ///
-    /// # Errors
-    /// When loading fails.
-    pub async fn reload_layers(&self, pool: &PgPool) -> Result<(), SyncError> {
+    /// Re-reads operational fibre routes and data centres into the index
+    /// alone (not its follower).
+    async fn reload_index_layers(&self, pool: &PgPool) -> Result<(), SyncError> {
         let _guard = self.writer.lock().await;
         let (fibre, dcs) = tokio::try_join!(
             db::coverage::operational_fibre(pool),
@@ -341,7 +339,15 @@ impl CoverageState {
         )?;
         let next = self.snapshot().with_layers(&fibre, &dcs);
         self.swap(next);
-        drop(_guard);
+        Ok(())
+    }
+
+    /// Re-reads operational fibre routes and data centres (sectors untouched).
+    ///
+    /// # Errors
+    /// When loading fails.
+    pub async fn reload_layers(&self, pool: &PgPool) -> Result<(), SyncError> {
+        self.reload_index_layers(pool).await?;
         if let Some(f) = self.follower() {
             use crate::domain::CollectionId;
             f.reload_layers(
@@ -389,13 +395,7 @@ async fn apply(state: &CoverageState, pool: &PgPool, payloads: &[String]) -> Res
         state.reload_index(pool).await?;
     } else {
         if layers {
-            let _guard = state.writer.lock().await;
-            let (fibre, dcs) = tokio::try_join!(
-                db::coverage::operational_fibre(pool),
-                db::coverage::operational_data_centres(pool)
-            )?;
-            let next = state.snapshot().with_layers(&fibre, &dcs);
-            state.swap(next);
+            state.reload_index_layers(pool).await?;
         }
         if !batch.towers.is_empty() {
             state
