@@ -58,11 +58,13 @@ run: ## Build (release), migrate, load the sample data and serve on BIND:PORT
 	echo "==> serving on http://$(BIND):$(PORT)/ (Ctrl-C to stop)" >&2
 	PORT='$(PORT)' BIND='$(BIND)' exec $(BIN) serve
 
-test: ## fmt check, clippy -D warnings, cargo test (+ web tests); provisions the db, gdal-bin and python3-qgis
+test: ## fmt check, clippy -D warnings, cargo test (+ web tests); provisions the db, gdal-bin, python3-qgis and .venv/
 	@$(PRELUDE)
 	$(ENSURE_DB)
 	$(ENSURE_OGR)
 	$(ENSURE_QGIS)
+	# pyogrio's current GDAL for the OGC API tiles client (tests/api/gdal_client.rs).
+	export TGIS_GIS_PYTHON="$$(scripts/py-venv.sh)"
 	run cargo fmt --all $(FMT_CHECK)
 	run cargo clippy --all-targets $(LOCKED) -- -D warnings
 	run cargo test $(LOCKED)
