@@ -177,14 +177,7 @@ fn gis_python() -> String {
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn gdal_ogcapi_driver_reads_the_towers_tileset_as_postgis_has_it(pool: PgPool) {
     common::load_sample(&pool, 240).await;
-    let state = telecom_gis::AppState::loaded(pool.clone()).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let service =
-            telecom_gis::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, service).await.unwrap();
-    });
+    let base = common::serve(&pool).await;
     let (z, x, y) = (13u32, 6558u32, 3725u32);
     let script = format!("{}/tests/gdal/ogcapi_tiles.py", env!("CARGO_MANIFEST_DIR"));
     let python = gis_python();

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 use sqlx::PgPool;
+use telecom_gis::AppState;
 use telecom_gis::http::limits::RateLimits;
-use telecom_gis::{AppState, app};
 
 use crate::common;
 
@@ -23,12 +23,7 @@ async fn headless_qgis_reads_the_features_and_tiles_and_renders_the_city(pool: P
         limits: Arc::new(RateLimits::disabled()),
         ..AppState::loaded(pool.clone()).await.unwrap()
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, service).await.unwrap();
-    });
+    let base = common::serve_state(state).await;
     let mut expected = serde_json::Map::new();
     for (collection, table) in [
         ("towers", "towers"),

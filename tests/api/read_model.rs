@@ -605,14 +605,7 @@ async fn a_repeated_tile_comes_from_the_cache_and_gzip_is_served_when_accepted(p
 async fn check_index_compares_the_read_model_with_the_database(pool: PgPool) {
     common::load_sample(&pool, 150).await;
     let state = memory_state(&pool).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let served = state.clone();
-    tokio::spawn(async move {
-        let service =
-            telecom_gis::app(served).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, service).await.unwrap();
-    });
+    let base = common::serve_state(state.clone()).await;
     let url = crate::common::process::database_url_of(&pool);
     let check = |base: String, url: String| async move {
         tokio::task::spawn_blocking(move || {

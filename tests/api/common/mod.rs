@@ -288,11 +288,20 @@ pub async fn fingerprint(pool: &PgPool) -> String {
 
 /// Serves the router on a free loopback port; returns its base URL.
 pub async fn serve(pool: &PgPool) -> String {
+    serve_state(
+        AppState::loaded(pool.clone())
+            .await
+            .expect("coverage index loads"),
+    )
+    .await
+}
+
+/// Serves the router of `state` on a free loopback port; returns its base
+/// URL.
+pub async fn serve_state(state: AppState) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = app(AppState::loaded(pool.clone())
-        .await
-        .expect("coverage index loads"));
+    let router = app(state);
     tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, service).await.unwrap();
