@@ -110,9 +110,9 @@ async fn main() {
             .unwrap();
     println!();
     println!(
-        "| towers tile | tiles | PostGIS ST_AsMVT ms | service cold ms | ratio | service warm ms | ratio |"
+        "| towers tile | tiles | PostGIS ST_AsMVT ms | service cold ms | ratio | service warm ms | ratio | cutting from memory ms |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for z in [12u32, 13] {
         let tiles = support::tiles_holding(&positions, z, per_zoom, 8);
         let (mut pg, mut cold, mut warm, mut encode) = (vec![], vec![], vec![], vec![]);

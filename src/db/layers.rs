@@ -1,4 +1,4 @@
-//! Layer versions (migrations 0003 and 0005): the version every layer's
+//! Layer versions (migrations 0003, 0005 and 0006): the version every layer's
 //! data is at, read in one statement, and the versions a write spans.
 
 use sqlx::{PgConnection, PgExecutor};
@@ -81,13 +81,20 @@ pub async fn versions<'e>(ex: impl PgExecutor<'e>) -> DbResult<Versions> {
 }
 
 /// The versions the current transaction's changes to `c`'s layer span:
-/// `(base, now)`, where `base` is the version before its first change and
-/// `now` the version it will commit (its row lock holds it until then).
-/// `None` when the transaction has not changed the layer.
+/// `(base, now)`, where `base` is the version before its change and `now`
+/// the version it will commit. `None` when the transaction has not changed
+/// the layer.
+///
+/// Call it last, just before the commit: it fires the deferred version
+/// bumps (migration 0006), which take the layers' version row locks until
+/// the commit.
 ///
 /// # Errors
 /// On database failure.
 pub async fn write_span(conn: &mut PgConnection, c: CollectionId) -> DbResult<Option<(i64, i64)>> {
+    sqlx::query("set constraints all immediate")
+        .execute(&mut *conn)
+        .await?;
     let layer = layer_name(c);
     let (now, base): (i64, Option<String>) = sqlx::query_as(
         "select version, current_setting('telecom_gis.base_' || layer, true)
@@ -100,4 +107,105 @@ pub async fn write_span(conn: &mut PgConnection, c: CollectionId) -> DbResult<Op
         .filter(|b| !b.is_empty())
         .and_then(|b| b.parse().ok())
         .map(|b| (b, now)))
+}
+
+/// How long one probe may take before the reader falls back to the pool.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long the probe stays on the pool after its connection failed.
+const PROBE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads [`versions`] for many concurrent readers at once, on a connection
+/// of its own.
+///
+/// A reader must see every change committed before its request began, so
+/// it needs a statement that *started* after it arrived. Readers take a
+/// ticket; the one holding the probe's lock reads the versions for every
+/// ticket handed out before its statement starts, and the readers queued
+/// behind it take that answer instead of a statement each. One reader
+/// alone costs one round trip on a held connection (no pool checkout);
+/// under load, one statement answers a whole queue.
+///
+/// The connection is opened on first use (from the pool's options, outside
+/// the pool) and dropped on any error or a cancelled probe; then readers use
+/// the pool for [`PROBE_RETRY`] before it is opened again. Errors are the
+/// pool's: a failed probe falls back to a pool read, whose error is
+/// returned.
+#[derive(Debug, Default)]
+pub struct VersionProbe {
+    tickets: std::sync::atomic::AtomicU64,
+    state: tokio::sync::Mutex<ProbeState>,
+}
+
+#[derive(Debug, Default)]
+struct ProbeState {
+    conn: Option<PgConnection>,
+    /// A probe was cancelled mid-statement: the connection is not reused.
+    in_flight: bool,
+    /// The last answer and the highest ticket it serves.
+    last: Option<(u64, Versions)>,
+    /// No new connection before this instant.
+    retry_at: Option<tokio::time::Instant>,
+}
+
+impl VersionProbe {
+    /// Every layer's version as of a statement that started after this call.
+    ///
+    /// # Errors
+    /// On database failure (the pool's error).
+    pub async fn versions(&self, pool: &sqlx::PgPool) -> DbResult<Versions> {
+        use std::sync::atomic::Ordering;
+        let ticket = self.tickets.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut state = self.state.lock().await;
+        if let Some((through, v)) = state.last
+            && through >= ticket
+        {
+            return Ok(v);
+        }
+        // Every ticket up to here was taken before the statement below.
+        let through = self.tickets.load(Ordering::Acquire);
+        match self.probe(&mut state, pool).await {
+            Some(v) => {
+                state.last = Some((through, v));
+                Ok(v)
+            }
+            None => {
+                drop(state);
+                versions(pool).await
+            }
+        }
+    }
+
+    async fn probe(&self, state: &mut ProbeState, pool: &sqlx::PgPool) -> Option<Versions> {
+        use sqlx::Connection;
+        if state.in_flight {
+            state.conn = None;
+            state.in_flight = false;
+        }
+        let now = tokio::time::Instant::now();
+        if state.conn.is_none() {
+            if state.retry_at.is_some_and(|t| now < t) {
+                return None;
+            }
+            let options = pool.connect_options();
+            match tokio::time::timeout(PROBE_TIMEOUT, PgConnection::connect_with(&options)).await {
+                Ok(Ok(c)) => state.conn = Some(c),
+                _ => {
+                    state.retry_at = Some(now + PROBE_RETRY);
+                    return None;
+                }
+            }
+        }
+        let conn = state.conn.as_mut()?;
+        state.in_flight = true;
+        let answer = tokio::time::timeout(PROBE_TIMEOUT, versions(&mut *conn)).await;
+        state.in_flight = false;
+        match answer {
+            Ok(Ok(v)) => Some(v),
+            _ => {
+                state.conn = None;
+                state.retry_at = Some(now + PROBE_RETRY);
+                None
+            }
+        }
+    }
 }

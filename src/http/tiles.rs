@@ -492,7 +492,7 @@ fn tile_response(reply: Reply, gzip: bool) -> Response {
             // Gzip made once per cached tile; the compression layer leaves
             // a response that has a Content-Encoding alone.
             let mut r = if gzip {
-                let mut r = Response::new(Body::from(tile.gzip().to_vec()));
+                let mut r = Response::new(Body::from(tile.gzip().clone()));
                 r.headers_mut()
                     .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
                 r

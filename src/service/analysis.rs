@@ -136,7 +136,7 @@ pub async fn districts_cached<P: PopulationModel + Clone + 'static>(
             districts(pool, &index, config, technology, pop_model).await?,
         ));
     };
-    let versions = db::layers::versions(pool).await?;
+    let versions = model.versions(pool).await?;
     let key = format!(
         "districts|{versions:?}|{}|{config:?}|{}|{}",
         index.version,

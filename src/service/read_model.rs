@@ -50,9 +50,6 @@ use crate::spatial::generalise::{Generalised, generalise};
 /// date before it reads PostGIS instead.
 pub const CATCH_UP: Duration = Duration::from_millis(250);
 
-/// Towers per batch above which a patch renders on a blocking thread.
-const INLINE_RENDER: usize = 64;
-
 /// A feature's order in its collection: numeric id, else code (districts).
 pub type SortKey = (i64, String);
 
@@ -321,6 +318,9 @@ impl RTreeObject for Indexed {
 pub struct Layer {
     by_key: BTreeMap<SortKey, Arc<Entry>>,
     tree: RTree<Indexed>,
+    /// Towers: the layer laid out for cutting tiles (built on first use;
+    /// a patched layer starts without it).
+    tower_points: std::sync::OnceLock<Arc<crate::tiles::towers::TowerPoints>>,
 }
 
 impl Layer {
@@ -337,6 +337,7 @@ impl Layer {
         Self {
             by_key: entries.into_iter().map(|e| (e.key.clone(), e)).collect(),
             tree,
+            tower_points: std::sync::OnceLock::new(),
         }
     }
 
@@ -344,6 +345,7 @@ impl Layer {
     /// in (a changed feature is in both).
     fn patched(&self, removed: &[SortKey], added: Vec<Entry>) -> Self {
         let mut next = self.clone();
+        next.tower_points = std::sync::OnceLock::new();
         for k in removed {
             if let Some(old) = next.by_key.remove(k) {
                 next.tree.remove(&Indexed(old));
@@ -359,6 +361,13 @@ impl Layer {
             }
         }
         next
+    }
+
+    /// The towers of the layer laid out for cutting tiles, built on the
+    /// first call (O(features); call it off the async runtime).
+    pub fn tower_points(&self) -> &crate::tiles::towers::TowerPoints {
+        self.tower_points
+            .get_or_init(|| Arc::new(crate::tiles::towers::TowerPoints::build(self.iter())))
     }
 
     /// Features in the layer.
@@ -424,19 +433,26 @@ impl Inventory {
         self.loaded && label >= self.horizon.get(c) && label >= db.get(c)
     }
 
-    /// Approximate heap bytes of the snapshot (rendered forms, records and
-    /// index entries).
+    /// Approximate heap bytes of the snapshot (rendered forms, records,
+    /// index entries and the towers' tile store once built).
     pub fn approx_bytes(&self) -> usize {
-        [
+        let layers = [
             &self.towers,
             &self.fibre,
             &self.data_centres,
             &self.districts,
-        ]
-        .iter()
-        .flat_map(|l| l.iter())
-        .map(|e| e.approx_bytes() + 64)
-        .sum()
+        ];
+        let entries: usize = layers
+            .iter()
+            .flat_map(|l| l.iter())
+            .map(|e| e.approx_bytes() + 64)
+            .sum();
+        let stores: usize = layers
+            .iter()
+            .filter_map(|l| l.tower_points.get())
+            .map(|p| p.heap_bytes())
+            .sum();
+        entries + stores
     }
 
     fn with_layer(&self, c: CollectionId, layer: Layer) -> Inventory {
@@ -641,6 +657,7 @@ pub struct ReadModel {
     rebuilds: AtomicU64,
     tiles: crate::tiles::cache::TileCache,
     answers: moka::sync::Cache<String, Answer>,
+    probe: db::layers::VersionProbe,
 }
 
 /// An analysis or gap answer cached by the versions it was computed from.
@@ -663,6 +680,16 @@ impl ReadModel {
         &self.answers
     }
 
+    /// Every layer's version as of a statement that started after this
+    /// call, read once for all the readers that ask at the same time
+    /// ([`db::layers::VersionProbe`]).
+    ///
+    /// # Errors
+    /// When reading the versions fails.
+    pub async fn versions(&self, pool: &PgPool) -> Result<Versions, DbError> {
+        self.probe.versions(pool).await
+    }
+
     /// The cache of encoded tiles (keyed by version: never stale).
     pub fn tiles(&self) -> &crate::tiles::cache::TileCache {
         &self.tiles
@@ -680,6 +707,7 @@ impl ReadModel {
             postgis: AtomicU64::new(0),
             rebuilds: AtomicU64::new(0),
             tiles: crate::tiles::cache::TileCache::default(),
+            probe: db::layers::VersionProbe::default(),
             answers: moka::sync::Cache::builder()
                 .max_capacity(ANSWERS_CAPACITY_BYTES)
                 .weigher(|k: &String, v: &Answer| {
@@ -722,8 +750,12 @@ impl ReadModel {
     }
 
     fn swap(&self, next: Inventory) {
-        self.current.store(Arc::new(next));
+        let old = self.current.swap(Arc::new(next));
         self.changed.send_modify(|g| *g = g.wrapping_add(1));
+        // Freeing a snapshot is O(features): not on the async runtime.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            drop(tokio::task::spawn_blocking(move || drop(old)));
+        }
     }
 
     /// A snapshot that may answer, for every layer of `layers`, a request
@@ -742,7 +774,7 @@ impl ReadModel {
             self.postgis.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         }
-        let db = db::layers::versions(pool).await?;
+        let db = self.versions(pool).await?;
         Ok(self.fresh_for(&db, coverage, layers).await)
     }
 
@@ -906,7 +938,35 @@ impl ReadModel {
                 ids.iter().copied().map(crate::domain::TowerId).collect();
             let towers = db::towers::get_many(&mut tx, &tower_ids).await?;
             tx.commit().await?;
-            let removed: Vec<SortKey> = ids.iter().map(|i| (*i, String::new())).collect();
+            // A write is patched by its writer and again by its
+            // notification: skip what the snapshot already holds as read.
+            let held = |id: i64| {
+                current
+                    .towers
+                    .get(&(id, String::new()))
+                    .and_then(|e| match &*e.record {
+                        Record::Tower(t) => Some(t),
+                        _ => None,
+                    })
+            };
+            let read: std::collections::HashMap<i64, &Tower> =
+                towers.iter().map(|t| (t.id.get(), t)).collect();
+            let unchanged = |id: i64| match (held(id), read.get(&id)) {
+                (Some(h), Some(t)) => h == *t,
+                (None, None) => true,
+                _ => false,
+            };
+            let removed: Vec<SortKey> = ids
+                .iter()
+                .filter(|i| !unchanged(**i))
+                .map(|i| (*i, String::new()))
+                .collect();
+            let changed: std::collections::HashSet<i64> = removed.iter().map(|k| k.0).collect();
+            drop(read);
+            let towers: Vec<Tower> = towers
+                .into_iter()
+                .filter(|t| changed.contains(&t.id.get()))
+                .collect();
             let (config, areas) = (self.config.clone(), current.areas.clone());
             let layer = current.towers.clone();
             let render = move || -> Result<Layer, SyncError> {
@@ -916,12 +976,11 @@ impl ReadModel {
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(layer.patched(&removed, added))
             };
-            let layer = if ids.len() > INLINE_RENDER {
-                blocking(render).await??
-            } else {
-                render()?
-            };
-            next.towers = Arc::new(layer);
+            // Patching copies the layer's index (O(features)): never on the
+            // async runtime.
+            if !changed.is_empty() {
+                next.towers = Arc::new(blocking(render).await??);
+            }
             next.horizon.towers = next.horizon.towers.max(versions.towers);
         }
         match advance {

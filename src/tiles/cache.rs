@@ -14,9 +14,10 @@ pub const DEFAULT_CAPACITY_BYTES: u64 = 256 << 20;
 /// An encoded tile held by the cache.
 #[derive(Debug)]
 pub struct CachedTile {
-    /// The Mapbox Vector Tile (empty: no feature).
-    pub mvt: Vec<u8>,
-    gzip: OnceLock<Vec<u8>>,
+    /// The Mapbox Vector Tile (empty: no feature); shared, so a response
+    /// body is a reference count, not a copy.
+    pub mvt: axum::body::Bytes,
+    gzip: OnceLock<axum::body::Bytes>,
 }
 
 impl PartialEq for CachedTile {
@@ -31,13 +32,13 @@ impl CachedTile {
     /// A tile of these bytes.
     pub fn new(mvt: Vec<u8>) -> Self {
         Self {
-            mvt,
+            mvt: mvt.into(),
             gzip: OnceLock::new(),
         }
     }
 
     /// The tile gzipped (made on first use, then kept).
-    pub fn gzip(&self) -> &[u8] {
+    pub fn gzip(&self) -> &axum::body::Bytes {
         self.gzip.get_or_init(|| {
             use std::io::Write;
             let mut enc = flate2::write::GzEncoder::new(
@@ -46,7 +47,7 @@ impl CachedTile {
             );
             // Writing to a Vec cannot fail.
             let _ = enc.write_all(&self.mvt);
-            enc.finish().unwrap_or_default()
+            enc.finish().unwrap_or_default().into()
         })
     }
 }
@@ -90,8 +91,10 @@ impl TileCache {
             inner: moka::sync::Cache::builder()
                 .max_capacity(capacity_bytes)
                 .weigher(|k: &TileKey, v: &Arc<CachedTile>| {
-                    let bytes =
-                        v.mvt.len() + v.gzip.get().map_or(0, Vec::len) + k.version.len() + 96;
+                    let bytes = v.mvt.len()
+                        + v.gzip.get().map_or(0, axum::body::Bytes::len)
+                        + k.version.len()
+                        + 96;
                     u32::try_from(bytes).unwrap_or(u32::MAX)
                 })
                 .build(),

@@ -11,16 +11,10 @@
 //! - integers are `uint` values when non-negative (`sint` below zero),
 //!   floats `double`, text `string`; a null attribute is left out.
 //!
-//! `towers` is thinned exactly as `tile_towers.sql`: above
-//! [`THIN_ABOVE`] towers in the tile plus its buffer, one tower per operator
-//! per [`THIN_CELL`] cell (the lowest id) stands for the others, with
+//! `towers` ([`towers_tile`], cut by [`super::towers`]) is thinned exactly as `tile_towers.sql`: above
+//! [`THIN_ABOVE`](crate::db::tiles::THIN_ABOVE) towers in the tile plus its buffer, one tower per operator
+//! per [`THIN_CELL`](crate::db::tiles::THIN_CELL) cell (the lowest id) stands for the others, with
 //! `point_count` saying how many.
-
-use std::collections::HashMap;
-
-/// Hash maps of the encoders (foldhash: these keys come from the inventory,
-/// not from requests, so a fast unkeyed hash is fine).
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 #[cfg(test)]
 use geo::Polygon;
@@ -30,7 +24,6 @@ use geozero::mvt::{TagsBuilder, TileValue, tile};
 use super::fibre::PresenceRoute;
 use super::grid::{BUFFER, EXTENT, TileCoord, to_3857};
 use super::mvt::{layer, tag};
-use crate::db::tiles::{THIN_ABOVE, THIN_CELL};
 use crate::domain::CollectionId;
 use crate::service::Record;
 use crate::service::read_model::Inventory;
@@ -38,19 +31,27 @@ use crate::spatial::generalise::generalise;
 
 /// Maps lon/lat to the tile units of one tile.
 #[derive(Debug, Clone, Copy)]
-struct Frame {
+pub(super) struct Frame {
     x0: f64,
     y1: f64,
     scale: f64,
 }
 
 impl Frame {
-    fn new(t: TileCoord) -> Self {
+    pub(super) fn new(t: TileCoord) -> Self {
         let [x0, _, _, y1] = t.bounds_3857();
         Self {
             x0,
             y1,
             scale: f64::from(EXTENT) / t.size_m(),
+        }
+    }
+
+    /// Tile units of EPSG:3857 metres `(mx, my)`, not snapped.
+    pub(super) fn units_3857(&self, mx: f64, my: f64) -> Coord<f64> {
+        Coord {
+            x: (mx - self.x0) * self.scale,
+            y: (self.y1 - my) * self.scale,
         }
     }
 
@@ -85,7 +86,7 @@ fn f32_around(v: f64) -> (f64, f64) {
 
 /// `&&` of PostGIS between the box `[w, s, e, n]` and the box of a feature
 /// (`min` and `max` corners, lon/lat), both rounded outward to `f32`.
-fn overlaps_as_postgis(b: [f64; 4], min: Coord<f64>, max: Coord<f64>) -> bool {
+pub(super) fn overlaps_as_postgis(b: [f64; 4], min: Coord<f64>, max: Coord<f64>) -> bool {
     let (w, _) = f32_around(b[0]);
     let (s, _) = f32_around(b[1]);
     let (_, e) = f32_around(b[2]);
@@ -143,11 +144,24 @@ fn snap(c: Coord<f64>) -> (i32, i32) {
     (c.x.round_ties_even() as i32, c.y.round_ties_even() as i32)
 }
 
-fn zigzag(v: i32) -> u32 {
+/// [`snap`] for the towers store.
+pub(super) fn snap_units(c: Coord<f64>) -> (i32, i32) {
+    snap(c)
+}
+
+/// True when snapped tile units `p` lie within the tile plus its buffer.
+pub(super) fn inside_units(p: (i32, i32)) -> bool {
+    inside(Coord {
+        x: f64::from(p.0),
+        y: f64::from(p.1),
+    })
+}
+
+pub(super) fn zigzag(v: i32) -> u32 {
     ((v << 1) ^ (v >> 31)) as u32
 }
 
-fn command(id: u32, count: u32) -> u32 {
+pub(super) fn command(id: u32, count: u32) -> u32 {
     (id & 0x7) | (count << 3)
 }
 
@@ -421,7 +435,7 @@ fn tag_some(tags: &mut TagsBuilder, f: &mut tile::Feature, props: Vec<(&str, Opt
 /// A value of the towers layer, borrowed for lookup (no allocation unless
 /// the value is new to the layer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Val<'a> {
+pub(super) enum Val<'a> {
     Str(&'a str),
     Uint(u64),
     Sint(i64),
@@ -430,17 +444,40 @@ enum Val<'a> {
 }
 
 impl Val<'_> {
-    fn int(v: i64) -> Self {
+    pub(super) fn int(v: i64) -> Self {
         if v >= 0 {
             Val::Uint(v as u64)
         } else {
             Val::Sint(v)
         }
     }
+
+    /// Appends the MVT `Value` message of `self` to `m`.
+    pub(super) fn encode(self, m: &mut Vec<u8>) {
+        match self {
+            Val::Str(s) => field_bytes(m, 1, s.as_bytes()),
+            Val::Double(bits) => {
+                m.push(3 << 3 | 1);
+                m.extend_from_slice(&bits.to_le_bytes());
+            }
+            Val::Uint(u) => {
+                m.push(5 << 3);
+                varint(m, u);
+            }
+            Val::Sint(i) => {
+                m.push(6 << 3);
+                varint(m, ((i << 1) ^ (i >> 63)) as u64);
+            }
+            Val::Bool(b) => {
+                m.push(7 << 3);
+                m.push(u8::from(b));
+            }
+        }
+    }
 }
 
 /// Appends `v` as a protobuf varint.
-fn varint(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -449,248 +486,23 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Appends a length-delimited field `field` holding `bytes`.
-fn field_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
+pub(super) fn field_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
     varint(out, u64::from(field << 3 | 2));
     varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
 
-/// A Mapbox Vector Tile layer with fixed keys, written straight to
-/// protobuf bytes (no message structs): values are interned once each from
-/// borrowed data, features are written as they come.
-struct LayerWriter<'a> {
-    keys: &'static [&'static str],
-    index: FastMap<Val<'a>, u32>,
-    values: Vec<u8>,
-    features: Vec<u8>,
-    scratch: Vec<u8>,
-    tags: Vec<u32>,
-    count: usize,
-}
-
-impl<'a> LayerWriter<'a> {
-    fn new(keys: &'static [&'static str], capacity: usize) -> Self {
-        Self {
-            keys,
-            index: FastMap::default(),
-            values: Vec::new(),
-            features: Vec::with_capacity(capacity * 48),
-            scratch: Vec::with_capacity(64),
-            tags: Vec::with_capacity(keys.len() * 2),
-            count: 0,
-        }
-    }
-
-    fn value_index(&mut self, v: Val<'a>) -> u32 {
-        let next = self.index.len() as u32;
-        let values = &mut self.values;
-        *self.index.entry(v).or_insert_with(|| {
-            let mut m = Vec::with_capacity(16);
-            match v {
-                Val::Str(s) => field_bytes(&mut m, 1, s.as_bytes()),
-                Val::Double(bits) => {
-                    m.push(3 << 3 | 1);
-                    m.extend_from_slice(&bits.to_le_bytes());
-                }
-                Val::Uint(u) => {
-                    m.push(5 << 3);
-                    varint(&mut m, u);
-                }
-                Val::Sint(i) => {
-                    m.push(6 << 3);
-                    varint(&mut m, ((i << 1) ^ (i >> 63)) as u64);
-                }
-                Val::Bool(b) => {
-                    m.push(7 << 3);
-                    m.push(u8::from(b));
-                }
-            }
-            field_bytes(values, 4, &m);
-            next
-        })
-    }
-
-    /// Writes a point feature with id `id` at `p` (tile units) and the
-    /// attributes `props` (by key index; `None`: left out).
-    fn point(&mut self, id: u64, p: (i32, i32), props: &[Option<Val<'a>>]) {
-        self.tags.clear();
-        for (k, v) in props.iter().enumerate() {
-            if let Some(v) = v {
-                let vi = self.value_index(*v);
-                self.tags.extend([k as u32, vi]);
-            }
-        }
-        let f = &mut self.scratch;
-        f.clear();
-        f.push(1 << 3);
-        varint(f, id);
-        let mut packed = Vec::with_capacity(self.tags.len() * 2);
-        for t in &self.tags {
-            varint(&mut packed, u64::from(*t));
-        }
-        field_bytes(f, 2, &packed);
-        f.push(3 << 3);
-        f.push(tile::GeomType::Point as u8);
-        packed.clear();
-        for v in [command(1, 1), zigzag(p.0), zigzag(p.1)] {
-            varint(&mut packed, u64::from(v));
-        }
-        field_bytes(f, 4, &packed);
-        field_bytes(&mut self.features, 2, f);
-        self.count += 1;
-    }
-
-    /// The layer message (empty when it has no feature).
-    fn finish(self, name: &str) -> Vec<u8> {
-        if self.count == 0 {
-            return Vec::new();
-        }
-        let mut l = Vec::with_capacity(self.features.len() + self.values.len() + 256);
-        l.push(15 << 3);
-        l.push(2);
-        field_bytes(&mut l, 1, name.as_bytes());
-        l.extend_from_slice(&self.features);
-        for k in self.keys {
-            field_bytes(&mut l, 3, k.as_bytes());
-        }
-        l.extend_from_slice(&self.values);
-        l.push(5 << 3);
-        varint(&mut l, u64::from(EXTENT));
-        l
-    }
-}
-
-/// The keys of the `towers` layer, in the order of `tile_towers.sql`.
-const TOWER_KEYS: &[&str] = &[
-    "id",
-    "operator_id",
-    "site_code",
-    "name",
-    "structure_type",
-    "status",
-    "height_m",
-    "synthetic",
-    "point_count",
-    "tenant_count",
-    "shared",
-    "tenants",
-    "technologies",
-    "sector_count",
-];
-
 /// The `towers` layer of tile `t` (see the module documentation), as an
-/// encoded Mapbox Vector Tile (empty: no tower in the tile).
+/// encoded Mapbox Vector Tile (empty: no tower in the tile), cut from the
+/// layer's [`TowerPoints`](super::towers::TowerPoints) store (built on first
+/// use per layer version).
 ///
 /// The cost is the towers in the tile plus its buffer (at low zoom, most of
-/// the city): each is selected from the R-tree, mapped from its stored
-/// EPSG:3857 position and snapped; no sort (the tower that stands for a
-/// thinned cell is the lowest id of the cell).
+/// the city): each is selected from the store's R-tree, mapped from its
+/// stored EPSG:3857 position and snapped; no sort (the tower that stands for
+/// a thinned cell is the lowest id of the cell).
 pub fn towers_tile(inv: &Inventory, t: TileCoord) -> Vec<u8> {
-    let frame = Frame::new(t);
-    let b = t.bounds_lonlat(BUFFER);
-    let pad = 1e-4;
-    let cand: Vec<(
-        &std::sync::Arc<crate::service::read_model::Entry>,
-        (i32, i32),
-    )> = inv
-        .layer(CollectionId::Towers)
-        .in_box([b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad])
-        .filter_map(|e| {
-            let Record::Tower(tw) = &*e.record else {
-                return None;
-            };
-            let c = Coord {
-                x: tw.lon,
-                y: tw.lat,
-            };
-            // Well inside the box: selected; near an edge: as PostGIS's
-            // single-precision `&&` decides.
-            let clear = 1e-5;
-            let selected = (c.x > b[0] + clear
-                && c.x < b[2] - clear
-                && c.y > b[1] + clear
-                && c.y < b[3] - clear)
-                || overlaps_as_postgis(b, c, c);
-            if !selected {
-                return None;
-            }
-            let (mx, my) = e.mercator;
-            let p = snap(Coord {
-                x: (mx - frame.x0) * frame.scale,
-                y: (frame.y1 - my) * frame.scale,
-            });
-            inside(Coord {
-                x: f64::from(p.0),
-                y: f64::from(p.1),
-            })
-            .then_some((e, p))
-        })
-        .collect();
-    let thin = i64::try_from(cand.len()).unwrap_or(i64::MAX) > THIN_ABOVE;
-    fn cell_of(operator: &str, p: (i32, i32)) -> (&str, i64, i64) {
-        (
-            operator,
-            (f64::from(p.0) / THIN_CELL).floor() as i64,
-            (f64::from(p.1) / THIN_CELL).floor() as i64,
-        )
-    }
-    // Per cell: how many towers, and the lowest id among them.
-    let mut cells: FastMap<(&str, i64, i64), (i64, i64)> = FastMap::default();
-    if thin {
-        for (e, p) in &cand {
-            if let Record::Tower(tw) = &*e.record {
-                let c = cells
-                    .entry(cell_of(&tw.operator, *p))
-                    .or_insert((0, i64::MAX));
-                c.0 += 1;
-                c.1 = c.1.min(tw.id.get());
-            }
-        }
-    }
-    let mut layer = LayerWriter::new(TOWER_KEYS, if thin { cells.len() } else { cand.len() });
-    for (e, p) in &cand {
-        let Record::Tower(tw) = &*e.record else {
-            continue;
-        };
-        let point_count = if thin {
-            match cells.get(&cell_of(&tw.operator, *p)) {
-                Some((n, first)) if *first == tw.id.get() => *n,
-                _ => continue,
-            }
-        } else {
-            1
-        };
-        let (tenants_csv, technologies_csv) = e.tower_tile_text();
-        let tenants = tw.tenants.len() as i64;
-        layer.point(
-            u64::try_from(tw.id.get()).unwrap_or_default(),
-            *p,
-            &[
-                Some(Val::int(tw.id.get())),
-                Some(Val::Str(&tw.operator)),
-                Some(Val::Str(&tw.site_code)),
-                tw.name.as_deref().map(Val::Str),
-                Some(Val::Str(tw.structure_type.as_str())),
-                Some(Val::Str(tw.status.as_str())),
-                Some(Val::Double(tw.height_m.to_bits())),
-                Some(Val::Bool(tw.synthetic)),
-                Some(Val::int(point_count)),
-                Some(Val::int(tenants)),
-                Some(Val::Bool(tenants > 0)),
-                Some(Val::Str(tenants_csv)),
-                Some(Val::Str(technologies_csv)),
-                Some(Val::int(tw.sectors.len() as i64)),
-            ],
-        );
-    }
-    let body = layer.finish("towers");
-    if body.is_empty() {
-        return body;
-    }
-    // The tile: its one layer (field 3).
-    let mut out = Vec::with_capacity(body.len() + 8);
-    field_bytes(&mut out, 3, &body);
-    out
+    inv.layer(CollectionId::Towers).tower_points().tile(t)
 }
 
 /// The `data_centres` layer of tile `t`.

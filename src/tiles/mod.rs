@@ -21,6 +21,7 @@ pub mod memory;
 pub mod mvt;
 pub mod postgis;
 pub mod sectors;
+pub mod towers;
 pub mod version;
 
 use std::future::Future;
@@ -359,7 +360,10 @@ impl<'a> Tilesets<'a> {
                 .await;
         };
         let c = set.collection();
-        let db = crate::db::layers::versions(self.pool).await?;
+        let db = match model {
+            Some(m) => m.versions(self.pool).await?,
+            None => crate::db::layers::versions(self.pool).await?,
+        };
         let version = Version::Stored {
             layer: db.get(c),
             scope: scope.clone(),

@@ -638,3 +638,51 @@ async fn check_index_compares_the_read_model_with_the_database(pool: PgPool) {
     assert_eq!(stale.status.code(), Some(1), "{text}");
     assert!(text.contains("read model, service"), "{text}");
 }
+
+/// The shared version probe never answers a reader with versions older
+/// than a commit made before it asked, however many readers queue on it.
+#[sqlx::test]
+async fn concurrent_readers_of_the_version_probe_see_every_commit_made_before_they_asked(
+    pool: PgPool,
+) {
+    let model = Arc::new(telecom_gis::service::read_model::ReadModel::new(Arc::new(
+        CoverageConfig::default(),
+    )));
+    // Readers that keep the probe busy, so later ones queue behind a
+    // statement already under way.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut busy = Vec::new();
+    for _ in 0..4 {
+        let (model, pool, stop) = (model.clone(), pool.clone(), stop.clone());
+        busy.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                model.versions(&pool).await.unwrap();
+            }
+        }));
+    }
+    for _ in 0..30 {
+        let committed: i64 = sqlx::query_scalar(
+            "update layer_versions set version = version + 1 where layer = 'towers' returning version",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let readers: Vec<_> = (0..16)
+            .map(|_| {
+                let (model, pool) = (model.clone(), pool.clone());
+                tokio::spawn(async move { model.versions(&pool).await.unwrap().towers })
+            })
+            .collect();
+        for r in readers {
+            let seen = r.await.unwrap();
+            assert!(
+                seen >= committed,
+                "a reader saw {seen} after {committed} was committed"
+            );
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for b in busy {
+        b.await.unwrap();
+    }
+}
