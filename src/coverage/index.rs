@@ -625,6 +625,24 @@ impl CoverageIndex {
         Ok(next)
     }
 
+    /// True when the index already holds exactly `sectors` for tower
+    /// `tower_id` (as [`with_tower`](Self::with_tower) would index them):
+    /// patching it again would change nothing.
+    pub fn holds_tower_as(&self, tower_id: i64, sectors: &[SectorInput]) -> bool {
+        let held = self.tower_sectors(tower_id);
+        held.len() == sectors.len()
+            && held.iter().zip(sectors).all(|(c, s)| {
+                let Some(op) = self.operators.iter().position(|o| *o == s.operator) else {
+                    return false;
+                };
+                if !self.frame.contains_lat(s.lat) {
+                    return false;
+                }
+                let (range, source) = Self::sector_range(&self.config, &self.areas, s);
+                *c == CoverSector::new(s, op as u16, range, source, &self.frame)
+            })
+    }
+
     /// Number of indexed sectors.
     pub fn sector_count(&self) -> usize {
         self.trees.values().map(|t| t.size()).sum()

@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
-use crate::coverage::index::{CoverageIndex, IndexError, IndexFingerprint};
+use crate::coverage::index::{CoverageIndex, IndexError, IndexFingerprint, SectorInput};
 use crate::coverage::model::CoverageConfig;
 use crate::db::{self, DbError};
 
@@ -305,13 +305,29 @@ impl CoverageState {
         let mut conn = pool.acquire().await?;
         let sectors = db::coverage::tower_sectors(&mut conn, tower_ids).await?;
         drop(conn);
-        let mut next = (*self.snapshot()).clone();
-        for id in tower_ids {
-            let mine: Vec<_> = sectors
+        let current = self.snapshot();
+        let mine_of = |id: i64| -> Vec<SectorInput> {
+            sectors
                 .iter()
-                .filter(|s| s.tower_id == *id)
+                .filter(|s| s.tower_id == id)
                 .cloned()
-                .collect();
+                .collect()
+        };
+        // A write is patched by its writer and again by its notification:
+        // the second finds the index already as the database has it and
+        // copies nothing.
+        let changed: Vec<i64> = tower_ids
+            .iter()
+            .copied()
+            .filter(|id| !current.holds_tower_as(*id, &mine_of(*id)))
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let mut next = (*current).clone();
+        drop(current);
+        for id in &changed {
+            let mine = mine_of(*id);
             match next.with_tower(*id, &mine) {
                 Ok(n) => next = n,
                 Err(IndexError::OutsideFrame) => {
@@ -323,7 +339,7 @@ impl CoverageState {
         }
         self.swap(next);
         self.tower_patches
-            .fetch_add(tower_ids.len() as u64, Ordering::Relaxed);
+            .fetch_add(changed.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 }
