@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod combine;
 pub mod config;
 pub mod coverage;
 pub mod cpu;

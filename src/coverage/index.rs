@@ -591,34 +591,48 @@ impl CoverageIndex {
     /// [`IndexError::OutsideFrame`] when a sector lies beyond the frame's
     /// extent (rebuild instead), or [`IndexError::TooManyOperators`].
     pub fn with_tower(&self, tower_id: i64, sectors: &[SectorInput]) -> Result<Self, IndexError> {
+        self.with_towers(&[(tower_id, sectors)])
+    }
+
+    /// A new snapshot in which the sectors of each tower of `towers` are
+    /// replaced by its sectors (empty to remove the tower), as
+    /// [`with_tower`](Self::with_tower) one after the other would, but
+    /// copying each affected (technology, operator) tree once for the whole
+    /// batch instead of once per tower.
+    ///
+    /// # Errors
+    /// As [`with_tower`](Self::with_tower); nothing is changed then.
+    pub fn with_towers(&self, towers: &[(i64, &[SectorInput])]) -> Result<Self, IndexError> {
         let mut next = self.clone();
         let mut operators = (*self.operators).clone();
-        let mut fresh = Vec::with_capacity(sectors.len());
-        for s in sectors {
-            if !self.frame.contains_lat(s.lat) {
-                return Err(IndexError::OutsideFrame);
+        for (tower_id, sectors) in towers {
+            let mut fresh = Vec::with_capacity(sectors.len());
+            for s in *sectors {
+                if !self.frame.contains_lat(s.lat) {
+                    return Err(IndexError::OutsideFrame);
+                }
+                let op = op_index(&mut operators, &s.operator)?;
+                let (range, source) = Self::sector_range(&self.config, &self.areas, s);
+                fresh.push(CoverSector::new(s, op, range, source, &self.frame));
             }
-            let op = op_index(&mut operators, &s.operator)?;
-            let (range, source) = Self::sector_range(&self.config, &self.areas, s);
-            fresh.push(CoverSector::new(s, op, range, source, &self.frame));
-        }
-        let by_tower = next.by_tower.shard_mut(tower_id);
-        if let Some(old) = by_tower.remove(&tower_id) {
-            for c in old {
-                if let Some(tree) = next.trees.get_mut(&(c.technology, c.op)) {
-                    Arc::make_mut(tree).remove(&c);
+            let by_tower = next.by_tower.shard_mut(*tower_id);
+            if let Some(old) = by_tower.remove(tower_id) {
+                for c in old {
+                    if let Some(tree) = next.trees.get_mut(&(c.technology, c.op)) {
+                        Arc::make_mut(tree).remove(&c);
+                    }
                 }
             }
-        }
-        for c in &fresh {
-            let tree = next
-                .trees
-                .entry((c.technology, c.op))
-                .or_insert_with(|| Arc::new(RTree::new()));
-            Arc::make_mut(tree).insert(c.clone());
-        }
-        if !fresh.is_empty() {
-            by_tower.insert(tower_id, fresh);
+            for c in &fresh {
+                let tree = next
+                    .trees
+                    .entry((c.technology, c.op))
+                    .or_insert_with(|| Arc::new(RTree::new()));
+                Arc::make_mut(tree).insert(c.clone());
+            }
+            if !fresh.is_empty() {
+                next.by_tower.shard_mut(*tower_id).insert(*tower_id, fresh);
+            }
         }
         next.operators = Arc::new(operators);
         next.version = self.version + 1;

@@ -82,6 +82,8 @@ pub struct CoverageState {
     /// Held by every writer from reading the snapshot it patches (or the
     /// database) to swapping its result in.
     writer: tokio::sync::Mutex<()>,
+    /// Towers queued for [`CoverageState::refresh_towers`].
+    pending: crate::combine::Combiner<Vec<i64>>,
     config: Arc<CoverageConfig>,
     loaded: AtomicBool,
     listener: AtomicU8,
@@ -131,6 +133,11 @@ pub struct ChangeBatch {
     pub versions: std::collections::BTreeMap<String, i64>,
     /// A payload this release does not read: rebuild.
     pub unknown: bool,
+    /// A tower row notification came after the last `towers` version
+    /// notification: it belongs to a transaction whose version notification
+    /// is in the next batch (a transaction's rows are notified before its
+    /// version, migration 0006).
+    pub towers_unversioned: bool,
 }
 
 impl ChangeBatch {
@@ -142,8 +149,12 @@ impl ChangeBatch {
             match (v["tower"].as_i64(), v["layer"].as_str(), v["v"].as_i64()) {
                 (Some(id), _, _) => {
                     b.towers.insert(id);
+                    b.towers_unversioned = true;
                 }
                 (None, Some(layer), Some(version)) => {
+                    if layer == "towers" {
+                        b.towers_unversioned = false;
+                    }
                     let e = b.versions.entry(layer.to_owned()).or_insert(version);
                     *e = (*e).max(version);
                 }
@@ -177,6 +188,7 @@ impl CoverageState {
         Self {
             current: ArcSwap::from_pointee(CoverageIndex::empty(config.clone())),
             writer: tokio::sync::Mutex::new(()),
+            pending: crate::combine::Combiner::default(),
             config,
             loaded: AtomicBool::new(false),
             listener: AtomicU8::new(0),
@@ -295,48 +307,67 @@ impl CoverageState {
 
     /// Re-reads the sectors of `tower_ids` and patches the index.
     ///
+    /// Concurrent calls are combined ([`crate::combine`]): whoever holds the
+    /// writer's lock re-reads every tower queued so far in one statement and
+    /// patches them into one new snapshot; the others find their towers
+    /// done. Returns once the towers were read after this call began.
+    ///
     /// # Errors
-    /// When loading fails.
+    /// When loading fails (for every call the failed batch served).
     pub async fn refresh_towers(&self, pool: &PgPool, tower_ids: &[i64]) -> Result<(), SyncError> {
         if tower_ids.len() > PATCH_LIMIT {
             return self.reload(pool).await;
         }
-        let _guard = self.writer.lock().await;
+        let ticket = self.pending.push(tower_ids.to_vec());
+        let guard = self.writer.lock().await;
+        if self.pending.is_done(ticket) {
+            return Ok(());
+        }
+        let batch = self.pending.take();
+        let mut ids: Vec<i64> = batch.items.into_iter().flatten().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let result = self.patch_towers(pool, &ids).await;
+        self.pending.finish(batch.through);
+        match result {
+            Err(SyncError::Index(IndexError::OutsideFrame)) => {
+                drop(guard);
+                self.reload(pool).await
+            }
+            other => other,
+        }
+    }
+
+    /// Re-reads towers `ids` and patches them into one new snapshot; the
+    /// caller holds `writer`.
+    async fn patch_towers(&self, pool: &PgPool, ids: &[i64]) -> Result<(), SyncError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         let mut conn = pool.acquire().await?;
-        let sectors = db::coverage::tower_sectors(&mut conn, tower_ids).await?;
+        let sectors = db::coverage::tower_sectors(&mut conn, ids).await?;
         drop(conn);
         let current = self.snapshot();
-        let mine_of = |id: i64| -> Vec<SectorInput> {
-            sectors
-                .iter()
-                .filter(|s| s.tower_id == id)
-                .cloned()
-                .collect()
-        };
+        let mut mine: std::collections::HashMap<i64, Vec<SectorInput>> =
+            ids.iter().map(|id| (*id, Vec::new())).collect();
+        for s in sectors {
+            if let Some(v) = mine.get_mut(&s.tower_id) {
+                v.push(s);
+            }
+        }
         // A write is patched by its writer and again by its notification:
         // the second finds the index already as the database has it and
         // copies nothing.
-        let changed: Vec<i64> = tower_ids
+        let changed: Vec<(i64, &[SectorInput])> = ids
             .iter()
-            .copied()
-            .filter(|id| !current.holds_tower_as(*id, &mine_of(*id)))
+            .map(|id| (*id, mine.get(id).map_or(&[][..], Vec::as_slice)))
+            .filter(|(id, s)| !current.holds_tower_as(*id, s))
             .collect();
         if changed.is_empty() {
             return Ok(());
         }
-        let mut next = (*current).clone();
+        let next = current.with_towers(&changed)?;
         drop(current);
-        for id in &changed {
-            let mine = mine_of(*id);
-            match next.with_tower(*id, &mine) {
-                Ok(n) => next = n,
-                Err(IndexError::OutsideFrame) => {
-                    drop(_guard);
-                    return self.reload(pool).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
         self.swap(next);
         self.tower_patches
             .fetch_add(changed.len() as u64, Ordering::Relaxed);
