@@ -74,30 +74,42 @@ struct TowerPoint {
 
 /// The towers of a layer, flat, with their attribute values interned once
 /// for the layer (see the module documentation).
+///
+/// A store is patched for the next version of its layer
+/// ([`TowerPoints::patched`]) rather than built again: a removed tower's
+/// slot is left behind (out of the R-tree, so no tile meets it) and an
+/// added one is appended, its values interned into the copied dictionary.
+/// Past [`MAX_DEAD_SHARE`] of dead slots the store is built afresh, so
+/// dead slots and the values only they used stay bounded.
+#[derive(Clone)]
 pub struct TowerPoints {
     tree: RTree<GeomWithData<[f64; 2], u32>>,
     points: Vec<TowerPoint>,
-    /// Every distinct value, each encoded as a layer `values` field (4).
-    encoded: Vec<u8>,
-    /// Per value id: its bytes in `encoded` (offset, length).
-    spans: Vec<(u32, u32)>,
-    /// Ids of the unsigned integer values (for `point_count`).
-    uints: FastMap<u64, u32>,
+    /// The live slot of each tower id.
+    slot_of: FastMap<u64, u32>,
+    dict: Dictionary,
 }
+
+/// The share of dead slots (removed or replaced towers) past which
+/// [`TowerPoints::patched`] builds the store afresh.
+pub const MAX_DEAD_SHARE: f64 = 0.25;
 
 impl std::fmt::Debug for TowerPoints {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TowerPoints")
-            .field("towers", &self.points.len())
-            .field("values", &self.spans.len())
+            .field("towers", &self.slot_of.len())
+            .field("slots", &self.points.len())
+            .field("values", &self.dict.spans.len())
             .finish_non_exhaustive()
     }
 }
 
-/// Interns owned values while a store is built.
-#[derive(Default)]
+/// Interns values: each distinct value once, encoded as a layer `values`
+/// field (4). Strings are shared (`Arc<str>`), so copying the dictionary
+/// for a patched store allocates no string.
+#[derive(Default, Clone)]
 struct Dictionary {
-    strs: FastMap<String, u32>,
+    strs: FastMap<std::sync::Arc<str>, u32>,
     uints: FastMap<u64, u32>,
     sints: FastMap<i64, u32>,
     doubles: FastMap<u64, u32>,
@@ -135,7 +147,7 @@ impl Dictionary {
         let id = self.push(v);
         match v {
             Val::Str(s) => {
-                self.strs.insert(s.to_owned(), id);
+                self.strs.insert(s.into(), id);
             }
             Val::Uint(u) => {
                 self.uints.insert(u, id);
@@ -155,83 +167,134 @@ impl Dictionary {
 impl TowerPoints {
     /// The store of the towers among `entries` (other records are skipped).
     pub fn build<'e>(entries: impl Iterator<Item = &'e std::sync::Arc<Entry>>) -> Self {
-        let mut dict = Dictionary::default();
-        let mut points = Vec::new();
+        let mut store = Self {
+            tree: RTree::new(),
+            points: Vec::new(),
+            slot_of: FastMap::default(),
+            dict: Dictionary::default(),
+        };
         for e in entries {
-            let Record::Tower(tw) = &*e.record else {
-                continue;
-            };
-            if !(tw.lon.is_finite() && tw.lat.is_finite()) {
-                continue;
+            if let Some(p) = store.point(e) {
+                store.slot_of.insert(p.id, slot(store.points.len()));
+                store.points.push(p);
             }
-            let (tenants_csv, technologies_csv) = e.tower_tile_text();
-            let tenants = tw.tenants.len() as i64;
-            let mut values = [ABSENT; KEYS];
-            let row: [Option<Val<'_>>; KEYS] = [
-                Some(Val::int(tw.id.get())),
-                Some(Val::Str(&tw.operator)),
-                Some(Val::Str(&tw.site_code)),
-                tw.name.as_deref().map(Val::Str),
-                Some(Val::Str(tw.structure_type.as_str())),
-                Some(Val::Str(tw.status.as_str())),
-                Some(Val::Double(tw.height_m.to_bits())),
-                Some(Val::Bool(tw.synthetic)),
-                None,
-                Some(Val::int(tenants)),
-                Some(Val::Bool(tenants > 0)),
-                Some(Val::Str(tenants_csv)),
-                Some(Val::Str(technologies_csv)),
-                Some(Val::int(tw.sectors.len() as i64)),
-            ];
-            for (slot, v) in values.iter_mut().zip(row) {
-                if let Some(v) = v {
-                    *slot = dict.id(v);
-                }
-            }
-            let (mx, my) = e.mercator;
-            points.push(TowerPoint {
-                lon: tw.lon,
-                lat: tw.lat,
-                mx,
-                my,
-                id: u64::try_from(tw.id.get()).unwrap_or_default(),
-                operator: values[1],
-                values,
-            });
         }
-        let tree = RTree::bulk_load(
-            points
+        store.tree = RTree::bulk_load(
+            store
+                .points
                 .iter()
                 .enumerate()
-                .map(|(i, p)| GeomWithData::new([p.lon, p.lat], u32::try_from(i).unwrap_or(0)))
+                .map(|(i, p)| GeomWithData::new([p.lon, p.lat], slot(i)))
                 .collect(),
         );
-        Self {
-            tree,
-            points,
-            encoded: dict.encoded,
-            spans: dict.spans,
-            uints: dict.uints,
+        store
+    }
+
+    /// This store for the next version of its layer: the towers of
+    /// `removed` (ids) taken out, `added` put in (a changed tower is in
+    /// both); `layer` is that next version whole, to build the store from
+    /// afresh once too many slots are dead ([`MAX_DEAD_SHARE`]). Equal in
+    /// every tile to [`TowerPoints::build`] over `layer`.
+    pub fn patched<'e>(
+        &self,
+        removed: &[i64],
+        added: &[&'e std::sync::Arc<Entry>],
+        layer: impl Iterator<Item = &'e std::sync::Arc<Entry>>,
+    ) -> Self {
+        let dead = self.points.len() - self.slot_of.len() + removed.len() + added.len();
+        if dead as f64 > MAX_DEAD_SHARE * (self.points.len() + added.len()) as f64 {
+            return Self::build(layer);
         }
+        let mut next = self.clone();
+        for id in removed {
+            next.remove(u64::try_from(*id).unwrap_or(u64::MAX));
+        }
+        for e in added {
+            if let Some(p) = next.point(e) {
+                next.remove(p.id);
+                let at = slot(next.points.len());
+                next.slot_of.insert(p.id, at);
+                next.tree.insert(GeomWithData::new([p.lon, p.lat], at));
+                next.points.push(p);
+            }
+        }
+        next
+    }
+
+    /// Takes tower `id` out of the tree (its slot stays, dead).
+    fn remove(&mut self, id: u64) {
+        if let Some(at) = self.slot_of.remove(&id) {
+            let p = &self.points[at as usize];
+            self.tree.remove(&GeomWithData::new([p.lon, p.lat], at));
+        }
+    }
+
+    /// Entry `e` as a point, its values interned (`None`: not a tower, or
+    /// no position).
+    fn point(&mut self, e: &Entry) -> Option<TowerPoint> {
+        let Record::Tower(tw) = &*e.record else {
+            return None;
+        };
+        if !(tw.lon.is_finite() && tw.lat.is_finite()) {
+            return None;
+        }
+        let dict = &mut self.dict;
+        let (tenants_csv, technologies_csv) = e.tower_tile_text();
+        let tenants = tw.tenants.len() as i64;
+        let mut values = [ABSENT; KEYS];
+        let row: [Option<Val<'_>>; KEYS] = [
+            Some(Val::int(tw.id.get())),
+            Some(Val::Str(&tw.operator)),
+            Some(Val::Str(&tw.site_code)),
+            tw.name.as_deref().map(Val::Str),
+            Some(Val::Str(tw.structure_type.as_str())),
+            Some(Val::Str(tw.status.as_str())),
+            Some(Val::Double(tw.height_m.to_bits())),
+            Some(Val::Bool(tw.synthetic)),
+            None,
+            Some(Val::int(tenants)),
+            Some(Val::Bool(tenants > 0)),
+            Some(Val::Str(tenants_csv)),
+            Some(Val::Str(technologies_csv)),
+            Some(Val::int(tw.sectors.len() as i64)),
+        ];
+        for (slot, v) in values.iter_mut().zip(row) {
+            if let Some(v) = v {
+                *slot = dict.id(v);
+            }
+        }
+        let (mx, my) = e.mercator;
+        Some(TowerPoint {
+            lon: tw.lon,
+            lat: tw.lat,
+            mx,
+            my,
+            id: u64::try_from(tw.id.get()).unwrap_or_default(),
+            operator: values[1],
+            values,
+        })
     }
 
     /// Towers in the store.
     pub fn len(&self) -> usize {
-        self.points.len()
+        self.slot_of.len()
     }
 
     /// True when the store holds no tower.
     pub fn is_empty(&self) -> bool {
-        self.points.is_empty()
+        self.slot_of.is_empty()
     }
 
     /// Heap bytes the store holds (estimate).
     pub fn heap_bytes(&self) -> usize {
+        let d = &self.dict;
         self.points.capacity() * std::mem::size_of::<TowerPoint>()
-            + self.points.len() * (std::mem::size_of::<GeomWithData<[f64; 2], u32>>() + 8)
-            + self.encoded.capacity()
-            + self.spans.capacity() * 8
-            + self.uints.capacity() * 16
+            + self.slot_of.len() * (std::mem::size_of::<GeomWithData<[f64; 2], u32>>() + 8)
+            + self.slot_of.capacity() * 16
+            + d.encoded.capacity()
+            + d.spans.capacity() * 8
+            + d.strs.keys().map(|k| k.len() + 32).sum::<usize>()
+            + (d.uints.capacity() + d.sints.capacity() + d.doubles.capacity()) * 16
     }
 
     /// The `towers` tile `t` as an encoded Mapbox Vector Tile (empty: no
@@ -337,15 +400,15 @@ impl<'s> Writer<'s> {
     fn index(&mut self, id: u32) -> u32 {
         let (store, values, next) = (self.store, &mut self.values, &mut self.next);
         *self.local.entry(id).or_insert_with(|| {
-            let (at, len) = store.spans[id as usize];
-            values.extend_from_slice(&store.encoded[at as usize..(at + len) as usize]);
+            let (at, len) = store.dict.spans[id as usize];
+            values.extend_from_slice(&store.dict.encoded[at as usize..(at + len) as usize]);
             *next += 1;
             *next - 1
         })
     }
 
     fn count_index(&mut self, n: u64) -> u32 {
-        if let Some(id) = self.store.uints.get(&n) {
+        if let Some(id) = self.store.dict.uints.get(&n) {
             return self.index(*id);
         }
         let (values, next) = (&mut self.values, &mut self.next);
@@ -421,6 +484,12 @@ impl<'s> Writer<'s> {
         field_bytes(&mut out, 3, &l);
         out
     }
+}
+
+/// A slot number (the store never holds 2³² towers: the layer's limits are
+/// far lower).
+fn slot(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 /// Bytes of `v` as a protobuf varint.
