@@ -80,29 +80,55 @@ pub async fn versions<'e>(ex: impl PgExecutor<'e>) -> DbResult<Versions> {
     Ok(v)
 }
 
-/// The versions the current transaction's changes to `c`'s layer span:
-/// `(base, now)`, where `base` is the version before its change and `now`
-/// the version it will commit. `None` when the transaction has not changed
-/// the layer.
+/// Commits `tx` and returns the versions its changes to `c`'s layer span:
+/// `(base, now)`, where `base` is the layer's version before its change and
+/// `now` the version it committed (`None` when it changed nothing of the
+/// layer). Fires the deferred version bump of migration 0006.
 ///
-/// Call it last, just before the commit: it fires the deferred version
-/// bumps (migration 0006), which take the layers' version row locks until
-/// the commit.
+/// The layer's version row is locked from the moment the deferred version
+/// bump fires until the commit, and every writer of the layer queues on
+/// that lock. Asking for the span and then committing takes three round
+/// trips with the lock held, and a busy client stretches each of them; so
+/// here the bump, the span and the commit go to the server as one
+/// simple-query message (`SET CONSTRAINTS ALL IMMEDIATE; SELECT …;
+/// COMMIT; BEGIN`), and the lock is held only while the server runs them.
+/// The `BEGIN` opens an empty transaction for `tx` to commit, so the
+/// driver's own transaction state stays right.
 ///
 /// # Errors
-/// On database failure.
-pub async fn write_span(conn: &mut PgConnection, c: CollectionId) -> DbResult<Option<(i64, i64)>> {
-    sqlx::query("set constraints all immediate")
-        .execute(&mut *conn)
-        .await?;
-    let layer = layer_name(c);
-    let (now, base): (i64, Option<String>) = sqlx::query_as(
-        "select version, current_setting('telecom_gis.base_' || layer, true)
-         from layer_versions where layer = $1",
-    )
-    .bind(layer)
-    .fetch_one(&mut *conn)
-    .await?;
+/// On database failure (a deferred constraint, the bump, the commit):
+/// nothing is committed then, and `tx` rolls back when dropped.
+pub async fn commit_with_span(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    c: CollectionId,
+) -> DbResult<Option<(i64, i64)>> {
+    use sqlx::Row;
+    macro_rules! commit_sql {
+        ($layer:literal) => {
+            concat!(
+                "set constraints all immediate; ",
+                "select version, current_setting('telecom_gis.base_",
+                $layer,
+                "', true) as base from layer_versions where layer = '",
+                $layer,
+                "'; commit; begin"
+            )
+        };
+    }
+    let sql: &'static str = match c {
+        CollectionId::Towers => commit_sql!("towers"),
+        CollectionId::FibreRoutes => commit_sql!("fibre_routes"),
+        CollectionId::DataCentres => commit_sql!("data_centres"),
+        CollectionId::Districts => commit_sql!("districts"),
+    };
+    // A query without arguments goes as one simple-query message.
+    let rows = sqlx::Executor::fetch_all(&mut *tx, sql).await?;
+    tx.commit().await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let now: i64 = row.try_get("version")?;
+    let base: Option<String> = row.try_get("base")?;
     Ok(base
         .filter(|b| !b.is_empty())
         .and_then(|b| b.parse().ok())

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
+use tracing::Instrument;
 
 use super::Service;
 use super::error::{ServiceError, ServiceResult};
@@ -716,8 +717,9 @@ fn page_in_memory(
 const GENERALISED_PAD_DEG: f64 = 0.02;
 
 impl Service {
-    /// Records a committed change: the audit row in `tx`, the commit, then
-    /// the coverage index refresh.
+    /// Records a change: the audit row in `tx` (the stored documents before
+    /// and after it), the commit, then the refresh of the coverage index
+    /// and the read model with the record as `tx` left it (`after`'s).
     async fn commit_change(
         &self,
         mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
@@ -725,8 +727,9 @@ impl Service {
         c: CollectionId,
         key: &Key,
         op: Op,
-        (before, after): (Option<&Value>, Option<&Value>),
+        (before, after): (Option<&Value>, Option<(&Record, &Value)>),
     ) -> ServiceResult<()> {
+        let (written, after) = (after.map(|a| a.0), after.map(|a| a.1));
         let who = caller.account("writing")?;
         let id = key.as_string();
         let change = Change {
@@ -739,34 +742,63 @@ impl Service {
             after,
         };
         db::history::record(&mut tx, &change).await?;
-        let span = db::layers::write_span(&mut tx, c).await?;
-        tx.commit().await?;
-        self.refresh_index(c, key).await;
-        if let (CollectionId::Towers, Key::Id(id), Some(model)) =
-            (c, key, ReadModel::of(&self.coverage))
-            && let Err(e) = model.after_tower_write(&self.pool, *id, span).await
-        {
-            tracing::warn!(error = %e, "read model refresh failed; the change listener will retry");
-        }
+        let span = db::layers::commit_with_span(tx, c).await?;
+        self.after_commit(c, key, span, written).await;
         tracing::info!(collection = %c, %id, actor = who.name, op = op.as_str(), "feature written");
         Ok(())
     }
 
-    /// Brings the coverage index up to date after a committed write (the
-    /// NOTIFY listener would too, later; this makes the write visible at once).
-    async fn refresh_index(&self, c: CollectionId, key: &Key) {
-        let result = match (c, key) {
-            (CollectionId::Towers, Key::Id(id)) => {
-                self.coverage.refresh_towers(&self.pool, &[*id]).await
-            }
-            (CollectionId::FibreRoutes | CollectionId::DataCentres, _) => {
-                self.coverage.reload_layers(&self.pool).await
-            }
-            (CollectionId::Districts, _) => self.coverage.reload(&self.pool).await,
-            _ => Ok(()),
+    /// Brings the coverage index and the read model up to date after a
+    /// committed write of `key` that moved its layer's version by `span`
+    /// (the NOTIFY listener would too, later; this makes the write visible
+    /// to the next request at once). Both are patched together, in a task
+    /// of their own: a client that hangs up does not cancel a patch that
+    /// other writers' requests were combined into. Failures are logged; the
+    /// listener retries.
+    async fn after_commit(
+        &self,
+        c: CollectionId,
+        key: &Key,
+        span: Option<(i64, i64)>,
+        written: Option<&Record>,
+    ) {
+        let (pool, coverage, key) = (self.pool.clone(), self.coverage.clone(), key.clone());
+        let written = match written {
+            Some(Record::Tower(t)) => Some(t.clone()),
+            _ => None,
         };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "coverage index refresh failed; the change listener will retry");
+        let refresh = async move {
+            let index = async {
+                match (c, &key) {
+                    (CollectionId::Towers, Key::Id(id)) => {
+                        coverage.refresh_towers(&pool, &[*id]).await
+                    }
+                    (CollectionId::FibreRoutes | CollectionId::DataCentres, _) => {
+                        coverage.reload_layers(&pool).await
+                    }
+                    (CollectionId::Districts, _) => coverage.reload(&pool).await,
+                    _ => Ok(()),
+                }
+            };
+            let model = async {
+                match (c, &key, ReadModel::of(&coverage)) {
+                    (CollectionId::Towers, Key::Id(id), Some(model)) => {
+                        model.after_tower_write(&pool, *id, written, span).await
+                    }
+                    _ => Ok(()),
+                }
+            };
+            let (index, model) = tokio::join!(index, model);
+            if let Err(e) = index {
+                tracing::warn!(error = %e, "coverage index refresh failed; the change listener will retry");
+            }
+            if let Err(e) = model {
+                tracing::warn!(error = %e, "read model refresh failed; the change listener will retry");
+            }
+        };
+        let task = tokio::spawn(refresh.instrument(tracing::Span::current()));
+        if let Err(e) = task.await {
+            tracing::warn!(error = %e, "index refresh task failed; the change listener will retry");
         }
     }
 
@@ -1121,8 +1153,15 @@ impl Service {
             .await?
             .ok_or_else(|| not_found(c, &key))?;
         let after = rec.stored_document()?;
-        self.commit_change(tx, caller, c, &key, Op::Create, (None, Some(&after)))
-            .await?;
+        self.commit_change(
+            tx,
+            caller,
+            c,
+            &key,
+            Op::Create,
+            (None, Some((&rec, &after))),
+        )
+        .await?;
         Ok(Visible {
             rendered: None,
             record: Arc::new(rec),
@@ -1206,7 +1245,7 @@ impl Service {
             c,
             key,
             Op::Update,
-            (Some(&before), Some(&after)),
+            (Some(&before), Some((&rec, &after))),
         )
         .await?;
         Ok(Visible {
@@ -1278,8 +1317,15 @@ impl Service {
             .await?
             .ok_or_else(|| not_found(c, key))?;
         let after = rec.stored_document()?;
-        self.commit_change(tx, caller, c, key, Op::Restore, (None, Some(&after)))
-            .await?;
+        self.commit_change(
+            tx,
+            caller,
+            c,
+            key,
+            Op::Restore,
+            (None, Some((&rec, &after))),
+        )
+        .await?;
         Ok(Visible {
             rendered: None,
             record: Arc::new(rec),

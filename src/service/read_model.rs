@@ -13,8 +13,11 @@
 //! version they leave (migration 0005) and arrive in version order (the
 //! version row's lock serialises a layer's writers), so after a batch the
 //! label is the highest version notified; a write of this service knows the
-//! versions its transaction spans and moves the label when the snapshot was
-//! at its base. Each layer also has a *horizon*: the newest version any of
+//! versions its transaction spans and patches the tower as its transaction
+//! left it, and the label follows the chain of such spans from where it is
+//! (see `Spans`), whatever order the writers' patches finish in.
+//! Concurrent patches are combined into one new snapshot
+//! ([`crate::combine`]). Each layer also has a *horizon*: the newest version any of
 //! its data was read at. A layer is served from memory when its label has
 //! reached both the horizon (no later change is half-applied: a transaction
 //! whose notification has not arrived yet may have been read for one
@@ -343,6 +346,10 @@ impl Layer {
 
     /// This layer with the features of `removed` taken out and `added` put
     /// in (a changed feature is in both).
+    ///
+    /// When this layer's towers store for tiles was built, the next one is
+    /// patched from it here (see [`crate::tiles::towers::TowerPoints`]):
+    /// the first tile of the new version does not rebuild it.
     fn patched(&self, removed: &[SortKey], added: Vec<Entry>) -> Self {
         let mut next = self.clone();
         next.tower_points = std::sync::OnceLock::new();
@@ -351,14 +358,22 @@ impl Layer {
                 next.tree.remove(&Indexed(old));
             }
         }
+        let mut fresh = Vec::with_capacity(added.len());
         for e in added {
             let e = Arc::new(e);
             if let Some(old) = next.by_key.insert(e.key.clone(), e.clone()) {
                 next.tree.remove(&Indexed(old));
             }
             if e.envelope.lower()[0].is_finite() {
-                next.tree.insert(Indexed(e));
+                next.tree.insert(Indexed(e.clone()));
             }
+            fresh.push(e);
+        }
+        if let Some(points) = self.tower_points.get() {
+            let removed: Vec<i64> = removed.iter().map(|k| k.0).collect();
+            let added: Vec<&Arc<Entry>> = fresh.iter().collect();
+            let store = points.patched(&removed, &added, next.by_key.values());
+            let _ = next.tower_points.set(Arc::new(store));
         }
         next
     }
@@ -637,19 +652,96 @@ pub struct ReadStats {
 }
 
 /// What a tower patch may do to the towers' label.
-#[derive(Debug, Clone, Copy)]
-enum Advance {
-    /// Notifications up to this version were applied.
-    Notified(Option<i64>),
-    /// This service's write spanned `base` → `now`.
-    Write { base: i64, now: i64 },
+/// One queued change of the towers layer ([`ReadModel::patch_towers`]).
+#[derive(Debug)]
+enum Patch {
+    /// Re-read these towers; notifications up to this version were applied
+    /// (`None`: the version is unknown).
+    Reread(Vec<i64>, Option<i64>),
+    /// This service's write of one tower spanned `base` → `now`; the tower
+    /// as the transaction left it (`None`: deleted).
+    Written {
+        id: i64,
+        tower: Option<Box<Tower>>,
+        base: i64,
+        now: i64,
+    },
+}
+
+/// Most write spans kept waiting for the label to reach their base (see
+/// [`Spans`]); past it the oldest are dropped and the listener moves the
+/// label instead.
+const MAX_SPANS: usize = 4_096;
+
+/// The towers' write spans this service applied before the label reached
+/// their base, by base.
+///
+/// A write of this service knows the versions its transaction spans
+/// (`base` → `now`, [`db::layers::commit_with_span`]); the version row's lock
+/// chains a layer's transactions, so each committed version is the `now`
+/// of exactly one span whose `base` is the version before it. Writers'
+/// patches finish in any order: a span whose base the label has not reached
+/// yet waits here, and the label follows the chain as far as it goes
+/// (`label` → `now` of the span based at `label` → …). Without it, a
+/// write that finished its patch before an earlier one left the label
+/// behind until the listener's notification, and every reader meanwhile
+/// waited for it.
+#[derive(Debug, Default)]
+struct Spans(std::collections::BTreeMap<i64, i64>);
+
+/// What the towers' patcher knows, guarded by the writer's lock.
+#[derive(Debug, Default)]
+struct WriterState {
+    spans: Spans,
+    /// Per tower patched since the last full load: the layer version its
+    /// data in the snapshot is as of (a write's `now`, or the version a
+    /// re-read saw). A change older than that is not applied: writers'
+    /// patches and re-reads finish in any order. At most one entry per
+    /// tower row (deleted towers stay rows), emptied by every full load.
+    as_of: std::collections::HashMap<i64, i64>,
+    /// The version of the last full load (the data of every other tower
+    /// is as of it).
+    loaded_at: i64,
+}
+
+impl WriterState {
+    fn as_of(&self, id: i64) -> i64 {
+        self.as_of.get(&id).copied().unwrap_or(self.loaded_at)
+    }
+}
+
+impl Spans {
+    fn insert(&mut self, base: i64, now: i64) {
+        self.0.insert(base, now);
+        while self.0.len() > MAX_SPANS {
+            self.0.pop_first();
+        }
+    }
+
+    /// The label reached from `label` along the chain of spans; spans
+    /// behind it are dropped.
+    fn follow(&mut self, mut label: i64) -> i64 {
+        while let Some(now) = self.0.remove(&label) {
+            label = label.max(now);
+        }
+        self.0 = self.0.split_off(&label);
+        label
+    }
+
+    fn clear_below(&mut self, label: i64) {
+        self.0 = self.0.split_off(&label);
+    }
 }
 
 /// The read model: its current snapshot and its upkeep.
 #[derive(Debug)]
 pub struct ReadModel {
     current: ArcSwap<Inventory>,
-    writer: tokio::sync::Mutex<()>,
+    /// Held by every writer from reading the snapshot it patches to
+    /// swapping its result in; guards the write spans not yet chained.
+    writer: tokio::sync::Mutex<WriterState>,
+    /// Changes of towers queued for [`ReadModel::patch_towers`].
+    pending: crate::combine::Combiner<Patch>,
     config: Arc<CoverageConfig>,
     changed: tokio::sync::watch::Sender<u64>,
     memory: AtomicU64,
@@ -700,7 +792,8 @@ impl ReadModel {
     pub fn new(config: Arc<CoverageConfig>) -> Self {
         Self {
             current: ArcSwap::from_pointee(Inventory::default()),
-            writer: tokio::sync::Mutex::new(()),
+            writer: tokio::sync::Mutex::new(WriterState::default()),
+            pending: crate::combine::Combiner::default(),
             config,
             changed: tokio::sync::watch::channel(0).0,
             memory: AtomicU64::new(0),
@@ -811,7 +904,7 @@ impl ReadModel {
     /// # Errors
     /// When loading fails; the previous snapshot stays.
     pub async fn rebuild(&self, pool: &PgPool) -> Result<(), SyncError> {
-        let _guard = self.writer.lock().await;
+        let mut state = self.writer.lock().await;
         let mut tx = snapshot_tx(pool).await?;
         let versions = db::layers::versions(&mut *tx).await?;
         let towers = db::towers::all(&mut tx).await?;
@@ -852,6 +945,10 @@ impl ReadModel {
             approx_mib = next.approx_bytes() / (1 << 20),
             "read model loaded"
         );
+        // Every change applied so far was read before this snapshot.
+        state.spans.clear_below(next.labels.towers);
+        state.as_of.clear();
+        state.loaded_at = next.labels.towers;
         self.swap(next);
         self.rebuilds.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -918,59 +1015,109 @@ impl ReadModel {
         Ok(())
     }
 
-    /// Re-reads towers `ids` (all in one snapshot) and patches them in.
-    async fn patch_towers(
+    /// Applies a change of the towers layer: `patch`.
+    ///
+    /// Concurrent calls are combined ([`crate::combine`]): whoever holds the
+    /// writer's lock takes every change queued so far, re-reads the towers
+    /// to re-read in one snapshot, and patches the whole batch into one new
+    /// layer; the others find their change done.
+    async fn patch_towers(&self, pool: &PgPool, patch: Patch) -> Result<(), SyncError> {
+        let ticket = self.pending.push(patch);
+        let mut state = self.writer.lock().await;
+        if self.pending.is_done(ticket) {
+            return Ok(());
+        }
+        let batch = self.pending.take();
+        let result = self.patch_batch(&mut state, pool, batch.items).await;
+        self.pending.finish(batch.through);
+        result
+    }
+
+    /// [`ReadModel::patch_towers`] for one batch; the caller holds the
+    /// writer's lock (`state`).
+    async fn patch_batch(
         &self,
+        state: &mut WriterState,
         pool: &PgPool,
-        ids: &[i64],
-        advance: Advance,
+        batch: Vec<Patch>,
     ) -> Result<(), SyncError> {
-        let _guard = self.writer.lock().await;
         let current = self.current.load_full();
         if !current.loaded {
             return Ok(());
         }
         let mut next = current.shallow();
-        if !ids.is_empty() {
+        // The newest known state of each tower the batch names, with the
+        // version it is as of.
+        let mut newest: std::collections::HashMap<i64, (i64, Option<Box<Tower>>)> =
+            std::collections::HashMap::new();
+        let mut offer = |id: i64, version: i64, tower: Option<Box<Tower>>| {
+            let e = newest.entry(id).or_insert((i64::MIN, None));
+            if version > e.0 {
+                *e = (version, tower);
+            }
+        };
+        let mut reread = Vec::new();
+        let mut notified = None;
+        for p in batch {
+            match p {
+                Patch::Reread(ids, v) => {
+                    reread.extend(ids);
+                    notified = notified.max(v);
+                }
+                Patch::Written {
+                    id,
+                    tower,
+                    base,
+                    now,
+                } => {
+                    state.spans.insert(base, now);
+                    offer(id, now, tower);
+                }
+            }
+        }
+        reread.sort_unstable();
+        reread.dedup();
+        if !reread.is_empty() {
             let mut tx = snapshot_tx(pool).await?;
             let versions = db::layers::versions(&mut *tx).await?;
             let tower_ids: Vec<crate::domain::TowerId> =
-                ids.iter().copied().map(crate::domain::TowerId).collect();
+                reread.iter().copied().map(crate::domain::TowerId).collect();
             let towers = db::towers::get_many(&mut tx, &tower_ids).await?;
             tx.commit().await?;
-            // A write is patched by its writer and again by its
-            // notification: skip what the snapshot already holds as read.
-            let held = |id: i64| {
-                current
-                    .towers
-                    .get(&(id, String::new()))
-                    .and_then(|e| match &*e.record {
-                        Record::Tower(t) => Some(t),
-                        _ => None,
-                    })
-            };
-            let read: std::collections::HashMap<i64, &Tower> =
-                towers.iter().map(|t| (t.id.get(), t)).collect();
-            let unchanged = |id: i64| match (held(id), read.get(&id)) {
-                (Some(h), Some(t)) => h == *t,
-                (None, None) => true,
-                _ => false,
-            };
-            let removed: Vec<SortKey> = ids
-                .iter()
-                .filter(|i| !unchanged(**i))
-                .map(|i| (*i, String::new()))
-                .collect();
-            let changed: std::collections::HashSet<i64> = removed.iter().map(|k| k.0).collect();
-            drop(read);
-            let towers: Vec<Tower> = towers
-                .into_iter()
-                .filter(|t| changed.contains(&t.id.get()))
-                .collect();
+            let mut read: std::collections::HashMap<i64, Tower> =
+                towers.into_iter().map(|t| (t.id.get(), t)).collect();
+            for id in reread {
+                offer(id, versions.towers, read.remove(&id).map(Box::new));
+            }
+            next.horizon.towers = next.horizon.towers.max(versions.towers);
+        }
+        // Keep what is newer than the snapshot's data and differs from it
+        // (a write is seen by its writer and again by its notification).
+        let mut removed: Vec<SortKey> = Vec::new();
+        let mut added: Vec<Tower> = Vec::new();
+        for (id, (version, tower)) in newest {
+            if version <= state.as_of(id) {
+                continue;
+            }
+            state.as_of.insert(id, version);
+            let held = current
+                .towers
+                .get(&(id, String::new()))
+                .and_then(|e| match &*e.record {
+                    Record::Tower(t) => Some(t),
+                    _ => None,
+                });
+            if held == tower.as_deref() {
+                continue;
+            }
+            removed.push((id, String::new()));
+            added.extend(tower.map(|t| *t));
+        }
+        if !removed.is_empty() {
             let (config, areas) = (self.config.clone(), current.areas.clone());
             let layer = current.towers.clone();
             let render = move || -> Result<Layer, SyncError> {
-                let added = towers
+                let added = added
                     .into_iter()
                     .map(|t: Tower| Entry::new(Record::Tower(t), &config, &areas))
                     .collect::<Result<Vec<_>, _>>()?;
@@ -978,28 +1125,22 @@ impl ReadModel {
             };
             // Patching copies the layer's index (O(features)): never on the
             // async runtime.
-            if !changed.is_empty() {
-                next.towers = Arc::new(blocking(render).await??);
-            }
-            next.horizon.towers = next.horizon.towers.max(versions.towers);
+            next.towers = Arc::new(blocking(render).await??);
         }
-        match advance {
-            Advance::Notified(Some(v)) => next.labels.towers = next.labels.towers.max(v),
-            Advance::Notified(None) => {}
-            Advance::Write { base, now } => {
-                if next.labels.towers == base {
-                    next.labels.towers = now;
-                }
-            }
+        if let Some(v) = notified {
+            next.labels.towers = next.labels.towers.max(v);
         }
+        next.labels.towers = state.spans.follow(next.labels.towers);
         self.swap(next);
         Ok(())
     }
 
     /// Brings the model up to date after this service committed a change
     /// of tower `id` that moved the towers' version from `span.0` to
-    /// `span.1` (`None`: the version is unknown; the listener will move the
-    /// label).
+    /// `span.1`, leaving the tower as `written` (`None`: deleted) — read in
+    /// the writing transaction, so nothing is read again. Without a span
+    /// (the version is unknown) the tower is re-read and the listener moves
+    /// the label.
     ///
     /// # Errors
     /// When loading fails.
@@ -1007,13 +1148,19 @@ impl ReadModel {
         &self,
         pool: &PgPool,
         id: i64,
+        written: Option<Tower>,
         span: Option<(i64, i64)>,
     ) -> Result<(), SyncError> {
-        let advance = match span {
-            Some((base, now)) => Advance::Write { base, now },
-            None => Advance::Notified(None),
+        let patch = match span {
+            Some((base, now)) => Patch::Written {
+                id,
+                tower: written.map(Box::new),
+                base,
+                now,
+            },
+            None => Patch::Reread(vec![id], None),
         };
-        self.patch_towers(pool, &[id], advance).await
+        self.patch_towers(pool, patch).await
     }
 
     /// Applies one batch of notifications.
@@ -1036,9 +1183,15 @@ impl ReadModel {
             self.reload_layers(pool, &layers).await?;
         }
         let towers_v = b.versions.get("towers").copied();
-        if !b.towers.is_empty() || towers_v.is_some() {
+        // Every change the batch notifies is already in the snapshot when
+        // the label has passed its version and no row of it is unversioned
+        // (this service's writes, patched by their writers): nothing to
+        // read again.
+        let covered = towers_v.is_some_and(|v| v <= self.current.load().labels.towers)
+            && !b.towers_unversioned;
+        if !covered && (!b.towers.is_empty() || towers_v.is_some()) {
             let ids: Vec<i64> = b.towers.iter().copied().collect();
-            self.patch_towers(pool, &ids, Advance::Notified(towers_v))
+            self.patch_towers(pool, Patch::Reread(ids, towers_v))
                 .await?;
         }
         Ok(())
@@ -1084,4 +1237,45 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| SyncError::Db(DbError::Sqlx(sqlx::Error::Protocol(e.to_string()))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Spans;
+
+    #[test]
+    fn the_label_follows_write_spans_whatever_order_their_patches_finish_in() {
+        let mut spans = Spans::default();
+        // Three writes committed 10 → 15 → 22 → 40; the last finishes first.
+        spans.insert(22, 40);
+        assert_eq!(spans.follow(10), 10, "the chain starts at 10, not 22");
+        spans.insert(15, 22);
+        assert_eq!(spans.follow(10), 10);
+        spans.insert(10, 15);
+        assert_eq!(spans.follow(10), 40);
+        assert!(spans.0.is_empty(), "followed spans are dropped");
+    }
+
+    #[test]
+    fn spans_behind_the_label_are_dropped_and_a_gap_stops_the_label() {
+        let mut spans = Spans::default();
+        spans.insert(5, 8);
+        spans.insert(30, 31);
+        // The listener moved the label to 20 (a plain SQL write 8 → 20).
+        assert_eq!(spans.follow(20), 20);
+        assert_eq!(spans.0.len(), 1, "5 → 8 is behind the label");
+        spans.insert(20, 30);
+        assert_eq!(spans.follow(20), 31);
+        spans.clear_below(100);
+        assert!(spans.0.is_empty());
+    }
+
+    #[test]
+    fn spans_are_bounded() {
+        let mut spans = Spans::default();
+        for b in 0..(super::MAX_SPANS as i64 + 10) {
+            spans.insert(2 * b + 1_000, 2 * b + 1_001);
+        }
+        assert_eq!(spans.0.len(), super::MAX_SPANS);
+    }
 }

@@ -686,3 +686,143 @@ async fn concurrent_readers_of_the_version_probe_see_every_commit_made_before_th
         b.await.unwrap();
     }
 }
+
+/// The layers of a tile as [`decode`] reads them, from its bytes.
+fn decode_bytes(mvt: Vec<u8>) -> Decoded {
+    let status = if mvt.is_empty() { 204 } else { 200 };
+    decode(&Reply {
+        status: axum::http::StatusCode::from_u16(status).unwrap(),
+        content_type: "application/vnd.mapbox-vector-tile".to_owned(),
+        headers: axum::http::HeaderMap::new(),
+        body: mvt,
+    })
+}
+
+/// Bursts of concurrent API writes (seeded: creations, moves, status
+/// patches and deletions of towers) are patched into the read model in
+/// combined batches whose write spans chain the label up to the database's
+/// version with no listener running; pages and tiles then equal PostGIS's,
+/// and the towers tile store patched batch after batch cuts the same tiles
+/// as one built afresh from the layer.
+#[sqlx::test]
+async fn bursts_of_concurrent_writes_leave_the_model_equal_to_postgis_without_a_listener(
+    pool: PgPool,
+) {
+    use rand::{Rng, SeedableRng};
+    use telecom_gis::domain::CollectionId;
+    use telecom_gis::tiles::towers::TowerPoints;
+    common::load_sample(&pool, 200).await;
+    let memory = memory_state(&pool).await;
+    let postgis = postgis_state(&pool).await;
+    let admin = format!("Bearer {}", token(&pool, "admin", None).await);
+    // Cut tiles first, so the store exists and is patched from then on.
+    assert_same_tiles(&pool, &memory, &postgis, "after loading").await;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20_261_206);
+    let ids: Vec<i64> = sqlx::query_scalar("select id from towers order by id limit 60")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    for round in 0..2 {
+        let mut writes = Vec::new();
+        for k in 0..24 {
+            let (method, uri, body) = match rng.gen_range(0..4) {
+                0 => {
+                    let mut t = common::tower_feature();
+                    t["properties"]["site_code"] = json!(format!("BURST-{round}-{k}"));
+                    t["geometry"]["coordinates"] = json!([
+                        108.15 + rng.gen_range(0.0..0.1),
+                        16.0 + rng.gen_range(0.0..0.1)
+                    ]);
+                    (Method::POST, "/collections/towers/items".to_owned(), t)
+                }
+                1 => {
+                    let id = ids[rng.gen_range(0..ids.len())];
+                    let status = if rng.gen_bool(0.5) {
+                        "planned"
+                    } else {
+                        "operational"
+                    };
+                    (
+                        Method::PATCH,
+                        format!("/collections/towers/items/{id}"),
+                        json!({"properties": {"status": status}}),
+                    )
+                }
+                2 => {
+                    let id = ids[rng.gen_range(0..ids.len())];
+                    let at = json!([
+                        108.15 + rng.gen_range(0.0..0.1),
+                        16.0 + rng.gen_range(0.0..0.1)
+                    ]);
+                    (
+                        Method::PATCH,
+                        format!("/collections/towers/items/{id}"),
+                        json!({"geometry": {"type": "Point", "coordinates": at}}),
+                    )
+                }
+                _ => {
+                    let id = ids[rng.gen_range(0..ids.len())];
+                    (
+                        Method::DELETE,
+                        format!("/collections/towers/items/{id}"),
+                        Value::Null,
+                    )
+                }
+            };
+            let (state, admin) = (memory.clone(), admin.clone());
+            writes.push(tokio::spawn(async move {
+                let body = (!body.is_null()).then(|| {
+                    let kind = if method == Method::PATCH {
+                        "application/merge-patch+json"
+                    } else {
+                        "application/geo+json"
+                    };
+                    (kind, serde_json::to_vec(&body).unwrap())
+                });
+                let r = send_raw(
+                    &state,
+                    method.clone(),
+                    &uri,
+                    body,
+                    &[("authorization", &admin), ("if-match", "*")],
+                )
+                .await;
+                // A tower deleted by an earlier write of the burst is a 404.
+                assert!(
+                    r.status.is_success() || r.status.as_u16() == 404,
+                    "{method} {uri}: {} {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                );
+            }));
+        }
+        for w in writes {
+            w.await.unwrap();
+        }
+        // No listener runs: only the writers' spans can have moved the
+        // label to the database's version.
+        let fresh = model(&memory)
+            .fresh(&pool, &memory.coverage, &[CollectionId::Towers])
+            .await
+            .unwrap();
+        assert!(
+            fresh.is_some(),
+            "round {round}: the label reached the database's version"
+        );
+        let when = format!("after burst {round}");
+        postgis.coverage.reload(&pool).await.unwrap();
+        assert_same_reads(&pool, &memory, &postgis, &when).await;
+        assert_same_tiles(&pool, &memory, &postgis, &when).await;
+        let layer_of = model(&memory).snapshot();
+        let layer = layer_of.layer(CollectionId::Towers);
+        let afresh = TowerPoints::build(layer.iter());
+        assert_eq!(layer.tower_points().len(), afresh.len(), "{when}");
+        for t in city_tiles() {
+            assert_eq!(
+                decode_bytes(layer.tower_points().tile(t)),
+                decode_bytes(afresh.tile(t)),
+                "{when}: tile {t:?} of the patched store"
+            );
+        }
+    }
+}
