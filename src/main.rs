@@ -8,6 +8,12 @@ use clap::Parser;
 use telecom_gis::config::{Cli, Command, Secret};
 use telecom_gis::{cli, http, startup};
 
+/// mimalloc instead of glibc's malloc: snapshots are built on one thread
+/// and freed on another, where glibc's arenas spend a fifth of the server's
+/// CPU under load (BENCHMARKS.md, issue 15).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Cli::parse();
