@@ -1056,6 +1056,10 @@ impl ReadModel {
                 *e = (version, tower);
             }
         };
+        // What the batch teaches `state` is kept aside until the new
+        // snapshot is built: a batch that fails changes nothing (its spans
+        // must not move the label past data it did not apply).
+        let mut spans = Vec::new();
         let mut reread = Vec::new();
         let mut notified = None;
         for p in batch {
@@ -1070,7 +1074,7 @@ impl ReadModel {
                     base,
                     now,
                 } => {
-                    state.spans.insert(base, now);
+                    spans.push((base, now));
                     offer(id, now, tower);
                 }
             }
@@ -1095,11 +1099,12 @@ impl ReadModel {
         // (a write is seen by its writer and again by its notification).
         let mut removed: Vec<SortKey> = Vec::new();
         let mut added: Vec<Tower> = Vec::new();
+        let mut as_of = Vec::new();
         for (id, (version, tower)) in newest {
             if version <= state.as_of(id) {
                 continue;
             }
-            state.as_of.insert(id, version);
+            as_of.push((id, version));
             let held = current
                 .towers
                 .get(&(id, String::new()))
@@ -1126,6 +1131,10 @@ impl ReadModel {
             // Patching copies the layer's index (O(features)): never on the
             // async runtime.
             next.towers = Arc::new(blocking(render).await??);
+        }
+        state.as_of.extend(as_of);
+        for (base, now) in spans {
+            state.spans.insert(base, now);
         }
         if let Some(v) = notified {
             next.labels.towers = next.labels.towers.max(v);
