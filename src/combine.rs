@@ -94,11 +94,6 @@ impl<T> Combiner<T> {
         let mut q = self.queue();
         q.done = q.done.max(through.0);
     }
-
-    /// Requests queued and not yet taken.
-    pub fn queued(&self) -> usize {
-        self.queue().items.len()
-    }
 }
 
 #[cfg(test)]
@@ -117,7 +112,6 @@ mod tests {
         c.finish(batch.through);
         assert!(c.is_done(a) && c.is_done(b));
         assert!(!c.is_done(late), "queued after the take");
-        assert_eq!(c.queued(), 1);
         let next = c.take();
         assert_eq!(next.items, vec![3]);
         c.finish(next.through);
