@@ -25,14 +25,13 @@
 //! request began (nothing committed before the request is missing). Else a
 //! reader waits up to [`CATCH_UP`] for the listener, then reads PostGIS.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use geo::{BoundingRect, Intersects};
-use rstar::{AABB, RTree, RTreeObject};
+use rstar::{AABB, Envelope, RTree, RTreeObject};
 use serde_json::value::RawValue;
 use sqlx::PgPool;
 
@@ -317,57 +316,87 @@ impl RTreeObject for Indexed {
 }
 
 /// One collection of the read model.
+///
+/// Persistent, so that patching a snapshot costs the change, not the layer:
+/// the key map is an [`imbl::OrdMap`] (a patched layer shares all but
+/// O(log n) of its nodes with the layer it came from) and the R-tree is
+/// shared whole. Features put in since the R-tree was built are kept in
+/// `since` and scanned linearly by [`Layer::in_box`]; past
+/// [`rebuild_after`] of them the R-tree is built afresh (bulk load,
+/// O(n log n), once every that many changes). A feature met in the tree or
+/// in `since` counts only when the key map still holds that very entry, so
+/// a removed or replaced feature's stale entry is never served.
 #[derive(Debug, Default, Clone)]
 pub struct Layer {
-    by_key: BTreeMap<SortKey, Arc<Entry>>,
-    tree: RTree<Indexed>,
+    by_key: imbl::OrdMap<SortKey, Arc<Entry>>,
+    tree: Arc<RTree<Indexed>>,
+    since: imbl::Vector<Arc<Entry>>,
     /// Towers: the layer laid out for cutting tiles (built on first use;
     /// a patched layer starts without it).
     tower_points: std::sync::OnceLock<Arc<crate::tiles::towers::TowerPoints>>,
 }
 
+/// Features put in since a layer's R-tree was built past which the tree is
+/// built afresh: a sixteenth of the layer, at least 64 (a bounding-box
+/// query scans at most this many entries besides the tree's).
+pub fn rebuild_after(features: usize) -> usize {
+    (features / 16).max(64)
+}
+
+fn tree_of<'e>(entries: impl Iterator<Item = &'e Arc<Entry>>) -> RTree<Indexed> {
+    RTree::bulk_load(
+        entries
+            .filter(|e| e.envelope.lower()[0].is_finite())
+            .cloned()
+            .map(Indexed)
+            .collect(),
+    )
+}
+
 impl Layer {
     fn build(entries: Vec<Entry>) -> Self {
-        let entries: Vec<Arc<Entry>> = entries.into_iter().map(Arc::new).collect();
-        let tree = RTree::bulk_load(
-            entries
-                .iter()
-                .filter(|e| e.envelope.lower()[0].is_finite())
-                .cloned()
-                .map(Indexed)
-                .collect(),
-        );
+        let by_key: imbl::OrdMap<SortKey, Arc<Entry>> = entries
+            .into_iter()
+            .map(|e| (e.key.clone(), Arc::new(e)))
+            .collect();
         Self {
-            by_key: entries.into_iter().map(|e| (e.key.clone(), e)).collect(),
-            tree,
+            tree: Arc::new(tree_of(by_key.values())),
+            by_key,
+            since: imbl::Vector::new(),
             tower_points: std::sync::OnceLock::new(),
         }
     }
 
     /// This layer with the features of `removed` taken out and `added` put
-    /// in (a changed feature is in both).
+    /// in (a changed feature is in both). O(changes × log n), plus an
+    /// R-tree bulk load once [`rebuild_after`] features were put in since
+    /// the last.
     ///
     /// When this layer's towers store for tiles was built, the next one is
     /// patched from it here (see [`crate::tiles::towers::TowerPoints`]):
     /// the first tile of the new version does not rebuild it.
     fn patched(&self, removed: &[SortKey], added: Vec<Entry>) -> Self {
-        let mut next = self.clone();
-        next.tower_points = std::sync::OnceLock::new();
+        let mut next = Self {
+            by_key: self.by_key.clone(),
+            tree: self.tree.clone(),
+            since: self.since.clone(),
+            tower_points: std::sync::OnceLock::new(),
+        };
         for k in removed {
-            if let Some(old) = next.by_key.remove(k) {
-                next.tree.remove(&Indexed(old));
-            }
+            next.by_key.remove(k);
         }
         let mut fresh = Vec::with_capacity(added.len());
         for e in added {
             let e = Arc::new(e);
-            if let Some(old) = next.by_key.insert(e.key.clone(), e.clone()) {
-                next.tree.remove(&Indexed(old));
-            }
+            next.by_key.insert(e.key.clone(), e.clone());
             if e.envelope.lower()[0].is_finite() {
-                next.tree.insert(Indexed(e.clone()));
+                next.since.push_back(e.clone());
             }
             fresh.push(e);
+        }
+        if next.since.len() > rebuild_after(next.by_key.len()) {
+            next.tree = Arc::new(tree_of(next.by_key.values()));
+            next.since = imbl::Vector::new();
         }
         if let Some(points) = self.tower_points.get() {
             let removed: Vec<i64> = removed.iter().map(|k| k.0).collect();
@@ -376,6 +405,12 @@ impl Layer {
             let _ = next.tower_points.set(Arc::new(store));
         }
         next
+    }
+
+    /// True when `e` is the entry the layer holds for its key (not a
+    /// removed or replaced one left in the tree or in `since`).
+    fn holds(&self, e: &Arc<Entry>) -> bool {
+        self.by_key.get(&e.key).is_some_and(|x| Arc::ptr_eq(x, e))
     }
 
     /// The towers of the layer laid out for cutting tiles, built on the
@@ -409,7 +444,15 @@ impl Layer {
     /// particular order.
     pub fn in_box(&self, b: [f64; 4]) -> impl Iterator<Item = &Arc<Entry>> {
         let env = AABB::from_corners([b[0], b[1]], [b[2], b[3]]);
-        self.tree.locate_in_envelope_intersecting(env).map(|i| &i.0)
+        let since = self
+            .since
+            .iter()
+            .filter(move |e| e.envelope.intersects(&env));
+        self.tree
+            .locate_in_envelope_intersecting(env)
+            .map(|i| &i.0)
+            .chain(since)
+            .filter(move |e| self.holds(e))
     }
 }
 

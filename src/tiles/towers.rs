@@ -19,7 +19,9 @@
 use std::collections::HashMap;
 
 use rstar::primitives::GeomWithData;
-use rstar::{AABB, RTree};
+use std::sync::Arc;
+
+use rstar::{AABB, Envelope, RTree};
 
 use super::grid::{BUFFER, TileCoord};
 use super::memory::{
@@ -76,19 +78,33 @@ struct TowerPoint {
 /// for the layer (see the module documentation).
 ///
 /// A store is patched for the next version of its layer
-/// ([`TowerPoints::patched`]) rather than built again: a removed tower's
-/// slot is left behind (out of the R-tree, so no tile meets it) and an
-/// added one is appended, its values interned into the copied dictionary.
-/// Past [`MAX_DEAD_SHARE`] of dead slots the store is built afresh, so
-/// dead slots and the values only they used stay bounded.
+/// ([`TowerPoints::patched`]) rather than built again, and shares all but
+/// O(changes × log n) of itself with the store it came from (persistent
+/// vectors and maps, [`imbl`]; the R-tree shared whole). A removed tower's
+/// slot is left behind, dead (its tower no longer maps to it, so no tile
+/// counts it), and an added one is appended to the slots and to `since`,
+/// its values interned into the dictionary. Past
+/// [`rebuild_after`](crate::service::read_model::rebuild_after) slots in
+/// `since` the R-tree is bulk-loaded afresh; past [`MAX_DEAD_SHARE`] of
+/// dead slots the whole store is built afresh, so dead slots and the
+/// values only they used stay bounded.
 #[derive(Clone)]
 pub struct TowerPoints {
-    tree: RTree<GeomWithData<[f64; 2], u32>>,
-    points: Vec<TowerPoint>,
+    /// Slots by lon/lat, as of the last build; `since` holds the slots put
+    /// in after it. A slot met in either counts only while `slot_of` maps
+    /// its tower to it.
+    tree: Arc<RTree<GeomWithData<[f64; 2], u32>>>,
+    since: imbl::Vector<u32>,
+    points: imbl::Vector<TowerPoint>,
     /// The live slot of each tower id.
-    slot_of: FastMap<u64, u32>,
+    slot_of: PMap<u64, u32>,
     dict: Dictionary,
 }
+
+/// A persistent hash map (structurally shared between a store and the
+/// store patched from it).
+type PMap<K, V> =
+    imbl::GenericHashMap<K, V, foldhash::fast::FixedState, imbl::shared_ptr::DefaultSharedPtr>;
 
 /// The share of dead slots (removed or replaced towers) past which
 /// [`TowerPoints::patched`] builds the store afresh.
@@ -99,37 +115,33 @@ impl std::fmt::Debug for TowerPoints {
         f.debug_struct("TowerPoints")
             .field("towers", &self.slot_of.len())
             .field("slots", &self.points.len())
-            .field("values", &self.dict.spans.len())
+            .field("values", &self.dict.encoded.len())
             .finish_non_exhaustive()
     }
 }
 
 /// Interns values: each distinct value once, encoded as a layer `values`
-/// field (4). Strings are shared (`Arc<str>`), so copying the dictionary
-/// for a patched store allocates no string.
+/// field (4). Persistent like the store: a patched store's dictionary
+/// shares every value with the one it came from.
 #[derive(Default, Clone)]
 struct Dictionary {
-    strs: FastMap<std::sync::Arc<str>, u32>,
-    uints: FastMap<u64, u32>,
-    sints: FastMap<i64, u32>,
-    doubles: FastMap<u64, u32>,
+    strs: PMap<Arc<str>, u32>,
+    uints: PMap<u64, u32>,
+    sints: PMap<i64, u32>,
+    doubles: PMap<u64, u32>,
     bools: [Option<u32>; 2],
-    encoded: Vec<u8>,
-    spans: Vec<(u32, u32)>,
+    /// Each value's encoded `values` field, by value id.
+    encoded: imbl::Vector<Arc<[u8]>>,
 }
 
 impl Dictionary {
     fn push(&mut self, v: Val<'_>) -> u32 {
-        let id = u32::try_from(self.spans.len()).unwrap_or(ABSENT - 1);
-        let start = self.encoded.len();
+        let id = u32::try_from(self.encoded.len()).unwrap_or(ABSENT - 1);
         let mut m = Vec::with_capacity(16);
         v.encode(&mut m);
-        field_bytes(&mut self.encoded, 4, &m);
-        let len = self.encoded.len() - start;
-        self.spans.push((
-            u32::try_from(start).unwrap_or(u32::MAX),
-            u32::try_from(len).unwrap_or(u32::MAX),
-        ));
+        let mut field = Vec::with_capacity(m.len() + 2);
+        field_bytes(&mut field, 4, &m);
+        self.encoded.push_back(field.into());
         id
     }
 
@@ -168,26 +180,42 @@ impl TowerPoints {
     /// The store of the towers among `entries` (other records are skipped).
     pub fn build<'e>(entries: impl Iterator<Item = &'e std::sync::Arc<Entry>>) -> Self {
         let mut store = Self {
-            tree: RTree::new(),
-            points: Vec::new(),
-            slot_of: FastMap::default(),
+            tree: Arc::new(RTree::new()),
+            since: imbl::Vector::new(),
+            points: imbl::Vector::new(),
+            slot_of: PMap::default(),
             dict: Dictionary::default(),
         };
         for e in entries {
             if let Some(p) = store.point(e) {
                 store.slot_of.insert(p.id, slot(store.points.len()));
-                store.points.push(p);
+                store.points.push_back(p);
             }
         }
-        store.tree = RTree::bulk_load(
-            store
-                .points
-                .iter()
-                .enumerate()
-                .map(|(i, p)| GeomWithData::new([p.lon, p.lat], slot(i)))
-                .collect(),
-        );
+        store.rebuild_tree();
         store
+    }
+
+    /// Builds the R-tree of the live slots afresh (and empties `since`).
+    fn rebuild_tree(&mut self) {
+        let points = &self.points;
+        self.tree = Arc::new(RTree::bulk_load(
+            self.slot_of
+                .values()
+                .map(|&at| {
+                    let p = &points[at as usize];
+                    GeomWithData::new([p.lon, p.lat], at)
+                })
+                .collect(),
+        ));
+        self.since = imbl::Vector::new();
+    }
+
+    /// True when slot `at` is its tower's live slot.
+    fn live(&self, at: u32) -> bool {
+        self.points
+            .get(at as usize)
+            .is_some_and(|p| self.slot_of.get(&p.id) == Some(&at))
     }
 
     /// This store for the next version of its layer: the towers of
@@ -207,26 +235,20 @@ impl TowerPoints {
         }
         let mut next = self.clone();
         for id in removed {
-            next.remove(u64::try_from(*id).unwrap_or(u64::MAX));
+            next.slot_of.remove(&u64::try_from(*id).unwrap_or(u64::MAX));
         }
         for e in added {
             if let Some(p) = next.point(e) {
-                next.remove(p.id);
                 let at = slot(next.points.len());
                 next.slot_of.insert(p.id, at);
-                next.tree.insert(GeomWithData::new([p.lon, p.lat], at));
-                next.points.push(p);
+                next.since.push_back(at);
+                next.points.push_back(p);
             }
         }
-        next
-    }
-
-    /// Takes tower `id` out of the tree (its slot stays, dead).
-    fn remove(&mut self, id: u64) {
-        if let Some(at) = self.slot_of.remove(&id) {
-            let p = &self.points[at as usize];
-            self.tree.remove(&GeomWithData::new([p.lon, p.lat], at));
+        if next.since.len() > crate::service::read_model::rebuild_after(next.slot_of.len()) {
+            next.rebuild_tree();
         }
+        next
     }
 
     /// Entry `e` as a point, its values interned (`None`: not a tower, or
@@ -288,13 +310,13 @@ impl TowerPoints {
     /// Heap bytes the store holds (estimate).
     pub fn heap_bytes(&self) -> usize {
         let d = &self.dict;
-        self.points.capacity() * std::mem::size_of::<TowerPoint>()
-            + self.slot_of.len() * (std::mem::size_of::<GeomWithData<[f64; 2], u32>>() + 8)
-            + self.slot_of.capacity() * 16
-            + d.encoded.capacity()
-            + d.spans.capacity() * 8
-            + d.strs.keys().map(|k| k.len() + 32).sum::<usize>()
-            + (d.uints.capacity() + d.sints.capacity() + d.doubles.capacity()) * 16
+        self.points.len() * std::mem::size_of::<TowerPoint>()
+            + self.tree.size() * std::mem::size_of::<GeomWithData<[f64; 2], u32>>()
+            + self.since.len() * 4
+            + self.slot_of.len() * 24
+            + d.encoded.iter().map(|v| v.len() + 24).sum::<usize>()
+            + d.strs.keys().map(|k| k.len() + 40).sum::<usize>()
+            + (d.uints.len() + d.sints.len() + d.doubles.len()) * 24
     }
 
     /// The `towers` tile `t` as an encoded Mapbox Vector Tile (empty: no
@@ -309,8 +331,20 @@ impl TowerPoints {
         let clear = 1e-5;
         let env = AABB::from_corners([b[0] - pad, b[1] - pad], [b[2] + pad, b[3] + pad]);
         let mut cand: Vec<(u32, (i32, i32))> = Vec::new();
-        for hit in self.tree.locate_in_envelope(env) {
-            let p = &self.points[hit.data as usize];
+        let since = self.since.iter().copied().filter(|&at| {
+            let p = &self.points[at as usize];
+            env.contains_point(&[p.lon, p.lat])
+        });
+        let hits = self
+            .tree
+            .locate_in_envelope(env)
+            .map(|h| h.data)
+            .chain(since);
+        for at in hits {
+            if !self.live(at) {
+                continue;
+            }
+            let p = &self.points[at as usize];
             let selected = (p.lon > b[0] + clear
                 && p.lon < b[2] - clear
                 && p.lat > b[1] + clear
@@ -325,7 +359,7 @@ impl TowerPoints {
             let u = frame.units_3857(p.mx, p.my);
             let s = snap_units(u);
             if inside_units(s) {
-                cand.push((hit.data, s));
+                cand.push((at, s));
             }
         }
         if cand.is_empty() {
@@ -400,8 +434,7 @@ impl<'s> Writer<'s> {
     fn index(&mut self, id: u32) -> u32 {
         let (store, values, next) = (self.store, &mut self.values, &mut self.next);
         *self.local.entry(id).or_insert_with(|| {
-            let (at, len) = store.dict.spans[id as usize];
-            values.extend_from_slice(&store.dict.encoded[at as usize..(at + len) as usize]);
+            values.extend_from_slice(&store.dict.encoded[id as usize]);
             *next += 1;
             *next - 1
         })

@@ -703,7 +703,8 @@ fn decode_bytes(mvt: Vec<u8>) -> Decoded {
 /// combined batches whose write spans chain the label up to the database's
 /// version with no listener running; pages and tiles then equal PostGIS's,
 /// and the towers tile store patched batch after batch cuts the same tiles
-/// as one built afresh from the layer.
+/// as one built afresh from the layer, across the rebuilds of the
+/// persistent layer's R-tree and of the store.
 #[sqlx::test]
 async fn bursts_of_concurrent_writes_leave_the_model_equal_to_postgis_without_a_listener(
     pool: PgPool,
@@ -722,9 +723,13 @@ async fn bursts_of_concurrent_writes_leave_the_model_equal_to_postgis_without_a_
         .fetch_all(&pool)
         .await
         .unwrap();
-    for round in 0..2 {
+    // 96 writes: past the layer's and the tile store's R-tree rebuild
+    // (`rebuild_after`: 64 entries put in for a layer this small) and the
+    // store's dead-slot rebuild (a quarter of it), so pages, boxes and
+    // tiles are checked across both.
+    for round in 0..3 {
         let mut writes = Vec::new();
-        for k in 0..24 {
+        for k in 0..32 {
             let (method, uri, body) = match rng.gen_range(0..4) {
                 0 => {
                     let mut t = common::tower_feature();
