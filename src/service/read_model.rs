@@ -326,15 +326,38 @@ impl RTreeObject for Indexed {
 /// O(n log n), once every that many changes). A feature met in the tree or
 /// in `since` counts only when the key map still holds that very entry, so
 /// a removed or replaced feature's stale entry is never served.
+///
+/// A layer also keeps where its features changed: the envelopes of the
+/// features each patch took out, replaced or put in, numbered by patch
+/// (the newest [`DIRTY_LOG`]), so a tile cut from an earlier patch of the
+/// same lineage can be shown to be unchanged ([`Layer::untouched_since`]).
 #[derive(Debug, Default, Clone)]
 pub struct Layer {
     by_key: imbl::OrdMap<SortKey, Arc<Entry>>,
     tree: Arc<RTree<Indexed>>,
     since: imbl::Vector<Arc<Entry>>,
+    /// A fresh id per build; kept by patches.
+    lineage: u64,
+    /// Patches since the build.
+    seq: u64,
+    /// (patch, envelope) of every feature change, oldest first.
+    dirty: imbl::Vector<(u64, AABB<[f64; 2]>)>,
+    /// `dirty` holds every change of the patches after this one.
+    dirty_from: u64,
     /// Towers: the layer laid out for cutting tiles (built on first use;
     /// a patched layer starts without it).
     tower_points: std::sync::OnceLock<Arc<crate::tiles::towers::TowerPoints>>,
 }
+
+/// Feature changes a layer remembers the place of (see [`Layer`]): a tile
+/// cut more than this many changes ago is cut again.
+pub const DIRTY_LOG: usize = 4096;
+
+/// The lineage of the next layer built.
+static LINEAGE: AtomicU64 = AtomicU64::new(1);
+
+/// What a layer's features were at one patch: (lineage, patch).
+pub type Stamp = (u64, u64);
 
 /// Features put in since a layer's R-tree was built past which the tree is
 /// built afresh: a sixteenth of the layer, at least 64 (a bounding-box
@@ -363,6 +386,10 @@ impl Layer {
             tree: Arc::new(tree_of(by_key.values())),
             by_key,
             since: imbl::Vector::new(),
+            lineage: LINEAGE.fetch_add(1, Ordering::Relaxed),
+            seq: 0,
+            dirty: imbl::Vector::new(),
+            dirty_from: 0,
             tower_points: std::sync::OnceLock::new(),
         }
     }
@@ -380,16 +407,25 @@ impl Layer {
             by_key: self.by_key.clone(),
             tree: self.tree.clone(),
             since: self.since.clone(),
+            lineage: self.lineage,
+            seq: self.seq + 1,
+            dirty: self.dirty.clone(),
+            dirty_from: self.dirty_from,
             tower_points: std::sync::OnceLock::new(),
         };
         for k in removed {
-            next.by_key.remove(k);
+            if let Some(old) = next.by_key.remove(k) {
+                next.mark(old.envelope);
+            }
         }
         let mut fresh = Vec::with_capacity(added.len());
         for e in added {
             let e = Arc::new(e);
-            next.by_key.insert(e.key.clone(), e.clone());
+            if let Some(old) = next.by_key.insert(e.key.clone(), e.clone()) {
+                next.mark(old.envelope);
+            }
             if e.envelope.lower()[0].is_finite() {
+                next.mark(e.envelope);
                 next.since.push_back(e.clone());
             }
             fresh.push(e);
@@ -405,6 +441,41 @@ impl Layer {
             let _ = next.tower_points.set(Arc::new(store));
         }
         next
+    }
+
+    /// Notes that a feature changed within `envelope` in this patch.
+    fn mark(&mut self, envelope: AABB<[f64; 2]>) {
+        if !envelope.lower()[0].is_finite() {
+            return;
+        }
+        self.dirty.push_back((self.seq, envelope));
+        while self.dirty.len() > DIRTY_LOG {
+            if let Some((patch, _)) = self.dirty.pop_front() {
+                self.dirty_from = patch;
+            }
+        }
+    }
+
+    /// The layer's features as of now, for [`Layer::untouched_since`].
+    pub fn stamp(&self) -> Stamp {
+        (self.lineage, self.seq)
+    }
+
+    /// True when no feature changed within the lon/lat box `b` (`[w, s, e,
+    /// n]`) between the layer of `stamp` and this one: whatever depends
+    /// only on the features meeting `b` (a tile cut from them) is the same
+    /// for both. False when it cannot tell (another lineage: the layer was
+    /// loaded again; or older than [`DIRTY_LOG`] changes).
+    pub fn untouched_since(&self, stamp: Stamp, b: [f64; 4]) -> bool {
+        if stamp.0 != self.lineage || stamp.1 < self.dirty_from || stamp.1 > self.seq {
+            return false;
+        }
+        let env = AABB::from_corners([b[0], b[1]], [b[2], b[3]]);
+        self.dirty
+            .iter()
+            .rev()
+            .take_while(|(patch, _)| *patch > stamp.1)
+            .all(|(_, e)| !e.intersects(&env))
     }
 
     /// True when `e` is the entry the layer holds for its key (not a

@@ -7,6 +7,7 @@
 use std::sync::{Arc, OnceLock};
 
 use super::{FibreScope, TileCoord, Tileset};
+use crate::service::read_model::{Layer, Stamp};
 
 /// Default weight limit of the cache, bytes (setting `TILE_CACHE_MB`).
 pub const DEFAULT_CAPACITY_BYTES: u64 = 256 << 20;
@@ -82,7 +83,17 @@ impl TileKey {
 #[derive(Debug, Clone)]
 pub struct TileCache {
     inner: moka::sync::Cache<TileKey, Arc<CachedTile>>,
+    /// The last towers tile cut for each z/x/y, with the stamp of the layer
+    /// it was cut from: carried to a later version when no tower changed
+    /// within its bounds ([`TileCache::carried`]).
+    carried: moka::sync::Cache<(u8, u32, u32), Arc<(Stamp, Arc<CachedTile>)>>,
+    carried_hits: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// Degrees added around a tile's buffered bounds when asking whether a
+/// change met it: beyond the selection's own margin (1e-4°) and any
+/// rounding.
+pub const CARRY_MARGIN_DEG: f64 = 1e-3;
 
 impl TileCache {
     /// A cache of at most `capacity_bytes` of tiles (0: caches nothing).
@@ -98,7 +109,40 @@ impl TileCache {
                     u32::try_from(bytes).unwrap_or(u32::MAX)
                 })
                 .build(),
+            carried: moka::sync::Cache::builder()
+                .max_capacity(capacity_bytes / 4)
+                .weigher(|_, v: &Arc<(Stamp, Arc<CachedTile>)>| {
+                    u32::try_from(v.1.mvt.len() + 96).unwrap_or(u32::MAX)
+                })
+                .build(),
+            carried_hits: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
+    }
+
+    /// The towers tile `t` as cut from an earlier patch of `layer`, when no
+    /// tower changed within the tile's buffered bounds since
+    /// ([`Layer::untouched_since`]): equal to the tile cut from `layer`.
+    pub fn carried(&self, layer: &Layer, t: TileCoord) -> Option<Arc<CachedTile>> {
+        let held = self.carried.get(&(t.z, t.x, t.y))?;
+        let b = t.bounds_lonlat(super::grid::BUFFER);
+        let m = CARRY_MARGIN_DEG;
+        let untouched = layer.untouched_since(held.0, [b[0] - m, b[1] - m, b[2] + m, b[3] + m]);
+        if untouched {
+            self.carried_hits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        untouched.then(|| held.1.clone())
+    }
+
+    /// Towers tiles carried to a later version so far.
+    pub fn carried_hits(&self) -> u64 {
+        self.carried_hits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Keeps `tile`, cut from `layer`, to be carried to later versions.
+    pub fn keep_for_carrying(&self, layer: &Layer, t: TileCoord, tile: Arc<CachedTile>) {
+        self.carried
+            .insert((t.z, t.x, t.y), Arc::new((layer.stamp(), tile)));
     }
 
     /// The cached tile of `key`.
@@ -115,6 +159,8 @@ impl TileCache {
     pub fn clear(&self) {
         self.inner.invalidate_all();
         self.inner.run_pending_tasks();
+        self.carried.invalidate_all();
+        self.carried.run_pending_tasks();
     }
 
     /// Tiles cached and their weight, bytes (approximate until pending

@@ -354,9 +354,17 @@ impl<'a> Tilesets<'a> {
             let source = sectors::SectorSource::new(self.coverage);
             let version = source.version(&scope).await?;
             return self
-                .cut(model, set, t, &scope, version, cached, per_viewer, || {
-                    source.tile(t, &FibreScope::All)
-                })
+                .cut(
+                    model,
+                    set,
+                    t,
+                    &scope,
+                    version,
+                    cached,
+                    per_viewer,
+                    None,
+                    || source.tile(t, &FibreScope::All),
+                )
                 .await;
         };
         let c = set.collection();
@@ -375,6 +383,7 @@ impl<'a> Tilesets<'a> {
             _ => None,
         };
         let pool = self.pool;
+        let carry = memory.clone().filter(|_| set == Tileset::Towers);
         self.cut(
             model,
             set,
@@ -383,6 +392,7 @@ impl<'a> Tilesets<'a> {
             version,
             cached,
             per_viewer,
+            carry,
             || async {
                 match memory {
                     Some(inv) => {
@@ -415,6 +425,11 @@ impl<'a> Tilesets<'a> {
     }
 
     /// The cache's answer, or `make`'s tile, cached.
+    ///
+    /// `carry`: the snapshot a towers tile is cut from in memory. A miss
+    /// for this version may then take the last tile cut for the same z/x/y
+    /// when no tower changed within its bounds since
+    /// ([`cache::TileCache::carried`]), and a tile cut is kept for that.
     #[allow(clippy::too_many_arguments)]
     async fn cut<F, Fut>(
         &self,
@@ -425,6 +440,7 @@ impl<'a> Tilesets<'a> {
         current: Version,
         cached: Cached<'_>,
         per_viewer: bool,
+        carry: Option<std::sync::Arc<Inventory>>,
         make: F,
     ) -> TileResult<Reply>
     where
@@ -447,11 +463,31 @@ impl<'a> Tilesets<'a> {
                 per_viewer,
             });
         }
+        let carry = model.zip(carry);
+        if let Some((m, inv)) = &carry {
+            let layer = inv.layer(set.collection());
+            if let Some(hit) = m.tiles().carried(layer, t) {
+                let version = Version::stored(inv.labels.get(set.collection()));
+                m.tiles().insert(
+                    cache::TileKey::new(set, scope, version.token(), t),
+                    hit.clone(),
+                );
+                return Ok(Reply::Tile {
+                    etag: version.etag(),
+                    tile: hit,
+                    per_viewer,
+                });
+            }
+        }
         let tile = make().await?;
         let cut = std::sync::Arc::new(cache::CachedTile::new(tile.mvt));
         if let Some(m) = model {
             let key = cache::TileKey::new(set, scope, tile.version.token(), t);
             m.tiles().insert(key, cut.clone());
+        }
+        if let Some((m, inv)) = &carry {
+            m.tiles()
+                .keep_for_carrying(inv.layer(set.collection()), t, cut.clone());
         }
         Ok(Reply::Tile {
             etag: tile.version.etag(),

@@ -831,3 +831,84 @@ async fn bursts_of_concurrent_writes_leave_the_model_equal_to_postgis_without_a_
         }
     }
 }
+
+/// A towers tile is carried to the next version when no tower changed
+/// within its buffered bounds (same bytes, the new version's ETag), and cut
+/// again once a tower moves into its buffer, outside the tile itself; both
+/// times it equals PostGIS's.
+#[sqlx::test]
+async fn a_towers_tile_is_carried_across_versions_until_a_tower_moves_into_its_buffer(
+    pool: PgPool,
+) {
+    use telecom_gis::tiles::BUFFER;
+    common::load_sample(&pool, 200).await;
+    let memory = memory_state(&pool).await;
+    let postgis = postgis_state(&pool).await;
+    let admin = format!("Bearer {}", token(&pool, "admin", None).await);
+    let t = centre_tile(15);
+    let uri = format!(
+        "/collections/towers/tiles/WebMercatorQuad/{}/{}/{}",
+        t.z, t.y, t.x
+    );
+    let anyone = None;
+    let first = get(&memory, &uri, &anyone).await;
+    assert_eq!(first.status.as_u16(), 200, "the centre tile has towers");
+    let far: i64 = sqlx::query_scalar(
+        "select id from towers order by geom <-> st_setsrid(st_point(108.2, 16.05), 4326) desc limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let patch = |body: Value| {
+        let (memory, admin) = (memory.clone(), admin.clone());
+        async move {
+            let r = send_raw(
+                &memory,
+                Method::PATCH,
+                &format!("/collections/towers/items/{far}"),
+                Some((
+                    "application/merge-patch+json",
+                    serde_json::to_vec(&body).unwrap(),
+                )),
+                &[("authorization", &admin), ("if-match", "*")],
+            )
+            .await;
+            assert!(
+                r.status.is_success(),
+                "{}",
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+    };
+    patch(json!({"properties": {"status": "planned"}})).await;
+    let hits = model(&memory).tiles().carried_hits();
+    let carried = get(&memory, &uri, &anyone).await;
+    assert_eq!(
+        model(&memory).tiles().carried_hits(),
+        hits + 1,
+        "the tile was carried"
+    );
+    assert_eq!(carried.body, first.body);
+    assert_ne!(carried.headers.get("etag"), first.headers.get("etag"));
+    assert_eq!(
+        decode(&carried),
+        decode(&get(&postgis, &uri, &anyone).await)
+    );
+
+    // Into the buffer west of the tile, halfway up.
+    let (inner, outer) = (t.bounds_lonlat(0), t.bounds_lonlat(BUFFER));
+    let at = json!([(inner[0] + outer[0]) / 2.0, (inner[1] + inner[3]) / 2.0]);
+    patch(json!({"geometry": {"type": "Point", "coordinates": at}})).await;
+    let moved = get(&memory, &uri, &anyone).await;
+    assert_eq!(
+        model(&memory).tiles().carried_hits(),
+        hits + 1,
+        "the tile was cut again"
+    );
+    let decoded = decode(&moved);
+    assert!(
+        decoded["towers"].contains_key(&far.to_string()),
+        "the moved tower is in the tile's buffer"
+    );
+    assert_eq!(decoded, decode(&get(&postgis, &uri, &anyone).await));
+}
