@@ -81,8 +81,8 @@ struct TowerPoint {
 /// ([`TowerPoints::patched`]) rather than built again, and shares all but
 /// O(changes × log n) of itself with the store it came from (persistent
 /// vectors and maps, [`imbl`]; the R-tree shared whole). A removed tower's
-/// slot is left behind, dead (its tower no longer maps to it, so no tile
-/// counts it), and an added one is appended to the slots and to `since`,
+/// slot is left behind, dead (in `dead`, so no tile counts it), and an
+/// added one is appended to the slots and to `since`,
 /// its values interned into the dictionary. Past
 /// [`rebuild_after`](crate::service::read_model::rebuild_after) slots in
 /// `since` the R-tree is bulk-loaded afresh; past [`MAX_DEAD_SHARE`] of
@@ -90,16 +90,22 @@ struct TowerPoint {
 /// values only they used stay bounded.
 #[derive(Clone)]
 pub struct TowerPoints {
-    /// Slots by lon/lat, as of the last build; `since` holds the slots put
-    /// in after it. A slot met in either counts only while `slot_of` maps
-    /// its tower to it.
-    tree: Arc<RTree<GeomWithData<[f64; 2], u32>>>,
+    /// The live towers by lon/lat as of the last build of the tree, each
+    /// with its slot and a copy of its point (a tile reads no other
+    /// structure for them); `since` holds the slots put in after it. A slot
+    /// in `dead` (removed or replaced since) does not count.
+    tree: Arc<RTree<GeomWithData<[f64; 2], (u32, TowerPoint)>>>,
     since: imbl::Vector<u32>,
+    dead: PSet<u32>,
     points: imbl::Vector<TowerPoint>,
     /// The live slot of each tower id.
     slot_of: PMap<u64, u32>,
     dict: Dictionary,
 }
+
+/// A persistent hash set (see [`PMap`]).
+type PSet<K> =
+    imbl::GenericHashSet<K, foldhash::fast::FixedState, imbl::shared_ptr::DefaultSharedPtr>;
 
 /// A persistent hash map (structurally shared between a store and the
 /// store patched from it).
@@ -115,14 +121,16 @@ impl std::fmt::Debug for TowerPoints {
         f.debug_struct("TowerPoints")
             .field("towers", &self.slot_of.len())
             .field("slots", &self.points.len())
-            .field("values", &self.dict.encoded.len())
+            .field("values", &self.dict.len())
             .finish_non_exhaustive()
     }
 }
 
 /// Interns values: each distinct value once, encoded as a layer `values`
-/// field (4). Persistent like the store: a patched store's dictionary
-/// shares every value with the one it came from.
+/// field (4). The values of the last full build are one flat buffer,
+/// shared by every store patched from it; values interned by patches since
+/// go to a persistent vector after them (ids continue), so a patched
+/// store copies none of the others.
 #[derive(Default, Clone)]
 struct Dictionary {
     strs: PMap<Arc<str>, u32>,
@@ -130,18 +138,50 @@ struct Dictionary {
     sints: PMap<i64, u32>,
     doubles: PMap<u64, u32>,
     bools: [Option<u32>; 2],
-    /// Each value's encoded `values` field, by value id.
-    encoded: imbl::Vector<Arc<[u8]>>,
+    /// The built values' encoded fields, back to back, and each one's
+    /// (start, length) by id.
+    base: Arc<Vec<u8>>,
+    base_spans: Arc<Vec<(u32, u32)>>,
+    /// Values interned after the build (id = `base_spans.len()` + index).
+    extra: imbl::Vector<Arc<[u8]>>,
+    /// Set once built: new values go to `extra`.
+    sealed: bool,
 }
 
 impl Dictionary {
+    /// Values interned.
+    fn len(&self) -> usize {
+        self.base_spans.len() + self.extra.len()
+    }
+
+    /// The encoded `values` field of value `id`.
+    fn bytes(&self, id: u32) -> &[u8] {
+        let i = id as usize;
+        match self.base_spans.get(i) {
+            Some(&(at, len)) => &self.base[at as usize..(at + len) as usize],
+            None => &self.extra[i - self.base_spans.len()],
+        }
+    }
+
     fn push(&mut self, v: Val<'_>) -> u32 {
-        let id = u32::try_from(self.encoded.len()).unwrap_or(ABSENT - 1);
+        let id = u32::try_from(self.len()).unwrap_or(ABSENT - 1);
         let mut m = Vec::with_capacity(16);
         v.encode(&mut m);
-        let mut field = Vec::with_capacity(m.len() + 2);
-        field_bytes(&mut field, 4, &m);
-        self.encoded.push_back(field.into());
+        if self.sealed {
+            let mut field = Vec::with_capacity(m.len() + 2);
+            field_bytes(&mut field, 4, &m);
+            self.extra.push_back(field.into());
+        } else {
+            // While building the store owns these alone: no copy.
+            let base = Arc::make_mut(&mut self.base);
+            let start = base.len();
+            field_bytes(base, 4, &m);
+            let len = base.len() - start;
+            Arc::make_mut(&mut self.base_spans).push((
+                u32::try_from(start).unwrap_or(u32::MAX),
+                u32::try_from(len).unwrap_or(u32::MAX),
+            ));
+        }
         id
     }
 
@@ -182,6 +222,7 @@ impl TowerPoints {
         let mut store = Self {
             tree: Arc::new(RTree::new()),
             since: imbl::Vector::new(),
+            dead: PSet::default(),
             points: imbl::Vector::new(),
             slot_of: PMap::default(),
             dict: Dictionary::default(),
@@ -193,29 +234,25 @@ impl TowerPoints {
             }
         }
         store.rebuild_tree();
+        store.dict.sealed = true;
         store
     }
 
-    /// Builds the R-tree of the live slots afresh (and empties `since`).
+    /// Builds the R-tree of the live slots afresh (and empties `since` and
+    /// `dead`: no dead slot is in the new tree).
     fn rebuild_tree(&mut self) {
         let points = &self.points;
         self.tree = Arc::new(RTree::bulk_load(
             self.slot_of
                 .values()
                 .map(|&at| {
-                    let p = &points[at as usize];
-                    GeomWithData::new([p.lon, p.lat], at)
+                    let p = points[at as usize];
+                    GeomWithData::new([p.lon, p.lat], (at, p))
                 })
                 .collect(),
         ));
         self.since = imbl::Vector::new();
-    }
-
-    /// True when slot `at` is its tower's live slot.
-    fn live(&self, at: u32) -> bool {
-        self.points
-            .get(at as usize)
-            .is_some_and(|p| self.slot_of.get(&p.id) == Some(&at))
+        self.dead = PSet::default();
     }
 
     /// This store for the next version of its layer: the towers of
@@ -235,12 +272,16 @@ impl TowerPoints {
         }
         let mut next = self.clone();
         for id in removed {
-            next.slot_of.remove(&u64::try_from(*id).unwrap_or(u64::MAX));
+            if let Some(at) = next.slot_of.remove(&u64::try_from(*id).unwrap_or(u64::MAX)) {
+                next.dead.insert(at);
+            }
         }
         for e in added {
             if let Some(p) = next.point(e) {
                 let at = slot(next.points.len());
-                next.slot_of.insert(p.id, at);
+                if let Some(old) = next.slot_of.insert(p.id, at) {
+                    next.dead.insert(old);
+                }
                 next.since.push_back(at);
                 next.points.push_back(p);
             }
@@ -311,10 +352,12 @@ impl TowerPoints {
     pub fn heap_bytes(&self) -> usize {
         let d = &self.dict;
         self.points.len() * std::mem::size_of::<TowerPoint>()
-            + self.tree.size() * std::mem::size_of::<GeomWithData<[f64; 2], u32>>()
-            + self.since.len() * 4
+            + self.tree.size() * std::mem::size_of::<GeomWithData<[f64; 2], (u32, TowerPoint)>>()
+            + (self.since.len() + self.dead.len()) * 4
             + self.slot_of.len() * 24
-            + d.encoded.iter().map(|v| v.len() + 24).sum::<usize>()
+            + d.base.capacity()
+            + d.base_spans.capacity() * 8
+            + d.extra.iter().map(|v| v.len() + 24).sum::<usize>()
             + d.strs.keys().map(|k| k.len() + 40).sum::<usize>()
             + (d.uints.len() + d.sints.len() + d.doubles.len()) * 24
     }
@@ -330,21 +373,22 @@ impl TowerPoints {
         let pad = 1e-4;
         let clear = 1e-5;
         let env = AABB::from_corners([b[0] - pad, b[1] - pad], [b[2] + pad, b[3] + pad]);
-        let mut cand: Vec<(u32, (i32, i32))> = Vec::new();
-        let since = self.since.iter().copied().filter(|&at| {
-            let p = &self.points[at as usize];
-            env.contains_point(&[p.lon, p.lat])
-        });
+        let mut cand: Vec<(&TowerPoint, (i32, i32))> = Vec::new();
+        let since = self
+            .since
+            .iter()
+            .map(|&at| (at, &self.points[at as usize]))
+            .filter(|(_, p)| env.contains_point(&[p.lon, p.lat]));
         let hits = self
             .tree
             .locate_in_envelope(env)
-            .map(|h| h.data)
+            .map(|h| (h.data.0, &h.data.1))
             .chain(since);
-        for at in hits {
-            if !self.live(at) {
+        let any_dead = !self.dead.is_empty();
+        for (at, p) in hits {
+            if any_dead && self.dead.contains(&at) {
                 continue;
             }
-            let p = &self.points[at as usize];
             let selected = (p.lon > b[0] + clear
                 && p.lon < b[2] - clear
                 && p.lat > b[1] + clear
@@ -359,7 +403,7 @@ impl TowerPoints {
             let u = frame.units_3857(p.mx, p.my);
             let s = snap_units(u);
             if inside_units(s) {
-                cand.push((at, s));
+                cand.push((p, s));
             }
         }
         if cand.is_empty() {
@@ -376,8 +420,7 @@ impl TowerPoints {
         // Per cell: how many towers, and the lowest id among them.
         let mut cells: FastMap<(u32, i64, i64), (i64, u64)> = FastMap::default();
         if thin {
-            for (i, s) in &cand {
-                let p = &self.points[*i as usize];
+            for (p, s) in &cand {
                 let c = cells
                     .entry(cell_of(p.operator, *s))
                     .or_insert((0, u64::MAX));
@@ -387,8 +430,7 @@ impl TowerPoints {
         }
         let features = if thin { cells.len() } else { cand.len() };
         let mut w = Writer::new(self, features);
-        for (i, s) in &cand {
-            let p = &self.points[*i as usize];
+        for (p, s) in &cand {
             let point_count = if thin {
                 match cells.get(&cell_of(p.operator, *s)) {
                     Some((n, first)) if *first == p.id => *n,
@@ -434,7 +476,7 @@ impl<'s> Writer<'s> {
     fn index(&mut self, id: u32) -> u32 {
         let (store, values, next) = (self.store, &mut self.values, &mut self.next);
         *self.local.entry(id).or_insert_with(|| {
-            values.extend_from_slice(&store.dict.encoded[id as usize]);
+            values.extend_from_slice(store.dict.bytes(id));
             *next += 1;
             *next - 1
         })
