@@ -48,6 +48,35 @@ impl RangeSource {
     }
 }
 
+/// The sectors of `tower` as the index takes them, ordered by id: those
+/// of an operational tower at its position (what
+/// `db::coverage`'s query reads for it), none for any other status.
+pub fn indexed_sectors(tower: &crate::domain::tower::Tower) -> Vec<SectorInput> {
+    if tower.status != crate::domain::Status::Operational {
+        return Vec::new();
+    }
+    let mut sectors: Vec<SectorInput> = tower
+        .sectors
+        .iter()
+        .map(|s| SectorInput {
+            technology: s.technology,
+            sector_id: s.id.get(),
+            tower_id: tower.id.get(),
+            operator: s.operator.clone(),
+            lon: tower.lon,
+            lat: tower.lat,
+            azimuth_deg: s.azimuth_deg,
+            beamwidth_deg: s.beamwidth_deg,
+            height_m: s.height_m,
+            eirp_dbm: s.eirp_dbm,
+            frequency_mhz: s.frequency_mhz,
+            range_m: s.range_m,
+        })
+        .collect();
+    sectors.sort_by_key(|s| s.sector_id);
+    sectors
+}
+
 /// A sector as loaded from the database (operational towers only).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SectorInput {

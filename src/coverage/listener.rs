@@ -81,9 +81,10 @@ pub struct CoverageState {
     current: ArcSwap<CoverageIndex>,
     /// Held by every writer from reading the snapshot it patches (or the
     /// database) to swapping its result in.
-    writer: tokio::sync::Mutex<()>,
-    /// Towers queued for [`CoverageState::refresh_towers`].
-    pending: crate::combine::Combiner<Vec<i64>>,
+    writer: tokio::sync::Mutex<AsOf>,
+    /// Tower changes queued for [`CoverageState::refresh_towers`] and
+    /// [`CoverageState::patch_written`].
+    pending: crate::combine::Combiner<Refresh>,
     config: Arc<CoverageConfig>,
     loaded: AtomicBool,
     listener: AtomicU8,
@@ -95,6 +96,47 @@ pub struct CoverageState {
     /// What else follows the database through this state's changes (the
     /// read model of the application layer), when registered.
     follower: std::sync::OnceLock<Arc<dyn Follower>>,
+}
+
+/// A queued change of towers in the index.
+#[derive(Debug)]
+pub enum Refresh {
+    /// Read these towers' sectors again.
+    Reread(Vec<i64>),
+    /// Tower `id` as the write that moved the towers layer to `version`
+    /// left it (`sectors`: its indexed sectors, none when it is deleted or
+    /// not operational).
+    Written {
+        /// The tower.
+        id: i64,
+        /// The towers layer version the write committed.
+        version: i64,
+        /// Its sectors as the index takes them.
+        sectors: Vec<SectorInput>,
+    },
+}
+
+/// What the index's towers are "as of", so that a patch never replaces
+/// newer data with older: writers' patches and re-reads finish in any
+/// order. Guarded by the writer's lock.
+#[derive(Debug, Default)]
+pub struct AsOf {
+    /// The towers version read with the last full load (every tower is at
+    /// least as of it).
+    floor: i64,
+    /// Per tower written or read since: the newest version it is as of.
+    /// At most one entry per tower row; emptied by every full load.
+    towers: std::collections::HashMap<i64, i64>,
+}
+
+impl AsOf {
+    fn of(&self, id: i64) -> i64 {
+        self.towers
+            .get(&id)
+            .copied()
+            .unwrap_or(self.floor)
+            .max(self.floor)
+    }
 }
 
 /// A boxed future of a [`Follower`].
@@ -187,7 +229,7 @@ impl CoverageState {
         let config = Arc::new(config);
         Self {
             current: ArcSwap::from_pointee(CoverageIndex::empty(config.clone())),
-            writer: tokio::sync::Mutex::new(()),
+            writer: tokio::sync::Mutex::new(AsOf::default()),
             pending: crate::combine::Combiner::default(),
             config,
             loaded: AtomicBool::new(false),
@@ -280,9 +322,17 @@ impl CoverageState {
 
     /// Rebuilds the index alone (not its follower).
     async fn reload_index(&self, pool: &PgPool) -> Result<(), SyncError> {
-        let _guard = self.writer.lock().await;
+        let mut as_of = self.writer.lock().await;
         let started = Instant::now();
         let version = self.snapshot().version + 1;
+        // Read before the sectors: every tower loaded is at least as of it.
+        let floor = match db::layers::versions(pool).await {
+            Ok(v) => v.get(crate::domain::CollectionId::Towers),
+            Err(e) => {
+                self.reload_failures.fetch_add(1, Ordering::Relaxed);
+                return Err(e.into());
+            }
+        };
         let index = match self.build(pool, version).await {
             Ok(i) => i,
             Err(e) => {
@@ -299,6 +349,10 @@ impl CoverageState {
             "coverage index loaded"
         );
         self.swap(index);
+        *as_of = AsOf {
+            floor,
+            towers: std::collections::HashMap::new(),
+        };
         self.loaded.store(true, Ordering::Release);
         self.reloads.fetch_add(1, Ordering::Relaxed);
         self.last_reload_ms.store(elapsed_ms, Ordering::Relaxed);
@@ -307,10 +361,12 @@ impl CoverageState {
 
     /// Re-reads the sectors of `tower_ids` and patches the index.
     ///
-    /// Concurrent calls are combined ([`crate::combine`]): whoever holds the
-    /// writer's lock re-reads every tower queued so far in one statement and
-    /// patches them into one new snapshot; the others find their towers
-    /// done. Returns once the towers were read after this call began.
+    /// Concurrent calls are combined ([`crate::combine`]) with each other
+    /// and with [`patch_written`](Self::patch_written): whoever holds the
+    /// writer's lock re-reads every tower queued so far in one statement
+    /// and patches them into one new snapshot; the others find their
+    /// towers done. Returns once the towers were read after this call
+    /// began.
     ///
     /// # Errors
     /// When loading fails (for every call the failed batch served).
@@ -318,49 +374,129 @@ impl CoverageState {
         if tower_ids.len() > PATCH_LIMIT {
             return self.reload(pool).await;
         }
-        let ticket = self.pending.push(tower_ids.to_vec());
-        let guard = self.writer.lock().await;
+        self.combined(pool, Refresh::Reread(tower_ids.to_vec()))
+            .await
+    }
+
+    /// Patches tower `id` into the index as a committed write left it: the
+    /// write moved the towers layer to `version`, and `sectors` are the
+    /// tower's sectors as the index takes them (none when deleted or not
+    /// operational; see [`crate::coverage::index::indexed_sectors`]).
+    /// Nothing is read. A write older than what the index already holds
+    /// for the tower (a later write's patch, or a re-read that saw it) is
+    /// skipped. Combined like [`refresh_towers`](Self::refresh_towers).
+    ///
+    /// # Errors
+    /// When a re-read combined into the same batch fails.
+    pub async fn patch_written(
+        &self,
+        pool: &PgPool,
+        id: i64,
+        version: i64,
+        sectors: Vec<SectorInput>,
+    ) -> Result<(), SyncError> {
+        self.combined(
+            pool,
+            Refresh::Written {
+                id,
+                version,
+                sectors,
+            },
+        )
+        .await
+    }
+
+    /// True when the index already holds every tower change of `batch`:
+    /// each of its towers is as of the batch's towers version or later
+    /// (patched by this service's writers), and no tower row in it waits
+    /// for a version notice of the next batch. Its towers need no re-read.
+    pub async fn covers(&self, batch: &ChangeBatch) -> bool {
+        let Some(&version) = batch.versions.get("towers") else {
+            return false;
+        };
+        if batch.towers_unversioned {
+            return false;
+        }
+        let as_of = self.writer.lock().await;
+        batch.towers.iter().all(|id| as_of.of(*id) >= version)
+    }
+
+    async fn combined(&self, pool: &PgPool, change: Refresh) -> Result<(), SyncError> {
+        let ticket = self.pending.push(change);
+        let mut as_of = self.writer.lock().await;
         if self.pending.is_done(ticket) {
             return Ok(());
         }
         let batch = self.pending.take();
-        let mut ids: Vec<i64> = batch.items.into_iter().flatten().collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let result = self.patch_towers(pool, &ids).await;
+        let result = self.patch_towers(pool, &mut as_of, batch.items).await;
         self.pending.finish(batch.through);
         match result {
             Err(SyncError::Index(IndexError::OutsideFrame)) => {
-                drop(guard);
+                drop(as_of);
                 self.reload(pool).await
             }
             other => other,
         }
     }
 
-    /// Re-reads towers `ids` and patches them into one new snapshot; the
-    /// caller holds `writer`.
-    async fn patch_towers(&self, pool: &PgPool, ids: &[i64]) -> Result<(), SyncError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut conn = pool.acquire().await?;
-        let sectors = db::coverage::tower_sectors(&mut conn, ids).await?;
-        drop(conn);
-        let current = self.snapshot();
-        let mut mine: std::collections::HashMap<i64, Vec<SectorInput>> =
-            ids.iter().map(|id| (*id, Vec::new())).collect();
-        for s in sectors {
-            if let Some(v) = mine.get_mut(&s.tower_id) {
-                v.push(s);
+    /// Applies one batch of tower changes as one new snapshot; the caller
+    /// holds `writer` (`as_of`). Re-reads come first (one statement, which
+    /// also reads the towers version its snapshot saw); then the writes in
+    /// version order, each only if newer than what the tower is as of.
+    async fn patch_towers(
+        &self,
+        pool: &PgPool,
+        as_of: &mut AsOf,
+        items: Vec<Refresh>,
+    ) -> Result<(), SyncError> {
+        let mut reread: Vec<i64> = Vec::new();
+        let mut written = Vec::new();
+        for item in items {
+            match item {
+                Refresh::Reread(ids) => reread.extend(ids),
+                Refresh::Written {
+                    id,
+                    version,
+                    sectors,
+                } => written.push((version, id, sectors)),
             }
         }
+        reread.sort_unstable();
+        reread.dedup();
+        let mut mine: std::collections::BTreeMap<i64, Vec<SectorInput>> =
+            std::collections::BTreeMap::new();
+        if !reread.is_empty() {
+            let mut conn = pool.acquire().await?;
+            let (read_at, sectors) = db::coverage::tower_sectors_as_of(&mut conn, &reread).await?;
+            drop(conn);
+            for id in &reread {
+                mine.insert(*id, Vec::new());
+                let at = as_of.towers.entry(*id).or_insert(read_at);
+                *at = (*at).max(read_at);
+            }
+            for s in sectors {
+                if let Some(v) = mine.get_mut(&s.tower_id) {
+                    v.push(s);
+                }
+            }
+        }
+        written.sort_by_key(|(version, id, _)| (*version, *id));
+        for (version, id, sectors) in written {
+            if version > as_of.of(id) {
+                as_of.towers.insert(id, version);
+                mine.insert(id, sectors);
+            }
+        }
+        if mine.is_empty() {
+            return Ok(());
+        }
+        let current = self.snapshot();
         // A write is patched by its writer and again by its notification:
         // the second finds the index already as the database has it and
         // copies nothing.
-        let changed: Vec<(i64, &[SectorInput])> = ids
+        let changed: Vec<(i64, &[SectorInput])> = mine
             .iter()
-            .map(|id| (*id, mine.get(id).map_or(&[][..], Vec::as_slice)))
+            .map(|(id, s)| (*id, s.as_slice()))
             .filter(|(id, s)| !current.holds_tower_as(*id, s))
             .collect();
         if changed.is_empty() {
@@ -444,7 +580,7 @@ async fn apply(state: &CoverageState, pool: &PgPool, payloads: &[String]) -> Res
         if layers {
             state.reload_index_layers(pool).await?;
         }
-        if !batch.towers.is_empty() {
+        if !batch.towers.is_empty() && !state.covers(&batch).await {
             state
                 .refresh_towers(pool, &batch.towers.iter().copied().collect::<Vec<_>>())
                 .await?;

@@ -57,20 +57,69 @@ pub async fn operational_sectors(pool: &PgPool) -> DbResult<Vec<SectorInput>> {
     Ok(to_input(rows))
 }
 
-/// Sectors of the given towers, if operational.
+/// Sectors of the given towers, if operational, with the towers layer's
+/// version as the same statement saw it (every change up to it is in the
+/// rows; one snapshot).
 ///
 /// # Errors
 /// On database failure.
-pub async fn tower_sectors(
+pub async fn tower_sectors_as_of(
     conn: &mut PgConnection,
     tower_ids: &[i64],
-) -> DbResult<Vec<SectorInput>> {
-    let rows: Vec<SectorRow> =
-        sqlx::query_as(&format!("{SECTORS} and t.id = any($1) order by s.id"))
-            .bind(tower_ids)
-            .fetch_all(conn)
-            .await?;
-    Ok(to_input(rows))
+) -> DbResult<(i64, Vec<SectorInput>)> {
+    let sql = format!(
+        "with v as (select coalesce((select version from layer_versions \
+                                       where layer = 'towers'), 0) as version) \
+         select v.version as layer_version, x.* \
+         from v left join ({SECTORS} and t.id = any($1)) x on true \
+         order by x.id"
+    );
+    let rows: Vec<VersionedSectorRow> =
+        sqlx::query_as(&sql).bind(tower_ids).fetch_all(conn).await?;
+    let version = rows.first().map_or(0, |r| r.layer_version);
+    let sectors = rows
+        .into_iter()
+        .filter_map(VersionedSectorRow::sector)
+        .collect();
+    Ok((version, to_input(sectors)))
+}
+
+/// A row of [`tower_sectors_as_of`]: the layer version, and a sector
+/// unless no tower matched (the left join's one empty row).
+#[derive(sqlx::FromRow)]
+struct VersionedSectorRow {
+    layer_version: i64,
+    id: Option<i64>,
+    tower_id: Option<i64>,
+    operator_id: Option<String>,
+    technology: Option<Technology>,
+    frequency_mhz: Option<f64>,
+    azimuth_deg: Option<f64>,
+    beamwidth_deg: Option<f64>,
+    height_m: Option<f64>,
+    eirp_dbm: Option<f64>,
+    range_m: Option<f64>,
+    lon: Option<f64>,
+    lat: Option<f64>,
+}
+
+impl VersionedSectorRow {
+    fn sector(self) -> Option<SectorRow> {
+        Some(SectorRow {
+            id: self.id?,
+            tower_id: self.tower_id?,
+            operator_id: self.operator_id?,
+            technology: self.technology?,
+            frequency_mhz: self.frequency_mhz?,
+            azimuth_deg: self.azimuth_deg?,
+            beamwidth_deg: self.beamwidth_deg?,
+            height_m: self.height_m?,
+            eirp_dbm: self.eirp_dbm?,
+            range_m: self.range_m,
+            lon: self.lon?,
+            lat: self.lat?,
+        })
+    }
 }
 
 /// Every district as an analysis area.

@@ -767,16 +767,24 @@ impl Service {
             Some(Record::Tower(t)) => Some(t.clone()),
             _ => None,
         };
+        let sectors = written
+            .as_ref()
+            .map(crate::coverage::index::indexed_sectors)
+            .unwrap_or_default();
         let refresh = async move {
             let index = async {
-                match (c, &key) {
-                    (CollectionId::Towers, Key::Id(id)) => {
+                match (c, &key, span) {
+                    // As the transaction left it: nothing to read again.
+                    (CollectionId::Towers, Key::Id(id), Some((_, now))) => {
+                        coverage.patch_written(&pool, *id, now, sectors).await
+                    }
+                    (CollectionId::Towers, Key::Id(id), None) => {
                         coverage.refresh_towers(&pool, &[*id]).await
                     }
-                    (CollectionId::FibreRoutes | CollectionId::DataCentres, _) => {
+                    (CollectionId::FibreRoutes | CollectionId::DataCentres, _, _) => {
                         coverage.reload_layers(&pool).await
                     }
-                    (CollectionId::Districts, _) => coverage.reload(&pool).await,
+                    (CollectionId::Districts, _, _) => coverage.reload(&pool).await,
                     _ => Ok(()),
                 }
             };

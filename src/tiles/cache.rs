@@ -86,9 +86,13 @@ pub struct TileCache {
     /// The last towers tile cut for each z/x/y, with the stamp of the layer
     /// it was cut from: carried to a later version when no tower changed
     /// within its bounds ([`TileCache::carried`]).
-    carried: moka::sync::Cache<(u8, u32, u32), Arc<(Stamp, Arc<CachedTile>)>>,
+    carried: moka::sync::Cache<(u8, u32, u32), Arc<Carried>>,
     carried_hits: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// A towers tile kept for carrying, with the stamp of the layer it was cut
+/// from.
+type Carried = (Stamp, Arc<CachedTile>);
 
 /// Degrees added around a tile's buffered bounds when asking whether a
 /// change met it: beyond the selection's own margin (1e-4°) and any
@@ -111,7 +115,7 @@ impl TileCache {
                 .build(),
             carried: moka::sync::Cache::builder()
                 .max_capacity(capacity_bytes / 4)
-                .weigher(|_, v: &Arc<(Stamp, Arc<CachedTile>)>| {
+                .weigher(|_, v: &Arc<Carried>| {
                     u32::try_from(v.1.mvt.len() + 96).unwrap_or(u32::MAX)
                 })
                 .build(),

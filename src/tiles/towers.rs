@@ -94,7 +94,7 @@ pub struct TowerPoints {
     /// with its slot and a copy of its point (a tile reads no other
     /// structure for them); `since` holds the slots put in after it. A slot
     /// in `dead` (removed or replaced since) does not count.
-    tree: Arc<RTree<GeomWithData<[f64; 2], (u32, TowerPoint)>>>,
+    tree: Arc<RTree<Placed>>,
     since: imbl::Vector<u32>,
     dead: PSet<u32>,
     points: imbl::Vector<TowerPoint>,
@@ -102,6 +102,9 @@ pub struct TowerPoints {
     slot_of: PMap<u64, u32>,
     dict: Dictionary,
 }
+
+/// A tower in the store's R-tree: its lon/lat, slot and point.
+type Placed = GeomWithData<[f64; 2], (u32, TowerPoint)>;
 
 /// A persistent hash set (see [`PMap`]).
 type PSet<K> =
@@ -352,7 +355,7 @@ impl TowerPoints {
     pub fn heap_bytes(&self) -> usize {
         let d = &self.dict;
         self.points.len() * std::mem::size_of::<TowerPoint>()
-            + self.tree.size() * std::mem::size_of::<GeomWithData<[f64; 2], (u32, TowerPoint)>>()
+            + self.tree.size() * std::mem::size_of::<Placed>()
             + (self.since.len() + self.dead.len()) * 4
             + self.slot_of.len() * 24
             + d.base.capacity()

@@ -912,3 +912,87 @@ async fn a_towers_tile_is_carried_across_versions_until_a_tower_moves_into_its_b
     );
     assert_eq!(decoded, decode(&get(&postgis, &uri, &anyone).await));
 }
+
+/// A writer patches the coverage index with its tower as its transaction
+/// left it (nothing read again), as of the towers version it committed: a
+/// late patch of an older write is skipped, a full load's version is the
+/// floor, and a newer write is taken.
+#[sqlx::test]
+async fn the_index_takes_a_written_tower_only_when_newer_than_what_it_holds(pool: PgPool) {
+    use telecom_gis::db::coverage::tower_sectors_as_of;
+    common::load_sample(&pool, 20).await;
+    let state = CoverageState::new(CoverageConfig::default());
+    state.reload(&pool).await.unwrap();
+    let id: i64 = sqlx::query_scalar(
+        "select t.id from towers t where t.status = 'operational' \
+         and exists (select 1 from sectors s where s.tower_id = t.id) order by t.id limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let (v0, stored) = tower_sectors_as_of(&mut conn, &[id]).await.unwrap();
+    drop(conn);
+    assert!(!stored.is_empty());
+    let aimed = |deg: f64| {
+        stored
+            .iter()
+            .cloned()
+            .map(|mut s| {
+                s.azimuth_deg = deg;
+                s
+            })
+            .collect::<Vec<_>>()
+    };
+    let azimuths = || {
+        state
+            .snapshot()
+            .tower_sectors(id)
+            .iter()
+            .map(|c| c.azimuth_deg)
+            .collect::<Vec<_>>()
+    };
+    let all = |deg: f64| vec![deg; stored.len()];
+
+    state
+        .patch_written(&pool, id, v0 + 2, aimed(10.0))
+        .await
+        .unwrap();
+    assert_eq!(azimuths(), all(10.0), "a newer write is taken");
+    state
+        .patch_written(&pool, id, v0 + 1, aimed(20.0))
+        .await
+        .unwrap();
+    assert_eq!(azimuths(), all(10.0), "a late, older write is skipped");
+
+    state.reload(&pool).await.unwrap();
+    let stored_azimuths: Vec<f64> = stored.iter().map(|s| s.azimuth_deg).collect();
+    assert_eq!(
+        azimuths(),
+        stored_azimuths,
+        "a full load reads the database"
+    );
+    state
+        .patch_written(&pool, id, v0, aimed(30.0))
+        .await
+        .unwrap();
+    assert_eq!(
+        azimuths(),
+        stored_azimuths,
+        "a write the full load already saw is skipped"
+    );
+    state
+        .patch_written(&pool, id, v0 + 1, aimed(40.0))
+        .await
+        .unwrap();
+    assert_eq!(
+        azimuths(),
+        all(40.0),
+        "a write after the full load is taken"
+    );
+    state
+        .patch_written(&pool, id, v0 + 3, Vec::new())
+        .await
+        .unwrap();
+    assert!(azimuths().is_empty(), "a deleted tower leaves the index");
+}
