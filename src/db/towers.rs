@@ -182,17 +182,33 @@ async fn check_references(conn: &mut PgConnection, t: &NewTower) -> DbResult<()>
     Err(DbError::Invalid(invalid))
 }
 
-async fn write_children(conn: &mut PgConnection, id: TowerId, t: &NewTower) -> DbResult<()> {
-    sqlx::query("delete from tower_tenants where tower_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("insert into tower_tenants (tower_id, operator_id) select $1, unnest($2::text[])")
-        .bind(id)
-        .bind(&t.tenants)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_constraint)?;
+/// Writes the tenants and sectors of tower `id` (`fresh`: just inserted,
+/// so it has none yet).
+async fn write_children(
+    conn: &mut PgConnection,
+    id: TowerId,
+    t: &NewTower,
+    fresh: bool,
+) -> DbResult<()> {
+    // One statement (one round trip): the tenants no longer listed go, the
+    // new ones come; those kept are not touched. (`tenants` holds no
+    // duplicate: the domain refuses them.)
+    let tenants = if fresh {
+        "insert into tower_tenants (tower_id, operator_id) select $1, unnest($2::text[])"
+    } else {
+        "with gone as (delete from tower_tenants \
+                        where tower_id = $1 and operator_id <> all($2::text[])) \
+         insert into tower_tenants (tower_id, operator_id) \
+         select $1, unnest($2::text[]) on conflict do nothing"
+    };
+    if !(fresh && t.tenants.is_empty()) {
+        sqlx::query(tenants)
+            .bind(id)
+            .bind(&t.tenants)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_constraint)?;
+    }
     // A sector id must belong to this tower: ids of other towers' sectors are refused.
     let wanted: Vec<SectorId> = t.sectors.iter().filter_map(|s| s.id).collect();
     if !wanted.is_empty() {
@@ -261,7 +277,7 @@ pub async fn insert(conn: &mut PgConnection, t: &NewTower) -> DbResult<TowerId> 
     .fetch_one(&mut *conn)
     .await
     .map_err(map_constraint)?;
-    write_children(conn, id, t).await?;
+    write_children(conn, id, t, true).await?;
     Ok(id)
 }
 
@@ -313,7 +329,7 @@ pub async fn replace(conn: &mut PgConnection, id: TowerId, t: &NewTower) -> DbRe
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    write_children(conn, id, t).await?;
+    write_children(conn, id, t, false).await?;
     Ok(true)
 }
 
