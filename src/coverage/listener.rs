@@ -131,11 +131,10 @@ pub struct AsOf {
 
 impl AsOf {
     fn of(&self, id: i64) -> i64 {
-        self.towers
-            .get(&id)
-            .copied()
-            .unwrap_or(self.floor)
-            .max(self.floor)
+        // Entries are never below the floor: the map is emptied when the
+        // floor moves, and every entry since is a version read or
+        // committed after it.
+        self.towers.get(&id).copied().unwrap_or(self.floor)
     }
 }
 

@@ -403,16 +403,9 @@ impl Layer {
     /// patched from it here (see [`crate::tiles::towers::TowerPoints`]):
     /// the first tile of the new version does not rebuild it.
     fn patched(&self, removed: &[SortKey], added: Vec<Entry>) -> Self {
-        let mut next = Self {
-            by_key: self.by_key.clone(),
-            tree: self.tree.clone(),
-            since: self.since.clone(),
-            lineage: self.lineage,
-            seq: self.seq + 1,
-            dirty: self.dirty.clone(),
-            dirty_from: self.dirty_from,
-            tower_points: std::sync::OnceLock::new(),
-        };
+        let mut next = self.clone();
+        next.seq += 1;
+        next.tower_points = std::sync::OnceLock::new();
         for k in removed {
             if let Some(old) = next.by_key.remove(k) {
                 next.mark(old.envelope);
