@@ -22,6 +22,7 @@ use rstar::primitives::{GeomWithData, Line as RLine};
 use rstar::{AABB, RTree, RTreeObject};
 
 use super::model::{Clutter, CoverageConfig};
+use crate::coverage::link::{self, RadialFootprint, Terrain, Transmitter};
 use crate::domain::tower::Technology;
 use crate::spatial::frame::LocalFrame;
 use crate::spatial::geodesy::{
@@ -138,6 +139,45 @@ pub struct CoverSector {
     cos_lat: f64,
     sin_lat: f64,
     envelope: AABB<[f64; 2]>,
+    /// The terrain-aware footprint (`[terrain] enabled`, modelled range):
+    /// coverage comes from it, not from the wedge of `range_m`.
+    pub terrain: Option<Arc<TerrainSector>>,
+}
+
+/// What a terrain-aware sector needs to answer a point: its transmitter,
+/// its radial footprint, and the terrain and model to decide points near a
+/// coverage edge exactly.
+#[derive(Debug)]
+pub struct TerrainSector {
+    /// The transmitter's link-budget parameters.
+    pub tx: Transmitter,
+    /// The radial footprint.
+    pub footprint: RadialFootprint,
+    /// The terrain it was computed over.
+    pub terrain: Arc<Terrain>,
+    /// The model it was computed with.
+    pub config: Arc<CoverageConfig>,
+}
+
+impl PartialEq for TerrainSector {
+    fn eq(&self, other: &Self) -> bool {
+        self.tx == other.tx
+            && self.footprint == other.footprint
+            && Arc::ptr_eq(&self.terrain, &other.terrain)
+    }
+}
+
+impl TerrainSector {
+    /// Whether the sector covers a point `d_m` metres away at
+    /// `bearing_deg` (already known to be inside the beam), at
+    /// (`lon`, `lat`): from the footprint's nodes, or by the exact link near
+    /// an edge.
+    pub fn covers(&self, offset_deg: f64, d_m: f64, lon: f64, lat: f64) -> bool {
+        match self.footprint.decide(offset_deg, d_m) {
+            Some(b) => b,
+            None => link::link(&self.config, &self.terrain, &self.tx, lon, lat).covered,
+        }
+    }
 }
 
 impl RTreeObject for CoverSector {
@@ -165,6 +205,7 @@ impl CoverSector {
         range_m: f64,
         range_source: RangeSource,
         frame: &LocalFrame,
+        terrain: Option<Arc<TerrainSector>>,
     ) -> Self {
         let (n, m) = radii_m(s.lat);
         let rad = std::f64::consts::PI / 180.0;
@@ -184,9 +225,21 @@ impl CoverSector {
             cos_lat: s.lat.to_radians().cos(),
             sin_lat: s.lat.to_radians().sin(),
             envelope: AABB::from_point([0.0, 0.0]),
+            terrain,
         };
         c.envelope = c.wedge_envelope(frame);
         c
+    }
+
+    /// Farthest distance at which the sector may cover a point, metres:
+    /// `range_m`, or the footprint's reach plus one node step.
+    pub fn reach_m(&self) -> f64 {
+        match &self.terrain {
+            Some(t) => {
+                t.footprint.reach_m + t.footprint.node_len_m.iter().copied().fold(0.0, f64::max)
+            }
+            None => self.range_m,
+        }
     }
 
     /// True for an omnidirectional sector (beamwidth 360°).
@@ -197,7 +250,7 @@ impl CoverSector {
     /// Bounding box of the wedge in `frame`, inflated by the frame's distortion bound.
     fn wedge_envelope(&self, frame: &LocalFrame) -> AABB<[f64; 2]> {
         let [x, y] = frame.fwd(self.lon, self.lat);
-        let r = self.range_m;
+        let r = self.reach_m();
         let (mut x0, mut y0, mut x1, mut y1) = (x, y, x, y);
         let mut include = |b: f64| {
             let (s, c) = b.to_radians().sin_cos();
@@ -227,7 +280,7 @@ impl CoverSector {
     /// Fast east/north offset from the antenna to `(lon, lat)`, metres.
     #[inline]
     fn offset(&self, lon: f64, lat: f64) -> (f64, f64) {
-        if self.range_m > FAST_RANGE_M {
+        if self.range_m > FAST_RANGE_M || self.terrain.is_some() {
             return offset_m((self.lon, self.lat), (lon, lat));
         }
         // First-order expansion of cos(φ_mid) about the antenna latitude.
@@ -241,6 +294,9 @@ impl CoverSector {
     /// `(lon, lat)`, else `None`.
     #[inline]
     pub fn covers(&self, lon: f64, lat: f64) -> Option<(f64, f64)> {
+        if let Some(t) = &self.terrain {
+            return self.covers_terrain(t, lon, lat);
+        }
         let (dx, dy) = self.offset(lon, lat);
         let d2 = dx * dx + dy * dy;
         let reach = self.range_m + EXACT_BAND_M;
@@ -265,8 +321,27 @@ impl CoverSector {
         (inside_angle && d <= self.range_m).then_some((d, bearing))
     }
 
+    /// The terrain-aware decision: the beam, then the footprint (distance
+    /// as the profile measures it).
+    fn covers_terrain(&self, t: &TerrainSector, lon: f64, lat: f64) -> Option<(f64, f64)> {
+        let (dx, dy) = offset_m((self.lon, self.lat), (lon, lat));
+        let d = crate::coverage::profile::path_length_m((self.lon, self.lat), (lon, lat));
+        if d > self.reach_m() {
+            return None;
+        }
+        let bearing = initial_bearing(dx, dy, lon - self.lon, self.sin_lat);
+        if d == 0.0 {
+            return Some((0.0, bearing));
+        }
+        let offset = link::beam_offset_deg(&t.footprint, bearing)?;
+        t.covers(offset, d, lon, lat).then_some((d, bearing))
+    }
+
     /// The decision with Karney's geodesic, for points near a boundary.
     pub fn covers_exact(&self, lon: f64, lat: f64) -> Option<(f64, f64)> {
+        if self.terrain.is_some() {
+            return self.covers(lon, lat);
+        }
         let (d, b) = geodesic((self.lon, self.lat), (lon, lat));
         let inside = d <= self.range_m
             && (self.is_omni()
@@ -356,8 +431,17 @@ pub struct CoverageIndex {
     pub area_grids: Arc<crate::spatial::grid::GridCache>,
     /// The configuration the ranges were computed with.
     pub config: Arc<CoverageConfig>,
+    /// The terrain and land use (`[terrain] enabled`), else `None`.
+    pub terrain: Option<Arc<Terrain>>,
     /// Incremented on every change.
     pub version: u64,
+}
+
+fn load_terrain(config: &CoverageConfig) -> Option<Arc<Terrain>> {
+    Terrain::for_config(config).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "terrain not loaded; coverage is flat");
+        None
+    })
 }
 
 fn fibre_tree(frame: &LocalFrame, fibre: &[FibreInput]) -> RTree<FibreSegment> {
@@ -497,9 +581,52 @@ impl CoverageIndex {
             data_centres: Arc::new(RTree::new()),
             areas: Arc::new(Vec::new()),
             area_grids: Arc::default(),
+            terrain: load_terrain(&config),
             config,
             version: 0,
         }
+    }
+
+    /// The transmitter of a sector for link budgets.
+    fn transmitter(config: &CoverageConfig, areas: &[Area], s: &SectorInput) -> Transmitter {
+        Transmitter {
+            lon: s.lon,
+            lat: s.lat,
+            height_m: s.height_m,
+            eirp_dbm: s.eirp_dbm,
+            frequency_mhz: s.frequency_mhz,
+            technology: s.technology,
+            fallback_clutter: clutter_at(areas, config, s.lon, s.lat),
+        }
+    }
+
+    /// The terrain-aware footprint of a modelled sector (`None` without
+    /// terrain or with an explicit range).
+    fn terrain_sector(
+        config: &Arc<CoverageConfig>,
+        terrain: Option<&Arc<Terrain>>,
+        areas: &[Area],
+        s: &SectorInput,
+    ) -> Option<Arc<TerrainSector>> {
+        let terrain = terrain?;
+        if s.range_m.is_some() {
+            return None;
+        }
+        let tx = Self::transmitter(config, areas, s);
+        let footprint =
+            link::radial_footprint(config, terrain, &tx, s.azimuth_deg, s.beamwidth_deg);
+        Some(Arc::new(TerrainSector {
+            tx,
+            footprint,
+            terrain: terrain.clone(),
+            config: config.clone(),
+        }))
+    }
+
+    /// The transmitter of `s` as this index models it (for
+    /// `/coverage/profile`).
+    pub fn transmitter_of(&self, s: &SectorInput) -> Transmitter {
+        Self::transmitter(&self.config, &self.areas, s)
     }
 
     /// The range (metres) and its source for a sector in `areas`.
@@ -576,10 +703,12 @@ impl CoverageIndex {
         let mut operators = Vec::new();
         let mut groups: BTreeMap<(Technology, u16), Vec<CoverSector>> = BTreeMap::new();
         let mut by_tower: HashMap<i64, Vec<CoverSector>> = HashMap::new();
-        for s in sectors {
+        let terrain = load_terrain(&config);
+        let footprints = Self::terrain_sectors(&config, terrain.as_ref(), &areas, sectors);
+        for (s, ts) in sectors.iter().zip(footprints) {
             let op = op_index(&mut operators, &s.operator)?;
             let (range, source) = Self::sector_range(&config, &areas, s);
-            let c = CoverSector::new(s, op, range, source, &frame);
+            let c = CoverSector::new(s, op, range, source, &frame, ts);
             by_tower.entry(s.tower_id).or_default().push(c.clone());
             groups.entry((s.technology, op)).or_default().push(c);
         }
@@ -598,7 +727,38 @@ impl CoverageIndex {
             areas: Arc::new(areas),
             area_grids: Arc::default(),
             config,
+            terrain,
             version,
+        })
+    }
+
+    /// Footprints of many sectors, on up to [`crate::cpu::workers`] threads.
+    fn terrain_sectors(
+        config: &Arc<CoverageConfig>,
+        terrain: Option<&Arc<Terrain>>,
+        areas: &[Area],
+        sectors: &[SectorInput],
+    ) -> Vec<Option<Arc<TerrainSector>>> {
+        if terrain.is_none() {
+            return vec![None; sectors.len()];
+        }
+        let threads = crate::cpu::workers().max(1);
+        let chunk = sectors.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = sectors
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|s| Self::terrain_sector(config, terrain, areas, s))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
         })
     }
 
@@ -642,7 +802,8 @@ impl CoverageIndex {
                 }
                 let op = op_index(&mut operators, &s.operator)?;
                 let (range, source) = Self::sector_range(&self.config, &self.areas, s);
-                fresh.push(CoverSector::new(s, op, range, source, &self.frame));
+                let ts = Self::terrain_sector(&self.config, self.terrain.as_ref(), &self.areas, s);
+                fresh.push(CoverSector::new(s, op, range, source, &self.frame, ts));
             }
             let by_tower = next.by_tower.shard_mut(*tower_id);
             if let Some(old) = by_tower.remove(tower_id) {
@@ -682,7 +843,18 @@ impl CoverageIndex {
                     return false;
                 }
                 let (range, source) = Self::sector_range(&self.config, &self.areas, s);
-                *c == CoverSector::new(s, op as u16, range, source, &self.frame)
+                // A held footprint computed for the same transmitter is
+                // reused (the comparison below checks beam and position).
+                let ts = match &c.terrain {
+                    Some(t)
+                        if s.range_m.is_none()
+                            && t.tx == Self::transmitter(&self.config, &self.areas, s) =>
+                    {
+                        Some(t.clone())
+                    }
+                    _ => Self::terrain_sector(&self.config, self.terrain.as_ref(), &self.areas, s),
+                };
+                *c == CoverSector::new(s, op as u16, range, source, &self.frame, ts)
             })
     }
 

@@ -39,6 +39,23 @@ pub enum Clutter {
     Suburban,
     /// Rural, open.
     Rural,
+    /// Forest: the open-area model plus the forest's loss.
+    Forest,
+    /// Water: open ground over water.
+    Water,
+}
+
+impl Clutter {
+    /// The serialized name (`urban`, `suburban`, `rural`, `forest`, `water`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Clutter::Urban => "urban",
+            Clutter::Suburban => "suburban",
+            Clutter::Rural => "rural",
+            Clutter::Forest => "forest",
+            Clutter::Water => "water",
+        }
+    }
 }
 
 /// Which empirical model produced a path loss.
@@ -82,6 +99,57 @@ pub struct CoverageConfig {
     pub clutter_margin_db: BTreeMap<Clutter, f64>,
     /// Clutter classes.
     pub clutter: ClutterConfig,
+    /// Terrain (DEM) settings; without the section, coverage is flat.
+    #[serde(default)]
+    pub terrain: TerrainConfig,
+    /// Land-use settings; without the section, clutter is per district.
+    #[serde(default)]
+    pub landuse: Option<LandUseConfig>,
+}
+
+/// How the terrain enters the model (`[terrain]` in `config/coverage.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerrainConfig {
+    /// Use the DEM and the land use (`false`: the flat model, ranges from
+    /// the link budget over smooth earth with the district's clutter).
+    #[serde(default)]
+    pub enabled: bool,
+    /// A DEM folder (every `.tif`/`.tiff`/`.hgt` in it) or file; relative
+    /// paths are taken from the working directory, then from the source
+    /// tree.
+    #[serde(default)]
+    pub dem: Option<std::path::PathBuf>,
+    /// Effective earth-radius factor k (4/3 for standard refraction).
+    #[serde(default = "default_k")]
+    pub k_factor: f64,
+}
+
+fn default_k() -> f64 {
+    4.0 / 3.0
+}
+
+impl Default for TerrainConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            dem: None,
+            k_factor: default_k(),
+        }
+    }
+}
+
+/// Where the land use comes from and how its values map to clutter
+/// (`[landuse]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LandUseConfig {
+    /// A GeoJSON FeatureCollection of polygons, lon/lat.
+    pub file: std::path::PathBuf,
+    /// Attributes holding the class, tried in order.
+    pub attributes: Vec<String>,
+    /// Clutter class per attribute value; unmapped values are ignored.
+    pub classes: BTreeMap<String, Clutter>,
 }
 
 /// Errors reading the configuration.
@@ -132,6 +200,16 @@ impl CoverageConfig {
         if !(c.receiver_height_m > 0.0 && c.receiver_height_m <= 10.0) {
             return Err(ConfigError::Parse(
                 "receiver_height_m must be in (0, 10]".into(),
+            ));
+        }
+        if !(c.terrain.k_factor.is_finite() && (0.5..=10.0).contains(&c.terrain.k_factor)) {
+            return Err(ConfigError::Parse(
+                "terrain.k_factor must be in [0.5, 10]".into(),
+            ));
+        }
+        if c.terrain.enabled && c.terrain.dem.is_none() && c.landuse.is_none() {
+            return Err(ConfigError::Parse(
+                "terrain.enabled needs terrain.dem or a [landuse] section".into(),
             ));
         }
         if !(c.min_range_m > 0.0 && c.min_range_m < c.max_range_m && c.max_range_m <= 100_000.0) {
@@ -217,7 +295,7 @@ fn model_for(f_mhz: f64, hb: f64, hm: f64, clutter: Clutter) -> LogLinear {
         match clutter {
             Clutter::Urban => {}
             Clutter::Suburban => a -= 2.0 * (f_mhz / 28.0).log10().powi(2) + 5.4,
-            Clutter::Rural => a += open_area_correction(f_mhz),
+            Clutter::Rural | Clutter::Forest | Clutter::Water => a += open_area_correction(f_mhz),
         }
         LogLinear {
             a,
@@ -231,7 +309,7 @@ fn model_for(f_mhz: f64, hb: f64, hm: f64, clutter: Clutter) -> LogLinear {
         match clutter {
             Clutter::Urban => a += 3.0,
             Clutter::Suburban => {}
-            Clutter::Rural => a += open_area_correction(f_mhz),
+            Clutter::Rural | Clutter::Forest | Clutter::Water => a += open_area_correction(f_mhz),
         }
         LogLinear {
             a,
@@ -250,7 +328,7 @@ fn model_for(f_mhz: f64, hb: f64, hm: f64, clutter: Clutter) -> LogLinear {
                 three_d: true,
                 model: Model::Tr38901Uma,
             },
-            Clutter::Rural => {
+            Clutter::Rural | Clutter::Forest | Clutter::Water => {
                 let (w, h) = (20.0_f64, 5.0_f64);
                 let slope = 43.42 - 3.1 * hb.log10();
                 let a = 161.04 - 7.1 * w.log10() + 7.5 * h.log10()

@@ -1,0 +1,487 @@
+//! Terrain-aware link budgets and the radial footprints built from them.
+//!
+//! With `[terrain] enabled = true` a sector without an explicit `range_m`
+//! covers a point when, within its beam and `max_range_m`,
+//!
+//! ```text
+//! rx_dbm = eirp_dbm − L_emp(d, clutter_rx) − J_deygout(profile) − clutter_margin_db(clutter_rx)
+//!        ≥ threshold_dbm(technology)
+//! ```
+//!
+//! (or the point is within `min_range_m`), where `L_emp` is the empirical
+//! model of [`crate::coverage::model`] for the receiver's clutter class,
+//! `J_deygout` the diffraction loss of the terrain profile
+//! ([`crate::coverage::profile`]) and `clutter_rx` the class of the land-use
+//! cell at the receiver ([`crate::coverage::landuse`]), or the class of the
+//! sector's district where the land use has no polygon. Sectors with an
+//! explicit `range_m` keep it: that is the planner's measured answer.
+//!
+//! **Footprints.** Each such sector's coverage is computed once, along
+//! radials every ≤ 1° across its beam (360 for an omni), at nodes one DEM
+//! pixel apart along the dominant axis (≈ 31 m), out to the farthest
+//! distance any clutter class could reach without terrain. A node is
+//! covered exactly when [`link`] says the point is: the profile of the path
+//! to node `j` has the same samples as nodes `0..=j` of the radial. A point
+//! between nodes is answered from the four nodes around it when they
+//! agree, and by [`link`] itself when they do not (near a coverage edge),
+//! so a point query agrees with `/coverage/profile` except where coverage
+//! changes and changes back between two neighbouring radials.
+
+use std::collections::HashMap;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::coverage::landuse::{ClutterGrid, LandUse, LandUseError};
+use crate::coverage::model::{Clutter, CoverageConfig, Model, path_loss_db};
+use crate::coverage::profile::{
+    self, Path, Profile, deygout_loss_db, path_length_m, sample_cell_deg,
+};
+use crate::coverage::terrain::{Dem, DemError};
+use crate::domain::tower::Technology;
+use crate::spatial::geodesy::{angle_between, metres_per_degree};
+
+/// Errors loading the terrain and land use.
+#[derive(Debug, thiserror::Error)]
+pub enum TerrainError {
+    /// The DEM could not be read.
+    #[error(transparent)]
+    Dem(#[from] DemError),
+    /// The land use could not be read.
+    #[error(transparent)]
+    LandUse(#[from] LandUseError),
+}
+
+/// The loaded terrain and land use of a configuration.
+#[derive(Debug, Default)]
+pub struct Terrain {
+    /// The elevation model (possibly empty).
+    pub dem: Dem,
+    /// The land use rasterised, if configured.
+    pub clutter: Option<ClutterGrid>,
+    /// Classed land-use polygons read.
+    pub landuse_polygons: usize,
+    /// Effective earth-radius factor.
+    pub k_factor: f64,
+}
+
+type Cache = Mutex<HashMap<String, Arc<Terrain>>>;
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    CACHE.get_or_init(Cache::default)
+}
+
+/// A configured path: as given when it exists (or is absolute), else
+/// relative to the source tree (where `data/` ships the sample's DEM).
+pub fn resolve(path: &FsPath) -> PathBuf {
+    if path.is_absolute() || path.exists() {
+        return path.to_path_buf();
+    }
+    let in_tree = FsPath::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    if in_tree.exists() {
+        in_tree
+    } else {
+        path.to_path_buf()
+    }
+}
+
+impl Terrain {
+    /// The terrain of `config`, read once per process and shared (`None`
+    /// when `[terrain] enabled` is false).
+    ///
+    /// # Errors
+    /// When the DEM or the land use cannot be read.
+    pub fn for_config(config: &CoverageConfig) -> Result<Option<Arc<Terrain>>, TerrainError> {
+        if !config.terrain.enabled {
+            return Ok(None);
+        }
+        let key = format!("{:?}|{:?}", config.terrain, config.landuse);
+        if let Some(t) = cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(Some(t));
+        }
+        let dem = match &config.terrain.dem {
+            Some(p) => Dem::load(&resolve(p))?,
+            None => Dem::default(),
+        };
+        let (clutter, landuse_polygons) = match &config.landuse {
+            Some(lu) => {
+                let layer = LandUse::load(&resolve(&lu.file), &lu.attributes, &lu.classes)?;
+                (ClutterGrid::from_landuse(&layer), layer.len())
+            }
+            None => (None, 0),
+        };
+        let t = Arc::new(Terrain {
+            dem,
+            clutter,
+            landuse_polygons,
+            k_factor: config.terrain.k_factor,
+        });
+        if let Ok(mut c) = cache().lock() {
+            c.insert(key, t.clone());
+        }
+        Ok(Some(t))
+    }
+
+    /// The land-use class at (`lon`, `lat`), if the land use has one.
+    #[inline]
+    pub fn landuse_at(&self, lon: f64, lat: f64) -> Option<Clutter> {
+        self.clutter.as_ref()?.clutter_at(lon, lat)
+    }
+
+    /// Bytes held by the DEM and the clutter grid.
+    pub fn approx_bytes(&self) -> usize {
+        self.dem.approx_bytes() + self.clutter.as_ref().map_or(0, ClutterGrid::approx_bytes)
+    }
+}
+
+/// What a link budget needs of a transmitter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Transmitter {
+    /// Antenna (lon, lat), degrees.
+    pub lon: f64,
+    /// Latitude, degrees.
+    pub lat: f64,
+    /// Antenna height above ground, metres.
+    pub height_m: f64,
+    /// EIRP, dBm.
+    pub eirp_dbm: f64,
+    /// Carrier frequency, MHz.
+    pub frequency_mhz: f64,
+    /// Technology (its threshold).
+    pub technology: Technology,
+    /// Clutter where the land use has none: the sector's district class.
+    pub fallback_clutter: Clutter,
+}
+
+/// Where a receiver's clutter class came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClutterSource {
+    /// A land-use polygon.
+    Landuse,
+    /// The sector's district (no land-use polygon there).
+    District,
+}
+
+/// A link budget from a transmitter to a point.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Link {
+    /// The terrain profile.
+    pub profile: Profile,
+    /// The receiver's clutter class.
+    pub clutter: Clutter,
+    /// Where that class came from.
+    pub clutter_source: ClutterSource,
+    /// Empirical model used.
+    pub model: Model,
+    /// Empirical path loss, dB.
+    pub empirical_loss_db: f64,
+    /// Clutter margin of the receiver's class, dB.
+    pub clutter_loss_db: f64,
+    /// Total path loss (empirical + diffraction + clutter), dB.
+    pub path_loss_db: f64,
+    /// Received power, dBm.
+    pub rx_dbm: f64,
+    /// The technology's threshold, dBm.
+    pub threshold_dbm: f64,
+    /// The budget is met (beam not considered).
+    pub covered: bool,
+}
+
+fn receiver_clutter(
+    terrain: &Terrain,
+    tx: &Transmitter,
+    lon: f64,
+    lat: f64,
+) -> (Clutter, ClutterSource) {
+    match terrain.landuse_at(lon, lat) {
+        Some(c) => (c, ClutterSource::Landuse),
+        None => (tx.fallback_clutter, ClutterSource::District),
+    }
+}
+
+/// Whether the budget is met at `d_m` with diffraction `diff_db` and
+/// clutter `clutter`, and the budget's parts.
+fn budget(
+    config: &CoverageConfig,
+    tx: &Transmitter,
+    d_m: f64,
+    diff_db: f64,
+    clutter: Clutter,
+) -> (bool, f64, f64, Model, f64) {
+    let (emp, model) = path_loss_db(
+        tx.frequency_mhz,
+        tx.height_m,
+        config.receiver_height_m,
+        d_m.max(1.0),
+        clutter,
+    );
+    let margin = config
+        .clutter_margin_db
+        .get(&clutter)
+        .copied()
+        .unwrap_or(0.0);
+    let rx = tx.eirp_dbm - emp - diff_db - margin;
+    let covered = d_m <= config.min_range_m
+        || (d_m <= config.max_range_m && rx >= config.threshold(tx.technology));
+    (covered, rx, emp, model, margin)
+}
+
+/// The link budget from `tx` to (`lon`, `lat`) over `terrain`.
+pub fn link(
+    config: &CoverageConfig,
+    terrain: &Terrain,
+    tx: &Transmitter,
+    lon: f64,
+    lat: f64,
+) -> Link {
+    let path = Path {
+        tx: (tx.lon, tx.lat),
+        tx_height_m: tx.height_m,
+        rx: (lon, lat),
+        rx_height_m: config.receiver_height_m,
+        frequency_mhz: tx.frequency_mhz,
+    };
+    let profile = profile::profile(&terrain.dem, &path, terrain.k_factor);
+    let (clutter, clutter_source) = receiver_clutter(terrain, tx, lon, lat);
+    let (covered, rx, emp, model, margin) = budget(
+        config,
+        tx,
+        profile.distance_m,
+        profile.diffraction_loss_db,
+        clutter,
+    );
+    Link {
+        clutter,
+        clutter_source,
+        model,
+        empirical_loss_db: emp,
+        clutter_loss_db: margin,
+        path_loss_db: emp + profile.diffraction_loss_db + margin,
+        rx_dbm: rx,
+        threshold_dbm: config.threshold(tx.technology),
+        covered,
+        profile,
+    }
+}
+
+/// Most radials of one footprint.
+pub const MAX_RADIALS: usize = 360;
+
+/// A sector's coverage along radials: for each radial, which nodes
+/// (every pixel along the dominant axis) are covered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RadialFootprint {
+    /// Bearing of radial 0, degrees clockwise from north.
+    pub start_deg: f64,
+    /// Angle between radials, degrees.
+    pub step_deg: f64,
+    /// Number of radials.
+    pub radials: usize,
+    /// True for an omni (radials wrap around).
+    pub omni: bool,
+    /// Nodes per radial (node 0 is the antenna).
+    pub nodes: usize,
+    /// Length of one node step on each radial, metres.
+    pub node_len_m: Vec<f64>,
+    /// Covered bits, `radials × words` u64s.
+    bits: Vec<u64>,
+    words: usize,
+    /// Farthest covered node, metres.
+    pub reach_m: f64,
+    /// Share of nodes whose profile had terrain (0–1).
+    pub terrain_share: f64,
+}
+
+impl RadialFootprint {
+    fn bit(&self, r: usize, j: usize) -> bool {
+        j < self.nodes && (self.bits[r * self.words + j / 64] >> (j % 64)) & 1 == 1
+    }
+
+    /// Bytes held.
+    pub fn approx_bytes(&self) -> usize {
+        self.bits.len() * 8 + self.node_len_m.len() * 8 + std::mem::size_of::<Self>()
+    }
+
+    /// The covered intervals of radial `r` as (from, to) node distances,
+    /// metres.
+    pub fn intervals(&self, r: usize) -> Vec<(f64, f64)> {
+        let mut out = Vec::new();
+        let mut start: Option<usize> = None;
+        for j in 0..=self.nodes {
+            let on = j < self.nodes && self.bit(r, j);
+            match (on, start) {
+                (true, None) => start = Some(j),
+                (false, Some(s)) => {
+                    out.push((
+                        s as f64 * self.node_len_m[r],
+                        (j - 1) as f64 * self.node_len_m[r],
+                    ));
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The decision from the nodes around a point at `offset_deg`
+    /// clockwise from radial 0 and `d_m` metres: `Some(covered)` when the
+    /// (up to) four nodes around it agree, `None` when they do not.
+    pub fn decide(&self, offset_deg: f64, d_m: f64) -> Option<bool> {
+        let fr = offset_deg / self.step_deg;
+        let r0 = fr.floor().max(0.0) as usize;
+        let (r0, r1) = if self.omni {
+            (r0 % self.radials, (r0 + 1) % self.radials)
+        } else {
+            let r0 = r0.min(self.radials - 1);
+            (r0, (r0 + 1).min(self.radials - 1))
+        };
+        let mut seen: Option<bool> = None;
+        for r in [r0, r1] {
+            let fj = d_m / self.node_len_m[r];
+            let j0 = fj.floor() as usize;
+            for j in [j0, j0 + 1] {
+                let b = self.bit(r, j);
+                match seen {
+                    None => seen = Some(b),
+                    Some(s) if s != b => return None,
+                    _ => {}
+                }
+            }
+        }
+        seen
+    }
+}
+
+/// Farthest distance, metres, any clutter class could reach from `tx`
+/// without terrain (diffraction only ever adds loss).
+fn reach_bound_m(config: &CoverageConfig, tx: &Transmitter) -> f64 {
+    [
+        Clutter::Urban,
+        Clutter::Suburban,
+        Clutter::Rural,
+        Clutter::Forest,
+        Clutter::Water,
+    ]
+    .into_iter()
+    .map(|c| {
+        config
+            .range_m(tx.technology, tx.eirp_dbm, tx.frequency_mhz, tx.height_m, c)
+            .0
+    })
+    .fold(config.min_range_m, f64::max)
+    .min(config.max_range_m)
+}
+
+/// Computes the radial footprint of a sector at `tx` with `azimuth_deg` and
+/// `beamwidth_deg` (≥ 360: omni).
+pub fn radial_footprint(
+    config: &CoverageConfig,
+    terrain: &Terrain,
+    tx: &Transmitter,
+    azimuth_deg: f64,
+    beamwidth_deg: f64,
+) -> RadialFootprint {
+    let omni = beamwidth_deg >= 360.0;
+    let (start_deg, step_deg, radials) = if omni {
+        (0.0, 1.0, 360)
+    } else {
+        let bw = beamwidth_deg.max(0.0);
+        let n = ((bw / 1.0).ceil() as usize + 1).clamp(2, MAX_RADIALS);
+        (azimuth_deg - bw / 2.0, bw / (n - 1) as f64, n)
+    };
+    let bound = reach_bound_m(config, tx);
+    let cell = sample_cell_deg(&terrain.dem);
+    let (m_lon, m_lat) = metres_per_degree(tx.lat);
+    // Nodes along the radial with the shortest step (cardinal) bound all.
+    let min_step = (cell.0 * m_lon).min(cell.1 * m_lat);
+    let nodes = ((bound / min_step).ceil() as usize + 2).min(profile::MAX_SAMPLES);
+    let words = nodes.div_ceil(64);
+    let mut bits = vec![0u64; radials * words];
+    let mut node_len_m = Vec::with_capacity(radials);
+    let mut reach_m: f64 = 0.0;
+    let (mut with_terrain, mut total) = (0usize, 0usize);
+    let mut ground: Vec<Option<f64>> = Vec::with_capacity(nodes);
+    let mut known: Vec<f64> = Vec::with_capacity(nodes);
+    for r in 0..radials {
+        let b = (start_deg + step_deg * r as f64).rem_euclid(360.0);
+        let (s, c) = b.to_radians().sin_cos();
+        // Direction in degrees, scaled to one cell along the dominant axis.
+        let (ulon, ulat) = (s / m_lon, c / m_lat);
+        let scale = (ulon.abs() / cell.0).max(ulat.abs() / cell.1);
+        let (ulon, ulat) = (ulon / scale, ulat / scale);
+        let node = |j: usize| (tx.lon + ulon * j as f64, tx.lat + ulat * j as f64);
+        let len = path_length_m((tx.lon, tx.lat), node(1));
+        node_len_m.push(len);
+        ground.clear();
+        known.clear();
+        let mut all_known = true;
+        for j in 0..nodes {
+            let (lon, lat) = node(j);
+            let g = terrain.dem.elevation_m(lon, lat);
+            ground.push(g);
+            all_known &= g.is_some();
+            if all_known {
+                known.push(g.unwrap_or(0.0));
+            }
+            if j == 0 {
+                bits[r * words] |= 1;
+                continue;
+            }
+            let d = path_length_m((tx.lon, tx.lat), (lon, lat));
+            if d > bound + len {
+                break;
+            }
+            total += 1;
+            let diff = if all_known {
+                with_terrain += 1;
+                deygout_loss_db(
+                    &known[..=j],
+                    d,
+                    tx.height_m,
+                    config.receiver_height_m,
+                    tx.frequency_mhz,
+                    terrain.k_factor,
+                )
+            } else {
+                0.0
+            };
+            let (clutter, _) = receiver_clutter(terrain, tx, lon, lat);
+            if budget(config, tx, d, diff, clutter).0 {
+                bits[r * words + j / 64] |= 1 << (j % 64);
+                reach_m = reach_m.max(d);
+            }
+        }
+    }
+    RadialFootprint {
+        start_deg,
+        step_deg,
+        radials,
+        omni,
+        nodes,
+        node_len_m,
+        bits,
+        words,
+        reach_m,
+        terrain_share: if total == 0 {
+            0.0
+        } else {
+            with_terrain as f64 / total as f64
+        },
+    }
+}
+
+/// The offset of `bearing_deg` clockwise from a footprint's radial 0, or
+/// `None` outside the beam.
+pub fn beam_offset_deg(fp: &RadialFootprint, bearing_deg: f64) -> Option<f64> {
+    if fp.omni {
+        return Some((bearing_deg - fp.start_deg).rem_euclid(360.0));
+    }
+    let span = fp.step_deg * (fp.radials - 1) as f64;
+    let centre = fp.start_deg + span / 2.0;
+    if angle_between(bearing_deg, centre) > span / 2.0 + 1e-9 {
+        return None;
+    }
+    Some((bearing_deg - fp.start_deg).rem_euclid(360.0).min(span))
+}
