@@ -185,8 +185,15 @@ impl DemRaster {
         if !(fx >= -0.5 && fx <= w - 0.5 && fy >= -0.5 && fy <= h - 0.5) {
             return None;
         }
-        let fx = fx.clamp(0.0, w - 1.0);
-        let fy = fy.clamp(0.0, h - 1.0);
+        // A position within 1e-9 pixel of a pixel centre is that centre:
+        // the division above leaves rounding of ~1e-11 pixel, which would
+        // otherwise mix a neighbour in (the lookup is exact at centres).
+        let snap = |f: f64| {
+            let r = f.round();
+            if (f - r).abs() < 1e-9 { r } else { f }
+        };
+        let fx = snap(fx).clamp(0.0, w - 1.0);
+        let fy = snap(fy).clamp(0.0, h - 1.0);
         let (c0, r0) = (fx.floor() as usize, fy.floor() as usize);
         let (tx, ty) = (fx - c0 as f64, fy - r0 as f64);
         let c1 = (c0 + 1).min(self.width - 1);
