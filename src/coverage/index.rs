@@ -144,6 +144,17 @@ pub struct CoverSector {
     pub terrain: Option<Arc<TerrainSector>>,
 }
 
+/// Totals of an index's terrain-aware footprints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FootprintStats {
+    /// Sectors with a footprint.
+    pub footprints: usize,
+    /// Radials over all footprints.
+    pub radials: usize,
+    /// Bytes the footprints hold.
+    pub bytes: usize,
+}
+
 /// What a terrain-aware sector needs to answer a point: its transmitter,
 /// its radial footprint, and the terrain and model to decide points near a
 /// coverage edge exactly.
@@ -235,9 +246,7 @@ impl CoverSector {
     /// `range_m`, or the footprint's reach plus one node step.
     pub fn reach_m(&self) -> f64 {
         match &self.terrain {
-            Some(t) => {
-                t.footprint.reach_m + t.footprint.node_len_m.iter().copied().fold(0.0, f64::max)
-            }
+            Some(t) => t.footprint.reach_m + t.footprint.max_node_len_m,
             None => self.range_m,
         }
     }
@@ -325,7 +334,13 @@ impl CoverSector {
     /// as the profile measures it).
     fn covers_terrain(&self, t: &TerrainSector, lon: f64, lat: f64) -> Option<(f64, f64)> {
         let (dx, dy) = offset_m((self.lon, self.lat), (lon, lat));
-        let d = crate::coverage::profile::path_length_m((self.lon, self.lat), (lon, lat));
+        // As the profile measures it (the tangent-plane length within
+        // 20 km: `profile::path_length_m`).
+        let d = if dx.abs() < 14_000.0 && dy.abs() < 14_000.0 {
+            (dx * dx + dy * dy).sqrt()
+        } else {
+            crate::coverage::profile::path_length_m((self.lon, self.lat), (lon, lat))
+        };
         if d > self.reach_m() {
             return None;
         }
@@ -856,6 +871,22 @@ impl CoverageIndex {
                 };
                 *c == CoverSector::new(s, op as u16, range, source, &self.frame, ts)
             })
+    }
+
+    /// What the terrain-aware footprints hold: their number, radials and
+    /// bytes.
+    pub fn footprint_stats(&self) -> FootprintStats {
+        let mut st = FootprintStats::default();
+        for tree in self.trees.values() {
+            for c in tree.iter() {
+                if let Some(t) = &c.terrain {
+                    st.footprints += 1;
+                    st.radials += t.footprint.radials;
+                    st.bytes += t.footprint.approx_bytes();
+                }
+            }
+        }
+        st
     }
 
     /// Number of indexed sectors.

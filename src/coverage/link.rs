@@ -4,14 +4,14 @@
 //! covers a point when, within its beam and `max_range_m`,
 //!
 //! ```text
-//! rx_dbm = eirp_dbm − L_emp(d, clutter_rx) − J_deygout(profile) − clutter_margin_db(clutter_rx)
+//! rx_dbm = eirp_dbm − L_emp(d, clutter_rx) − L_diff(profile) − clutter_margin_db(clutter_rx)
 //!        ≥ threshold_dbm(technology)
 //! ```
 //!
 //! (or the point is within `min_range_m`), where `L_emp` is the empirical
 //! model of [`crate::coverage::model`] for the receiver's clutter class,
-//! `J_deygout` the diffraction loss of the terrain profile
-//! ([`crate::coverage::profile`]) and `clutter_rx` the class of the land-use
+//! `L_diff` the delta-Bullington diffraction loss of the terrain profile
+//! ([`crate::coverage::profile`], zero over smooth ground) and `clutter_rx` the class of the land-use
 //! cell at the receiver ([`crate::coverage::landuse`]), or the class of the
 //! sector's district where the land use has no polygon. Sectors with an
 //! explicit `range_m` keep it: that is the planner's measured answer.
@@ -34,7 +34,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::coverage::landuse::{ClutterGrid, LandUse, LandUseError};
 use crate::coverage::model::{Clutter, CoverageConfig, Model, path_loss_db};
 use crate::coverage::profile::{
-    self, Path, Profile, deygout_loss_db, path_length_m, sample_cell_deg,
+    self, Path, Profile, bullington_actual, diffraction_with, horizon_bound_m, path_length_m,
+    sample_cell_deg,
 };
 use crate::coverage::terrain::{Dem, DemError};
 use crate::domain::tower::Technology;
@@ -289,6 +290,8 @@ pub struct RadialFootprint {
     words: usize,
     /// Farthest covered node, metres.
     pub reach_m: f64,
+    /// Longest node step over the radials, metres.
+    pub max_node_len_m: f64,
     /// Share of nodes whose profile had terrain (0–1).
     pub terrain_share: f64,
 }
@@ -354,17 +357,27 @@ impl RadialFootprint {
     }
 }
 
+/// Every clutter class, in declaration order (`class as usize` indexes it).
+const CLUTTERS: [Clutter; 5] = [
+    Clutter::Urban,
+    Clutter::Suburban,
+    Clutter::Rural,
+    Clutter::Forest,
+    Clutter::Water,
+];
+
+/// The budget's room for diffraction at `d_m` with clutter `clutter`:
+/// (the flat budget is met, dB left before the threshold).
+fn budget_room(config: &CoverageConfig, tx: &Transmitter, d_m: f64, clutter: Clutter) -> (bool, f64) {
+    let (_, rx, ..) = budget(config, tx, d_m, 0.0, clutter);
+    (rx >= config.threshold(tx.technology), rx - config.threshold(tx.technology))
+}
+
 /// Farthest distance, metres, any clutter class could reach from `tx`
 /// without terrain (diffraction only ever adds loss).
 fn reach_bound_m(config: &CoverageConfig, tx: &Transmitter) -> f64 {
-    [
-        Clutter::Urban,
-        Clutter::Suburban,
-        Clutter::Rural,
-        Clutter::Forest,
-        Clutter::Water,
-    ]
-    .into_iter()
+    CLUTTERS
+        .into_iter()
     .map(|c| {
         config
             .range_m(tx.technology, tx.eirp_dbm, tx.frequency_mhz, tx.height_m, c)
@@ -391,6 +404,12 @@ pub fn radial_footprint(
         let n = ((bw / 1.0).ceil() as usize + 1).clamp(2, MAX_RADIALS);
         (azimuth_deg - bw / 2.0, bw / (n - 1) as f64, n)
     };
+    let flat_range_m = CLUTTERS.map(|c| {
+        config
+            .range_m(tx.technology, tx.eirp_dbm, tx.frequency_mhz, tx.height_m, c)
+            .0
+    });
+    let horizon_m = horizon_bound_m(tx.height_m, config.receiver_height_m, terrain.k_factor);
     let bound = reach_bound_m(config, tx);
     let cell = sample_cell_deg(&terrain.dem);
     let (m_lon, m_lat) = metres_per_degree(tx.lat);
@@ -434,26 +453,38 @@ pub fn radial_footprint(
                 break;
             }
             total += 1;
-            let diff = if all_known {
-                with_terrain += 1;
-                deygout_loss_db(
-                    &known[..=j],
-                    d,
-                    tx.height_m,
-                    config.receiver_height_m,
-                    tx.frequency_mhz,
-                    terrain.k_factor,
-                )
-            } else {
-                0.0
-            };
+            with_terrain += usize::from(all_known);
             let (clutter, _) = receiver_clutter(terrain, tx, lon, lat);
-            if budget(config, tx, d, diff, clutter).0 {
+            // Diffraction only ever adds loss: where the budget fails
+            // without it (beyond the class's flat range), or the point is
+            // within `min_range_m`, the decision needs no profile; where
+            // even Bullington's loss over the actual profile (an upper
+            // bound of the excess inside the horizon) leaves the budget met,
+            // the smooth-earth part is not needed either.
+            let covered = if d <= config.min_range_m {
+                true
+            } else if d > flat_range_m[clutter as usize] || !all_known {
+                d <= flat_range_m[clutter as usize]
+            } else {
+                let ground = &known[..=j];
+                let (rx_h, f, k) = (config.receiver_height_m, tx.frequency_mhz, terrain.k_factor);
+                let actual = bullington_actual(ground, d, tx.height_m, rx_h, f, k);
+                let (_, room_db) = budget_room(config, tx, d, clutter);
+                if d < horizon_m && actual.0 <= room_db {
+                    true
+                } else {
+                    let diff =
+                        diffraction_with(ground, d, tx.height_m, rx_h, f, k, actual).loss_db;
+                    diff <= room_db
+                }
+            };
+            if covered {
                 bits[r * words + j / 64] |= 1 << (j % 64);
                 reach_m = reach_m.max(d);
             }
         }
     }
+    let max_node_len_m = node_len_m.iter().copied().fold(0.0, f64::max);
     RadialFootprint {
         start_deg,
         step_deg,
@@ -464,6 +495,7 @@ pub fn radial_footprint(
         bits,
         words,
         reach_m,
+        max_node_len_m,
         terrain_share: if total == 0 {
             0.0
         } else {

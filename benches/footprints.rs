@@ -1,0 +1,85 @@
+//! Terrain-aware footprints: building every sector's radial footprint for
+//! the sample (1,500 towers) and for `FOOTPRINT_TOWERS` towers (default
+//! 100,000), over the shipped SRTM clip and OSM land use, with the model
+//! of `config/coverage.toml`; then one tower's rebuild (a write), and the
+//! point and batch query rates of the terrain index beside the flat one.
+//!
+//! Run: `cargo bench --bench footprints` (from the repository root).
+//! `FOOTPRINT_TOWERS=10000` for a shorter run.
+
+#![allow(clippy::unwrap_used)] // a benchmark aborts on a broken set-up
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use telecom_gis::coverage::index::CoverageIndex;
+use telecom_gis::coverage::model::CoverageConfig;
+
+fn main() {
+    let terrain = Arc::new(CoverageConfig::load(Path::new("config/coverage.toml")).unwrap());
+    assert!(terrain.terrain.enabled, "config/coverage.toml has terrain on");
+    let mut flat = (*terrain).clone();
+    flat.terrain.enabled = false;
+    let flat = Arc::new(flat);
+    let areas = support::areas();
+    // Load the DEM and land use once, outside the timings.
+    let t = Instant::now();
+    let _ = CoverageIndex::build(terrain.clone(), areas.clone(), &[], &[], &[], 1).unwrap();
+    eprintln!("terrain and land use loaded in {:.2} s", t.elapsed().as_secs_f64());
+    let big = support::env_usize("FOOTPRINT_TOWERS", 100_000);
+    for n in [1500, big] {
+        let towers = support::towers(n);
+        let sectors = support::sectors(&towers, usize::MAX, None);
+        let t = Instant::now();
+        let flat_index =
+            CoverageIndex::build(flat.clone(), areas.clone(), &sectors, &[], &[], 1).unwrap();
+        let flat_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let index =
+            CoverageIndex::build(terrain.clone(), areas.clone(), &sectors, &[], &[], 1).unwrap();
+        let terrain_s = t.elapsed().as_secs_f64();
+        let stats = index.footprint_stats();
+        eprintln!(
+            "{n} towers, {} sectors: flat index {flat_s:.2} s; terrain index {terrain_s:.2} s \
+             ({} footprints, {} radials, {:.1} MB)",
+            sectors.len(),
+            stats.footprints,
+            stats.radials,
+            stats.bytes as f64 / 1e6
+        );
+        let pts = support::points(200_000, 7);
+        for (name, ix) in [("flat", &flat_index), ("terrain", &index)] {
+            let t = Instant::now();
+            let covered = ix
+                .operators_covering_batch(&pts, None, 2)
+                .iter()
+                .filter(|m| **m != 0)
+                .count();
+            let s = t.elapsed().as_secs_f64();
+            eprintln!(
+                "  {name}: batch of {} points on 2 threads: {:.0} points/s ({covered} covered)",
+                pts.len(),
+                pts.len() as f64 / s
+            );
+        }
+        // One tower's rewrite: its sectors' footprints again.
+        let one: Vec<_> = sectors
+            .iter()
+            .filter(|s| s.tower_id == sectors[sectors.len() / 2].tower_id)
+            .cloned()
+            .collect();
+        let t = Instant::now();
+        let reps = 20;
+        for _ in 0..reps {
+            let _ = CoverageIndex::build(terrain.clone(), areas.clone(), &one, &[], &[], 1).unwrap();
+        }
+        eprintln!(
+            "  one tower ({} sectors) rebuilt: {:.1} ms",
+            one.len(),
+            t.elapsed().as_secs_f64() * 1e3 / reps as f64
+        );
+    }
+}
