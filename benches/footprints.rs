@@ -20,7 +20,10 @@ use telecom_gis::coverage::model::CoverageConfig;
 
 fn main() {
     let terrain = Arc::new(CoverageConfig::load(Path::new("config/coverage.toml")).unwrap());
-    assert!(terrain.terrain.enabled, "config/coverage.toml has terrain on");
+    assert!(
+        terrain.terrain.enabled,
+        "config/coverage.toml has terrain on"
+    );
     let mut flat = (*terrain).clone();
     flat.terrain.enabled = false;
     let flat = Arc::new(flat);
@@ -28,7 +31,10 @@ fn main() {
     // Load the DEM and land use once, outside the timings.
     let t = Instant::now();
     let _ = CoverageIndex::build(terrain.clone(), areas.clone(), &[], &[], &[], 1).unwrap();
-    eprintln!("terrain and land use loaded in {:.2} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "terrain and land use loaded in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     let big = support::env_usize("FOOTPRINT_TOWERS", 100_000);
     for n in [1500, big] {
         let towers = support::towers(n);
@@ -42,9 +48,29 @@ fn main() {
             CoverageIndex::build(terrain.clone(), areas.clone(), &sectors, &[], &[], 1).unwrap();
         let terrain_s = t.elapsed().as_secs_f64();
         let stats = index.footprint_stats();
+        // A restart: the same index from persisted footprints (decoded, not
+        // computed), without the database read.
+        let cache: telecom_gis::coverage::index::FootprintCache = sectors
+            .iter()
+            .flat_map(|s| index.tower_footprints(s.tower_id))
+            .map(|r| (r.sector_id, (r.input_key, r.footprint)))
+            .collect();
+        let t = Instant::now();
+        let (_, computed) = CoverageIndex::build_cached(
+            terrain.clone(),
+            areas.clone(),
+            &sectors,
+            &[],
+            &[],
+            1,
+            Some(&cache),
+        )
+        .unwrap();
+        let restart_s = t.elapsed().as_secs_f64();
+        assert!(computed.is_empty());
         eprintln!(
             "{n} towers, {} sectors: flat index {flat_s:.2} s; terrain index {terrain_s:.2} s \
-             ({} footprints, {} radials, {:.1} MB)",
+             ({} footprints, {} radials, {:.1} MB); from persisted footprints {restart_s:.2} s",
             sectors.len(),
             stats.footprints,
             stats.radials,
@@ -65,6 +91,18 @@ fn main() {
                 pts.len() as f64 / s
             );
         }
+        for (name, ix) in [("flat", &flat_index), ("terrain", &index)] {
+            let t = Instant::now();
+            let hits: usize = pts[..50_000]
+                .iter()
+                .map(|p| ix.covering(p[0], p[1], None, None).len())
+                .sum();
+            let s = t.elapsed().as_secs_f64();
+            eprintln!(
+                "  {name}: single-point queries on 1 thread: {:.0} points/s ({hits} hits)",
+                50_000.0 / s
+            );
+        }
         // One tower's rewrite: its sectors' footprints again.
         let one: Vec<_> = sectors
             .iter()
@@ -74,7 +112,8 @@ fn main() {
         let t = Instant::now();
         let reps = 20;
         for _ in 0..reps {
-            let _ = CoverageIndex::build(terrain.clone(), areas.clone(), &one, &[], &[], 1).unwrap();
+            let _ =
+                CoverageIndex::build(terrain.clone(), areas.clone(), &one, &[], &[], 1).unwrap();
         }
         eprintln!(
             "  one tower ({} sectors) rebuilt: {:.1} ms",

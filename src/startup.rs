@@ -62,17 +62,34 @@ pub async fn connect_with(url: Option<&str>, config: &db::PoolConfig) -> Result<
 }
 
 /// The coverage model: `path`, else `config/coverage.toml` when present,
-/// else the built-in copy.
+/// else the built-in copy of it; then `COVERAGE_TERRAIN=off` (or `on`)
+/// switches the terrain off (on) whatever the file says — the flat model
+/// without editing the file.
 ///
 /// # Errors
-/// When the file cannot be read or parsed.
+/// When the file cannot be read or parsed, or `COVERAGE_TERRAIN` is neither
+/// `on` nor `off`.
 pub fn load_coverage_config(path: Option<&Path>) -> Result<CoverageConfig> {
     let default = Path::new("config/coverage.toml");
-    Ok(match path {
+    let mut config = match path {
         Some(p) => CoverageConfig::load(p)?,
         None if default.is_file() => CoverageConfig::load(default)?,
-        None => CoverageConfig::default(),
-    })
+        None => CoverageConfig::shipped(),
+    };
+    match std::env::var("COVERAGE_TERRAIN").ok().as_deref() {
+        None | Some("") => {}
+        Some("on") => {
+            if config.terrain.dem.is_none() && config.landuse.is_none() {
+                anyhow::bail!(
+                    "COVERAGE_TERRAIN=on needs [terrain] dem or [landuse] in the coverage model"
+                );
+            }
+            config.terrain.enabled = true;
+        }
+        Some("off") => config.terrain.enabled = false,
+        Some(other) => anyhow::bail!("COVERAGE_TERRAIN must be on or off, not {other:?}"),
+    }
+    Ok(config)
 }
 
 /// The underserved thresholds: `path`, else `config/analysis.toml` when

@@ -144,6 +144,81 @@ pub struct CoverSector {
     pub terrain: Option<Arc<TerrainSector>>,
 }
 
+/// Where a `/coverage/profile` answer's `covered` comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoverageSource {
+    /// The sector's terrain-aware footprint.
+    Footprint,
+    /// The sector's explicit `range_m` (a wedge).
+    ExplicitRange,
+    /// The flat model's range (a wedge; terrain off).
+    FlatModel,
+    /// The sector is not in the index (its tower is not operational).
+    NotIndexed,
+}
+
+/// A sector's profile and budget to a point, and the index's answer there.
+#[derive(Debug, Clone)]
+pub struct SectorProfile {
+    /// The link budget over the terrain profile.
+    pub link: link::Link,
+    /// Bearing from the antenna, degrees clockwise from north.
+    pub bearing_deg: f64,
+    /// Within the sector's beam.
+    pub in_beam: bool,
+    /// In the beam and the budget met at this very point.
+    pub budget_met: bool,
+    /// What point, batch, gap and footprint answers say here.
+    pub covered: bool,
+    /// Where `covered` comes from.
+    pub source: CoverageSource,
+    /// The wedge's range, metres (the modelled range over flat ground for a
+    /// footprint sector); `None` when not indexed.
+    pub range_m: Option<f64>,
+}
+
+/// Persisted footprints as read back: per sector id, the input key they
+/// were computed for and the encoded footprint.
+pub type FootprintCache = HashMap<i64, ([u8; 32], Vec<u8>)>;
+
+/// A footprint to persist: sector id, input key, encoded footprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FootprintRow {
+    /// Sector id.
+    pub sector_id: i64,
+    /// [`input_key`] of the transmitter and beam.
+    pub input_key: [u8; 32],
+    /// [`RadialFootprint::encode`]'s bytes.
+    pub footprint: Vec<u8>,
+}
+
+/// SHA-256 of what a footprint depends on besides the model: the
+/// transmitter's position, height, EIRP, frequency, technology, fallback
+/// clutter, and the beam.
+pub fn input_key(tx: &Transmitter, azimuth_deg: f64, beamwidth_deg: f64) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for v in [
+        tx.lon,
+        tx.lat,
+        tx.height_m,
+        tx.eirp_dbm,
+        tx.frequency_mhz,
+        azimuth_deg,
+        beamwidth_deg,
+    ] {
+        h.update(v.to_le_bytes());
+    }
+    h.update(tx.technology.as_str());
+    h.update(tx.fallback_clutter.as_str());
+    h.finalize().into()
+}
+
+/// A sector's footprint (if terrain-aware) and whether it was computed
+/// rather than read back.
+type Footprinted = (Option<Arc<TerrainSector>>, bool);
+
 /// Totals of an index's terrain-aware footprints.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FootprintStats {
@@ -162,6 +237,8 @@ pub struct FootprintStats {
 pub struct TerrainSector {
     /// The transmitter's link-budget parameters.
     pub tx: Transmitter,
+    /// SHA-256 of the transmitter and beam ([`input_key`]).
+    pub input_key: [u8; 32],
     /// The radial footprint.
     pub footprint: RadialFootprint,
     /// The terrain it was computed over.
@@ -186,7 +263,7 @@ impl TerrainSector {
     pub fn covers(&self, offset_deg: f64, d_m: f64, lon: f64, lat: f64) -> bool {
         match self.footprint.decide(offset_deg, d_m) {
             Some(b) => b,
-            None => link::link(&self.config, &self.terrain, &self.tx, lon, lat).covered,
+            None => link::budget_met(&self.config, &self.terrain, &self.tx, lon, lat),
         }
     }
 }
@@ -616,32 +693,88 @@ impl CoverageIndex {
     }
 
     /// The terrain-aware footprint of a modelled sector (`None` without
-    /// terrain or with an explicit range).
+    /// terrain or with an explicit range): the one `cache` holds for the
+    /// same inputs, else computed (and then `true`).
     fn terrain_sector(
         config: &Arc<CoverageConfig>,
         terrain: Option<&Arc<Terrain>>,
         areas: &[Area],
         s: &SectorInput,
-    ) -> Option<Arc<TerrainSector>> {
-        let terrain = terrain?;
+        cache: Option<&FootprintCache>,
+    ) -> (Option<Arc<TerrainSector>>, bool) {
+        let Some(terrain) = terrain else {
+            return (None, false);
+        };
         if s.range_m.is_some() {
-            return None;
+            return (None, false);
         }
         let tx = Self::transmitter(config, areas, s);
-        let footprint =
-            link::radial_footprint(config, terrain, &tx, s.azimuth_deg, s.beamwidth_deg);
-        Some(Arc::new(TerrainSector {
+        let key = input_key(&tx, s.azimuth_deg, s.beamwidth_deg);
+        let cached = cache
+            .and_then(|c| c.get(&s.sector_id))
+            .filter(|(k, _)| *k == key)
+            .and_then(|(_, bytes)| RadialFootprint::decode(bytes));
+        let fresh = cached.is_none();
+        let footprint = cached.unwrap_or_else(|| {
+            link::radial_footprint(config, terrain, &tx, s.azimuth_deg, s.beamwidth_deg)
+        });
+        let t = Arc::new(TerrainSector {
             tx,
+            input_key: key,
             footprint,
             terrain: terrain.clone(),
             config: config.clone(),
-        }))
+        });
+        (Some(t), fresh)
     }
 
     /// The transmitter of `s` as this index models it (for
     /// `/coverage/profile`).
     pub fn transmitter_of(&self, s: &SectorInput) -> Transmitter {
         Self::transmitter(&self.config, &self.areas, s)
+    }
+
+    /// The terrain profile and link budget from sector `s` to (`lon`,
+    /// `lat`), with what this index answers there: what
+    /// `/coverage/profile` reports.
+    pub fn sector_profile(&self, s: &SectorInput, lon: f64, lat: f64) -> SectorProfile {
+        static NO_TERRAIN: std::sync::OnceLock<Arc<Terrain>> = std::sync::OnceLock::new();
+        let terrain = self
+            .terrain
+            .as_ref()
+            .unwrap_or_else(|| NO_TERRAIN.get_or_init(|| Arc::new(Terrain::default_flat())));
+        let tx = self.transmitter_of(s);
+        let link = link::link(&self.config, terrain, &tx, lon, lat);
+        let (dx, dy) = offset_m((s.lon, s.lat), (lon, lat));
+        let bearing_deg = if dx == 0.0 && dy == 0.0 {
+            0.0
+        } else {
+            initial_bearing(dx, dy, lon - s.lon, s.lat.to_radians().sin())
+        };
+        let in_beam = s.beamwidth_deg >= 360.0
+            || link.profile.distance_m == 0.0
+            || angle_between(bearing_deg, s.azimuth_deg) <= s.beamwidth_deg / 2.0;
+        let held = self
+            .tower_sectors(s.tower_id)
+            .iter()
+            .find(|c| c.sector_id == s.sector_id);
+        let source = match held {
+            None => CoverageSource::NotIndexed,
+            Some(c) if c.terrain.is_some() => CoverageSource::Footprint,
+            Some(c) if c.range_source == RangeSource::Explicit => CoverageSource::ExplicitRange,
+            Some(_) => CoverageSource::FlatModel,
+        };
+        let covered = held.is_some_and(|c| c.covers(lon, lat).is_some());
+        let budget_met = link.covered && in_beam;
+        SectorProfile {
+            link,
+            bearing_deg,
+            in_beam,
+            budget_met,
+            covered,
+            source,
+            range_m: held.map(|c| c.range_m),
+        }
     }
 
     /// The range (metres) and its source for a sector in `areas`.
@@ -683,6 +816,26 @@ impl CoverageIndex {
         data_centres: &[(i64, f64, f64)],
         version: u64,
     ) -> Result<Self, IndexError> {
+        Self::build_cached(config, areas, sectors, fibre, data_centres, version, None)
+            .map(|(index, _)| index)
+    }
+
+    /// [`build`](Self::build), taking each terrain-aware footprint from
+    /// `cache` when it holds one for the same inputs (and the caller checked
+    /// the model key), and returning the footprints it had to compute.
+    ///
+    /// # Errors
+    /// [`IndexError::TooManyOperators`].
+    pub fn build_cached(
+        config: Arc<CoverageConfig>,
+        areas: Vec<Area>,
+        sectors: &[SectorInput],
+        fibre: &[FibreInput],
+        data_centres: &[(i64, f64, f64)],
+        version: u64,
+        cache: Option<&FootprintCache>,
+    ) -> Result<(Self, Vec<FootprintRow>), IndexError> {
+        let mut computed = Vec::new();
         let mut ext = (
             f64::INFINITY,
             f64::INFINITY,
@@ -719,8 +872,15 @@ impl CoverageIndex {
         let mut groups: BTreeMap<(Technology, u16), Vec<CoverSector>> = BTreeMap::new();
         let mut by_tower: HashMap<i64, Vec<CoverSector>> = HashMap::new();
         let terrain = load_terrain(&config);
-        let footprints = Self::terrain_sectors(&config, terrain.as_ref(), &areas, sectors);
-        for (s, ts) in sectors.iter().zip(footprints) {
+        let footprints = Self::terrain_sectors(&config, terrain.as_ref(), &areas, sectors, cache);
+        for (s, (ts, fresh)) in sectors.iter().zip(footprints) {
+            if let (true, Some(t)) = (fresh, &ts) {
+                computed.push(FootprintRow {
+                    sector_id: s.sector_id,
+                    input_key: t.input_key,
+                    footprint: t.footprint.encode(),
+                });
+            }
             let op = op_index(&mut operators, &s.operator)?;
             let (range, source) = Self::sector_range(&config, &areas, s);
             let c = CoverSector::new(s, op, range, source, &frame, ts);
@@ -731,7 +891,7 @@ impl CoverageIndex {
             .into_iter()
             .map(|(k, v)| (k, Arc::new(RTree::bulk_load(v))))
             .collect();
-        Ok(Self {
+        let index = Self {
             frame,
             operators: Arc::new(operators),
             trees,
@@ -744,29 +904,44 @@ impl CoverageIndex {
             config,
             terrain,
             version,
-        })
+        };
+        Ok((index, computed))
     }
 
-    /// Footprints of many sectors, on up to [`crate::cpu::workers`] threads.
+    /// Footprints of many sectors (and whether each was computed), on up
+    /// to [`crate::cpu::workers`] threads taking sectors 16 at a time.
     fn terrain_sectors(
         config: &Arc<CoverageConfig>,
         terrain: Option<&Arc<Terrain>>,
         areas: &[Area],
         sectors: &[SectorInput],
-    ) -> Vec<Option<Arc<TerrainSector>>> {
+        cache: Option<&FootprintCache>,
+    ) -> Vec<Footprinted> {
         if terrain.is_none() {
-            return vec![None; sectors.len()];
+            return vec![(None, false); sectors.len()];
         }
-        let threads = crate::cpu::workers().max(1);
-        let chunk = sectors.len().div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = sectors
-                .chunks(chunk)
-                .map(|part| {
+        const BATCH: usize = 16;
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let threads = crate::cpu::workers().clamp(1, sectors.len().div_ceil(BATCH).max(1));
+        let mut parts: Vec<(usize, Vec<Footprinted>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    let next = &next;
                     scope.spawn(move || {
-                        part.iter()
-                            .map(|s| Self::terrain_sector(config, terrain, areas, s))
-                            .collect::<Vec<_>>()
+                        let mut done = Vec::new();
+                        loop {
+                            let at = next.fetch_add(BATCH, std::sync::atomic::Ordering::Relaxed);
+                            if at >= sectors.len() {
+                                break done;
+                            }
+                            let part = &sectors[at..(at + BATCH).min(sectors.len())];
+                            done.push((
+                                at,
+                                part.iter()
+                                    .map(|s| Self::terrain_sector(config, terrain, areas, s, cache))
+                                    .collect::<Vec<_>>(),
+                            ));
+                        }
                     })
                 })
                 .collect();
@@ -774,7 +949,9 @@ impl CoverageIndex {
                 .into_iter()
                 .flat_map(|h| h.join().unwrap_or_default())
                 .collect()
-        })
+        });
+        parts.sort_by_key(|(at, _)| *at);
+        parts.into_iter().flat_map(|(_, v)| v).collect()
     }
 
     /// A new snapshot with the fibre and data-centre trees rebuilt.
@@ -811,13 +988,29 @@ impl CoverageIndex {
         let mut operators = (*self.operators).clone();
         for (tower_id, sectors) in towers {
             let mut fresh = Vec::with_capacity(sectors.len());
+            // The footprints the tower's sectors hold now: a sector whose
+            // transmitter and beam did not change keeps its own.
+            let held: FootprintCache = self
+                .tower_sectors(*tower_id)
+                .iter()
+                .filter_map(|c| {
+                    let t = c.terrain.as_ref()?;
+                    Some((c.sector_id, (t.input_key, t.footprint.encode())))
+                })
+                .collect();
             for s in *sectors {
                 if !self.frame.contains_lat(s.lat) {
                     return Err(IndexError::OutsideFrame);
                 }
                 let op = op_index(&mut operators, &s.operator)?;
                 let (range, source) = Self::sector_range(&self.config, &self.areas, s);
-                let ts = Self::terrain_sector(&self.config, self.terrain.as_ref(), &self.areas, s);
+                let (ts, _) = Self::terrain_sector(
+                    &self.config,
+                    self.terrain.as_ref(),
+                    &self.areas,
+                    s,
+                    Some(&held),
+                );
                 fresh.push(CoverSector::new(s, op, range, source, &self.frame, ts));
             }
             let by_tower = next.by_tower.shard_mut(*tower_id);
@@ -867,10 +1060,35 @@ impl CoverageIndex {
                     {
                         Some(t.clone())
                     }
-                    _ => Self::terrain_sector(&self.config, self.terrain.as_ref(), &self.areas, s),
+                    // A modelled sector over terrain without a footprint
+                    // for this transmitter is not held as it is.
+                    _ if s.range_m.is_none() && self.terrain.is_some() => return false,
+                    _ => None,
                 };
                 *c == CoverSector::new(s, op as u16, range, source, &self.frame, ts)
             })
+    }
+
+    /// The terrain-aware footprints of tower `tower_id`'s sectors, as rows
+    /// to persist.
+    pub fn tower_footprints(&self, tower_id: i64) -> Vec<FootprintRow> {
+        self.tower_sectors(tower_id)
+            .iter()
+            .filter_map(|c| {
+                let t = c.terrain.as_ref()?;
+                Some(FootprintRow {
+                    sector_id: c.sector_id,
+                    input_key: t.input_key,
+                    footprint: t.footprint.encode(),
+                })
+            })
+            .collect()
+    }
+
+    /// The model key of the terrain and model the footprints are computed
+    /// with (`None`: flat model).
+    pub fn model_key(&self) -> Option<[u8; 32]> {
+        self.terrain.as_ref().map(|t| t.model_key)
     }
 
     /// What the terrain-aware footprints hold: their number, radials and

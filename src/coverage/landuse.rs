@@ -199,6 +199,17 @@ const CLASSES: [Clutter; 5] = [
 ];
 
 impl ClutterGrid {
+    /// Feeds the grid's extent and cells to `h` (for the model key of
+    /// persisted footprints).
+    pub fn digest_into(&self, h: &mut sha2::Sha256) {
+        use sha2::Digest;
+        h.update(self.west.to_le_bytes());
+        h.update(self.north.to_le_bytes());
+        h.update((self.width as u64).to_le_bytes());
+        h.update((self.height as u64).to_le_bytes());
+        h.update(&self.cells);
+    }
+
     /// Rasterises `landuse`; `None` when it is empty or its extent would
     /// need more than [`MAX_GRID_CELLS`] cells.
     pub fn from_landuse(landuse: &LandUse) -> Option<Self> {

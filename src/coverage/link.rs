@@ -63,6 +63,10 @@ pub struct Terrain {
     pub landuse_polygons: usize,
     /// Effective earth-radius factor.
     pub k_factor: f64,
+    /// SHA-256 of the footprint format, the model configuration, the DEM
+    /// and the clutter grid: persisted footprints are used only under the
+    /// same key.
+    pub model_key: [u8; 32],
 }
 
 type Cache = Mutex<HashMap<String, Arc<Terrain>>>;
@@ -111,16 +115,39 @@ impl Terrain {
             }
             None => (None, 0),
         };
+        let model_key = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(FOOTPRINT_FORMAT.to_le_bytes());
+            h.update(serde_json::to_vec(config).unwrap_or_default());
+            for r in dem.rasters() {
+                r.digest_into(&mut h);
+            }
+            if let Some(c) = &clutter {
+                c.digest_into(&mut h);
+            }
+            h.finalize().into()
+        };
         let t = Arc::new(Terrain {
             dem,
             clutter,
             landuse_polygons,
             k_factor: config.terrain.k_factor,
+            model_key,
         });
         if let Ok(mut c) = cache().lock() {
             c.insert(key, t.clone());
         }
         Ok(Some(t))
+    }
+
+    /// No DEM and no land use (profiles of the flat model: `terrain:
+    /// "none"`, the district's clutter).
+    pub fn default_flat() -> Self {
+        Self {
+            k_factor: 4.0 / 3.0,
+            ..Self::default()
+        }
     }
 
     /// The land-use class at (`lon`, `lat`), if the land use has one.
@@ -266,6 +293,58 @@ pub fn link(
     }
 }
 
+/// Version of the footprint algorithm and encoding; part of the model key,
+/// so a change of either invalidates persisted footprints.
+pub const FOOTPRINT_FORMAT: u32 = 1;
+
+/// Whether the budget from `tx` to (`lon`, `lat`) is met: the decision of
+/// [`link`]`(…).covered` (the beam not considered) without building the
+/// profile's samples, and without the profile at all where the receiver's
+/// class decides over flat ground — the index's answer near a footprint's
+/// edge.
+pub fn budget_met(
+    config: &CoverageConfig,
+    terrain: &Terrain,
+    tx: &Transmitter,
+    lon: f64,
+    lat: f64,
+) -> bool {
+    thread_local! {
+        static GROUND: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let d = path_length_m((tx.lon, tx.lat), (lon, lat));
+    if d <= config.min_range_m {
+        return true;
+    }
+    let (clutter, _) = receiver_clutter(terrain, tx, lon, lat);
+    let (flat, room_db) = budget_room(config, tx, d, clutter);
+    if !flat {
+        return false;
+    }
+    let (dlon, dlat) = (lon - tx.lon, lat - tx.lat);
+    let n = profile::intervals_for(dlon, dlat, sample_cell_deg(&terrain.dem));
+    GROUND.with_borrow_mut(|ground| {
+        ground.clear();
+        for i in 0..=n {
+            let t = i as f64 / n as f64;
+            match terrain
+                .dem
+                .elevation_m(tx.lon + dlon * t, tx.lat + dlat * t)
+            {
+                Some(g) => ground.push(g),
+                // No terrain on the path: the empirical model alone.
+                None => return true,
+            }
+        }
+        let (rx_h, f, k) = (config.receiver_height_m, tx.frequency_mhz, terrain.k_factor);
+        let actual = bullington_actual(ground, d, tx.height_m, rx_h, f, k);
+        if d < horizon_bound_m(tx.height_m, rx_h, k) && actual.0 <= room_db {
+            return true;
+        }
+        diffraction_with(ground, d, tx.height_m, rx_h, f, k, actual).loss_db <= room_db
+    })
+}
+
 /// Most radials of one footprint.
 pub const MAX_RADIALS: usize = 360;
 
@@ -297,6 +376,84 @@ pub struct RadialFootprint {
 }
 
 impl RadialFootprint {
+    /// The footprint as bytes (little-endian; what PostGIS stores).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.node_len_m.len() * 8 + self.bits.len() * 8);
+        for v in [
+            self.start_deg,
+            self.step_deg,
+            self.reach_m,
+            self.max_node_len_m,
+            self.terrain_share,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [self.radials, self.nodes, self.words] {
+            out.extend_from_slice(&(v as u32).to_le_bytes());
+        }
+        out.push(u8::from(self.omni));
+        for v in &self.node_len_m {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in &self.bits {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    /// A footprint from [`encode`](Self::encode)'s bytes; `None` when they
+    /// are not one (wrong length or sizes).
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut at = 0usize;
+        let mut take = |n: usize| {
+            let s = bytes.get(at..at + n)?;
+            at += n;
+            Some(s)
+        };
+        let mut f = [0.0f64; 5];
+        for v in &mut f {
+            *v = f64::from_le_bytes(take(8)?.try_into().ok()?);
+        }
+        let mut u = [0usize; 3];
+        for v in &mut u {
+            *v = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+        }
+        let omni = take(1)?[0] == 1;
+        let [radials, nodes, words] = u;
+        if radials == 0
+            || radials > MAX_RADIALS
+            || nodes > profile::MAX_SAMPLES
+            || words != nodes.div_ceil(64)
+        {
+            return None;
+        }
+        let mut node_len_m = Vec::with_capacity(radials);
+        for _ in 0..radials {
+            node_len_m.push(f64::from_le_bytes(take(8)?.try_into().ok()?));
+        }
+        let mut bits = Vec::with_capacity(radials * words);
+        for _ in 0..radials * words {
+            bits.push(u64::from_le_bytes(take(8)?.try_into().ok()?));
+        }
+        if at != bytes.len() || !f.iter().chain(&node_len_m).all(|v| v.is_finite()) {
+            return None;
+        }
+        let [start_deg, step_deg, reach_m, max_node_len_m, terrain_share] = f;
+        Some(Self {
+            start_deg,
+            step_deg,
+            radials,
+            omni,
+            nodes,
+            node_len_m,
+            bits,
+            words,
+            reach_m,
+            max_node_len_m,
+            terrain_share,
+        })
+    }
+
     fn bit(&self, r: usize, j: usize) -> bool {
         j < self.nodes && (self.bits[r * self.words + j / 64] >> (j % 64)) & 1 == 1
     }
@@ -368,9 +525,14 @@ const CLUTTERS: [Clutter; 5] = [
 
 /// The budget's room for diffraction at `d_m` with clutter `clutter`:
 /// (the flat budget is met, dB left before the threshold).
-fn budget_room(config: &CoverageConfig, tx: &Transmitter, d_m: f64, clutter: Clutter) -> (bool, f64) {
-    let (_, rx, ..) = budget(config, tx, d_m, 0.0, clutter);
-    (rx >= config.threshold(tx.technology), rx - config.threshold(tx.technology))
+fn budget_room(
+    config: &CoverageConfig,
+    tx: &Transmitter,
+    d_m: f64,
+    clutter: Clutter,
+) -> (bool, f64) {
+    let (met, rx, ..) = budget(config, tx, d_m, 0.0, clutter);
+    (met, rx - config.threshold(tx.technology))
 }
 
 /// Farthest distance, metres, any clutter class could reach from `tx`
@@ -378,13 +540,13 @@ fn budget_room(config: &CoverageConfig, tx: &Transmitter, d_m: f64, clutter: Clu
 fn reach_bound_m(config: &CoverageConfig, tx: &Transmitter) -> f64 {
     CLUTTERS
         .into_iter()
-    .map(|c| {
-        config
-            .range_m(tx.technology, tx.eirp_dbm, tx.frequency_mhz, tx.height_m, c)
-            .0
-    })
-    .fold(config.min_range_m, f64::max)
-    .min(config.max_range_m)
+        .map(|c| {
+            config
+                .range_m(tx.technology, tx.eirp_dbm, tx.frequency_mhz, tx.height_m, c)
+                .0
+        })
+        .fold(config.min_range_m, f64::max)
+        .min(config.max_range_m)
 }
 
 /// Computes the radial footprint of a sector at `tx` with `azimuth_deg` and
@@ -473,8 +635,7 @@ pub fn radial_footprint(
                 if d < horizon_m && actual.0 <= room_db {
                     true
                 } else {
-                    let diff =
-                        diffraction_with(ground, d, tx.height_m, rx_h, f, k, actual).loss_db;
+                    let diff = diffraction_with(ground, d, tx.height_m, rx_h, f, k, actual).loss_db;
                     diff <= room_db
                 }
             };
@@ -516,4 +677,106 @@ pub fn beam_offset_deg(fp: &RadialFootprint, bearing_deg: f64) -> Option<f64> {
         return None;
     }
     Some((bearing_deg - fp.start_deg).rem_euclid(360.0).min(span))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> (CoverageConfig, Arc<Terrain>) {
+        let config = CoverageConfig::shipped();
+        let terrain = Terrain::for_config(&config)
+            .expect("the shipped DEM and land use load")
+            .expect("terrain is on in the shipped model");
+        (config, terrain)
+    }
+
+    fn tx(lon: f64, lat: f64, height_m: f64) -> Transmitter {
+        Transmitter {
+            lon,
+            lat,
+            height_m,
+            eirp_dbm: 60.0,
+            frequency_mhz: 1842.5,
+            technology: Technology::G4,
+            fallback_clutter: Clutter::Urban,
+        }
+    }
+
+    /// A seeded xorshift in [0, 1).
+    fn rng(seed: u64) -> impl FnMut() -> f64 {
+        let mut s = seed;
+        move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    #[test]
+    fn the_fast_budget_decision_is_the_links_on_random_paths_over_the_shipped_dem() {
+        let (config, terrain) = shipped();
+        let mut next = rng(2019);
+        for _ in 0..400 {
+            let t = tx(
+                108.1 + next() * 0.2,
+                15.9 + next() * 0.2,
+                15.0 + next() * 30.0,
+            );
+            let (lon, lat) = (t.lon + (next() - 0.5) * 0.1, t.lat + (next() - 0.5) * 0.1);
+            assert_eq!(
+                budget_met(&config, &terrain, &t, lon, lat),
+                link(&config, &terrain, &t, lon, lat).covered,
+                "{t:?} to ({lon}, {lat})"
+            );
+        }
+    }
+
+    #[test]
+    fn a_footprint_node_is_covered_exactly_when_the_link_to_it_is() {
+        let (config, terrain) = shipped();
+        // West of Sơn Trà, looking east across it.
+        let t = tx(108.236, 16.085, 30.0);
+        let fp = radial_footprint(&config, &terrain, &t, 60.0, 90.0);
+        assert!(fp.terrain_share > 0.5, "{}", fp.terrain_share);
+        let (mut covered, mut shadowed) = (0, 0);
+        let (m_lon, m_lat) = metres_per_degree(t.lat);
+        let cell = sample_cell_deg(&terrain.dem);
+        for r in (0..fp.radials).step_by(7) {
+            let b = (fp.start_deg + fp.step_deg * r as f64).to_radians();
+            let (ulon, ulat) = (b.sin() / m_lon, b.cos() / m_lat);
+            let scale = (ulon.abs() / cell.0).max(ulat.abs() / cell.1);
+            for j in (1..fp.nodes).step_by(5) {
+                let (lon, lat) = (
+                    t.lon + ulon / scale * j as f64,
+                    t.lat + ulat / scale * j as f64,
+                );
+                let want = link(&config, &terrain, &t, lon, lat).covered;
+                assert_eq!(fp.bit(r, j), want, "radial {r} node {j}");
+                if want {
+                    covered += 1;
+                } else if path_length_m((t.lon, t.lat), (lon, lat)) < 3000.0 {
+                    shadowed += 1;
+                }
+            }
+        }
+        assert!(
+            covered > 0 && shadowed > 0,
+            "{covered} covered, {shadowed} shadowed within 3 km"
+        );
+    }
+
+    #[test]
+    fn a_footprint_survives_its_encoding_and_garbage_is_refused() {
+        let (config, terrain) = shipped();
+        let fp = radial_footprint(&config, &terrain, &tx(108.22, 16.06, 30.0), 0.0, 360.0);
+        let bytes = fp.encode();
+        assert_eq!(RadialFootprint::decode(&bytes), Some(fp));
+        assert_eq!(RadialFootprint::decode(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(RadialFootprint::decode(&[]), None);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(RadialFootprint::decode(&longer), None);
+    }
 }

@@ -93,6 +93,9 @@ pub struct CoverageState {
     tower_patches: AtomicU64,
     listener_connects: AtomicU64,
     last_reload_ms: AtomicU64,
+    /// Terrain-aware footprints computed by full loads (not read back from
+    /// PostGIS).
+    footprints_computed: AtomicU64,
     /// What else follows the database through this state's changes (the
     /// read model of the application layer), when registered.
     follower: std::sync::OnceLock<Arc<dyn Follower>>,
@@ -238,6 +241,7 @@ impl CoverageState {
             tower_patches: AtomicU64::new(0),
             listener_connects: AtomicU64::new(0),
             last_reload_ms: AtomicU64::new(0),
+            footprints_computed: AtomicU64::new(0),
             follower: std::sync::OnceLock::new(),
         }
     }
@@ -271,6 +275,12 @@ impl CoverageState {
         }
     }
 
+    /// Terrain-aware footprints full loads had to compute (those persisted
+    /// for the same model and inputs are read back instead).
+    pub fn footprints_computed(&self) -> u64 {
+        self.footprints_computed.load(Ordering::Relaxed)
+    }
+
     /// The current snapshot.
     pub fn snapshot(&self) -> Arc<CoverageIndex> {
         self.current.load_full()
@@ -299,11 +309,53 @@ impl CoverageState {
             db::coverage::operational_data_centres(pool),
         )?;
         let config = self.config.clone();
-        let index = tokio::task::spawn_blocking(move || {
-            CoverageIndex::build(config, areas, &sectors, &fibre, &dcs, version)
+        let joined = |e: tokio::task::JoinError| {
+            SyncError::Db(DbError::Sqlx(sqlx::Error::Protocol(e.to_string())))
+        };
+        // The terrain (read once per process), then the footprints
+        // persisted for its model key: only the missing are computed.
+        let model_key = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || {
+                crate::coverage::link::Terrain::for_config(&config)
+                    .ok()
+                    .flatten()
+                    .map(|t| t.model_key)
+            })
+            .await
+            .map_err(joined)?
+        };
+        let cache = match &model_key {
+            Some(key) => match db::footprints::load(pool, key).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "persisted footprints not read; computing them");
+                    None
+                }
+            },
+            None => None,
+        };
+        let (index, computed) = tokio::task::spawn_blocking(move || {
+            CoverageIndex::build_cached(
+                config,
+                areas,
+                &sectors,
+                &fibre,
+                &dcs,
+                version,
+                cache.as_ref(),
+            )
         })
         .await
-        .map_err(|e| SyncError::Db(DbError::Sqlx(sqlx::Error::Protocol(e.to_string()))))??;
+        .map_err(joined)??;
+        self.footprints_computed
+            .fetch_add(computed.len() as u64, Ordering::Relaxed);
+        if let (Some(key), false) = (model_key, computed.is_empty()) {
+            match db::footprints::save(pool, &key, &computed).await {
+                Ok(n) => tracing::info!(footprints = n, "footprints computed and persisted"),
+                Err(e) => tracing::warn!(error = %e, "footprints not persisted"),
+            }
+        }
         Ok(index)
     }
 
@@ -501,11 +553,37 @@ impl CoverageState {
         if changed.is_empty() {
             return Ok(());
         }
-        let next = current.with_towers(&changed)?;
-        drop(current);
+        // Footprints over terrain make a patch CPU work: off the runtime.
+        let owned: Vec<(i64, Vec<SectorInput>)> =
+            changed.iter().map(|(id, s)| (*id, s.to_vec())).collect();
+        let ids: Vec<i64> = owned.iter().map(|(id, _)| *id).collect();
+        let next = tokio::task::spawn_blocking(move || {
+            let borrowed: Vec<(i64, &[SectorInput])> =
+                owned.iter().map(|(id, s)| (*id, s.as_slice())).collect();
+            current.with_towers(&borrowed)
+        })
+        .await
+        .map_err(|e| SyncError::Db(DbError::Sqlx(sqlx::Error::Protocol(e.to_string()))))??;
+        let persist = next.model_key().map(|key| {
+            let rows: Vec<_> = ids
+                .iter()
+                .flat_map(|id| next.tower_footprints(*id))
+                .collect();
+            (key, rows)
+        });
         self.swap(next);
         self.tower_patches
-            .fetch_add(changed.len() as u64, Ordering::Relaxed);
+            .fetch_add(ids.len() as u64, Ordering::Relaxed);
+        if let Some((key, rows)) = persist.filter(|(_, rows)| !rows.is_empty()) {
+            // The cache is best effort: a failed write costs a
+            // recomputation at the next start, nothing else.
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                if let Err(e) = db::footprints::save(&pool, &key, &rows).await {
+                    tracing::debug!(error = %e, "footprints not persisted");
+                }
+            });
+        }
         Ok(())
     }
 }

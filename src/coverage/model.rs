@@ -172,12 +172,22 @@ pub enum ConfigError {
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../config/coverage.toml");
 
 impl Default for CoverageConfig {
+    /// The shipped model with the terrain off: the flat model, which needs
+    /// no DEM or land-use file at run time ([`shipped`](Self::shipped) is
+    /// the file as shipped, terrain on; `serve` and the CLI read that).
     fn default() -> Self {
-        Self::from_toml(DEFAULT_CONFIG_TOML).expect("the shipped config/coverage.toml is valid")
+        let mut c = Self::shipped();
+        c.terrain.enabled = false;
+        c
     }
 }
 
 impl CoverageConfig {
+    /// `config/coverage.toml` as shipped (built into the binary).
+    pub fn shipped() -> Self {
+        Self::from_toml(DEFAULT_CONFIG_TOML).expect("the shipped config/coverage.toml is valid")
+    }
+
     /// Parses and checks a TOML configuration.
     ///
     /// # Errors

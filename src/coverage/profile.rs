@@ -53,7 +53,7 @@
 //! ducting or tropospheric scatter; the loss is deterministic (no
 //! location variability).
 
-use crate::coverage::terrain::Dem;
+use crate::coverage::terrain::{Dem, DemRaster};
 use crate::spatial::geodesy::geodesic;
 
 /// Most samples in one profile.
@@ -136,7 +136,7 @@ pub struct Profile {
 pub fn sample_cell_deg(dem: &Dem) -> (f64, f64) {
     dem.rasters()
         .first()
-        .map_or((1.0 / 3600.0, 1.0 / 3600.0), |r| r.pixel_deg())
+        .map_or((1.0 / 3600.0, 1.0 / 3600.0), DemRaster::pixel_deg)
 }
 
 /// Intervals of a path spanning `dlon`, `dlat` degrees: one per sampling
@@ -451,7 +451,8 @@ pub fn diffraction_with(
     // eqs. 37–40), lowered under obstacles above the line of the antennas
     // (eqs. 41–46), not above the ground at either end (eq. 47).
     let (mut v1, mut v2) = (0.0, 0.0);
-    let (mut h_obs, mut a_obt, mut a_obr) = (f64::NEG_INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+    let (mut h_obs, mut a_obt, mut a_obr) =
+        (f64::NEG_INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
     for i in 1..=n {
         let (di, dp) = (step * i as f64, step * (i - 1) as f64);
         let (hi, hp) = (ground[i], ground[i - 1]);
@@ -495,7 +496,6 @@ pub fn diffraction_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::coverage::terrain::DemRaster;
     use crate::spatial::geodesy::metres_per_degree;
 
     #[test]

@@ -113,7 +113,7 @@ impl DemRaster {
             path: source.to_owned(),
             reason: reason.to_owned(),
         };
-        if width == 0 || values.is_empty() || values.len() % width != 0 {
+        if width == 0 || values.is_empty() || !values.len().is_multiple_of(width) {
             return Err(bad("the grid is empty or not rectangular"));
         }
         if !(dlon > 0.0 && dlat > 0.0 && dlon.is_finite() && dlat.is_finite()) {
@@ -267,14 +267,14 @@ impl DemRaster {
         let scale = dec
             .find_tag(Tag::ModelPixelScaleTag)
             .map_err(tiff_err)?
-            .map(|v| v.into_f64_vec())
+            .map(tiff::decoder::ifd::Value::into_f64_vec)
             .transpose()
             .map_err(tiff_err)?
             .ok_or_else(|| bad("no georeferencing (ModelPixelScaleTag)".into()))?;
         let tie = dec
             .find_tag(Tag::ModelTiepointTag)
             .map_err(tiff_err)?
-            .map(|v| v.into_f64_vec())
+            .map(tiff::decoder::ifd::Value::into_f64_vec)
             .transpose()
             .map_err(tiff_err)?
             .ok_or_else(|| bad("no georeferencing (ModelTiepointTag)".into()))?;
@@ -284,7 +284,7 @@ impl DemRaster {
         let keys = dec
             .find_tag(Tag::GeoKeyDirectoryTag)
             .map_err(tiff_err)?
-            .map(|v| v.into_u16_vec())
+            .map(tiff::decoder::ifd::Value::into_u16_vec)
             .transpose()
             .map_err(tiff_err)?
             .unwrap_or_default();
@@ -347,7 +347,7 @@ impl DemRaster {
             ),
             DecodingResult::U16(v) => Cells::F32(
                 v.into_iter()
-                    .map(|x| f64::from(x))
+                    .map(f64::from)
                     .map(|x| if is_nodata(x) { f32::NAN } else { x as f32 })
                     .collect(),
             ),
@@ -445,6 +445,20 @@ impl DemRaster {
             cells: Cells::I16(cells),
             source: name,
         })
+    }
+
+    /// Feeds the raster's georeferencing and values to `h` (for the
+    /// model key of persisted footprints).
+    pub fn digest_into(&self, h: &mut sha2::Sha256) {
+        use sha2::Digest;
+        for v in [self.lon0, self.lat0, self.dlon, self.dlat] {
+            h.update(v.to_le_bytes());
+        }
+        h.update((self.width as u64).to_le_bytes());
+        match &self.cells {
+            Cells::I16(v) => v.iter().for_each(|x| h.update(x.to_le_bytes())),
+            Cells::F32(v) => v.iter().for_each(|x| h.update(x.to_le_bytes())),
+        }
     }
 
     /// Bytes held by the cells.
@@ -564,6 +578,89 @@ impl Dem {
 enum DemKind {
     Tiff,
     Hgt,
+}
+
+/// Side of a DEM tile, pixels.
+pub const DEM_TILE_PX: usize = 256;
+
+/// Web-map zoom levels the DEM tiles are served at (MapLibre over-zooms
+/// beyond the last; 1″ ≈ 30 m is about zoom 12).
+pub const DEM_TILE_ZOOMS: std::ops::RangeInclusive<u8> = 6..=12;
+
+impl Dem {
+    /// The union of the rasters' extents `[west, south, east, north]`,
+    /// degrees; `None` without a raster.
+    pub fn bounds(&self) -> Option<[f64; 4]> {
+        self.rasters.iter().map(DemRaster::bounds).reduce(|a, b| {
+            [
+                a[0].min(b[0]),
+                a[1].min(b[1]),
+                a[2].max(b[2]),
+                a[3].max(b[3]),
+            ]
+        })
+    }
+
+    /// Tile `z/x/y` of the web-mercator quad as a Terrarium-encoded RGB
+    /// image (`elevation = R·256 + G + B/256 − 32768`, metres; 0 where the
+    /// DEM has none), [`DEM_TILE_PX`]² pixels, row-major from the north-west;
+    /// `None` when the tile lies outside the DEM or the zoom outside
+    /// [`DEM_TILE_ZOOMS`].
+    pub fn terrarium_tile(&self, z: u8, x: u32, y: u32) -> Option<Vec<u8>> {
+        if !DEM_TILE_ZOOMS.contains(&z) {
+            return None;
+        }
+        let n = f64::from(1u32 << z);
+        if f64::from(x) >= n || f64::from(y) >= n {
+            return None;
+        }
+        let lon_of = |fx: f64| fx / n * 360.0 - 180.0;
+        let lat_of = |fy: f64| {
+            (std::f64::consts::PI * (1.0 - 2.0 * fy / n))
+                .sinh()
+                .atan()
+                .to_degrees()
+        };
+        let [w, s, e, nb] = self.bounds()?;
+        let (tw, te) = (lon_of(f64::from(x)), lon_of(f64::from(x) + 1.0));
+        let (tn, ts) = (lat_of(f64::from(y)), lat_of(f64::from(y) + 1.0));
+        if te < w || tw > e || tn < s || ts > nb {
+            return None;
+        }
+        let px = DEM_TILE_PX as f64;
+        let lons: Vec<f64> = (0..DEM_TILE_PX)
+            .map(|i| lon_of(f64::from(x) + (i as f64 + 0.5) / px))
+            .collect();
+        let mut out = Vec::with_capacity(DEM_TILE_PX * DEM_TILE_PX * 3);
+        for j in 0..DEM_TILE_PX {
+            let lat = lat_of(f64::from(y) + (j as f64 + 0.5) / px);
+            for &lon in &lons {
+                let v = (self.elevation_m(lon, lat).unwrap_or(0.0) + 32768.0).clamp(0.0, 65535.99);
+                let whole = v.floor();
+                out.push((whole / 256.0).floor() as u8);
+                out.push((whole as u32 % 256) as u8);
+                out.push(((v - whole) * 256.0).floor() as u8);
+            }
+        }
+        Some(out)
+    }
+}
+
+/// Encodes an RGB image `width` pixels wide as PNG.
+///
+/// # Errors
+/// When the encoder fails (a size mismatch).
+pub fn encode_png_rgb(rgb: &[u8], width: u32) -> Result<Vec<u8>, png::EncodingError> {
+    let height = (rgb.len() / 3) as u32 / width.max(1);
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, width, height);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header()?;
+        w.write_image_data(rgb)?;
+    }
+    Ok(out)
 }
 
 fn dem_kind(p: &Path) -> Option<DemKind> {

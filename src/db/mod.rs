@@ -9,6 +9,7 @@ pub mod data_centres;
 pub mod districts;
 pub mod fibre_routes;
 pub mod filter;
+pub mod footprints;
 pub mod history;
 pub mod imports;
 pub mod layers;

@@ -30,6 +30,9 @@ impl Service {
             .env("BIND", "127.0.0.1")
             .env("PORT", "0")
             .env("WEB_DIR", "/nonexistent")
+            // The flat model, as the in-process indexes these tests
+            // compare with (`CoverageConfig::default()`).
+            .env("COVERAGE_TERRAIN", "off")
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "info,sqlx=warn,tower_http=warn")
             .env("DB_APPLICATION_NAME", app_name)
