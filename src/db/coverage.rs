@@ -57,6 +57,39 @@ pub async fn operational_sectors(pool: &PgPool) -> DbResult<Vec<SectorInput>> {
     Ok(to_input(rows))
 }
 
+/// Sector `sector_id` of tower `tower_id` whatever the tower's status, with
+/// that status (for `/coverage/profile`: a planned site's profile too).
+///
+/// # Errors
+/// On database failure.
+pub async fn sector_of_tower(
+    pool: &PgPool,
+    tower_id: i64,
+    sector_id: i64,
+) -> DbResult<Option<(SectorInput, String)>> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "select t.status::text, s.id from sectors s join towers t on t.id = s.tower_id \
+         where t.id = $1 and s.id = $2",
+    )
+    .bind(tower_id)
+    .bind(sector_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some((status, _)) = row else {
+        return Ok(None);
+    };
+    let sql = SECTORS.replace(
+        "where t.status = 'operational'",
+        "where t.id = $1 and s.id = $2",
+    );
+    let rows: Vec<SectorRow> = sqlx::query_as(&sql)
+        .bind(tower_id)
+        .bind(sector_id)
+        .fetch_all(pool)
+        .await?;
+    Ok(to_input(rows).into_iter().next().map(|s| (s, status)))
+}
+
 /// Sectors of the given towers, if operational, with the towers layer's
 /// version as the same statement saw it (every change up to it is in the
 /// rows; one snapshot).

@@ -465,3 +465,203 @@ pub async fn gaps(
     .await?;
     Ok(json_response(StatusCode::OK, GEO_JSON, body.to_vec()))
 }
+
+/// One sample of a `/coverage/profile` answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProfileSample {
+    /// Distance from the antenna, metres.
+    pub distance_m: f64,
+    /// Longitude, degrees.
+    pub lon: f64,
+    /// Latitude, degrees.
+    pub lat: f64,
+    /// Ground elevation (DEM, metres over its datum); null without DEM.
+    pub ground_m: Option<f64>,
+    /// The direct ray's height over the same datum, the earth bulge taken
+    /// off (compare with `ground_m`), metres.
+    pub ray_m: f64,
+    /// First Fresnel zone radius there, metres.
+    pub fresnel_m: f64,
+}
+
+/// Answer of `GET /coverage/profile`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProfileAnswer {
+    /// `{tower_id}:{sector_id}` as asked.
+    pub sector: String,
+    /// Operator id.
+    pub operator: String,
+    /// Technology.
+    pub technology: String,
+    /// Antenna [lon, lat], degrees.
+    pub from: [f64; 2],
+    /// Point [lon, lat] asked, degrees.
+    pub to: [f64; 2],
+    /// Path length, metres.
+    pub distance_m: f64,
+    /// Bearing from the antenna, degrees clockwise from north.
+    pub bearing_deg: f64,
+    /// Within the sector's beam.
+    pub in_beam: bool,
+    /// `dem` when every sample has a DEM elevation, else `none` (only the
+    /// empirical model applies).
+    pub terrain: String,
+    /// No ground at or above the ray (null without terrain).
+    pub line_of_sight: Option<bool>,
+    /// Smallest clearance in first-Fresnel-zone radii (null without terrain).
+    pub fresnel_clearance_min: Option<f64>,
+    /// Diffraction loss over the terrain, dB (delta-Bullington, P.526).
+    pub diffraction_loss_db: f64,
+    /// Bullington's loss over the actual profile, dB.
+    pub bullington_actual_db: f64,
+    /// Bullington's loss over the smooth earth, dB (what the empirical model
+    /// holds already).
+    pub bullington_smooth_db: f64,
+    /// The main obstacle: sample index (null without terrain).
+    pub obstacle_sample: Option<usize>,
+    /// The receiver's clutter class.
+    pub clutter: String,
+    /// `landuse` (an OSM polygon) or `district` (none there).
+    pub clutter_source: String,
+    /// Empirical model.
+    pub model: String,
+    /// Empirical path loss, dB.
+    pub empirical_loss_db: f64,
+    /// Clutter margin, dB.
+    pub clutter_loss_db: f64,
+    /// Total path loss, dB.
+    pub path_loss_db: f64,
+    /// Sector EIRP, dBm.
+    pub eirp_dbm: f64,
+    /// Received power, dBm.
+    pub rx_dbm: f64,
+    /// The technology's threshold, dBm.
+    pub threshold_dbm: f64,
+    /// In the beam and `rx_dbm ≥ threshold_dbm` (within the model's
+    /// range limits) at this point.
+    pub budget_met: bool,
+    /// What point, batch, gap, footprint and analysis answers say here.
+    pub covered: bool,
+    /// `footprint`, `explicit_range`, `flat_model` or `not_indexed`.
+    pub coverage_source: String,
+    /// The samples, antenna first (at most 4,096).
+    pub samples: Vec<ProfileSample>,
+}
+
+fn parse_sector_ref(v: &str) -> Result<(i64, i64), String> {
+    let bad = || format!("'{v}' is not {{tower_id}}:{{sector_id}} (two positive integers)");
+    let (t, s) = v.trim().split_once(':').ok_or_else(bad)?;
+    let t: i64 = t.parse().map_err(|_| bad())?;
+    let s: i64 = s.parse().map_err(|_| bad())?;
+    if t <= 0 || s <= 0 {
+        return Err(bad());
+    }
+    Ok((t, s))
+}
+
+fn as_name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// `GET /coverage/profile?sector={tower_id}:{sector_id}&lon=&lat=`: the
+/// terrain profile and link budget from a sector's antenna to one point
+/// (lon/lat, CRS84): ground and ray per DEM pixel, line of sight, Fresnel
+/// clearance, diffraction, the receiver's clutter, and whether the point
+/// is covered as every other coverage answer says. Any tower's sector
+/// (a planned site's too; `covered` is then false, `not_indexed`).
+#[utoipa::path(get, path = "/coverage/profile", tag = "Coverage",
+    params(
+        ("sector" = String, Query, description = "{tower_id}:{sector_id}"),
+        ("lon" = f64, Query, description = "Longitude, degrees (CRS84)"),
+        ("lat" = f64, Query, description = "Latitude, degrees (CRS84)"),
+    ),
+    responses(
+        (status = 200, description = "The profile and link budget", body = ProfileAnswer),
+        (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sector on that tower", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn profile(
+    State(st): State<AppState>,
+    actor: Actor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    authorize_public(&actor)?;
+    let mut q = Query::parse(raw.as_deref())?;
+    let (tower_id, sector_id) = q
+        .parse_with("sector", parse_sector_ref)?
+        .required("sector")?;
+    let lon = q.f64("lon", -180.0..=180.0)?.required("lon")?;
+    let lat = q.f64("lat", -90.0..=90.0)?.required("lat")?;
+    q.finish()?;
+    let Some((s, _status)) =
+        crate::db::coverage::sector_of_tower(&st.pool, tower_id, sector_id).await?
+    else {
+        return Err(ApiError::NotFound(format!(
+            "tower {tower_id} has no sector {sector_id}"
+        )));
+    };
+    let index = st.coverage.snapshot();
+    let input = s.clone();
+    // Up to 4,096 samples with a bilinear lookup each: off the runtime.
+    let sp = tokio::task::spawn_blocking(move || index.sector_profile(&input, lon, lat))
+        .await
+        .map_err(ApiError::internal)?;
+    let l = &sp.link;
+    let p = &l.profile;
+    let d = p.distance_m;
+    let wl = crate::coverage::profile::wavelength_m(s.frequency_mhz);
+    let samples = p
+        .samples
+        .iter()
+        .map(|x| ProfileSample {
+            distance_m: round(x.distance_m, 2),
+            lon: round(x.lon, 7),
+            lat: round(x.lat, 7),
+            ground_m: x.ground_m.map(|g| round(g, 2)),
+            ray_m: round(x.ray_m, 2),
+            fresnel_m: if d > 0.0 {
+                round(
+                    (wl * x.distance_m * (d - x.distance_m) / d).max(0.0).sqrt(),
+                    2,
+                )
+            } else {
+                0.0
+            },
+        })
+        .collect();
+    let body = serde_json::to_vec(&ProfileAnswer {
+        sector: format!("{tower_id}:{sector_id}"),
+        operator: s.operator.clone(),
+        technology: s.technology.as_str().to_owned(),
+        from: [s.lon, s.lat],
+        to: [lon, lat],
+        distance_m: round(d, 2),
+        bearing_deg: round(sp.bearing_deg, 3),
+        in_beam: sp.in_beam,
+        terrain: if p.has_terrain { "dem" } else { "none" }.to_owned(),
+        line_of_sight: p.line_of_sight,
+        fresnel_clearance_min: p.fresnel_clearance_min.map(|v| round(v, 3)),
+        diffraction_loss_db: round(p.diffraction_loss_db, 2),
+        bullington_actual_db: round(p.bullington_actual_db, 2),
+        bullington_smooth_db: round(p.bullington_smooth_db, 2),
+        obstacle_sample: p.obstacle,
+        clutter: l.clutter.as_str().to_owned(),
+        clutter_source: as_name(&l.clutter_source),
+        model: as_name(&l.model),
+        empirical_loss_db: round(l.empirical_loss_db, 2),
+        clutter_loss_db: round(l.clutter_loss_db, 2),
+        path_loss_db: round(l.path_loss_db, 2),
+        eirp_dbm: s.eirp_dbm,
+        rx_dbm: round(l.rx_dbm, 2),
+        threshold_dbm: l.threshold_dbm,
+        budget_met: sp.budget_met,
+        covered: sp.covered,
+        coverage_source: as_name(&sp.source),
+        samples,
+    })
+    .map_err(ApiError::internal)?;
+    Ok(json_response(StatusCode::OK, "application/json", body))
+}

@@ -21,6 +21,7 @@ pub mod ops;
 pub mod params;
 pub mod query;
 pub mod serve;
+pub mod terrain;
 pub mod tiles;
 
 use std::path::PathBuf;
@@ -144,6 +145,9 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/index/fingerprint", get(ops::fingerprint))
         .route("/coverage/point", get(coverage::point))
+        .route("/coverage/profile", get(coverage::profile))
+        .route("/terrain", get(terrain::info))
+        .route("/terrain/tiles/{z}/{x}/{y}", get(terrain::tile))
         .route("/analysis/districts", get(analysis::districts))
         .route("/analysis/districts/{code}", get(analysis::district))
         .route("/analysis/summary", get(analysis::summary))

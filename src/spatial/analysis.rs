@@ -131,6 +131,12 @@ pub struct CoverageIndicators {
     /// Geodesic distance from the population-weighted centre to the nearest
     /// operational data centre, km (`None` when there is none).
     pub nearest_data_centre_km: Option<f64>,
+    /// `terrain` when the coverage model sees the DEM and land use, else
+    /// `flat`.
+    pub coverage_model: &'static str,
+    /// Share of the district's area (its cells' centres) that the DEM
+    /// covers, %: where coverage is terrain-aware (0 with the flat model).
+    pub dem_area_pct: f64,
 }
 
 fn pct(part: f64, whole: f64) -> f64 {
@@ -165,6 +171,8 @@ pub fn coverage_indicators(
         (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut a_fibre, mut p_fibre) = (0.0, 0.0);
     let (mut cx, mut cy) = (0.0, 0.0);
+    let mut a_dem = 0.0;
+    let dem = index.terrain.as_ref().map(|t| &t.dem);
     let reach2 = params.fibre_reach_m * params.fibre_reach_m;
     for i in 0..cells.len() {
         let (a, p, m) = (areas[i], pops[i], masks[i]);
@@ -172,6 +180,9 @@ pub fn coverage_indicators(
         p_tot += p;
         cx += p * centres[i][0];
         cy += p * centres[i][1];
+        if dem.is_some_and(|d| d.elevation_m(centres[i][0], centres[i][1]).is_some()) {
+            a_dem += a;
+        }
         if m != 0 {
             a_any += a;
             p_any += p;
@@ -204,6 +215,12 @@ pub fn coverage_indicators(
     Ok(CoverageIndicators {
         cells: cells.len(),
         operators_total: all_ops.len(),
+        coverage_model: if index.terrain.is_some() {
+            "terrain"
+        } else {
+            "flat"
+        },
+        dem_area_pct: pct(a_dem, a_tot),
         area_coverage_any_pct: pct(a_any, a_tot),
         area_coverage_all_pct: pct(a_all, a_tot),
         not_spot_area_pct: pct(a_tot - a_any, a_tot),

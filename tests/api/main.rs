@@ -34,5 +34,6 @@ mod read_model;
 mod sample_data;
 mod secrets_not_logged;
 mod service_region;
+mod terrain;
 mod tiles_api;
 mod visibility;
