@@ -85,6 +85,11 @@ export class Controls {
         return [swatch('background:#fff;border:3px solid #59606b;border-radius:50%', t('layer_datacentres')), note('legend_by_operator')];
       case 'footprints':
         return [note('legend_by_operator')];
+      case 'terrain':
+        return [
+          swatch('background:linear-gradient(90deg,#4a5563,#f7f4ec);', t('legend_hillshade')),
+          swatch('background:transparent;border:1px dashed #7c5e10', t('legend_dem_extent')),
+        ];
       case 'gaps':
         return [
           swatch(`background:${GAP_COLORS[0]}`, t('gaps_none')),

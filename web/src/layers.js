@@ -125,6 +125,39 @@ function presenceRef(assets) {
 const LINES = ['in', ['geometry-type'], ['literal', ['LineString', 'MultiLineString']]];
 const POLYGONS = ['in', ['geometry-type'], ['literal', ['Polygon', 'MultiPolygon']]];
 
+/**
+ * The DEM as a MapLibre raster-dem source (Terrarium PNG tiles served by
+ * the service, offline) and its extent, when the service has one.
+ */
+function terrainSources(terrain) {
+  if (!terrain?.tiles || !terrain.dem_bounds) return {};
+  const [w, s, e, n] = terrain.dem_bounds;
+  const base = new URL('.', window.location.href).href;
+  return {
+    dem: {
+      type: 'raster-dem', encoding: 'terrarium', tileSize: 256,
+      tiles: [new URL(terrain.tiles, base).href.replace(/%7B/g, '{').replace(/%7D/g, '}')],
+      minzoom: terrain.minzoom, maxzoom: terrain.maxzoom, bounds: [w, s, e, n],
+      attribution: 'SRTM GL1 (NASA, public domain) · Land use © OpenStreetMap contributors (ODbL)',
+    },
+    'dem-extent': {
+      type: 'geojson',
+      data: { type: 'Feature', properties: {}, geometry: { type: 'Polygon', coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] } },
+    },
+  };
+}
+
+function terrainLayers(terrain) {
+  if (!terrain?.tiles || !terrain.dem_bounds) return [];
+  return [
+    {
+      id: 'hillshade', type: 'hillshade', source: 'dem',
+      paint: { 'hillshade-exaggeration': 0.45, 'hillshade-shadow-color': '#4a5563', 'hillshade-highlight-color': '#ffffff' },
+    },
+    { id: 'dem-extent', type: 'line', source: 'dem-extent', paint: { 'line-color': '#7c5e10', 'line-width': 1, 'line-dasharray': [1, 2] } },
+  ];
+}
+
 /** The base filter of each layer, combined with the user's filters (see filterFor). */
 const BASE_FILTERS = {
   'transport-rail': ['==', ['get', 'class_en'], 'railway'],
@@ -141,7 +174,7 @@ const BASE_FILTERS = {
  * and fibre (vector tiles or GeoJSON); `districts` and `centres` are the
  * districts and data centres (FeatureCollections).
  */
-export function buildStyle(assets, districts, centres) {
+export function buildStyle(assets, districts, centres, terrain = null) {
   const dim = ['match', ['get', 'status'], 'operational', 1, 0.45];
   return {
     version: 8,
@@ -159,10 +192,12 @@ export function buildStyle(assets, districts, centres) {
       analysis: { type: 'geojson', data: EMPTY, promoteId: 'code' },
       selection: { type: 'geojson', data: EMPTY },
       draft: { type: 'geojson', data: EMPTY },
+      ...terrainSources(terrain),
     },
     layers: [
       { id: 'background', type: 'background', paint: { 'background-color': '#dde6ec' } },
       { id: 'districts-fill', type: 'fill', source: 'districts', paint: { 'fill-color': '#f7f4ec', 'fill-opacity': 1 } },
+      ...terrainLayers(terrain),
       {
         id: 'analysis-fill', type: 'fill', source: 'analysis', layout: { visibility: 'none' },
         paint: {
@@ -289,6 +324,8 @@ export function buildStyle(assets, districts, centres) {
  */
 export const GROUPS = [
   { key: 'districts', layers: ['districts-fill', 'districts-line', 'city-outline'], on: true },
+  // Hillshade of the DEM and its extent: coverage is terrain-aware inside it.
+  { key: 'terrain', layers: ['hillshade', 'dem-extent'], on: true },
   { key: 'transport', layers: ['transport-road', 'transport-rail'], on: true },
   { key: 'towers', layers: ['towers'], on: true },
   // Off at start: wedges of every sector hide the map; a clicked tower shows its own.

@@ -78,11 +78,13 @@ const once = (map, event) => new Promise((resolve) => map.once(event, resolve));
 
 async function main() {
   const showTab = initChrome();
-  const [operators, districts, assets, centres] = await Promise.all([
+  const [operators, districts, assets, centres, terrain] = await Promise.all([
     api.operators(),
     api.getJSON('/collections/districts/items?limit=100'),
     loadAssets(),
     dataCentres(),
+    // The DEM the coverage model sees (hillshade, its extent); none: no layer.
+    api.getJSON('/terrain').catch(() => null),
   ]);
   setOperators(operators);
   const names = Object.fromEntries(operators.map((o) => [o.id, o.name]));
@@ -90,7 +92,7 @@ async function main() {
 
   const map = new maplibregl.Map({
     container: 'map',
-    style: buildStyle(assets, districts, centres),
+    style: buildStyle(assets, districts, centres, terrain),
     bounds: area,
     fitBoundsOptions: { padding: 10 },
     maxBounds: [area[0] - 1, area[1] - 1, area[2] + 1, area[3] + 1],
@@ -130,7 +132,7 @@ async function main() {
   // Toggles and filters.
   const setGroup = (key, on) => {
     const group = GROUPS.find((g) => g.key === key);
-    for (const id of group.layers) map.setLayoutProperty(id, 'visibility', on ? 'visible' : 'none');
+    for (const id of group.layers) if (map.getLayer(id)) map.setLayoutProperty(id, 'visibility', on ? 'visible' : 'none');
     if (key === 'districts') labels.setVisible(on);
     if (group.dynamic) {
       computed.setActive(key, on);
@@ -188,8 +190,34 @@ async function main() {
     const under = map.queryRenderedFeatures(point, { layers: visible(CLICKABLE.filter((id) => id.endsWith('-fill'))) });
     return under.sort((a, b) => rank(a) - rank(b))[0] || null;
   };
+  // Path profile: a sector's "Profile" button, then a point on the map.
+  let profileFrom = null;
+  panel.onProfile = (towerId, sectorId) => {
+    profileFrom = `${towerId}:${sectorId}`;
+    panel.profilePicking(profileFrom);
+    map.getCanvas().style.cursor = 'crosshair';
+  };
+  tgis.profile = panel.onProfile;
+  const showProfile = async (ref, lngLat) => {
+    showTab('tab-details');
+    panel.loading('profile');
+    try {
+      const doc = await api.getJSON(`/coverage/profile?sector=${encodeURIComponent(ref)}&lon=${lngLat.lng.toFixed(6)}&lat=${lngLat.lat.toFixed(6)}`);
+      select({ type: 'LineString', coordinates: [doc.from, doc.to] });
+      panel.profile(doc);
+    } catch (err) {
+      panel.error('profile', err.message);
+    }
+  };
   map.on('click', (e) => {
     if (draw.handled(e)) return;
+    if (profileFrom) {
+      const ref = profileFrom;
+      profileFrom = null;
+      map.getCanvas().style.cursor = '';
+      showProfile(ref, e.lngLat);
+      return;
+    }
     const f = pick(e.point);
     if (!f) {
       select(null);
@@ -209,7 +237,7 @@ async function main() {
     else panel.feature(kind, f.properties);
   });
   map.on('mousemove', (e) => {
-    if (draw.active) return;
+    if (draw.active || profileFrom) return;
     map.getCanvas().style.cursor = pick(e.point) ? 'pointer' : '';
   });
 

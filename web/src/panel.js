@@ -37,6 +37,8 @@ export class DetailsPanel {
     this.root = root;
     this.operatorName = operatorName;
     this.render = null; // re-run on language change
+    /** `(towerId, sectorId)` → start picking a point for a path profile; null: no profile buttons. */
+    this.onProfile = null;
     window.addEventListener('langchange', () => this.render?.());
     this.clear();
   }
@@ -116,14 +118,87 @@ export class DetailsPanel {
       const sectors = p.sectors || [];
       const table = sectors.length
         ? h('div', { class: 'scroll-x', tabindex: 0, role: 'region', 'aria-labelledby': 'sectors-h' }, h('table', { class: 'grid', 'data-testid': 'sectors-table' },
-          h('thead', {}, h('tr', {}, SECTOR_COLUMNS.map((c) => h('th', { scope: 'col' }, t(c))))),
-          h('tbody', {}, sectors.map((s) => h('tr', {}, SECTOR_COLUMNS.map((c) => h('td', { class: typeof s[c] === 'number' ? 'n' : null }, this.value(c, s[c]))))))))
+          h('thead', {}, h('tr', {}, SECTOR_COLUMNS.map((c) => h('th', { scope: 'col' }, t(c))), this.onProfile ? h('th', { scope: 'col' }, t('profile')) : null)),
+          h('tbody', {}, sectors.map((s) => h('tr', {},
+            SECTOR_COLUMNS.map((c) => h('td', { class: typeof s[c] === 'number' ? 'n' : null }, this.value(c, s[c]))),
+            this.onProfile
+              ? h('td', {}, h('button', { type: 'button', class: 'small', 'data-testid': 'profile-btn', 'data-sector': `${p.id}:${s.id}`, onclick: () => this.onProfile(p.id, s.id) }, t('profile')))
+              : null)))))
         : h('p', { class: 'muted' }, t('no_sectors'));
       this.root.replaceChildren(
         this.header('tower', p.site_code),
         this.attributes(p, ['id', 'site_code', 'name', 'operator', 'structure_type', 'mast_class', 'height_m', 'status', 'tenants']),
         h('h3', { id: 'sectors-h' }, `${t('sectors')} (${sectors.length})`),
         table,
+      );
+    });
+  }
+
+  /** Waiting for the point of a path profile. */
+  profilePicking(ref) {
+    this.show(() => this.root.replaceChildren(this.header('profile', ref), h('p', { class: 'note', role: 'status', 'data-testid': 'profile-pick' }, t('profile_pick'))));
+  }
+
+  /**
+   * A /coverage/profile answer: the chart (ground, direct ray, first
+   * Fresnel zone, main obstacle; heights in metres over distance in km) and
+   * the link budget.
+   */
+  profile(doc) {
+    this.show(() => {
+      const S = doc.samples || [];
+      const W = 320, H = 160, L = 34, B = 18;
+      const dMax = Math.max(doc.distance_m, 1);
+      const ys = S.flatMap((x) => [x.ground_m ?? x.ray_m, x.ray_m - x.fresnel_m, x.ray_m]);
+      const yMin = Math.min(...ys), yMax = Math.max(...ys);
+      const span = Math.max(yMax - yMin, 1);
+      const X = (d) => L + ((W - L - 4) * d) / dMax;
+      const Y = (v) => H - B - ((H - B - 6) * (v - yMin)) / span;
+      const path = (pts) => pts.map(([x, y], i) => `${i ? 'L' : 'M'}${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join('');
+      const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+      svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+      svg.setAttribute('class', 'profile-chart');
+      svg.setAttribute('role', 'img');
+      svg.setAttribute('data-testid', 'profile-chart');
+      svg.setAttribute('aria-label', `${t('profile_title')}: ${num(doc.distance_m / 1000, 2)} km`);
+      const add = (tag, attrs) => {
+        const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+        for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+        svg.appendChild(el);
+        return el;
+      };
+      if (S.length && S[0].ground_m != null) {
+        const g = S.map((x) => [x.distance_m, x.ground_m]);
+        add('path', { d: `${path(g)}L${X(dMax)},${H - B}L${X(0)},${H - B}Z`, fill: '#b9a37a', stroke: '#7c5e10', 'data-testid': 'profile-ground' });
+      }
+      add('path', { d: path(S.map((x) => [x.distance_m, x.ray_m - x.fresnel_m])), fill: 'none', stroke: '#2f7bd8', 'stroke-dasharray': '3 2', 'data-testid': 'profile-fresnel' });
+      add('path', { d: path(S.map((x) => [x.distance_m, x.ray_m])), fill: 'none', stroke: doc.line_of_sight === false ? '#c0392b' : '#1e8449', 'stroke-width': 1.5, 'data-testid': 'profile-ray' });
+      const o = doc.obstacle_sample != null ? S[doc.obstacle_sample] : null;
+      if (o && o.ground_m != null) add('circle', { cx: X(o.distance_m), cy: Y(o.ground_m), r: 3.5, fill: '#c0392b', 'data-testid': 'profile-obstacle' });
+      add('text', { x: 2, y: 10, 'font-size': 9 }, ).textContent = `${num(yMax, 0)} m`;
+      add('text', { x: 2, y: H - B, 'font-size': 9 }).textContent = `${num(yMin, 0)} m`;
+      add('text', { x: W - 40, y: H - 4, 'font-size': 9 }).textContent = `${num(dMax / 1000, 2)} km`;
+      const rows = [
+        ['distance_m', num(doc.distance_m, 0)],
+        ['terrain', doc.terrain],
+        ['line_of_sight', doc.line_of_sight == null ? '—' : doc.line_of_sight ? t('profile_los') : t('profile_no_los')],
+        ['fresnel_clearance_min', doc.fresnel_clearance_min == null ? '—' : num(doc.fresnel_clearance_min, 2)],
+        ['diffraction_loss_db', num(doc.diffraction_loss_db, 1)],
+        ['clutter', `${doc.clutter} (${doc.clutter_source})`],
+        ['path_loss_db', num(doc.path_loss_db, 1)],
+        ['rx_dbm', `${num(doc.rx_dbm, 1)} (≥ ${num(doc.threshold_dbm, 0)})`],
+      ];
+      this.root.replaceChildren(
+        this.header('profile', doc.sector),
+        h('p', {}, h('span', { class: `badge ${doc.covered ? 'ok' : 'bad'}`, 'data-testid': 'profile-covered' }, doc.covered ? t('profile_covered') : t('profile_not_covered'))),
+        ...(doc.terrain === 'none' ? [h('p', { class: 'note', 'data-testid': 'profile-no-terrain' }, t('profile_no_terrain'))] : []),
+        svg,
+        h('p', { class: 'small legend-inline' },
+          h('span', { style: 'color:#7c5e10' }, `■ ${t('profile_ground')} `),
+          h('span', { style: 'color:#1e8449' }, `— ${t('profile_ray')} `),
+          h('span', { style: 'color:#2f7bd8' }, `-- ${t('profile_fresnel')} `),
+          h('span', { style: 'color:#c0392b' }, `● ${t('profile_obstacle')}`)),
+        h('table', { class: 'attrs', 'data-testid': 'profile-table' }, h('tbody', {}, rows.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, t(k)), h('td', { 'data-key': k }, v))))),
       );
     });
   }

@@ -12,7 +12,7 @@ import {
 
 /** Every layer of the style (see src/layers.js). */
 const LAYERS = [
-  'background', 'districts-fill', 'analysis-fill', 'gaps-fill', 'footprints-fill', 'footprints-line',
+  'background', 'districts-fill', 'hillshade', 'dem-extent', 'analysis-fill', 'gaps-fill', 'footprints-fill', 'footprints-line',
   'districts-line', 'city-outline', 'transport-road', 'transport-rail', 'fibre-presence-fill',
   'fibre-presence-line', 'fibre', 'sectors-fill',
   'sectors-line', 'analysis-line', 'datacentres', 'selection-fill', 'selection-line', 'selection', 'towers',
@@ -298,6 +298,46 @@ describe('web map', { timeout: 600_000 }, () => {
     assert.equal(wedges, expected);
     await settled();
     await shot('03-tower-details');
+  });
+
+  test('3b. the terrain layer shades the DEM, and a sector\'s profile draws ground, ray and Fresnel zone', async () => {
+    const terrain = await api('/terrain');
+    assert.equal(terrain.coverage_model, 'terrain');
+    assert.equal(await page.evaluate(() => window.map.getSource('dem').type), 'raster-dem');
+    // Sơn Trà: the hillshade's tiles come from the service.
+    await jump([108.26, 16.1], 13);
+    await settled();
+    assert.ok(requests.some((u) => u.includes('/terrain/tiles/')), 'DEM tiles requested');
+    // A tower of Hải Châu with a modelled sector, inside the DEM.
+    const towers = await api('/collections/towers/items?bbox=108.20,16.04,108.23,16.07&status=operational&limit=50');
+    const modelled = (s) => s.range_source === 'model';
+    const tower = towers.features.find((f) => f.properties.sectors.some(modelled));
+    assert.ok(tower, 'a tower with a modelled sector');
+    await jump(tower.geometry.coordinates, 14);
+    await page.evaluate((id) => window.tgis.showTower(id, null), tower.id);
+    const sector = tower.properties.sectors.find(modelled);
+    const btn = page.locator(`[data-testid=profile-btn][data-sector="${tower.id}:${sector.id}"]`);
+    await btn.click();
+    await page.locator('[data-testid=profile-pick]').waitFor();
+    // A point 600 m along the sector's azimuth.
+    const [lon, lat] = tower.geometry.coordinates;
+    const a = (sector.azimuth_deg * Math.PI) / 180;
+    const to = [lon + (600 * Math.sin(a)) / (111320 * Math.cos((lat * Math.PI) / 180)), lat + (600 * Math.cos(a)) / 110574];
+    const xy = await page.evaluate((p) => { const q = window.map.project(p); return [q.x, q.y]; }, to);
+    await clickMap(xy);
+    const chart = page.locator('[data-testid=profile-chart]');
+    await chart.waitFor();
+    for (const part of ['profile-ground', 'profile-ray', 'profile-fresnel']) {
+      assert.equal(await page.locator(`[data-testid=${part}]`).count(), 1, part);
+    }
+    // The panel says what the API says for the point clicked.
+    const at = await page.evaluate((p) => { const q = window.map.unproject(window.map.project(p)); return [q.lng, q.lat]; }, to);
+    const doc = await api(`/coverage/profile?sector=${tower.id}:${sector.id}&lon=${at[0].toFixed(6)}&lat=${at[1].toFixed(6)}`);
+    assert.equal(doc.terrain, 'dem');
+    const badge = await page.locator('[data-testid=profile-covered]').textContent();
+    assert.ok(badge.length > 0);
+    assert.equal(await page.locator('#details td[data-key=terrain]').textContent(), 'dem');
+    await shot('03b-profile');
   });
 
   test('4. the gap layer, the footprints and the underserved choropleth render', async () => {

@@ -92,7 +92,8 @@ export async function createToken(bin, env, role, name, operator = null) {
 /**
  * Migrate and load the sample into `dbUrl`, create the tests' API tokens,
  * then serve web/dist on a free loopback port. Returns { origin, tokens,
- * stop() } once /healthz answers; `tokens` holds `admin` (the Department)
+ * stop() } once /readyz answers (the coverage index, terrain footprints
+ * included, is loaded); `tokens` holds `admin` (the Department)
  * and `viettel` (a carrier token of Viettel).
  */
 export async function startService(bin, dbUrl) {
@@ -119,9 +120,9 @@ export async function startService(bin, dbUrl) {
   for (;;) {
     if (exited !== null) throw new Error(`telecom-gis serve exited with ${exited}; see ${join(ARTIFACTS, 'service.log')}`);
     try {
-      if ((await fetch(`${origin}/healthz`)).ok) break;
+      if ((await fetch(`${origin}/readyz`)).ok) break;
     } catch { /* not listening yet */ }
-    if (Date.now() > deadline) throw new Error('telecom-gis serve did not answer /healthz within 60 s');
+    if (Date.now() > deadline) throw new Error('telecom-gis serve was not ready (/readyz) within 60 s');
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
