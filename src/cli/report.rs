@@ -57,8 +57,8 @@ fn table(out: &mut impl Write, technology: Technology, reports: &[DistrictReport
     writeln!(out, "Underserved districts, {technology} (worst first)")?;
     writeln!(
         out,
-        "{:>4}  {:<6} {:<16} {:<12} {:>6} {:>8} {:>8} {:>8} {:>7}  failing criteria",
-        "rank", "code", "name", "class", "score", "pop %", "area %", "fibre %", "DC km"
+        "{:>4}  {:<6} {:<16} {:<12} {:>6} {:>8} {:>8} {:>8} {:>7} {:>6}  failing criteria",
+        "rank", "code", "name", "class", "score", "pop %", "area %", "fibre %", "DC km", "DEM %"
     )?;
     for r in reports {
         let c = &r.indicators.coverage;
@@ -78,7 +78,7 @@ fn table(out: &mut impl Write, technology: Technology, reports: &[DistrictReport
             .map_or_else(|| "–".into(), |d| format!("{d:.1}"));
         writeln!(
             out,
-            "{:>4}  {:<6} {:<16} {:<12} {:>6.1} {:>8.1} {:>8.1} {:>8.1} {:>7}  {}",
+            "{:>4}  {:<6} {:<16} {:<12} {:>6.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>6.1}  {}",
             r.rank,
             r.code,
             r.name,
@@ -88,11 +88,22 @@ fn table(out: &mut impl Write, technology: Technology, reports: &[DistrictReport
             c.area_coverage_any_pct,
             c.fibre_reach_pop_pct,
             dc,
+            c.dem_area_pct,
             if failing.is_empty() {
                 "none".to_owned()
             } else {
                 failing.join(", ")
             }
+        )?;
+    }
+    if reports
+        .iter()
+        .any(|r| r.indicators.coverage.coverage_model == "terrain")
+    {
+        writeln!(
+            out,
+            "DEM %: share of the district inside the DEM, where coverage sees the terrain; \
+             elsewhere the empirical model alone applies."
         )?;
     }
     Ok(())

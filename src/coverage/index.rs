@@ -245,6 +245,8 @@ pub struct TerrainSector {
     pub terrain: Arc<Terrain>,
     /// The model it was computed with.
     pub config: Arc<CoverageConfig>,
+    /// The footprint's polygons, made on first use.
+    area: std::sync::OnceLock<geo::MultiPolygon<f64>>,
 }
 
 impl PartialEq for TerrainSector {
@@ -256,6 +258,13 @@ impl PartialEq for TerrainSector {
 }
 
 impl TerrainSector {
+    /// The covered area as polygons (lon/lat; holes are shadows), made
+    /// once from the footprint ([`RadialFootprint::polygons`]).
+    pub fn area(&self) -> &geo::MultiPolygon<f64> {
+        self.area
+            .get_or_init(|| self.footprint.polygons(self.tx.lon, self.tx.lat))
+    }
+
     /// Whether the sector covers a point `d_m` metres away at
     /// `bearing_deg` (already known to be inside the beam), at
     /// (`lon`, `lat`): from the footprint's nodes, or by the exact link near
@@ -444,6 +453,17 @@ impl CoverSector {
 
     /// The wedge as a polygon (lon/lat, counter-clockwise), its arc traced by
     /// destinations ([`crate::spatial::geodesy::destination`], centimetre accuracy) every `step_deg` degrees at most.
+    /// What the sector covers as polygons (lon/lat): the terrain-aware
+    /// footprint's area, else the wedge of [`footprint`](Self::footprint)
+    /// with arcs of `step_deg`.
+    pub fn coverage_area(&self, step_deg: f64) -> geo::MultiPolygon<f64> {
+        match &self.terrain {
+            Some(t) => t.area().clone(),
+            None => geo::MultiPolygon::new(vec![self.footprint(step_deg)]),
+        }
+    }
+
+    /// The wedge of `range_m` (the flat model's coverage) as a polygon.
     pub fn footprint(&self, step_deg: f64) -> geo::Polygon<f64> {
         let apex = Point::new(self.lon, self.lat);
         let (start, span) = if self.is_omni() {
@@ -724,6 +744,7 @@ impl CoverageIndex {
             footprint,
             terrain: terrain.clone(),
             config: config.clone(),
+            area: std::sync::OnceLock::new(),
         });
         (Some(t), fresh)
     }

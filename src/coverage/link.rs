@@ -454,6 +454,52 @@ impl RadialFootprint {
         })
     }
 
+    /// The covered area around the antenna at (`lon`, `lat`) as polygons
+    /// (lon/lat): per radial, each covered run of nodes widened by half a
+    /// node step along the radial and half the radial spacing across it,
+    /// merged (a union). Holes are the shadows inside.
+    pub fn polygons(&self, lon: f64, lat: f64) -> geo::MultiPolygon<f64> {
+        use geo::{Coord, LineString, Polygon};
+        let span = if self.omni {
+            360.0
+        } else {
+            self.step_deg * (self.radials - 1) as f64
+        };
+        // The angle of boundary k between radials k − 1 and k, clamped to
+        // the beam: one value per boundary, so neighbours share it exactly.
+        let boundary = |k: usize| {
+            let a = self.start_deg + (k as f64 - 0.5) * self.step_deg;
+            if self.omni {
+                a
+            } else {
+                a.clamp(self.start_deg, self.start_deg + span)
+            }
+        };
+        let mut quads: Vec<Polygon<f64>> = Vec::new();
+        for r in 0..self.radials {
+            let (a0, a1) = (boundary(r), boundary(r + 1));
+            let len = self.node_len_m[r];
+            for (from, to) in self.intervals(r) {
+                let d0 = (from - len / 2.0).max(0.0);
+                let d1 = to + len / 2.0;
+                let at = |a: f64, d: f64| {
+                    let (x, y) =
+                        crate::spatial::geodesy::destination((lon, lat), a.rem_euclid(360.0), d);
+                    Coord { x, y }
+                };
+                // Clockwise bearings: reverse for a counter-clockwise ring.
+                let mut ring = if d0 == 0.0 {
+                    vec![Coord { x: lon, y: lat }, at(a1, d1), at(a0, d1)]
+                } else {
+                    vec![at(a0, d0), at(a1, d0), at(a1, d1), at(a0, d1)]
+                };
+                ring.reverse();
+                quads.push(Polygon::new(LineString::new(ring), vec![]));
+            }
+        }
+        geo::unary_union(&quads)
+    }
+
     fn bit(&self, r: usize, j: usize) -> bool {
         j < self.nodes && (self.bits[r * self.words + j / 64] >> (j % 64)) & 1 == 1
     }
@@ -764,6 +810,52 @@ mod tests {
         assert!(
             covered > 0 && shadowed > 0,
             "{covered} covered, {shadowed} shadowed within 3 km"
+        );
+    }
+
+    #[test]
+    fn a_footprints_polygons_hold_its_covered_nodes_and_not_its_shadowed_ones() {
+        use geo::Contains;
+        let (config, terrain) = shipped();
+        let t = tx(108.236, 16.085, 30.0);
+        let fp = radial_footprint(&config, &terrain, &t, 60.0, 90.0);
+        let started = std::time::Instant::now();
+        let area = fp.polygons(t.lon, t.lat);
+        eprintln!(
+            "{} polygons from {} radials in {:?}",
+            area.0.len(),
+            fp.radials,
+            started.elapsed()
+        );
+        let (m_lon, m_lat) = metres_per_degree(t.lat);
+        let cell = sample_cell_deg(&terrain.dem);
+        let (mut inside, mut outside) = (0, 0);
+        for r in (1..fp.radials - 1).step_by(5) {
+            let b = (fp.start_deg + fp.step_deg * r as f64).to_radians();
+            let (ulon, ulat) = (b.sin() / m_lon, b.cos() / m_lat);
+            let scale = (ulon.abs() / cell.0).max(ulat.abs() / cell.1);
+            for j in 1..fp.nodes.min(300) {
+                // Nodes whose neighbours along the radial agree (away from
+                // the polygon's edges).
+                if fp.bit(r, j - 1) != fp.bit(r, j) || fp.bit(r, j) != fp.bit(r, j + 1) {
+                    continue;
+                }
+                let p = geo::Point::new(
+                    t.lon + ulon / scale * j as f64,
+                    t.lat + ulat / scale * j as f64,
+                );
+                if fp.bit(r, j) {
+                    assert!(area.contains(&p), "radial {r} node {j} covered, outside");
+                    inside += 1;
+                } else {
+                    assert!(!area.contains(&p), "radial {r} node {j} shadowed, inside");
+                    outside += 1;
+                }
+            }
+        }
+        assert!(
+            inside > 50 && outside > 10,
+            "{inside} inside, {outside} outside"
         );
     }
 

@@ -302,19 +302,14 @@ impl CoverageState {
     }
 
     async fn build(&self, pool: &PgPool, version: u64) -> Result<CoverageIndex, SyncError> {
-        let (areas, sectors, fibre, dcs) = tokio::try_join!(
-            db::coverage::areas(pool),
-            db::coverage::operational_sectors(pool),
-            db::coverage::operational_fibre(pool),
-            db::coverage::operational_data_centres(pool),
-        )?;
         let config = self.config.clone();
         let joined = |e: tokio::task::JoinError| {
             SyncError::Db(DbError::Sqlx(sqlx::Error::Protocol(e.to_string())))
         };
-        // The terrain (read once per process), then the footprints
-        // persisted for its model key: only the missing are computed.
-        let model_key = {
+        // The terrain (read once per process) while the rows load, then
+        // the footprints persisted for its model key: only the missing are
+        // computed.
+        let terrain = {
             let config = config.clone();
             tokio::task::spawn_blocking(move || {
                 crate::coverage::link::Terrain::for_config(&config)
@@ -322,9 +317,20 @@ impl CoverageState {
                     .flatten()
                     .map(|t| t.model_key)
             })
-            .await
-            .map_err(joined)?
         };
+        let (rows, model_key) = tokio::join!(
+            async {
+                tokio::try_join!(
+                    db::coverage::areas(pool),
+                    db::coverage::operational_sectors(pool),
+                    db::coverage::operational_fibre(pool),
+                    db::coverage::operational_data_centres(pool),
+                )
+            },
+            terrain
+        );
+        let (areas, sectors, fibre, dcs) = rows?;
+        let model_key = model_key.map_err(joined)?;
         let cache = match &model_key {
             Some(key) => match db::footprints::load(pool, key).await {
                 Ok(c) => Some(c),

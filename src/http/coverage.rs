@@ -55,6 +55,15 @@ fn round(v: f64, decimals: i32) -> f64 {
     (v * f).round() / f
 }
 
+/// A single polygon as a Polygon, else the MultiPolygon.
+fn area_geometry(mut area: geo::MultiPolygon<f64>) -> geo::Geometry<f64> {
+    if area.0.len() == 1 {
+        geo::Geometry::Polygon(area.0.remove(0))
+    } else {
+        geo::Geometry::MultiPolygon(area)
+    }
+}
+
 /// One covering sector in a point answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PointSector {
@@ -388,7 +397,7 @@ pub async fn footprints(
             features.push(json!({
                 "type": "Feature",
                 "id": s.sector_id,
-                "geometry": geojson_geometry(&geo::Geometry::Polygon(s.footprint(5.0))),
+                "geometry": geojson_geometry(&area_geometry(s.coverage_area(5.0))),
                 "properties": sector_properties(&index, s),
             }));
         }

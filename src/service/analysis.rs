@@ -364,6 +364,8 @@ pub fn to_csv(reports: &[DistrictReport]) -> Result<String, csv::Error> {
         "shared_tower_pct",
         "compact_tower_pct",
         "failed_criteria",
+        "coverage_model",
+        "dem_area_pct",
     ])?;
     for r in reports {
         let i = &r.indicators;
@@ -406,6 +408,8 @@ pub fn to_csv(reports: &[DistrictReport]) -> Result<String, csv::Error> {
             i.shared_tower_pct.to_string(),
             i.compact_tower_pct.to_string(),
             failed.join(" "),
+            c.coverage_model.to_owned(),
+            c.dem_area_pct.to_string(),
         ])?;
     }
     let bytes = w

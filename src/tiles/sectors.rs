@@ -85,15 +85,23 @@ pub fn sectors_layer(index: &CoverageIndex, t: TileCoord) -> Option<tile::Layer>
     let mut tags = TagsBuilder::new();
     let mut features = Vec::new();
     for s in index.sectors_in_bbox(Some(bbox), None, None) {
-        let wedge = s.footprint(arc_step_deg(s.range_m / unit_ground_m));
-        let projected = Polygon::new(
-            wedge
-                .exterior()
-                .coords()
+        let area = s.coverage_area(arc_step_deg(s.range_m / unit_ground_m));
+        let ring_3857 = |r: &geo::LineString<f64>| {
+            r.coords()
                 .map(|c| Coord::from(to_3857(c.x, c.y)))
-                .collect::<geo::LineString<f64>>(),
-            vec![],
-        );
+                .collect::<geo::LineString<f64>>()
+        };
+        let projected: Vec<Polygon<f64>> = area
+            .0
+            .iter()
+            .map(|p| {
+                Polygon::new(
+                    ring_3857(p.exterior()),
+                    p.interiors().iter().map(ring_3857).collect(),
+                )
+            })
+            .collect();
+        let projected = MultiPolygon::new(projected);
         let Some(extent) = projected.bounding_rect() else {
             continue;
         };
@@ -101,12 +109,17 @@ pub fn sectors_layer(index: &CoverageIndex, t: TileCoord) -> Option<tile::Layer>
             && extent.min().y >= clip_rect.min().y
             && extent.max().x <= clip_rect.max().x
             && extent.max().y <= clip_rect.max().y;
+        let single_convex = s.terrain.is_none() && (s.is_omni() || s.beamwidth_deg <= 180.0);
         let geometry = if inside {
-            Geometry::Polygon(projected)
-        } else if s.is_omni() || s.beamwidth_deg <= 180.0 {
-            // Convex: clipping to a rectangle is exact and far cheaper than a
-            // general polygon overlay.
-            match clip_convex(projected.exterior(), &clip_rect) {
+            if projected.0.len() == 1 {
+                Geometry::Polygon(projected.0[0].clone())
+            } else {
+                Geometry::MultiPolygon(projected)
+            }
+        } else if single_convex {
+            // A wedge of at most 180° is convex: clipping to a rectangle is
+            // exact and far cheaper than a general polygon overlay.
+            match clip_convex(projected.0[0].exterior(), &clip_rect) {
                 Some(ring) => Geometry::Polygon(Polygon::new(ring, vec![])),
                 None => continue,
             }

@@ -262,6 +262,45 @@ async fn point_batch_and_footprint_answers_agree_with_the_profile_on_random_poin
         agree_budget * 100 >= total * 95,
         "footprint and budget agree at {agree_budget} of {total} points"
     );
+    // The footprints' polygons hold the points the point answer covers
+    // (up to the half node step they are widened by along their edges).
+    let fps = send_to(
+        &state,
+        Method::GET,
+        "/coverage/footprints?bbox=108.0,15.9,108.3,16.15",
+        None,
+    )
+    .await
+    .json();
+    let areas: std::collections::HashMap<i64, geo::Geometry<f64>> = fps["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let g: geojson::Geometry = serde_json::from_value(f["geometry"].clone()).unwrap();
+            (
+                f["id"].as_i64().unwrap(),
+                geo::Geometry::<f64>::try_from(g).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(areas.len(), 3);
+    let mut agree_polygon = 0;
+    for ((lon, lat), by_point, s) in &points {
+        use geo::Contains;
+        if areas[s].contains(&geo::Point::new(*lon, *lat)) == *by_point {
+            agree_polygon += 1;
+        }
+    }
+    assert!(
+        agree_polygon * 100 >= points.len() * 95,
+        "footprint polygons and point answers agree at {agree_polygon} of {}",
+        points.len()
+    );
+    eprintln!(
+        "footprint vs budget: {agree_budget}/{total}; polygons vs points: {agree_polygon}/{}",
+        points.len()
+    );
     // The batch answers as the point answers.
     let body = serde_json::json!({
         "type": "MultiPoint",

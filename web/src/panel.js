@@ -12,7 +12,7 @@ const INDICATORS = [
   'population', 'area_km2', 'pop_coverage_any_pct', 'pop_coverage_all_pct', 'area_coverage_any_pct',
   'not_spot_pop_pct', 'fibre_reach_pop_pct', 'fibre_underground_km', 'fibre_aerial_km', 'fibre_submarine_km',
   'nearest_data_centre_km', 'towers', 'towers_per_km2', 'towers_per_10k_people', 'shared_tower_pct',
-  'compact_tower_pct', 'type1_towers', 'operators_total',
+  'compact_tower_pct', 'type1_towers', 'operators_total', 'dem_area_pct',
 ];
 const SECTOR_COLUMNS = ['id', 'operator', 'technology', 'frequency_mhz', 'azimuth_deg', 'beamwidth_deg', 'tilt_deg', 'height_m', 'eirp_dbm', 'range_m'];
 
