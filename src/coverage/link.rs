@@ -456,8 +456,11 @@ impl RadialFootprint {
 
     /// The covered area around the antenna at (`lon`, `lat`) as polygons
     /// (lon/lat): per radial, each covered run of nodes widened by half a
-    /// node step along the radial and half the radial spacing across it,
-    /// merged (a union). Holes are the shadows inside.
+    /// node step along the radial and half the radial spacing across it —
+    /// a convex quadrilateral (a triangle from the antenna). Neighbouring
+    /// parts share edges and are not dissolved: geo's polygon union
+    /// (i_overlay 4.5) panicked on such inputs, and a clip to a tile or a
+    /// point-in-polygon test needs no union. Shadows are where no part is.
     pub fn polygons(&self, lon: f64, lat: f64) -> geo::MultiPolygon<f64> {
         use geo::{Coord, LineString, Polygon};
         let span = if self.omni {
@@ -475,29 +478,62 @@ impl RadialFootprint {
                 a.clamp(self.start_deg, self.start_deg + span)
             }
         };
+        let at = |a: f64, d: f64| {
+            let (x, y) = crate::spatial::geodesy::destination((lon, lat), a.rem_euclid(360.0), d);
+            Coord { x, y }
+        };
+        // A run of nodes `j0..=j1` covered on radials `r0..r1`: one convex
+        // part from boundary r0 to boundary r1 (a chord, not an arc: over
+        // at most MERGE_RADIALS radials of ≤ 1° the chord is within 0.25 %
+        // of the radius).
+        let part = |r0: usize, r1: usize, (j0, j1): (usize, usize)| {
+            let (a0, a1) = (boundary(r0), boundary(r1));
+            let (l0, l1) = (self.node_len_m[r0], self.node_len_m[r1 - 1]);
+            let inner = |len: f64| (j0 as f64 * len - len / 2.0).max(0.0);
+            let outer = |len: f64| j1 as f64 * len + len / 2.0;
+            let mut ring = if j0 == 0 {
+                vec![
+                    Coord { x: lon, y: lat },
+                    at(a1, outer(l1)),
+                    at(a0, outer(l0)),
+                ]
+            } else {
+                vec![
+                    at(a0, inner(l0)),
+                    at(a1, inner(l1)),
+                    at(a1, outer(l1)),
+                    at(a0, outer(l0)),
+                ]
+            };
+            // Clockwise bearings: reverse for a counter-clockwise ring.
+            ring.reverse();
+            Polygon::new(LineString::new(ring), vec![])
+        };
+        const MERGE_RADIALS: usize = 8;
         let mut quads: Vec<Polygon<f64>> = Vec::new();
+        // Runs open since a radial: (j0, j1) → first radial.
+        let mut open: Vec<((usize, usize), usize)> = Vec::new();
         for r in 0..self.radials {
-            let (a0, a1) = (boundary(r), boundary(r + 1));
-            let len = self.node_len_m[r];
-            for (from, to) in self.intervals(r) {
-                let d0 = (from - len / 2.0).max(0.0);
-                let d1 = to + len / 2.0;
-                let at = |a: f64, d: f64| {
-                    let (x, y) =
-                        crate::spatial::geodesy::destination((lon, lat), a.rem_euclid(360.0), d);
-                    Coord { x, y }
-                };
-                // Clockwise bearings: reverse for a counter-clockwise ring.
-                let mut ring = if d0 == 0.0 {
-                    vec![Coord { x: lon, y: lat }, at(a1, d1), at(a0, d1)]
+            let runs = self.runs(r);
+            let mut still = Vec::with_capacity(runs.len());
+            for (key, r0) in open.drain(..) {
+                if runs.contains(&key) && r - r0 < MERGE_RADIALS {
+                    still.push((key, r0));
                 } else {
-                    vec![at(a0, d0), at(a1, d0), at(a1, d1), at(a0, d1)]
-                };
-                ring.reverse();
-                quads.push(Polygon::new(LineString::new(ring), vec![]));
+                    quads.push(part(r0, r, key));
+                }
             }
+            for key in runs {
+                if !still.iter().any(|(k, _)| *k == key) {
+                    still.push((key, r));
+                }
+            }
+            open = still;
         }
-        geo::unary_union(&quads)
+        for (key, r0) in open {
+            quads.push(part(r0, self.radials, key));
+        }
+        geo::MultiPolygon::new(quads)
     }
 
     fn bit(&self, r: usize, j: usize) -> bool {
@@ -507,6 +543,24 @@ impl RadialFootprint {
     /// Bytes held.
     pub fn approx_bytes(&self) -> usize {
         self.bits.len() * 8 + self.node_len_m.len() * 8 + std::mem::size_of::<Self>()
+    }
+
+    /// The covered runs of radial `r` as (first, last) node indices.
+    fn runs(&self, r: usize) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut start: Option<usize> = None;
+        for j in 0..=self.nodes {
+            let on = j < self.nodes && self.bit(r, j);
+            match (on, start) {
+                (true, None) => start = Some(j),
+                (false, Some(s)) => {
+                    out.push((s, j - 1));
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        out
     }
 
     /// The covered intervals of radial `r` as (from, to) node distances,

@@ -109,19 +109,27 @@ pub fn sectors_layer(index: &CoverageIndex, t: TileCoord) -> Option<tile::Layer>
             && extent.min().y >= clip_rect.min().y
             && extent.max().x <= clip_rect.max().x
             && extent.max().y <= clip_rect.max().y;
-        let single_convex = s.terrain.is_none() && (s.is_omni() || s.beamwidth_deg <= 180.0);
+        // A wedge of at most 180° and every part of a terrain footprint is
+        // convex: clipping to a rectangle is exact and far cheaper than a
+        // general polygon overlay.
+        let convex_parts = s.terrain.is_some() || s.is_omni() || s.beamwidth_deg <= 180.0;
         let geometry = if inside {
             if projected.0.len() == 1 {
                 Geometry::Polygon(projected.0[0].clone())
             } else {
                 Geometry::MultiPolygon(projected)
             }
-        } else if single_convex {
-            // A wedge of at most 180° is convex: clipping to a rectangle is
-            // exact and far cheaper than a general polygon overlay.
-            match clip_convex(projected.0[0].exterior(), &clip_rect) {
-                Some(ring) => Geometry::Polygon(Polygon::new(ring, vec![])),
-                None => continue,
+        } else if convex_parts {
+            let mut parts: Vec<Polygon<f64>> = projected
+                .0
+                .iter()
+                .filter_map(|p| clip_convex(p.exterior(), &clip_rect))
+                .map(|ring| Polygon::new(ring, vec![]))
+                .collect();
+            match parts.len() {
+                0 => continue,
+                1 => Geometry::Polygon(parts.swap_remove(0)),
+                _ => Geometry::MultiPolygon(MultiPolygon::new(parts)),
             }
         } else {
             let clipped: MultiPolygon<f64> = projected.intersection(&clip);

@@ -332,6 +332,39 @@ async fn point_batch_and_footprint_answers_agree_with_the_profile_on_random_poin
 }
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn gap_cells_are_covered_where_the_profile_to_their_centre_says(pool: PgPool) {
+    common::operators(&pool).await;
+    // One omni site west of Sơn Trà: its shadow behind the massif.
+    let (t, s) = tower(&pool, "GAP-1", 108.236, 16.085, 0.0, 360.0, 30.0).await;
+    let state = terrain_state(&pool).await;
+    let gaps = send_to(
+        &state,
+        Method::GET,
+        "/coverage/gaps?technology=4G&resolution=9&bbox=108.20,16.06,108.28,16.11",
+        None,
+    )
+    .await;
+    assert_eq!(gaps.status, 200);
+    let cells = gaps.json()["features"].as_array().unwrap().clone();
+    assert!(cells.len() > 100, "{} cells", cells.len());
+    let (mut covered, mut shadowed) = (0, 0);
+    for f in cells.iter().step_by(3) {
+        let cell: h3o::CellIndex = f["properties"]["h3"].as_str().unwrap().parse().unwrap();
+        let centre = h3o::LatLng::from(cell);
+        let p = profile(&state, t, s, centre.lng(), centre.lat()).await;
+        let by_gap = f["properties"]["operators"].as_u64().unwrap() > 0;
+        assert_eq!(p["covered"], by_gap, "cell {cell}: {p}");
+        if by_gap {
+            covered += 1;
+        } else if p["distance_m"].as_f64().unwrap() < 4000.0 {
+            shadowed += 1;
+        }
+    }
+    assert!(covered >= 5 && shadowed >= 5, "{covered} covered, {shadowed} uncovered cells checked");
+    eprintln!("gap cells checked: {covered} covered, {shadowed} uncovered within 4 km");
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn footprints_are_persisted_and_a_restart_loads_them_instead_of_recomputing(pool: PgPool) {
     common::operators(&pool).await;
     let (t, _) = tower(&pool, "P-1", 108.22, 16.06, 0.0, 360.0, 30.0).await;
