@@ -360,7 +360,10 @@ async fn gap_cells_are_covered_where_the_profile_to_their_centre_says(pool: PgPo
             shadowed += 1;
         }
     }
-    assert!(covered >= 5 && shadowed >= 5, "{covered} covered, {shadowed} uncovered cells checked");
+    assert!(
+        covered >= 5 && shadowed >= 5,
+        "{covered} covered, {shadowed} uncovered cells checked"
+    );
     eprintln!("gap cells checked: {covered} covered, {shadowed} uncovered within 4 km");
 }
 
