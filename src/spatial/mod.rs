@@ -7,3 +7,4 @@ pub mod frame;
 pub mod generalise;
 pub mod geodesy;
 pub mod grid;
+pub mod overlay;

@@ -5,7 +5,7 @@
 //! the others' as cells, both layers in one tile.
 
 use geo::orient::{Direction, Orient};
-use geo::{BooleanOps, BoundingRect, Coord, Geometry, MapCoords, MultiPolygon, Rect};
+use geo::{BoundingRect, Coord, Geometry, MapCoords, MultiPolygon, Rect};
 use geozero::ToMvt;
 use geozero::mvt::{TagsBuilder, TileValue, tile};
 use h3o::CellIndex;
@@ -265,7 +265,7 @@ pub fn fibre_presence_layer(t: TileCoord, routes: &[PresenceRoute]) -> Option<ti
         let clipped = if inside {
             outline
         } else {
-            outline.intersection(&clip)
+            crate::spatial::overlay::clip(&outline, &clip)
         };
         if clipped.0.is_empty() {
             continue;

@@ -347,7 +347,7 @@ fn polygon_feature(polys: MultiPolygon<f64>) -> Option<tile::Feature> {
     let polys = if all_inside {
         polys
     } else {
-        polys.intersection(&clip_rect().to_polygon())
+        crate::spatial::overlay::clip(&polys, &clip_rect().to_polygon())
     };
     let mut pen = Pen::default();
     for p in &polys.0 {

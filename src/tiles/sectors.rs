@@ -1,7 +1,7 @@
 //! The `sectors` tileset: wedges of the operational sectors in the
 //! in-memory coverage index, clipped and encoded in Rust.
 
-use geo::{BooleanOps, BoundingRect, Coord, Geometry, MultiPolygon, Polygon, Rect};
+use geo::{BoundingRect, Coord, Geometry, MultiPolygon, Polygon, Rect};
 use geozero::ToMvt;
 use geozero::mvt::{TagsBuilder, TileValue, tile};
 
@@ -132,7 +132,7 @@ pub fn sectors_layer(index: &CoverageIndex, t: TileCoord) -> Option<tile::Layer>
                 _ => Geometry::MultiPolygon(MultiPolygon::new(parts)),
             }
         } else {
-            let clipped: MultiPolygon<f64> = projected.intersection(&clip);
+            let clipped: MultiPolygon<f64> = crate::spatial::overlay::clip(&projected, &clip);
             if clipped.0.is_empty() {
                 continue;
             }
@@ -232,6 +232,7 @@ fn clip_convex(ring: &geo::LineString<f64>, rect: &Rect<f64>) -> Option<geo::Lin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use geo::BooleanOps;
 
     #[test]
     fn arcs_get_finer_steps_as_they_grow_on_screen() {
