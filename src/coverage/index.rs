@@ -1009,29 +1009,23 @@ impl CoverageIndex {
         let mut operators = (*self.operators).clone();
         for (tower_id, sectors) in towers {
             let mut fresh = Vec::with_capacity(sectors.len());
-            // The footprints the tower's sectors hold now: a sector whose
-            // transmitter and beam did not change keeps its own.
-            let held: FootprintCache = self
-                .tower_sectors(*tower_id)
-                .iter()
-                .filter_map(|c| {
-                    let t = c.terrain.as_ref()?;
-                    Some((c.sector_id, (t.input_key, t.footprint.encode())))
-                })
-                .collect();
+            let held = self.tower_sectors(*tower_id);
             for s in *sectors {
                 if !self.frame.contains_lat(s.lat) {
                     return Err(IndexError::OutsideFrame);
                 }
                 let op = op_index(&mut operators, &s.operator)?;
                 let (range, source) = Self::sector_range(&self.config, &self.areas, s);
-                let (ts, _) = Self::terrain_sector(
-                    &self.config,
-                    self.terrain.as_ref(),
-                    &self.areas,
-                    s,
-                    Some(&held),
-                );
+                // A sector whose transmitter and beam did not change keeps
+                // its footprint (and its polygons) as they are.
+                let kept = held
+                    .iter()
+                    .find(|c| c.sector_id == s.sector_id)
+                    .and_then(|c| self.footprint_for(c, s));
+                let ts = kept.or_else(|| {
+                    Self::terrain_sector(&self.config, self.terrain.as_ref(), &self.areas, s, None)
+                        .0
+                });
                 fresh.push(CoverSector::new(s, op, range, source, &self.frame, ts));
             }
             let by_tower = next.by_tower.shard_mut(*tower_id);
@@ -1072,22 +1066,24 @@ impl CoverageIndex {
                     return false;
                 }
                 let (range, source) = Self::sector_range(&self.config, &self.areas, s);
-                // A held footprint computed for the same transmitter is
-                // reused (the comparison below checks beam and position).
-                let ts = match &c.terrain {
-                    Some(t)
-                        if s.range_m.is_none()
-                            && t.tx == Self::transmitter(&self.config, &self.areas, s) =>
-                    {
-                        Some(t.clone())
-                    }
+                let ts = match self.footprint_for(c, s) {
+                    Some(t) => Some(t),
                     // A modelled sector over terrain without a footprint
-                    // for this transmitter is not held as it is.
-                    _ if s.range_m.is_none() && self.terrain.is_some() => return false,
-                    _ => None,
+                    // for this transmitter and beam is not held as it is.
+                    None if s.range_m.is_none() && self.terrain.is_some() => return false,
+                    None => None,
                 };
                 *c == CoverSector::new(s, op as u16, range, source, &self.frame, ts)
             })
+    }
+
+    /// The footprint `held` has, if it was computed for what `s` asks: a
+    /// modelled sector with the same transmitter and beam ([`input_key`]).
+    fn footprint_for(&self, held: &CoverSector, s: &SectorInput) -> Option<Arc<TerrainSector>> {
+        let t = held.terrain.as_ref()?;
+        let tx = Self::transmitter(&self.config, &self.areas, s);
+        (s.range_m.is_none() && t.input_key == input_key(&tx, s.azimuth_deg, s.beamwidth_deg))
+            .then(|| t.clone())
     }
 
     /// The terrain-aware footprints of tower `tower_id`'s sectors, as rows

@@ -336,13 +336,38 @@ pub fn budget_met(
                 None => return true,
             }
         }
-        let (rx_h, f, k) = (config.receiver_height_m, tx.frequency_mhz, terrain.k_factor);
-        let actual = bullington_actual(ground, d, tx.height_m, rx_h, f, k);
-        if d < horizon_bound_m(tx.height_m, rx_h, k) && actual.0 <= room_db {
-            return true;
-        }
-        diffraction_with(ground, d, tx.height_m, rx_h, f, k, actual).loss_db <= room_db
+        diffraction_fits(config, terrain, tx, ground, d, room_db)
     })
+}
+
+/// Whether the diffraction over `ground` (the known profile of a path of
+/// `d_m` metres, transmitter first) fits in the `room_db` the flat budget
+/// leaves. Bullington's loss over the actual profile bounds the excess
+/// inside the smooth-earth horizon, so the smooth-earth part is computed
+/// only where that bound does not fit.
+fn diffraction_fits(
+    config: &CoverageConfig,
+    terrain: &Terrain,
+    tx: &Transmitter,
+    ground: &[f64],
+    d_m: f64,
+    room_db: f64,
+) -> bool {
+    let (rx_h, f, k) = (config.receiver_height_m, tx.frequency_mhz, terrain.k_factor);
+    let actual = bullington_actual(ground, d_m, tx.height_m, rx_h, f, k);
+    (d_m < horizon_bound_m(tx.height_m, rx_h, k) && actual.0 <= room_db)
+        || diffraction_with(ground, d_m, tx.height_m, rx_h, f, k, actual).loss_db <= room_db
+}
+
+/// One node step along `bearing_deg` from latitude `lat`, (lon, lat)
+/// degrees: one DEM cell `cell` along the dominant axis, so that a path to
+/// node `j` is sampled at nodes `0..=j` ([`profile::intervals_for`]).
+fn node_step_deg(bearing_deg: f64, lat: f64, cell: (f64, f64)) -> (f64, f64) {
+    let (m_lon, m_lat) = metres_per_degree(lat);
+    let (s, c) = bearing_deg.rem_euclid(360.0).to_radians().sin_cos();
+    let (ulon, ulat) = (s / m_lon, c / m_lat);
+    let scale = (ulon.abs() / cell.0).max(ulat.abs() / cell.1);
+    (ulon / scale, ulat / scale)
 }
 
 /// Most radials of one footprint.
@@ -566,23 +591,11 @@ impl RadialFootprint {
     /// The covered intervals of radial `r` as (from, to) node distances,
     /// metres.
     pub fn intervals(&self, r: usize) -> Vec<(f64, f64)> {
-        let mut out = Vec::new();
-        let mut start: Option<usize> = None;
-        for j in 0..=self.nodes {
-            let on = j < self.nodes && self.bit(r, j);
-            match (on, start) {
-                (true, None) => start = Some(j),
-                (false, Some(s)) => {
-                    out.push((
-                        s as f64 * self.node_len_m[r],
-                        (j - 1) as f64 * self.node_len_m[r],
-                    ));
-                    start = None;
-                }
-                _ => {}
-            }
-        }
-        out
+        let len = self.node_len_m[r];
+        self.runs(r)
+            .into_iter()
+            .map(|(first, last)| (first as f64 * len, last as f64 * len))
+            .collect()
     }
 
     /// The decision from the nodes around a point at `offset_deg`
@@ -671,7 +684,6 @@ pub fn radial_footprint(
             .range_m(tx.technology, tx.eirp_dbm, tx.frequency_mhz, tx.height_m, c)
             .0
     });
-    let horizon_m = horizon_bound_m(tx.height_m, config.receiver_height_m, terrain.k_factor);
     let bound = reach_bound_m(config, tx);
     let cell = sample_cell_deg(&terrain.dem);
     let (m_lon, m_lat) = metres_per_degree(tx.lat);
@@ -683,25 +695,17 @@ pub fn radial_footprint(
     let mut node_len_m = Vec::with_capacity(radials);
     let mut reach_m: f64 = 0.0;
     let (mut with_terrain, mut total) = (0usize, 0usize);
-    let mut ground: Vec<Option<f64>> = Vec::with_capacity(nodes);
     let mut known: Vec<f64> = Vec::with_capacity(nodes);
     for r in 0..radials {
-        let b = (start_deg + step_deg * r as f64).rem_euclid(360.0);
-        let (s, c) = b.to_radians().sin_cos();
-        // Direction in degrees, scaled to one cell along the dominant axis.
-        let (ulon, ulat) = (s / m_lon, c / m_lat);
-        let scale = (ulon.abs() / cell.0).max(ulat.abs() / cell.1);
-        let (ulon, ulat) = (ulon / scale, ulat / scale);
+        let (ulon, ulat) = node_step_deg(start_deg + step_deg * r as f64, tx.lat, cell);
         let node = |j: usize| (tx.lon + ulon * j as f64, tx.lat + ulat * j as f64);
         let len = path_length_m((tx.lon, tx.lat), node(1));
         node_len_m.push(len);
-        ground.clear();
         known.clear();
         let mut all_known = true;
         for j in 0..nodes {
             let (lon, lat) = node(j);
             let g = terrain.dem.elevation_m(lon, lat);
-            ground.push(g);
             all_known &= g.is_some();
             if all_known {
                 known.push(g.unwrap_or(0.0));
@@ -719,25 +723,14 @@ pub fn radial_footprint(
             let (clutter, _) = receiver_clutter(terrain, tx, lon, lat);
             // Diffraction only ever adds loss: where the budget fails
             // without it (beyond the class's flat range), or the point is
-            // within `min_range_m`, the decision needs no profile; where
-            // even Bullington's loss over the actual profile (an upper
-            // bound of the excess inside the horizon) leaves the budget met,
-            // the smooth-earth part is not needed either.
+            // within `min_range_m`, the decision needs no profile.
             let covered = if d <= config.min_range_m {
                 true
             } else if d > flat_range_m[clutter as usize] || !all_known {
                 d <= flat_range_m[clutter as usize]
             } else {
-                let ground = &known[..=j];
-                let (rx_h, f, k) = (config.receiver_height_m, tx.frequency_mhz, terrain.k_factor);
-                let actual = bullington_actual(ground, d, tx.height_m, rx_h, f, k);
                 let (_, room_db) = budget_room(config, tx, d, clutter);
-                if d < horizon_m && actual.0 <= room_db {
-                    true
-                } else {
-                    let diff = diffraction_with(ground, d, tx.height_m, rx_h, f, k, actual).loss_db;
-                    diff <= room_db
-                }
+                diffraction_fits(config, terrain, tx, &known[..=j], d, room_db)
             };
             if covered {
                 bits[r * words + j / 64] |= 1 << (j % 64);
@@ -841,17 +834,11 @@ mod tests {
         let fp = radial_footprint(&config, &terrain, &t, 60.0, 90.0);
         assert!(fp.terrain_share > 0.5, "{}", fp.terrain_share);
         let (mut covered, mut shadowed) = (0, 0);
-        let (m_lon, m_lat) = metres_per_degree(t.lat);
         let cell = sample_cell_deg(&terrain.dem);
         for r in (0..fp.radials).step_by(7) {
-            let b = (fp.start_deg + fp.step_deg * r as f64).to_radians();
-            let (ulon, ulat) = (b.sin() / m_lon, b.cos() / m_lat);
-            let scale = (ulon.abs() / cell.0).max(ulat.abs() / cell.1);
+            let (ulon, ulat) = node_step_deg(fp.start_deg + fp.step_deg * r as f64, t.lat, cell);
             for j in (1..fp.nodes).step_by(5) {
-                let (lon, lat) = (
-                    t.lon + ulon / scale * j as f64,
-                    t.lat + ulat / scale * j as f64,
-                );
+                let (lon, lat) = (t.lon + ulon * j as f64, t.lat + ulat * j as f64);
                 let want = link(&config, &terrain, &t, lon, lat).covered;
                 assert_eq!(fp.bit(r, j), want, "radial {r} node {j}");
                 if want {
@@ -881,23 +868,17 @@ mod tests {
             fp.radials,
             started.elapsed()
         );
-        let (m_lon, m_lat) = metres_per_degree(t.lat);
         let cell = sample_cell_deg(&terrain.dem);
         let (mut inside, mut outside) = (0, 0);
         for r in (1..fp.radials - 1).step_by(5) {
-            let b = (fp.start_deg + fp.step_deg * r as f64).to_radians();
-            let (ulon, ulat) = (b.sin() / m_lon, b.cos() / m_lat);
-            let scale = (ulon.abs() / cell.0).max(ulat.abs() / cell.1);
+            let (ulon, ulat) = node_step_deg(fp.start_deg + fp.step_deg * r as f64, t.lat, cell);
             for j in 1..fp.nodes.min(300) {
                 // Nodes whose neighbours along the radial agree (away from
                 // the polygon's edges).
                 if fp.bit(r, j - 1) != fp.bit(r, j) || fp.bit(r, j) != fp.bit(r, j + 1) {
                     continue;
                 }
-                let p = geo::Point::new(
-                    t.lon + ulon / scale * j as f64,
-                    t.lat + ulat / scale * j as f64,
-                );
+                let p = geo::Point::new(t.lon + ulon * j as f64, t.lat + ulat * j as f64);
                 if fp.bit(r, j) {
                     assert!(area.contains(&p), "radial {r} node {j} covered, outside");
                     inside += 1;

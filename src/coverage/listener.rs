@@ -101,6 +101,12 @@ pub struct CoverageState {
     follower: std::sync::OnceLock<Arc<dyn Follower>>,
 }
 
+/// A blocking task of a load that did not finish (it panicked or was
+/// cancelled), as the load's error.
+fn join_failed(e: tokio::task::JoinError) -> SyncError {
+    SyncError::Db(DbError::Sqlx(sqlx::Error::Protocol(e.to_string())))
+}
+
 /// A queued change of towers in the index.
 #[derive(Debug)]
 pub enum Refresh {
@@ -303,9 +309,6 @@ impl CoverageState {
 
     async fn build(&self, pool: &PgPool, version: u64) -> Result<CoverageIndex, SyncError> {
         let config = self.config.clone();
-        let joined = |e: tokio::task::JoinError| {
-            SyncError::Db(DbError::Sqlx(sqlx::Error::Protocol(e.to_string())))
-        };
         // The terrain (read once per process) while the rows load, then
         // the footprints persisted for its model key: only the missing are
         // computed.
@@ -330,7 +333,7 @@ impl CoverageState {
             terrain
         );
         let (areas, sectors, fibre, dcs) = rows?;
-        let model_key = model_key.map_err(joined)?;
+        let model_key = model_key.map_err(join_failed)?;
         let cache = match &model_key {
             Some(key) => match db::footprints::load(pool, key).await {
                 Ok(c) => Some(c),
@@ -353,7 +356,7 @@ impl CoverageState {
             )
         })
         .await
-        .map_err(joined)??;
+        .map_err(join_failed)??;
         self.footprints_computed
             .fetch_add(computed.len() as u64, Ordering::Relaxed);
         if let (Some(key), false) = (model_key, computed.is_empty()) {
@@ -569,7 +572,7 @@ impl CoverageState {
             current.with_towers(&borrowed)
         })
         .await
-        .map_err(|e| SyncError::Db(DbError::Sqlx(sqlx::Error::Protocol(e.to_string()))))??;
+        .map_err(join_failed)??;
         let persist = next.model_key().map(|key| {
             let rows: Vec<_> = ids
                 .iter()
@@ -640,7 +643,7 @@ pub async fn fingerprint_from_db(
     let index = state.snapshot();
     tokio::task::spawn_blocking(move || index.fingerprint())
         .await
-        .map_err(|e| SyncError::Db(DbError::Sqlx(sqlx::Error::Protocol(e.to_string()))))
+        .map_err(join_failed)
 }
 
 /// Applies one batch of notification payloads to the index, then to its

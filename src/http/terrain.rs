@@ -12,6 +12,7 @@ use super::access::Actor;
 use super::error::{ApiError, ApiResult};
 use super::extract::PathParams;
 use super::json_response;
+use super::tiles::parse_index;
 use crate::coverage::terrain::{DEM_TILE_PX, DEM_TILE_ZOOMS, encode_png_rgb};
 use crate::service::policy::authorize_public;
 
@@ -90,13 +91,6 @@ pub async fn info(State(st): State<AppState>, actor: Actor) -> ApiResult<Respons
     Ok(json_response(StatusCode::OK, "application/json", body))
 }
 
-fn index_of(name: &str, v: &str) -> ApiResult<u32> {
-    v.parse::<u32>().map_err(|_| ApiError::BadRequest {
-        detail: format!("tile {name} '{v}' is not a non-negative integer"),
-        errors: vec![],
-    })
-}
-
 /// `GET /terrain/tiles/{z}/{x}/{y}.png`: the DEM over web-mercator tile
 /// z/x/y as a 256 × 256 Terrarium PNG (`elevation = R·256 + G + B/256 −
 /// 32768`, metres; 0 where the DEM has none). 404 outside the DEM or zooms
@@ -121,9 +115,9 @@ pub async fn tile(
         ApiError::NotFound("DEM tiles are .png: /terrain/tiles/{z}/{x}/{y}.png".into())
     })?;
     let (z, x, y) = (
-        index_of("zoom", &z)?,
-        index_of("column", &x)?,
-        index_of("row", y)?,
+        parse_index("zoom", &z)?,
+        parse_index("column", &x)?,
+        parse_index("row", y)?,
     );
     let z = u8::try_from(z).map_err(|_| ApiError::NotFound(format!("no DEM tile at zoom {z}")))?;
     let index = st.coverage.snapshot();

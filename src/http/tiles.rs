@@ -413,7 +413,7 @@ pub async fn style(BaseUrl(base): BaseUrl, RawQuery(raw): RawQuery) -> ApiResult
     json_ok(JSON, &doc)
 }
 
-fn parse_index(name: &str, value: &str) -> ApiResult<u32> {
+pub(super) fn parse_index(name: &str, value: &str) -> ApiResult<u32> {
     value.parse::<u32>().map_err(|_| ApiError::BadRequest {
         detail: format!("tile {name} '{value}' is not a non-negative integer"),
         errors: vec![],
