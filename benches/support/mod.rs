@@ -76,10 +76,7 @@ pub fn areas() -> Vec<Area> {
     sample::read_districts(std::path::Path::new("data"))
         .expect("data/ districts")
         .into_iter()
-        .map(|d| Area {
-            code: d.code.into(),
-            geometry: d.geometry,
-        })
+        .map(|d| Area::new(d.code.into(), d.geometry))
         .collect()
 }
 

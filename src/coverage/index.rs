@@ -139,6 +139,8 @@ pub struct CoverSector {
     cos_lat: f64,
     sin_lat: f64,
     envelope: AABB<[f64; 2]>,
+    // [`Self::reach_m`], held here so that a rejection reads no footprint.
+    reach: f64,
     /// The terrain-aware footprint (`[terrain] enabled`, modelled range):
     /// coverage comes from it, not from the wedge of `range_m`.
     pub terrain: Option<Arc<TerrainSector>>,
@@ -295,6 +297,131 @@ pub struct Hit<'a> {
     pub bearing_deg: f64,
 }
 
+/// Boxes with fewer points test them one by one.
+const BOX_MIN_POINTS: usize = 4;
+/// Boxes with fewer points are not split further.
+const SPLIT_MIN_POINTS: usize = 32;
+
+/// Decides the points `idx` (indices into `points`, lon/lat) against the
+/// candidate sectors per operator, with the operators in `base` already
+/// covering them all; pushes (index, operator mask) to `res`.
+///
+/// A box of at least [`BOX_MIN_POINTS`] points first asks each footprint
+/// sector, nearest first, for one answer over the points' bounding box
+/// ([`CoverSector::covers_box`]): a sector covering the whole box settles
+/// its operator, sectors covering none of it are dropped. The sectors left
+/// decide point by point — in quadrants of the box, settled the same way,
+/// while `depth` allows and the box holds [`SPLIT_MIN_POINTS`] points. The
+/// answers are those of [`CoverSector::covers`] point by point.
+fn settle_points(
+    points: &[[f64; 2]],
+    idx: &mut [u32],
+    candidates: &[(u16, Vec<&CoverSector>)],
+    base: u128,
+    depth: u32,
+    res: &mut Vec<(u32, u128)>,
+) {
+    let mut mask = base;
+    let mut rest: Vec<(u16, Vec<&CoverSector>)> = Vec::with_capacity(candidates.len());
+    let mut bbox = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    if idx.len() >= BOX_MIN_POINTS {
+        for &i in idx.iter() {
+            let [lon, lat] = points[i as usize];
+            bbox = [
+                bbox[0].min(lon),
+                bbox[1].min(lat),
+                bbox[2].max(lon),
+                bbox[3].max(lat),
+            ];
+        }
+        let (cx, cy) = (0.5 * (bbox[0] + bbox[2]), 0.5 * (bbox[1] + bbox[3]));
+        let far2 = |s: &CoverSector| {
+            let dx = (s.lon - cx) * s.cos_lat;
+            let dy = s.lat - cy;
+            dx * dx + dy * dy
+        };
+        for (op, list) in candidates {
+            let bit = 1u128 << op;
+            if mask & bit != 0 {
+                continue;
+            }
+            if list.iter().all(|s| s.terrain.is_none()) {
+                // Wedges: tested point by point.
+                rest.push((*op, list.clone()));
+                continue;
+            }
+            let mut list = list.clone();
+            list.sort_by(|a, b| far2(a).total_cmp(&far2(b)));
+            let mut keep = Vec::with_capacity(list.len());
+            let mut all = false;
+            for s in list {
+                match s.covers_box(bbox) {
+                    Some(true) => {
+                        all = true;
+                        break;
+                    }
+                    Some(false) => {}
+                    None => keep.push(s),
+                }
+            }
+            if all {
+                mask |= bit;
+            } else if !keep.is_empty() {
+                rest.push((*op, keep));
+            }
+        }
+    } else {
+        rest.extend(
+            candidates
+                .iter()
+                .filter(|(op, _)| mask & (1u128 << op) == 0)
+                .cloned(),
+        );
+    }
+    let settling = rest
+        .iter()
+        .any(|(_, list)| list.iter().any(|s| s.terrain.is_some()));
+    if depth > 0 && idx.len() >= SPLIT_MIN_POINTS && settling {
+        let (cx, cy) = (0.5 * (bbox[0] + bbox[2]), 0.5 * (bbox[1] + bbox[3]));
+        let quadrant = |i: &u32| {
+            let [lon, lat] = points[*i as usize];
+            u8::from(lon > cx) | (u8::from(lat > cy) << 1)
+        };
+        idx.sort_unstable_by_key(quadrant);
+        let mut start = 0;
+        while start < idx.len() {
+            let q = quadrant(&idx[start]);
+            let len = idx[start..].iter().take_while(|i| quadrant(i) == q).count();
+            settle_points(
+                points,
+                &mut idx[start..start + len],
+                &rest,
+                mask,
+                depth - 1,
+                res,
+            );
+            start += len;
+        }
+        return;
+    }
+    for &i in idx.iter() {
+        let [lon, lat] = points[i as usize];
+        let mut m = mask;
+        for (op, list) in &rest {
+            let bit = 1u128 << op;
+            if m & bit == 0 && list.iter().any(|s| s.covers(lon, lat).is_some()) {
+                m |= bit;
+            }
+        }
+        res.push((i, m));
+    }
+}
+
 impl CoverSector {
     fn new(
         s: &SectorInput,
@@ -322,6 +449,10 @@ impl CoverSector {
             cos_lat: s.lat.to_radians().cos(),
             sin_lat: s.lat.to_radians().sin(),
             envelope: AABB::from_point([0.0, 0.0]),
+            reach: match &terrain {
+                Some(t) => t.footprint.reach_m + t.footprint.max_node_len_m,
+                None => range_m,
+            },
             terrain,
         };
         c.envelope = c.wedge_envelope(frame);
@@ -331,10 +462,7 @@ impl CoverSector {
     /// Farthest distance at which the sector may cover a point, metres:
     /// `range_m`, or the footprint's reach plus one node step.
     pub fn reach_m(&self) -> f64 {
-        match &self.terrain {
-            Some(t) => t.footprint.reach_m + t.footprint.max_node_len_m,
-            None => self.range_m,
-        }
+        self.reach
     }
 
     /// True for an omnidirectional sector (beamwidth 360°).
@@ -438,6 +566,97 @@ impl CoverSector {
         t.covers(offset, d, lon, lat).then_some((d, bearing))
     }
 
+    /// One answer of [`covers`](Self::covers) for every point of the
+    /// lon/lat box `[west, south, east, north]`, when the footprint's nodes
+    /// give one: `Some(false)` when no point can be covered (beyond the
+    /// reach, outside the beam, or every node around them uncovered),
+    /// `Some(true)` when every point is in the beam and every node around
+    /// them covered; `None` when the points must be decided one by one (and
+    /// always for a sector without a footprint).
+    ///
+    /// The window of distances and bearings the box spans is padded (1 m
+    /// plus 10⁻⁴ of the distance, 0.05°), so the nodes it reads include
+    /// every node [`covers`](Self::covers) reads for a point of the box;
+    /// boxes within 50 m of the antenna are left to the points.
+    pub fn covers_box(&self, bbox: [f64; 4]) -> Option<bool> {
+        const NEAR_M: f64 = 50.0;
+        const PAD_DEG: f64 = 0.05;
+        let t = self.terrain.as_ref()?;
+        // Offsets by the antenna's first-order expansion within
+        // FAST_RANGE_M (centimetres off, inside the padding), the fields
+        // of this struct only: most boxes are rejected without reading
+        // the footprint.
+        let off = |lon: f64, lat: f64| {
+            if self.reach > FAST_RANGE_M {
+                return offset_m((self.lon, self.lat), (lon, lat));
+            }
+            let dlat = lat - self.lat;
+            let half = 0.5 * dlat.to_radians();
+            let dx = (lon - self.lon) * self.n_deg * (self.cos_lat - self.sin_lat * half);
+            (dx, dlat * self.m_deg)
+        };
+        let [w, s, e, n] = bbox;
+        let (nx, ny) = off(self.lon.clamp(w, e), self.lat.clamp(s, n));
+        let d_min = (nx * nx + ny * ny).sqrt();
+        let d0 = d_min * (1.0 - 1e-4) - 1.0;
+        if d0 > self.reach {
+            return Some(false);
+        }
+        if d_min < NEAR_M {
+            return None;
+        }
+        let mut d_max: f64 = 0.0;
+        let mut corners = [(0.0, 0.0, 0.0); 4];
+        for (i, (lon, lat)) in [(w, s), (e, s), (e, n), (w, n)].into_iter().enumerate() {
+            let (dx, dy) = off(lon, lat);
+            d_max = d_max.max((dx * dx + dy * dy).sqrt());
+            corners[i] = (dx, dy, lon - self.lon);
+        }
+        let d1 = d_max * (1.0 + 1e-4) + 1.0;
+        if d1 > 14_000.0 {
+            // Beyond, a point's distance is the geodesic's: decide each.
+            return None;
+        }
+        let bearings = corners.map(|(dx, dy, dlon)| initial_bearing(dx, dy, dlon, self.sin_lat));
+        // The bearings as angles from the first corner's, in (−180, 180].
+        let rel = |b: f64| (b - bearings[0] + 540.0).rem_euclid(360.0) - 180.0;
+        let lo = bearings
+            .iter()
+            .map(|b| rel(*b))
+            .fold(f64::INFINITY, f64::min)
+            - PAD_DEG;
+        let hi = bearings
+            .iter()
+            .map(|b| rel(*b))
+            .fold(f64::NEG_INFINITY, f64::max)
+            + PAD_DEG;
+        if hi - lo >= 180.0 {
+            return None;
+        }
+        let b_lo = bearings[0] + lo;
+        if self.is_omni() {
+            let fp = &t.footprint;
+            let o0 = (b_lo - fp.start_deg).rem_euclid(360.0);
+            return fp.decide_window(o0, o0 + (hi - lo), d0, d1);
+        }
+        // The beam from this struct's azimuth and beamwidth (the
+        // footprint's radials span it exactly).
+        let half = self.beamwidth_deg / 2.0;
+        let lo_c = (b_lo - self.azimuth_deg + 540.0).rem_euclid(360.0) - 180.0;
+        let hi_c = lo_c + (hi - lo);
+        if hi_c > 180.0 {
+            return None;
+        }
+        let (a, b) = (lo_c.max(-half), hi_c.min(half));
+        if a > b {
+            return Some(false);
+        }
+        match t.footprint.decide_window(a + half, b + half, d0, d1) {
+            Some(true) if a != lo_c || b != hi_c => None,
+            v => v,
+        }
+    }
+
     /// The decision with Karney's geodesic, for points near a boundary.
     pub fn covers_exact(&self, lon: f64, lat: f64) -> Option<(f64, f64)> {
         if self.terrain.is_some() {
@@ -519,6 +738,30 @@ pub struct Area {
     pub code: String,
     /// Polygon, lon/lat.
     pub geometry: MultiPolygon<f64>,
+    // Each polygon's bounding box (lon/lat), for lookups.
+    boxes: Vec<Option<geo::Rect<f64>>>,
+}
+
+impl Area {
+    /// The area `code` with `geometry` (lon/lat).
+    pub fn new(code: String, geometry: MultiPolygon<f64>) -> Self {
+        let boxes = geometry.0.iter().map(BoundingRect::bounding_rect).collect();
+        Self {
+            code,
+            geometry,
+            boxes,
+        }
+    }
+
+    /// Whether the area contains `p` (lon/lat): its polygons' bounding
+    /// boxes, computed once, before their rings.
+    pub fn contains(&self, p: &Point<f64>) -> bool {
+        self.geometry
+            .0
+            .iter()
+            .zip(&self.boxes)
+            .any(|(poly, b)| b.is_some_and(|b| b.contains(p)) && poly.contains(p))
+    }
 }
 
 /// An immutable snapshot of the coverage index; updates build a new one.
@@ -673,9 +916,7 @@ fn clutter_at(areas: &[Area], config: &CoverageConfig, lon: f64, lat: f64) -> Cl
     let p = Point::new(lon, lat);
     let code = areas
         .iter()
-        .find(|a| {
-            a.geometry.bounding_rect().is_some_and(|r| r.contains(&p)) && a.geometry.contains(&p)
-        })
+        .find(|a| a.contains(&p))
         .map(|a| a.code.as_str());
     config.clutter_of(code)
 }
@@ -1205,6 +1446,8 @@ impl CoverageIndex {
         threads: usize,
     ) -> Vec<u128> {
         const TILE_M: f64 = 400.0;
+        // A tile's points split into quadrants this many times at most.
+        const SPLIT_DEPTH: u32 = 2;
         let mut out = vec![0u128; points.len()];
         // Group point indices by tile.
         let mut keyed: Vec<(i64, i64, u32)> = points
@@ -1246,17 +1489,8 @@ impl CoverageIndex {
                         candidates.push((*op, list));
                     }
                 }
-                for &(_, _, i) in *tile {
-                    let [lon, lat] = points[i as usize];
-                    let mut mask = 0u128;
-                    for (op, list) in &candidates {
-                        let bit = 1u128 << op;
-                        if mask & bit == 0 && list.iter().any(|s| s.covers(lon, lat).is_some()) {
-                            mask |= bit;
-                        }
-                    }
-                    res.push((i, mask));
-                }
+                let mut idx: Vec<u32> = tile.iter().map(|&(_, _, i)| i).collect();
+                settle_points(points, &mut idx, &candidates, 0, SPLIT_DEPTH, &mut res);
             }
             res
         };
@@ -1563,6 +1797,73 @@ mod tests {
             got.sort_unstable();
             assert_eq!(got, want, "at {lon},{lat}");
         }
+    }
+
+    /// Sectors with modelled ranges over the shipped DEM and land use.
+    fn terrain_index(rng: &mut Rng, n: usize) -> CoverageIndex {
+        let mut sectors = random_sectors(rng, n);
+        for s in &mut sectors {
+            s.range_m = None;
+        }
+        CoverageIndex::build(
+            Arc::new(CoverageConfig::shipped()),
+            vec![],
+            &sectors,
+            &[],
+            &[],
+            2,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_box_settled_by_the_footprint_holds_for_every_point_in_it() {
+        let mut rng = Rng(0x0b0c_5e77_1ed0_0001);
+        let idx = terrain_index(&mut rng, 120);
+        let (mut settled, mut covered, mut left) = (0, 0, 0);
+        for _ in 0..1_000 {
+            let (lon, lat) = rng.in_core(0.0);
+            let side = 0.0002 + rng.f() * 0.002;
+            let bbox = [lon, lat, lon + side, lat + side];
+            for s in idx.all_sectors() {
+                let Some(v) = s.covers_box(bbox) else {
+                    left += 1;
+                    continue;
+                };
+                settled += 1;
+                covered += usize::from(v);
+                for _ in 0..12 {
+                    let (x, y) = (lon + rng.f() * side, lat + rng.f() * side);
+                    assert_eq!(
+                        s.covers(x, y).is_some(),
+                        v,
+                        "sector {} at {x},{y} in {bbox:?}",
+                        s.sector_id
+                    );
+                }
+            }
+        }
+        assert!(
+            covered > 30 && settled - covered > 100 && left > 100,
+            "{settled} settled, {covered} of them covered, {left} left"
+        );
+    }
+
+    #[test]
+    fn batch_answers_over_terrain_equal_single_point_answers() {
+        let mut rng = Rng(0x5eed_7e22_a1a0_0016);
+        let idx = terrain_index(&mut rng, 150);
+        let pts: Vec<[f64; 2]> = (0..8_000)
+            .map(|_| {
+                let (lon, lat) = rng.in_core(0.0);
+                [lon, lat]
+            })
+            .collect();
+        let batch = idx.operators_covering_batch(&pts, None, 2);
+        for (p, m) in pts.iter().zip(&batch) {
+            assert_eq!(*m, idx.operators_covering(p[0], p[1], None), "at {p:?}");
+        }
+        assert!(batch.iter().any(|m| *m != 0) && batch.contains(&0));
     }
 
     #[test]

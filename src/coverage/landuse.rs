@@ -120,20 +120,20 @@ impl LandUse {
                 reason: format!("{len} bytes is more than the {MAX_FILE_BYTES} read"),
             });
         }
-        let text = std::fs::read_to_string(path).map_err(io)?;
-        let fc: geojson::FeatureCollection =
-            text.parse()
-                .map_err(|e: geojson::Error| LandUseError::Invalid {
-                    path: name.clone(),
-                    reason: format!("not a GeoJSON FeatureCollection: {e}"),
-                })?;
+        let text = std::fs::read(path).map_err(io)?;
+        let fc: lean::Collection =
+            serde_json::from_slice(&text).map_err(|e| LandUseError::Invalid {
+                path: name.clone(),
+                reason: format!("not a GeoJSON FeatureCollection: {e}"),
+            })?;
+        if fc.kind != "FeatureCollection" {
+            return Err(LandUseError::Invalid {
+                path: name,
+                reason: format!("not a GeoJSON FeatureCollection: its type is {:?}", fc.kind),
+            });
+        }
         let features = fc.features.into_iter().filter_map(|f| {
-            let geometry: geo::Geometry<f64> = f.geometry?.try_into().ok()?;
-            let mp = match geometry {
-                geo::Geometry::Polygon(p) => MultiPolygon::new(vec![p]),
-                geo::Geometry::MultiPolygon(m) => m,
-                _ => return None,
-            };
+            let mp = f.geometry?.0?;
             let props = f
                 .properties
                 .unwrap_or_default()
@@ -305,6 +305,133 @@ impl ClutterGrid {
     }
 }
 
+/// A GeoJSON FeatureCollection read for its polygons only, straight into
+/// `geo` types (the `geojson` crate's reader builds a JSON tree and then
+/// position vectors first: three times slower on the OSM layer, which is
+/// most of a terrain-aware restart).
+mod lean {
+    use std::collections::BTreeMap;
+    use std::fmt;
+
+    use geo::{Coord, LineString, MultiPolygon, Polygon};
+    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    /// The collection: its `type` and features.
+    #[derive(serde::Deserialize)]
+    pub struct Collection {
+        #[serde(rename = "type")]
+        pub kind: String,
+        #[serde(default)]
+        pub features: Vec<Feature>,
+    }
+
+    /// A feature: its (multi)polygon, if it has one, and its properties.
+    #[derive(serde::Deserialize)]
+    pub struct Feature {
+        #[serde(default)]
+        pub geometry: Option<Geometry>,
+        #[serde(default)]
+        pub properties: Option<BTreeMap<String, serde_json::Value>>,
+    }
+
+    /// A Polygon or MultiPolygon as a multipolygon; `None` for other types.
+    pub struct Geometry(pub Option<MultiPolygon<f64>>);
+
+    /// A position: longitude and latitude (further members ignored).
+    struct Position(Coord<f64>);
+
+    impl<'de> serde::Deserialize<'de> for Position {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Position;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a position [lon, lat, …]")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Position, A::Error> {
+                    let x: f64 = seq
+                        .next_element()?
+                        .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                    let y: f64 = seq
+                        .next_element()?
+                        .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(Position(Coord { x, y }))
+                }
+            }
+            d.deserialize_seq(V)
+        }
+    }
+
+    fn polygon(rings: Vec<Vec<Position>>) -> Option<Polygon<f64>> {
+        let mut rings = rings
+            .into_iter()
+            .map(|r| LineString::new(r.into_iter().map(|p| p.0).collect()));
+        let exterior = rings.next()?;
+        Some(Polygon::new(exterior, rings.collect()))
+    }
+
+    impl<'de> serde::Deserialize<'de> for Geometry {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Geometry;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a GeoJSON geometry")
+                }
+                fn visit_unit<E>(self) -> Result<Geometry, E> {
+                    Ok(Geometry(None))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Geometry, A::Error> {
+                    let mut kind: Option<String> = None;
+                    let mut out: Option<MultiPolygon<f64>> = None;
+                    // Coordinates met before the type: kept as JSON.
+                    let mut early: Option<serde_json::Value> = None;
+                    while let Some(key) = map.next_key::<String>()? {
+                        match (key.as_str(), kind.as_deref()) {
+                            ("type", _) => kind = Some(map.next_value()?),
+                            ("coordinates", Some("Polygon")) => {
+                                let rings: Vec<Vec<Position>> = map.next_value()?;
+                                out = polygon(rings).map(|p| MultiPolygon::new(vec![p]));
+                            }
+                            ("coordinates", Some("MultiPolygon")) => {
+                                let polys: Vec<Vec<Vec<Position>>> = map.next_value()?;
+                                out = Some(MultiPolygon::new(
+                                    polys.into_iter().filter_map(polygon).collect(),
+                                ));
+                            }
+                            ("coordinates", None) => early = Some(map.next_value()?),
+                            _ => {
+                                map.next_value::<IgnoredAny>()?;
+                            }
+                        }
+                    }
+                    if let (Some(value), Some(k)) = (early, kind.as_deref()) {
+                        let to_err = |e: serde_json::Error| de::Error::custom(e.to_string());
+                        out = match k {
+                            "Polygon" => {
+                                let rings: Vec<Vec<Position>> =
+                                    serde::Deserialize::deserialize(value).map_err(to_err)?;
+                                polygon(rings).map(|p| MultiPolygon::new(vec![p]))
+                            }
+                            "MultiPolygon" => {
+                                let polys: Vec<Vec<Vec<Position>>> =
+                                    serde::Deserialize::deserialize(value).map_err(to_err)?;
+                                Some(MultiPolygon::new(
+                                    polys.into_iter().filter_map(polygon).collect(),
+                                ))
+                            }
+                            _ => None,
+                        };
+                    }
+                    Ok(Geometry(out))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +441,62 @@ mod tests {
         MultiPolygon::new(vec![polygon![
             (x: x0, y: y0), (x: x0 + s, y: y0), (x: x0 + s, y: y0 + s), (x: x0, y: y0 + s)
         ]])
+    }
+
+    #[test]
+    fn the_shipped_land_use_reads_as_the_geojson_crate_reads_it() {
+        let config = crate::coverage::model::CoverageConfig::shipped();
+        let lu = config.landuse.expect("the shipped model has land use");
+        let lean = LandUse::load(&lu.file, &lu.attributes, &lu.classes).unwrap();
+        let text = std::fs::read_to_string(&lu.file).unwrap();
+        let fc: geojson::FeatureCollection = text.parse().unwrap();
+        let features = fc.features.into_iter().filter_map(|f| {
+            let mp = match geo::Geometry::<f64>::try_from(f.geometry?).ok()? {
+                geo::Geometry::Polygon(p) => MultiPolygon::new(vec![p]),
+                geo::Geometry::MultiPolygon(m) => m,
+                _ => return None,
+            };
+            let props = f
+                .properties
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+                .collect();
+            Some((mp, props))
+        });
+        let reference = LandUse::from_polygons("ref", features, &lu.attributes, &lu.classes);
+        assert!(lean.len() > 3_000);
+        assert_eq!(lean.len(), reference.len());
+        let (a, b) = (
+            ClutterGrid::from_landuse(&lean).unwrap(),
+            ClutterGrid::from_landuse(&reference).unwrap(),
+        );
+        assert_eq!((a.size(), &a.cells), (b.size(), &b.cells));
+    }
+
+    #[test]
+    fn a_geometry_whose_coordinates_come_before_its_type_is_read() {
+        let dir = std::env::temp_dir().join(format!("tgis-lu-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lu.geojson");
+        std::fs::write(
+            &path,
+            r#"{"features":[{"properties":{"landuse":"forest"},"geometry":{"coordinates":[[[0,0,5],[1,0,5],[1,1,5],[0,1,5],[0,0,5]]],"type":"Polygon"}},
+                {"properties":{"landuse":"forest"},"geometry":null},
+                {"properties":{"landuse":"forest"},"geometry":{"type":"Point","coordinates":[0.5,0.5]}}],
+               "type":"FeatureCollection"}"#,
+        )
+        .unwrap();
+        let classes = BTreeMap::from([("forest".to_owned(), Clutter::Forest)]);
+        let lu = LandUse::load(&path, &["landuse".to_owned()], &classes).unwrap();
+        assert_eq!(lu.len(), 1);
+        assert_eq!(lu.clutter_at(0.5, 0.5), Some(Clutter::Forest));
+        std::fs::write(&path, r#"{"type":"Feature","features":[]}"#).unwrap();
+        assert!(matches!(
+            LandUse::load(&path, &["landuse".to_owned()], &classes),
+            Err(LandUseError::Invalid { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn props(k: &str, v: &str) -> BTreeMap<String, String> {

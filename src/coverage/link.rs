@@ -561,6 +561,57 @@ impl RadialFootprint {
         geo::MultiPolygon::new(quads)
     }
 
+    /// The decision over a polar window: offsets `o0_deg..=o1_deg`
+    /// clockwise from radial 0 (`o0_deg ≥ 0`; past 360 wraps for an omni
+    /// footprint) and distances `d0_m..=d1_m`. `Some(covered)` when every
+    /// node [`decide`](Self::decide) may read for a point in the window
+    /// agrees, so that it answers `Some(covered)` for each of them;
+    /// `None` when they do not.
+    pub fn decide_window(&self, o0_deg: f64, o1_deg: f64, d0_m: f64, d1_m: f64) -> Option<bool> {
+        let ra = (o0_deg / self.step_deg).floor().max(0.0) as usize;
+        let rb = (o1_deg / self.step_deg).floor().max(0.0) as usize + 1;
+        let (first, count) = if self.omni {
+            (ra, (rb - ra + 1).min(self.radials))
+        } else {
+            let last = self.radials - 1;
+            (ra.min(last), rb.min(last) - ra.min(last) + 1)
+        };
+        let (mut on, mut off) = (false, false);
+        for k in first..first + count {
+            let r = k % self.radials;
+            let len = self.node_len_m[r];
+            let ja = (d0_m.max(0.0) / len).floor() as usize;
+            let jb = (d1_m.max(0.0) / len).floor() as usize + 1;
+            let (a, b) = self.range_state(r, ja, jb);
+            on |= a;
+            off |= b;
+            if on && off {
+                return None;
+            }
+        }
+        Some(on)
+    }
+
+    /// Whether any node `ja..=jb` of radial `r` is covered, and whether
+    /// any is not (nodes past the last are not).
+    fn range_state(&self, r: usize, ja: usize, jb: usize) -> (bool, bool) {
+        let mut off = jb >= self.nodes;
+        let mut on = false;
+        let hi = jb.min(self.nodes.saturating_sub(1));
+        let mut j = ja;
+        while self.nodes > 0 && j <= hi {
+            let w = j / 64;
+            let end = hi.min(w * 64 + 63);
+            let n = end - j + 1;
+            let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+            let v = (self.bits[r * self.words + w] >> (j % 64)) & mask;
+            on |= v != 0;
+            off |= v != mask;
+            j = end + 1;
+        }
+        (on, off)
+    }
+
     fn bit(&self, r: usize, j: usize) -> bool {
         j < self.nodes && (self.bits[r * self.words + j / 64] >> (j % 64)) & 1 == 1
     }

@@ -321,7 +321,16 @@ impl CoverageState {
                     .map(|t| t.model_key)
             })
         };
-        let (rows, model_key) = tokio::join!(
+        // The stored footprints too: all of them, kept for the model key
+        // once the terrain gives it (off the critical path of a restart).
+        let stored = async {
+            if config.terrain.enabled {
+                Some(db::footprints::load_all(pool).await)
+            } else {
+                None
+            }
+        };
+        let (rows, model_key, stored) = tokio::join!(
             async {
                 tokio::try_join!(
                     db::coverage::areas(pool),
@@ -330,19 +339,18 @@ impl CoverageState {
                     db::coverage::operational_data_centres(pool),
                 )
             },
-            terrain
+            terrain,
+            stored
         );
         let (areas, sectors, fibre, dcs) = rows?;
         let model_key = model_key.map_err(join_failed)?;
-        let cache = match &model_key {
-            Some(key) => match db::footprints::load(pool, key).await {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    tracing::warn!(error = %e, "persisted footprints not read; computing them");
-                    None
-                }
-            },
-            None => None,
+        let cache = match (&model_key, stored) {
+            (Some(key), Some(Ok(rows))) => Some(db::footprints::for_model(rows, key)),
+            (Some(_), Some(Err(e))) => {
+                tracing::warn!(error = %e, "persisted footprints not read; computing them");
+                None
+            }
+            _ => None,
         };
         let (index, computed) = tokio::task::spawn_blocking(move || {
             CoverageIndex::build_cached(

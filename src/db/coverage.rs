@@ -167,7 +167,7 @@ pub async fn areas<'e>(pool: impl sqlx::PgExecutor<'e>) -> DbResult<Vec<Area>> {
     Ok(rows
         .into_iter()
         .filter_map(|(code, g)| match g.geometry? {
-            geo::Geometry::MultiPolygon(geometry) => Some(Area { code, geometry }),
+            geo::Geometry::MultiPolygon(geometry) => Some(Area::new(code, geometry)),
             _ => None,
         })
         .collect())
