@@ -389,7 +389,9 @@ pub struct RadialFootprint {
     pub nodes: usize,
     /// Length of one node step on each radial, metres.
     pub node_len_m: Vec<f64>,
-    /// Covered bits, `radials × words` u64s.
+    /// Covered bits, `words × radials` u64s, word-major (word `w` of
+    /// every radial side by side: a window over neighbouring radials reads
+    /// a few cache lines, not one per radial). Encoded radial-major.
     bits: Vec<u64>,
     words: usize,
     /// Farthest covered node, metres.
@@ -420,8 +422,10 @@ impl RadialFootprint {
         for v in &self.node_len_m {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        for v in &self.bits {
-            out.extend_from_slice(&v.to_le_bytes());
+        for r in 0..self.radials {
+            for w in 0..self.words {
+                out.extend_from_slice(&self.bits[w * self.radials + r].to_le_bytes());
+            }
         }
         out
     }
@@ -456,9 +460,11 @@ impl RadialFootprint {
         for _ in 0..radials {
             node_len_m.push(f64::from_le_bytes(take(8)?.try_into().ok()?));
         }
-        let mut bits = Vec::with_capacity(radials * words);
-        for _ in 0..radials * words {
-            bits.push(u64::from_le_bytes(take(8)?.try_into().ok()?));
+        let mut bits = vec![0u64; radials * words];
+        for r in 0..radials {
+            for w in 0..words {
+                bits[w * radials + r] = u64::from_le_bytes(take(8)?.try_into().ok()?);
+            }
         }
         if at != bytes.len() || !f.iter().chain(&node_len_m).all(|v| v.is_finite()) {
             return None;
@@ -604,7 +610,7 @@ impl RadialFootprint {
             let end = hi.min(w * 64 + 63);
             let n = end - j + 1;
             let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
-            let v = (self.bits[r * self.words + w] >> (j % 64)) & mask;
+            let v = (self.bits[w * self.radials + r] >> (j % 64)) & mask;
             on |= v != 0;
             off |= v != mask;
             j = end + 1;
@@ -613,7 +619,7 @@ impl RadialFootprint {
     }
 
     fn bit(&self, r: usize, j: usize) -> bool {
-        j < self.nodes && (self.bits[r * self.words + j / 64] >> (j % 64)) & 1 == 1
+        j < self.nodes && (self.bits[(j / 64) * self.radials + r] >> (j % 64)) & 1 == 1
     }
 
     /// Bytes held.
@@ -762,7 +768,7 @@ pub fn radial_footprint(
                 known.push(g.unwrap_or(0.0));
             }
             if j == 0 {
-                bits[r * words] |= 1;
+                bits[r] |= 1;
                 continue;
             }
             let d = path_length_m((tx.lon, tx.lat), (lon, lat));
@@ -784,7 +790,7 @@ pub fn radial_footprint(
                 diffraction_fits(config, terrain, tx, &known[..=j], d, room_db)
             };
             if covered {
-                bits[r * words + j / 64] |= 1 << (j % 64);
+                bits[(j / 64) * radials + r] |= 1 << (j % 64);
                 reach_m = reach_m.max(d);
             }
         }
