@@ -422,6 +422,45 @@ fn settle_points(
     }
 }
 
+/// Bounding box in `frame` of what a footprint at frame position `xy` may
+/// cover, inflated by the frame's distortion bound: a point between radials
+/// `r` and `r + 1` is covered only if one of the nodes around it is
+/// ([`RadialFootprint::decide`], else the exact budget near an edge), so it
+/// lies within `(last covered node + 1) × node step` of the antenna on one
+/// of the two radials; each such cell's corners (and the antenna) bound it,
+/// plus the arc's bulge between the radials.
+fn footprint_envelope(fp: &RadialFootprint, xy: [f64; 2], frame: &LocalFrame) -> AABB<[f64; 2]> {
+    let [x, y] = xy;
+    let radius: Vec<f64> = (0..fp.radials)
+        .map(|r| (fp.last_covered(r) + 1) as f64 * fp.node_len_m[r])
+        .collect();
+    // Radial r bounds the cells on either side of it: the largest of
+    // their radii (each the larger of its two radials'); one sin/cos per
+    // radial.
+    let n = fp.radials;
+    let (mut x0, mut y0, mut x1, mut y1) = (x, y, x, y);
+    let mut far: f64 = 0.0;
+    for r in 0..n {
+        let (prev, next) = if fp.omni {
+            ((r + n - 1) % n, (r + 1) % n)
+        } else {
+            (r.saturating_sub(1), (r + 1).min(n - 1))
+        };
+        let rr = radius[prev].max(radius[r]).max(radius[next]);
+        far = far.max(rr);
+        let (sn, cs) = (fp.start_deg + r as f64 * fp.step_deg)
+            .to_radians()
+            .sin_cos();
+        x0 = x0.min(x + rr * sn);
+        x1 = x1.max(x + rr * sn);
+        y0 = y0.min(y + rr * cs);
+        y1 = y1.max(y + rr * cs);
+    }
+    let step = fp.step_deg.to_radians();
+    let pad = frame.margin_m(far) + far * step * step / 8.0 + 1.0;
+    AABB::from_corners([x0 - pad, y0 - pad], [x1 + pad, y1 + pad])
+}
+
 impl CoverSector {
     fn new(
         s: &SectorInput,
@@ -472,6 +511,9 @@ impl CoverSector {
 
     /// Bounding box of the wedge in `frame`, inflated by the frame's distortion bound.
     fn wedge_envelope(&self, frame: &LocalFrame) -> AABB<[f64; 2]> {
+        if let Some(t) = &self.terrain {
+            return footprint_envelope(&t.footprint, frame.fwd(self.lon, self.lat), frame);
+        }
         let [x, y] = frame.fwd(self.lon, self.lat);
         let r = self.reach_m();
         let (mut x0, mut y0, mut x1, mut y1) = (x, y, x, y);
@@ -1847,6 +1889,32 @@ mod tests {
             covered > 30 && settled - covered > 100 && left > 100,
             "{settled} settled, {covered} of them covered, {left} left"
         );
+    }
+
+    #[test]
+    fn footprint_envelopes_hold_every_point_their_sectors_cover() {
+        let mut rng = Rng(0x0e2e_1095_f007_0016);
+        let idx = terrain_index(&mut rng, 150);
+        let all: Vec<&CoverSector> = idx.all_sectors().collect();
+        let mut hits = 0;
+        for _ in 0..3_000 {
+            let (lon, lat) = rng.in_core(0.01);
+            let mut want: Vec<i64> = all
+                .iter()
+                .filter(|s| s.covers(lon, lat).is_some())
+                .map(|s| s.sector_id)
+                .collect();
+            want.sort_unstable();
+            let mut got: Vec<i64> = idx
+                .covering(lon, lat, None, None)
+                .iter()
+                .map(|h| h.sector.sector_id)
+                .collect();
+            got.sort_unstable();
+            hits += got.len();
+            assert_eq!(got, want, "at {lon},{lat}");
+        }
+        assert!(hits > 500, "{hits} hits");
     }
 
     #[test]

@@ -618,6 +618,17 @@ impl RadialFootprint {
         (on, off)
     }
 
+    /// The last covered node of radial `r` (node 0, the antenna, always is).
+    pub fn last_covered(&self, r: usize) -> usize {
+        for w in (0..self.words).rev() {
+            let v = self.bits[w * self.radials + r];
+            if v != 0 {
+                return w * 64 + 63 - v.leading_zeros() as usize;
+            }
+        }
+        0
+    }
+
     fn bit(&self, r: usize, j: usize) -> bool {
         j < self.nodes && (self.bits[(j / 64) * self.radials + r] >> (j % 64)) & 1 == 1
     }
