@@ -110,6 +110,11 @@ pub struct SectorInput {
 /// Ranges up to this use the precomputed first-order local formula.
 const FAST_RANGE_M: f64 = 5_000.0;
 
+/// Offsets within this on both axes (so within 20 km) take a footprint's
+/// distance as the tangent-plane length, as the profile measures it
+/// ([`crate::coverage::profile::path_length_m`]).
+const PLANE_AXIS_M: f64 = 14_000.0;
+
 /// A sector in the index: its wedge and what the model decided.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CoverSector {
@@ -548,7 +553,14 @@ impl CoverSector {
         if self.range_m > FAST_RANGE_M || self.terrain.is_some() {
             return offset_m((self.lon, self.lat), (lon, lat));
         }
-        // First-order expansion of cos(φ_mid) about the antenna latitude.
+        self.offset_expanded(lon, lat)
+    }
+
+    /// [`offset_m`] by the first-order expansion of cos(φ_mid) about the
+    /// antenna latitude, from this struct's fields: centimetres off within
+    /// [`FAST_RANGE_M`].
+    #[inline]
+    fn offset_expanded(&self, lon: f64, lat: f64) -> (f64, f64) {
         let dlat = lat - self.lat;
         let half = 0.5 * dlat.to_radians();
         let dx = (lon - self.lon) * self.n_deg * (self.cos_lat - self.sin_lat * half);
@@ -592,7 +604,7 @@ impl CoverSector {
         let (dx, dy) = offset_m((self.lon, self.lat), (lon, lat));
         // As the profile measures it (the tangent-plane length within
         // 20 km: `profile::path_length_m`).
-        let d = if dx.abs() < 14_000.0 && dy.abs() < 14_000.0 {
+        let d = if dx.abs() < PLANE_AXIS_M && dy.abs() < PLANE_AXIS_M {
             (dx * dx + dy * dy).sqrt()
         } else {
             crate::coverage::profile::path_length_m((self.lon, self.lat), (lon, lat))
@@ -630,12 +642,10 @@ impl CoverSector {
         // the footprint.
         let off = |lon: f64, lat: f64| {
             if self.reach > FAST_RANGE_M {
-                return offset_m((self.lon, self.lat), (lon, lat));
+                offset_m((self.lon, self.lat), (lon, lat))
+            } else {
+                self.offset_expanded(lon, lat)
             }
-            let dlat = lat - self.lat;
-            let half = 0.5 * dlat.to_radians();
-            let dx = (lon - self.lon) * self.n_deg * (self.cos_lat - self.sin_lat * half);
-            (dx, dlat * self.m_deg)
         };
         let [w, s, e, n] = bbox;
         let (nx, ny) = off(self.lon.clamp(w, e), self.lat.clamp(s, n));
@@ -655,7 +665,7 @@ impl CoverSector {
             corners[i] = (dx, dy, lon - self.lon);
         }
         let d1 = d_max * (1.0 + 1e-4) + 1.0;
-        if d1 > 14_000.0 {
+        if d1 > PLANE_AXIS_M {
             // Beyond, a point's distance is the geodesic's: decide each.
             return None;
         }
@@ -1822,9 +1832,17 @@ mod tests {
         let mut rng = Rng(0x00c0_ffee_1234_5678);
         let sectors = random_sectors(&mut rng, 600);
         let idx = index(&sectors);
+        covering_matches_a_scan(&idx, &mut rng, 0.02);
+    }
+
+    /// Asserts that `covering` (through the R-trees) finds exactly the
+    /// sectors whose `covers_exact` holds, at 3,000 random points of the
+    /// core grown by `margin_deg`; returns the number of hits.
+    fn covering_matches_a_scan(idx: &CoverageIndex, rng: &mut Rng, margin_deg: f64) -> usize {
         let all: Vec<&CoverSector> = idx.all_sectors().collect();
+        let mut hits = 0;
         for _ in 0..3_000 {
-            let (lon, lat) = rng.in_core(0.02);
+            let (lon, lat) = rng.in_core(margin_deg);
             let mut want: Vec<i64> = all
                 .iter()
                 .filter(|s| s.covers_exact(lon, lat).is_some())
@@ -1837,8 +1855,10 @@ mod tests {
                 .map(|h| h.sector.sector_id)
                 .collect();
             got.sort_unstable();
+            hits += got.len();
             assert_eq!(got, want, "at {lon},{lat}");
         }
+        hits
     }
 
     /// Sectors with modelled ranges over the shipped DEM and land use.
@@ -1895,25 +1915,8 @@ mod tests {
     fn footprint_envelopes_hold_every_point_their_sectors_cover() {
         let mut rng = Rng(0x0e2e_1095_f007_0016);
         let idx = terrain_index(&mut rng, 150);
-        let all: Vec<&CoverSector> = idx.all_sectors().collect();
-        let mut hits = 0;
-        for _ in 0..3_000 {
-            let (lon, lat) = rng.in_core(0.01);
-            let mut want: Vec<i64> = all
-                .iter()
-                .filter(|s| s.covers(lon, lat).is_some())
-                .map(|s| s.sector_id)
-                .collect();
-            want.sort_unstable();
-            let mut got: Vec<i64> = idx
-                .covering(lon, lat, None, None)
-                .iter()
-                .map(|h| h.sector.sector_id)
-                .collect();
-            got.sort_unstable();
-            hits += got.len();
-            assert_eq!(got, want, "at {lon},{lat}");
-        }
+        // A footprint sector's `covers_exact` is its `covers`.
+        let hits = covering_matches_a_scan(&idx, &mut rng, 0.01);
         assert!(hits > 500, "{hits} hits");
     }
 

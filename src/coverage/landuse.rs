@@ -134,13 +134,10 @@ impl LandUse {
         }
         let features = fc.features.into_iter().filter_map(|f| {
             let mp = f.geometry?.0?;
-            let props = f
-                .properties
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
-                .collect();
-            Some((mp, props))
+            Some((
+                mp,
+                lean::string_properties(f.properties.unwrap_or_default()),
+            ))
         });
         Ok(Self::from_polygons(&name, features, attributes, classes))
     }
@@ -371,6 +368,31 @@ mod lean {
         Some(Polygon::new(exterior, rings.collect()))
     }
 
+    /// The `coordinates` of a geometry of type `.0`: a multipolygon for a
+    /// Polygon or a MultiPolygon, `None` (the value skipped) for others.
+    struct Coordinates<'a>(&'a str);
+
+    impl<'de> de::DeserializeSeed<'de> for Coordinates<'_> {
+        type Value = Option<MultiPolygon<f64>>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            use serde::Deserialize;
+            Ok(match self.0 {
+                "Polygon" => polygon(Vec::<Vec<Position>>::deserialize(d)?)
+                    .map(|p| MultiPolygon::new(vec![p])),
+                "MultiPolygon" => Some(MultiPolygon::new(
+                    Vec::<Vec<Vec<Position>>>::deserialize(d)?
+                        .into_iter()
+                        .filter_map(polygon)
+                        .collect(),
+                )),
+                _ => {
+                    IgnoredAny::deserialize(d)?;
+                    None
+                }
+            })
+        }
+    }
+
     impl<'de> serde::Deserialize<'de> for Geometry {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
             struct V;
@@ -390,15 +412,8 @@ mod lean {
                     while let Some(key) = map.next_key::<String>()? {
                         match (key.as_str(), kind.as_deref()) {
                             ("type", _) => kind = Some(map.next_value()?),
-                            ("coordinates", Some("Polygon")) => {
-                                let rings: Vec<Vec<Position>> = map.next_value()?;
-                                out = polygon(rings).map(|p| MultiPolygon::new(vec![p]));
-                            }
-                            ("coordinates", Some("MultiPolygon")) => {
-                                let polys: Vec<Vec<Vec<Position>>> = map.next_value()?;
-                                out = Some(MultiPolygon::new(
-                                    polys.into_iter().filter_map(polygon).collect(),
-                                ));
+                            ("coordinates", Some(k)) => {
+                                out = map.next_value_seed(Coordinates(k))?;
                             }
                             ("coordinates", None) => early = Some(map.next_value()?),
                             _ => {
@@ -407,28 +422,25 @@ mod lean {
                         }
                     }
                     if let (Some(value), Some(k)) = (early, kind.as_deref()) {
-                        let to_err = |e: serde_json::Error| de::Error::custom(e.to_string());
-                        out = match k {
-                            "Polygon" => {
-                                let rings: Vec<Vec<Position>> =
-                                    serde::Deserialize::deserialize(value).map_err(to_err)?;
-                                polygon(rings).map(|p| MultiPolygon::new(vec![p]))
-                            }
-                            "MultiPolygon" => {
-                                let polys: Vec<Vec<Vec<Position>>> =
-                                    serde::Deserialize::deserialize(value).map_err(to_err)?;
-                                Some(MultiPolygon::new(
-                                    polys.into_iter().filter_map(polygon).collect(),
-                                ))
-                            }
-                            _ => None,
-                        };
+                        out = de::DeserializeSeed::deserialize(Coordinates(k), value)
+                            .map_err(|e| de::Error::custom(e.to_string()))?;
                     }
                     Ok(Geometry(out))
                 }
             }
             d.deserialize_any(V)
         }
+    }
+
+    /// The string-valued members of a feature's properties (others
+    /// cannot name a class).
+    pub fn string_properties(
+        properties: impl IntoIterator<Item = (String, serde_json::Value)>,
+    ) -> BTreeMap<String, String> {
+        properties
+            .into_iter()
+            .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+            .collect()
     }
 }
 
@@ -456,13 +468,10 @@ mod tests {
                 geo::Geometry::MultiPolygon(m) => m,
                 _ => return None,
             };
-            let props = f
-                .properties
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
-                .collect();
-            Some((mp, props))
+            Some((
+                mp,
+                lean::string_properties(f.properties.unwrap_or_default()),
+            ))
         });
         let reference = LandUse::from_polygons("ref", features, &lu.attributes, &lu.classes);
         assert!(lean.len() > 3_000);
