@@ -232,30 +232,49 @@ impl ClutterGrid {
         };
         let mut polys: Vec<&ClassPolygon> = landuse.tree.iter().collect();
         polys.sort_by(|a, b| b.area.total_cmp(&a.area));
-        let mut xs: Vec<f64> = Vec::new();
+        // Each polygon's crossings (row, x) of its edges with the rows'
+        // centre lines, from an edge table: each edge visits only the rows
+        // it spans (scanning every edge per row was most of a start's
+        // land-use time).
+        let mut crossings: Vec<(usize, f64)> = Vec::new();
         for p in polys {
             let code = 1 + CLASSES.iter().position(|c| *c == p.clutter).unwrap_or(0) as u8;
             let (lo, hi) = (p.envelope.lower(), p.envelope.upper());
             let r0 = ((grid.north - hi[1]) / step - 0.5).floor().max(0.0) as usize;
             let r1 = (((grid.north - lo[1]) / step - 0.5).ceil() as usize).min(height - 1);
-            for row in r0..=r1 {
-                let y = grid.north - (row as f64 + 0.5) * step;
-                xs.clear();
-                for poly in &p.geometry.0 {
-                    for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
-                        for seg in ring.lines() {
-                            let (a, b) = (seg.start, seg.end);
+            crossings.clear();
+            for poly in &p.geometry.0 {
+                for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
+                    for seg in ring.lines() {
+                        let (a, b) = (seg.start, seg.end);
+                        let (y_lo, y_hi) = (a.y.min(b.y), a.y.max(b.y));
+                        // The rows whose centre y may lie in [y_lo, y_hi),
+                        // one row of slack each way; the test below is
+                        // exact.
+                        let first = ((grid.north - y_hi) / step - 0.5).floor() - 1.0;
+                        let last = ((grid.north - y_lo) / step - 0.5).floor() + 1.0;
+                        let first = (first.max(r0 as f64) as usize).max(r0);
+                        let last = if last < 0.0 {
+                            continue;
+                        } else {
+                            (last as usize).min(r1)
+                        };
+                        for row in first..=last {
+                            let y = grid.north - (row as f64 + 0.5) * step;
                             if (a.y > y) != (b.y > y) {
-                                xs.push(a.x + (y - a.y) * (b.x - a.x) / (b.y - a.y));
+                                crossings.push((row, a.x + (y - a.y) * (b.x - a.x) / (b.y - a.y)));
                             }
                         }
                     }
                 }
-                xs.sort_by(f64::total_cmp);
-                for pair in xs.chunks_exact(2) {
+            }
+            crossings.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            for run in crossings.chunk_by(|a, b| a.0 == b.0) {
+                let row = run[0].0;
+                for pair in run.chunks_exact(2) {
                     // Cells whose centre x lies in [pair[0], pair[1]).
-                    let c0 = ((pair[0] - grid.west) / step - 0.5).ceil().max(0.0) as usize;
-                    let c1 = ((pair[1] - grid.west) / step - 0.5).ceil();
+                    let c0 = ((pair[0].1 - grid.west) / step - 0.5).ceil().max(0.0) as usize;
+                    let c1 = ((pair[1].1 - grid.west) / step - 0.5).ceil();
                     if c1 <= 0.0 {
                         continue;
                     }
@@ -481,6 +500,58 @@ mod tests {
             ClutterGrid::from_landuse(&reference).unwrap(),
         );
         assert_eq!((a.size(), &a.cells), (b.size(), &b.cells));
+    }
+
+    #[test]
+    fn the_shipped_land_use_rasterises_as_a_scan_of_every_edge_per_row() {
+        let config = crate::coverage::model::CoverageConfig::shipped();
+        let lu = config.landuse.expect("the shipped model has land use");
+        let layer = LandUse::load(&lu.file, &lu.attributes, &lu.classes).unwrap();
+        let grid = ClutterGrid::from_landuse(&layer).unwrap();
+        // The scan of every edge of a polygon for each of its rows (the
+        // first implementation, slower), over the same cells.
+        let (step, width) = (GRID_STEP_DEG, grid.width);
+        let mut cells = vec![0u8; grid.cells.len()];
+        let mut polys: Vec<&ClassPolygon> = layer.tree.iter().collect();
+        polys.sort_by(|a, b| b.area.total_cmp(&a.area));
+        for p in polys {
+            let code = 1 + CLASSES.iter().position(|c| *c == p.clutter).unwrap_or(0) as u8;
+            let (lo, hi) = (p.envelope.lower(), p.envelope.upper());
+            let r0 = ((grid.north - hi[1]) / step - 0.5).floor().max(0.0) as usize;
+            let r1 = (((grid.north - lo[1]) / step - 0.5).ceil() as usize).min(grid.height - 1);
+            for row in r0..=r1 {
+                let y = grid.north - (row as f64 + 0.5) * step;
+                let mut xs: Vec<f64> = Vec::new();
+                for poly in &p.geometry.0 {
+                    for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
+                        for seg in ring.lines() {
+                            let (a, b) = (seg.start, seg.end);
+                            if (a.y > y) != (b.y > y) {
+                                xs.push(a.x + (y - a.y) * (b.x - a.x) / (b.y - a.y));
+                            }
+                        }
+                    }
+                }
+                xs.sort_by(f64::total_cmp);
+                for pair in xs.chunks_exact(2) {
+                    let c0 = ((pair[0] - grid.west) / step - 0.5).ceil().max(0.0) as usize;
+                    let c1 = ((pair[1] - grid.west) / step - 0.5).ceil();
+                    if c1 > 0.0 {
+                        for c in c0..(c1 as usize).min(width) {
+                            cells[row * width + c] = code;
+                        }
+                    }
+                }
+            }
+        }
+        let differ = cells
+            .iter()
+            .zip(&grid.cells)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(differ, 0, "{differ} of {} cells differ", cells.len());
+        let classed = cells.iter().filter(|c| **c != 0).count();
+        assert!(classed > 100_000, "{classed} cells classed");
     }
 
     #[test]
