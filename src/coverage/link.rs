@@ -104,6 +104,15 @@ impl Terrain {
         if let Some(t) = cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(Some(t));
         }
+        // One load at a time: a caller arriving during a load (a start's
+        // preload, then the index) waits for it and finds it cached.
+        static LOADING: Mutex<()> = Mutex::new(());
+        let _loading = LOADING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(t) = cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(Some(t));
+        }
         let dem = match &config.terrain.dem {
             Some(p) => Dem::load(&resolve(p))?,
             None => Dem::default(),
@@ -139,6 +148,21 @@ impl Terrain {
             c.insert(key, t.clone());
         }
         Ok(Some(t))
+    }
+
+    /// Starts reading the DEM and the land use of `config` on a thread of
+    /// its own, so that a start reads them while it connects to the
+    /// database; [`for_config`](Self::for_config) then waits for that read
+    /// instead of reading them again. Errors are reported by the later
+    /// call.
+    pub fn preload(config: &CoverageConfig) {
+        if !config.terrain.enabled {
+            return;
+        }
+        let config = config.clone();
+        let _ = std::thread::Builder::new()
+            .name("terrain-preload".into())
+            .spawn(move || Self::for_config(&config));
     }
 
     /// No DEM and no land use (profiles of the flat model: `terrain:
@@ -294,8 +318,9 @@ pub fn link(
 }
 
 /// Version of the footprint algorithm and encoding; part of the model key,
-/// so a change of either invalidates persisted footprints.
-pub const FOOTPRINT_FORMAT: u32 = 1;
+/// so a change of either invalidates persisted footprints. 2: the covered
+/// nodes stored as runs (about a third of the bytes of format 1's bits).
+pub const FOOTPRINT_FORMAT: u32 = 2;
 
 /// Whether the budget from `tx` to (`lon`, `lat`) is met: the decision of
 /// [`link`]`(…).covered` (the beam not considered) without building the
@@ -403,9 +428,11 @@ pub struct RadialFootprint {
 }
 
 impl RadialFootprint {
-    /// The footprint as bytes (little-endian; what PostGIS stores).
+    /// The footprint as bytes (little-endian; what PostGIS stores): the
+    /// header, each radial's node step, then per radial its covered runs
+    /// of nodes (a u16 count, then first and last node of each as u16s).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.node_len_m.len() * 8 + self.bits.len() * 8);
+        let mut out = Vec::with_capacity(64 + self.node_len_m.len() * 16);
         for v in [
             self.start_deg,
             self.step_deg,
@@ -423,8 +450,11 @@ impl RadialFootprint {
             out.extend_from_slice(&v.to_le_bytes());
         }
         for r in 0..self.radials {
-            for w in 0..self.words {
-                out.extend_from_slice(&self.bits[w * self.radials + r].to_le_bytes());
+            let runs = self.runs(r);
+            out.extend_from_slice(&(runs.len() as u16).to_le_bytes());
+            for (first, last) in runs {
+                out.extend_from_slice(&(first as u16).to_le_bytes());
+                out.extend_from_slice(&(last as u16).to_le_bytes());
             }
         }
         out
@@ -461,9 +491,31 @@ impl RadialFootprint {
             node_len_m.push(f64::from_le_bytes(take(8)?.try_into().ok()?));
         }
         let mut bits = vec![0u64; radials * words];
+        let mut u16_at = || Some(usize::from(u16::from_le_bytes(take(2)?.try_into().ok()?)));
         for r in 0..radials {
-            for w in 0..words {
-                bits[w * radials + r] = u64::from_le_bytes(take(8)?.try_into().ok()?);
+            let runs = u16_at()?;
+            // Runs in order, apart, within the nodes.
+            let mut next = 0;
+            for _ in 0..runs {
+                let (first, last) = (u16_at()?, u16_at()?);
+                if first < next || last < first || last >= nodes {
+                    return None;
+                }
+                // Word by word: the bits first..=last of radial r.
+                let mut j = first;
+                while j <= last {
+                    let w = j / 64;
+                    let end = last.min(w * 64 + 63);
+                    let n = end - j + 1;
+                    let mask = if n == 64 {
+                        u64::MAX
+                    } else {
+                        ((1u64 << n) - 1) << (j % 64)
+                    };
+                    bits[w * radials + r] |= mask;
+                    j = end + 1;
+                }
+                next = last + 2;
             }
         }
         if at != bytes.len() || !f.iter().chain(&node_len_m).all(|v| v.is_finite()) {
@@ -967,7 +1019,34 @@ mod tests {
         let (config, terrain) = shipped();
         let fp = radial_footprint(&config, &terrain, &tx(108.22, 16.06, 30.0), 0.0, 360.0);
         let bytes = fp.encode();
-        assert_eq!(RadialFootprint::decode(&bytes), Some(fp));
+        assert_eq!(RadialFootprint::decode(&bytes).as_ref(), Some(&fp));
+        // Across Sơn Trà's shadows: radials of several runs.
+        let shadowed = radial_footprint(&config, &terrain, &tx(108.236, 16.085, 30.0), 60.0, 90.0);
+        assert!((0..shadowed.radials).any(|r| shadowed.runs(r).len() >= 3));
+        let encoded = shadowed.encode();
+        assert_eq!(RadialFootprint::decode(&encoded).as_ref(), Some(&shadowed));
+        // Runs take far fewer bytes than the bits would.
+        assert!(
+            encoded.len() * 2 < shadowed.approx_bytes(),
+            "{} bytes",
+            encoded.len()
+        );
+        // Runs out of order are refused: the first run of the radial with
+        // several written again after the last.
+        let r = (0..shadowed.radials)
+            .find(|r| shadowed.runs(*r).len() >= 2)
+            .unwrap();
+        let header = 5 * 8 + 3 * 4 + 1 + shadowed.radials * 8;
+        let mut at = header;
+        for k in 0..r {
+            at += 2 + 4 * shadowed.runs(k).len();
+        }
+        let mut swapped = encoded.clone();
+        let (first, second) = (at + 2, at + 6);
+        let run0: Vec<u8> = encoded[first..first + 4].to_vec();
+        swapped[first..first + 4].copy_from_slice(&encoded[second..second + 4]);
+        swapped[second..second + 4].copy_from_slice(&run0);
+        assert_eq!(RadialFootprint::decode(&swapped), None);
         assert_eq!(RadialFootprint::decode(&bytes[..bytes.len() - 1]), None);
         assert_eq!(RadialFootprint::decode(&[]), None);
         let mut longer = bytes.clone();

@@ -32,9 +32,11 @@ pub async fn run(url: Option<&str>, args: ServeArgs) -> Result<ExitCode> {
     };
     let rate_limits = rate_limit_config(&args.rate_limits)?;
     let region = args.region.region().map_err(anyhow::Error::msg)?;
+    let config = load_coverage_config(args.coverage_config.as_deref())?;
+    // The DEM and land use are read while the database connects.
+    crate::coverage::link::Terrain::preload(&config);
     let pool = connect_with(url, &pool_config).await?;
     db::migrate(&pool).await?;
-    let config = load_coverage_config(args.coverage_config.as_deref())?;
     let coverage = Arc::new(CoverageState::new(config));
     crate::service::read_model::ReadModel::attach(&coverage);
     // The listener loads the index once it listens, so no change is
