@@ -15,7 +15,7 @@
 //! bound, so the R-tree prefilter never drops a covering sector.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use geo::{BoundingRect, Contains, MultiPolygon, Point};
 use rstar::primitives::{GeomWithData, Line as RLine};
@@ -23,6 +23,7 @@ use rstar::{AABB, RTree, RTreeObject};
 
 use super::model::{Clutter, CoverageConfig};
 use crate::coverage::link::{self, RadialFootprint, Terrain, Transmitter};
+use crate::coverage::settle::{self, CellState, SettleGrid};
 use crate::domain::tower::Technology;
 use crate::spatial::frame::LocalFrame;
 use crate::spatial::geodesy::{
@@ -114,6 +115,15 @@ const FAST_RANGE_M: f64 = 5_000.0;
 /// distance as the tangent-plane length, as the profile measures it
 /// ([`crate::coverage::profile::path_length_m`]).
 const PLANE_AXIS_M: f64 = 14_000.0;
+
+/// Boxes reaching farther from an antenna than this are decided point by
+/// point (`covers_box`).
+const FAR_BOX_M: f64 = 100_000.0;
+
+/// Bound on the relative difference between [`offset_m`]'s plane distance
+/// and the geodesic's within [`FAR_BOX_M`], with a margin of two (the
+/// geodesy tests measure under 10⁻⁴ up to 100 km at latitudes up to 70°).
+const PLANE_REL_ERROR: f64 = 2e-4;
 
 /// A sector in the index: its wedge and what the model decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -300,6 +310,15 @@ pub struct Hit<'a> {
     pub distance_m: f64,
     /// Bearing from the antenna, degrees.
     pub bearing_deg: f64,
+}
+
+/// A batch point: its tile and cell ([`settle::locate`]), its index in
+/// the batch, and its position (lon/lat).
+struct Keyed {
+    tile: (i64, i64),
+    bit: u32,
+    index: u32,
+    p: [f64; 2],
 }
 
 /// Boxes with fewer points test them one by one.
@@ -625,8 +644,11 @@ impl CoverSector {
     /// give one: `Some(false)` when no point can be covered (beyond the
     /// reach, outside the beam, or every node around them uncovered),
     /// `Some(true)` when every point is in the beam and every node around
-    /// them covered; `None` when the points must be decided one by one (and
-    /// always for a sector without a footprint).
+    /// them covered; `None` when the points must be decided one by one.
+    /// A sector without a footprint (a wedge) answers from its range and
+    /// beam, and only where no point of the box lies within
+    /// [`EXACT_BAND_M`] of the wedge's edges (where `covers` would ask the
+    /// exact geodesic).
     ///
     /// The window of distances and bearings the box spans is padded (1 m
     /// plus 10⁻⁴ of the distance, 0.05°), so the nodes it reads include
@@ -635,7 +657,7 @@ impl CoverSector {
     pub fn covers_box(&self, bbox: [f64; 4]) -> Option<bool> {
         const NEAR_M: f64 = 50.0;
         const PAD_DEG: f64 = 0.05;
-        let t = self.terrain.as_ref()?;
+        let t = self.terrain.as_ref();
         // Offsets by the antenna's first-order expansion within
         // FAST_RANGE_M (centimetres off, inside the padding), the fields
         // of this struct only: most boxes are rejected without reading
@@ -651,7 +673,14 @@ impl CoverSector {
         let (nx, ny) = off(self.lon.clamp(w, e), self.lat.clamp(s, n));
         let d_min = (nx * nx + ny * ny).sqrt();
         let d0 = d_min * (1.0 - 1e-4) - 1.0;
-        if d0 > self.reach {
+        // What `covers` may still call covered: the footprint's reach, or
+        // the wedge's range and its exact band.
+        let beyond = if t.is_some() {
+            self.reach
+        } else {
+            self.range_m + EXACT_BAND_M
+        };
+        if d0 > beyond {
             return Some(false);
         }
         if d_min < NEAR_M {
@@ -664,10 +693,16 @@ impl CoverSector {
             d_max = d_max.max((dx * dx + dy * dy).sqrt());
             corners[i] = (dx, dy, lon - self.lon);
         }
-        let d1 = d_max * (1.0 + 1e-4) + 1.0;
-        if d1 > PLANE_AXIS_M {
-            // Beyond, a point's distance is the geodesic's: decide each.
+        let mut d1 = d_max * (1.0 + 1e-4) + 1.0;
+        if d1 > FAR_BOX_M {
             return None;
+        }
+        let mut d0 = d0;
+        if d1 > PLANE_AXIS_M {
+            // A point's distance may be the geodesic's here: within
+            // PLANE_REL_ERROR of the plane's.
+            d0 *= 1.0 - PLANE_REL_ERROR;
+            d1 *= 1.0 + PLANE_REL_ERROR;
         }
         let bearings = corners.map(|(dx, dy, dlon)| initial_bearing(dx, dy, dlon, self.sin_lat));
         // The bearings as angles from the first corner's, in (−180, 180].
@@ -686,6 +721,9 @@ impl CoverSector {
             return None;
         }
         let b_lo = bearings[0] + lo;
+        let Some(t) = t else {
+            return self.wedge_box(b_lo, hi - lo, d0, d1);
+        };
         if self.is_omni() {
             let fp = &t.footprint;
             let o0 = (b_lo - fp.start_deg).rem_euclid(360.0);
@@ -707,6 +745,29 @@ impl CoverSector {
             Some(true) if a != lo_c || b != hi_c => None,
             v => v,
         }
+    }
+
+    /// [`covers_box`](Self::covers_box) for a wedge, over the padded
+    /// window of bearings `b_lo_deg..b_lo_deg + span_deg` and distances
+    /// `d0_m..d1_m` (`d0_m` ≥ 49 m): a box clear of the wedge's edges by
+    /// [`EXACT_BAND_M`] — in distance, and in bearing by that band seen from
+    /// the nearest point — is wholly in or out.
+    fn wedge_box(&self, b_lo_deg: f64, span_deg: f64, d0_m: f64, d1_m: f64) -> Option<bool> {
+        let inside_range = d1_m < self.range_m - EXACT_BAND_M;
+        if self.is_omni() {
+            return inside_range.then_some(true);
+        }
+        let half = self.beamwidth_deg / 2.0;
+        let clear_deg = (EXACT_BAND_M / d0_m).to_degrees();
+        let lo = (b_lo_deg - self.azimuth_deg + 540.0).rem_euclid(360.0) - 180.0;
+        let hi = lo + span_deg;
+        if hi > 180.0 {
+            return None;
+        }
+        if hi < -half - clear_deg || lo > half + clear_deg {
+            return Some(false);
+        }
+        (inside_range && lo > -half + clear_deg && hi < half - clear_deg).then_some(true)
     }
 
     /// The decision with Karney's geodesic, for points near a boundary.
@@ -816,6 +877,9 @@ impl Area {
     }
 }
 
+/// The key of one R-tree: a technology and an operator index.
+type TreeKey = (Technology, u16);
+
 /// An immutable snapshot of the coverage index; updates build a new one.
 #[derive(Debug, Clone)]
 pub struct CoverageIndex {
@@ -823,7 +887,9 @@ pub struct CoverageIndex {
     pub frame: LocalFrame,
     /// Operator ids by index (as in [`CoverSector::op`]).
     pub operators: Arc<Vec<String>>,
-    trees: BTreeMap<(Technology, u16), Arc<RTree<CoverSector>>>,
+    trees: BTreeMap<TreeKey, Arc<RTree<CoverSector>>>,
+    /// The settle grid of each tree, made on first use (terrain only).
+    grids: BTreeMap<TreeKey, Arc<OnceLock<SettleGrid>>>,
     by_tower: TowerMap,
     /// Operational fibre routes as segments.
     pub fibre: Arc<RTree<FibreSegment>>,
@@ -974,19 +1040,22 @@ fn clutter_at(areas: &[Area], config: &CoverageConfig, lon: f64, lat: f64) -> Cl
 }
 
 impl CoverageIndex {
-    /// An empty index.
+    /// An empty index, without terrain: the DEM and land use come with the
+    /// first [`build`](Self::build) (a start reads them while the rows load
+    /// instead of before).
     pub fn empty(config: Arc<CoverageConfig>) -> Self {
         Self {
             frame: LocalFrame::da_nang(),
             operators: Arc::new(Vec::new()),
             trees: BTreeMap::new(),
+            grids: BTreeMap::new(),
             by_tower: TowerMap::default(),
             fibre: Arc::new(RTree::new()),
             fibre_routes: Arc::new(Vec::new()),
             data_centres: Arc::new(RTree::new()),
             areas: Arc::new(Vec::new()),
             area_grids: Arc::default(),
-            terrain: load_terrain(&config),
+            terrain: None,
             config,
             version: 0,
         }
@@ -1187,28 +1256,60 @@ impl CoverageIndex {
         let mut by_tower: HashMap<i64, Vec<CoverSector>> = HashMap::new();
         let terrain = load_terrain(&config);
         let footprints = Self::terrain_sectors(&config, terrain.as_ref(), &areas, sectors, cache);
-        for (s, (ts, fresh)) in sectors.iter().zip(footprints) {
-            if let (true, Some(t)) = (fresh, &ts) {
+        let ops = sectors
+            .iter()
+            .map(|s| op_index(&mut operators, &s.operator))
+            .collect::<Result<Vec<u16>, _>>()?;
+        for (s, (ts, fresh)) in sectors.iter().zip(&footprints) {
+            if let (true, Some(t)) = (fresh, ts) {
                 computed.push(FootprintRow {
                     sector_id: s.sector_id,
                     input_key: t.input_key,
                     footprint: t.footprint.encode(),
                 });
             }
-            let op = op_index(&mut operators, &s.operator)?;
-            let (range, source) = Self::sector_range(&config, &areas, s);
-            let c = CoverSector::new(s, op, range, source, &frame, ts);
-            by_tower.entry(s.tower_id).or_default().push(c.clone());
-            groups.entry((s.technology, op)).or_default().push(c);
         }
-        let trees = groups
+        // The index entries on the workers: a footprint's envelope reads
+        // every radial of it.
+        let chunk = sectors.len().div_ceil(crate::cpu::workers()).max(1);
+        let entries: Vec<CoverSector> = std::thread::scope(|scope| {
+            let handles: Vec<_> = sectors
+                .chunks(chunk)
+                .zip(footprints.chunks(chunk))
+                .zip(ops.chunks(chunk))
+                .map(|((part, fps), ops)| {
+                    let (config, areas, frame) = (&config, &areas, &frame);
+                    scope.spawn(move || {
+                        part.iter()
+                            .zip(fps)
+                            .zip(ops)
+                            .map(|((s, (ts, _)), op)| {
+                                let (range, source) = Self::sector_range(config, areas, s);
+                                CoverSector::new(s, *op, range, source, frame, ts.clone())
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (s, c) in sectors.iter().zip(entries) {
+            by_tower.entry(s.tower_id).or_default().push(c.clone());
+            groups.entry((s.technology, c.op)).or_default().push(c);
+        }
+        let trees: BTreeMap<_, _> = groups
             .into_iter()
             .map(|(k, v)| (k, Arc::new(RTree::bulk_load(v))))
             .collect();
+        let grids = trees.keys().map(|k| (*k, Arc::default())).collect();
         let index = Self {
             frame,
             operators: Arc::new(operators),
             trees,
+            grids,
             by_tower: TowerMap::from(by_tower),
             fibre: Arc::new(fibre_tree(&frame, fibre)),
             fibre_routes: Arc::new(fibre.to_vec()),
@@ -1300,6 +1401,8 @@ impl CoverageIndex {
     pub fn with_towers(&self, towers: &[(i64, &[SectorInput])]) -> Result<Self, IndexError> {
         let mut next = self.clone();
         let mut operators = (*self.operators).clone();
+        // The old and new envelopes per changed tree, for its grid.
+        let mut changed: BTreeMap<(Technology, u16), Vec<AABB<[f64; 2]>>> = BTreeMap::new();
         for (tower_id, sectors) in towers {
             let mut fresh = Vec::with_capacity(sectors.len());
             let held = self.tower_sectors(*tower_id);
@@ -1327,9 +1430,17 @@ impl CoverageIndex {
                     if let Some(tree) = next.trees.get_mut(&(c.technology, c.op)) {
                         Arc::make_mut(tree).remove(&c);
                     }
+                    changed
+                        .entry((c.technology, c.op))
+                        .or_default()
+                        .push(c.envelope);
                 }
             }
             for c in &fresh {
+                changed
+                    .entry((c.technology, c.op))
+                    .or_default()
+                    .push(c.envelope);
                 let tree = next
                     .trees
                     .entry((c.technology, c.op))
@@ -1339,6 +1450,18 @@ impl CoverageIndex {
             if !fresh.is_empty() {
                 next.by_tower.shard_mut(*tower_id).insert(*tower_id, fresh);
             }
+        }
+        // A built grid is patched where the changed sectors were or are; an
+        // unbuilt one stays to be made on first use.
+        for (key, envelopes) in changed {
+            let built = self.grids.get(&key).and_then(|g| g.get());
+            let fresh = match (built, next.trees.get(&key)) {
+                (Some(grid), Some(tree)) => {
+                    OnceLock::from(grid.patched(tree, &self.frame, &envelopes))
+                }
+                _ => OnceLock::new(),
+            };
+            next.grids.insert(key, Arc::new(fresh));
         }
         next.operators = Arc::new(operators);
         next.version = self.version + 1;
@@ -1487,66 +1610,238 @@ impl CoverageIndex {
         mask
     }
 
+    /// The settle grid of tree `key` if it is made.
+    fn built_settle_grid(&self, key: &(Technology, u16)) -> Option<&SettleGrid> {
+        self.grids.get(key)?.get()
+    }
+
+    /// True when terrain is on and some tree has no settle grid yet.
+    pub fn lacks_settle_grids(&self) -> bool {
+        self.terrain.is_some() && self.grids.values().any(|g| g.get().is_none())
+    }
+
+    /// Makes the settle grids of every tree not made yet, on up to
+    /// `threads` threads (one tree per thread at a time); nothing without
+    /// terrain. Batches use the grids made and decide the other trees'
+    /// points from the R-trees and footprints; a write patches the made
+    /// grids of the trees it changes and leaves new trees to be made here.
+    pub fn warm_settle_grids(&self, threads: usize) {
+        self.warm_settle_grids_until(threads, &|| false);
+    }
+
+    /// [`warm_settle_grids`](Self::warm_settle_grids) until `stop` says
+    /// so (asked every 64 sectors); true when every grid is made.
+    pub fn warm_settle_grids_until(
+        &self,
+        threads: usize,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> bool {
+        if self.terrain.is_none() {
+            return true;
+        }
+        let todo: Vec<(&TreeKey, &Arc<OnceLock<SettleGrid>>)> = self
+            .grids
+            .iter()
+            .filter(|(_, g)| g.get().is_none())
+            .collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let run = || {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((key, lock)) = todo.get(i) else {
+                    break;
+                };
+                let Some(tree) = self.trees.get(key) else {
+                    continue;
+                };
+                if let Some(grid) = SettleGrid::build_until(tree, &self.frame, stop) {
+                    // Another thread may have made it meanwhile: the same grid.
+                    let _ = lock.set(grid);
+                }
+            }
+        };
+        let threads = threads.clamp(1, todo.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 1..threads {
+                scope.spawn(run);
+            }
+            run();
+        });
+        !self.lacks_settle_grids()
+    }
+
+    /// The sectors a grid tile names (see [`settle::Undecided`]), with the
+    /// cells they leave undecided, nearest first from `key`'s tile centre:
+    /// the first asked is the most likely to cover. The grid is patched in
+    /// the same write as the towers, so every one is found.
+    fn resolve_undecided(
+        &self,
+        undecided: &[settle::Undecided],
+        key: (i64, i64),
+    ) -> Vec<(&CoverSector, u64)> {
+        let env = settle::tile_envelope(key);
+        let [cx, cy] = self.frame.inv(rstar::Envelope::center(&env));
+        let far2 = |s: &CoverSector| {
+            let dx = (s.lon - cx) * s.cos_lat;
+            let dy = s.lat - cy;
+            dx * dx + dy * dy
+        };
+        let mut out: Vec<(&CoverSector, u64)> = undecided
+            .iter()
+            .filter_map(|u| {
+                let s = self
+                    .tower_sectors(u.tower_id)
+                    .iter()
+                    .find(|c| c.sector_id == u.sector_id);
+                debug_assert!(s.is_some(), "grid names sector {} not held", u.sector_id);
+                s.map(|s| (s, u.cells))
+            })
+            .collect();
+        out.sort_by(|a, b| far2(a.0).total_cmp(&far2(b.0)));
+        out
+    }
+
+    /// Tiles and bytes of the settle grids made so far.
+    pub fn settle_grid_stats(&self) -> (usize, usize) {
+        self.grids
+            .values()
+            .filter_map(|g| g.get())
+            .fold((0, 0), |(t, b), g| (t + g.tiles(), b + g.approx_bytes()))
+    }
+
     /// [`Self::operators_covering`] for many points (lon/lat), answered tile
-    /// by tile: each tile of `tile_m` metres asks the R-trees once for the
-    /// sectors whose wedges reach it, then tests its points against that
-    /// short list. Uses up to `threads` threads.
+    /// by tile (400 m, [`settle::TILE_M`]). With terrain, each tree's
+    /// [settle grid](settle) answers first: a point whose cell one sector
+    /// covers entirely, or no sector covers at all, is settled for that
+    /// tree without a footprint read (the grids are made on first use; see
+    /// [`Self::warm_settle_grids`]). The points left ask the R-trees once
+    /// per tile for the sectors whose envelopes reach it, then are settled
+    /// box by box and point by point against that short list
+    /// (`settle_points`). Uses up to `threads` threads.
     pub fn operators_covering_batch(
         &self,
         points: &[[f64; 2]],
         technology: Option<Technology>,
         threads: usize,
     ) -> Vec<u128> {
-        const TILE_M: f64 = 400.0;
         // A tile's points split into quadrants this many times at most.
         const SPLIT_DEPTH: u32 = 2;
         let mut out = vec![0u128; points.len()];
         // Group point indices by tile.
-        let mut keyed: Vec<(i64, i64, u32)> = points
+        // Point indices with their tile, cell and position, grouped by
+        // tile: the tiles then read their points in order (reading them by
+        // index was most of the batch's time, in cache misses).
+        let mut keyed: Vec<Keyed> = points
             .iter()
             .enumerate()
-            .map(|(i, p)| {
-                let [x, y] = self.frame.fwd(p[0], p[1]);
-                (
-                    (x / TILE_M).floor() as i64,
-                    (y / TILE_M).floor() as i64,
-                    i as u32,
-                )
+            .map(|(i, &p)| {
+                let (tile, bit) = settle::locate(self.frame.fwd(p[0], p[1]));
+                Keyed {
+                    tile,
+                    bit,
+                    index: i as u32,
+                    p,
+                }
             })
             .collect();
-        keyed.sort_unstable();
-        let mut tiles: Vec<&[(i64, i64, u32)]> = Vec::new();
+        keyed.sort_unstable_by_key(|k| k.tile);
+        let mut tiles: Vec<&[Keyed]> = Vec::new();
         let mut start = 0;
         for i in 1..=keyed.len() {
-            if i == keyed.len() || (keyed[i].0, keyed[i].1) != (keyed[start].0, keyed[start].1) {
+            if i == keyed.len() || keyed[i].tile != keyed[start].tile {
                 tiles.push(&keyed[start..i]);
                 start = i;
             }
         }
-        let trees: Vec<(u16, &RTree<CoverSector>)> = self
+        let threads = threads.max(1);
+        // (operator, tree, its grid when made).
+        let trees: Vec<(u16, &RTree<CoverSector>, Option<&SettleGrid>)> = self
             .selected_trees(technology, None)
-            .map(|((_, op), t)| (*op, t.as_ref()))
+            .map(|(key, t)| (key.1, t.as_ref(), self.built_settle_grid(key)))
             .collect();
-        let work = |tiles: &[&[(i64, i64, u32)]]| -> Vec<(u32, u128)> {
+        let gridded = trees.iter().any(|(_, _, g)| g.is_some());
+        let work = |tiles: &[&[Keyed]]| -> Vec<(u32, u128)> {
             let mut res = Vec::new();
             let mut candidates: Vec<(u16, Vec<&CoverSector>)> = Vec::new();
+            // Per tree: its grid's tile here, and the tile's undecided
+            // sectors once a point needs them.
+            let mut here: Vec<Option<&settle::Tile>> = Vec::with_capacity(trees.len());
+            let mut resolved: Vec<Option<Vec<(&CoverSector, u64)>>> = Vec::new();
+            let mut all: Vec<u32> = Vec::new();
+            let mut local: Vec<[f64; 2]> = Vec::new();
+            let mut decided: Vec<(u32, u128)> = Vec::new();
             for tile in tiles {
-                let (tx, ty) = (tile[0].0 as f64 * TILE_M, tile[0].1 as f64 * TILE_M);
-                let env = AABB::from_corners([tx, ty], [tx + TILE_M, ty + TILE_M]);
-                candidates.clear();
-                for (op, tree) in &trees {
-                    let list: Vec<&CoverSector> =
-                        tree.locate_in_envelope_intersecting(env).collect();
-                    if !list.is_empty() {
-                        candidates.push((*op, list));
+                let key = tile[0].tile;
+                if gridded {
+                    here.clear();
+                    here.extend(trees.iter().map(|(_, _, g)| g.and_then(|g| g.tile(key))));
+                    resolved.clear();
+                    resolved.resize_with(trees.len(), || None);
+                    for point in tile.iter() {
+                        let bit = point.bit;
+                        let (mut covered, mut mixed) = (0u128, 0u128);
+                        for ((op, _, _), t) in trees.iter().zip(&here) {
+                            match t.map_or(CellState::Empty, |t| t.masks.state(bit)) {
+                                CellState::Covered => covered |= 1u128 << op,
+                                CellState::Mixed => mixed |= 1u128 << op,
+                                CellState::Empty => {}
+                            }
+                        }
+                        mixed &= !covered;
+                        if mixed != 0 {
+                            let [lon, lat] = point.p;
+                            for (j, ((op, _, _), t)) in trees.iter().zip(&here).enumerate() {
+                                let op_bit = 1u128 << op;
+                                let Some(t) = t.filter(|_| mixed & op_bit & !covered != 0) else {
+                                    continue;
+                                };
+                                if t.masks.state(bit) != CellState::Mixed {
+                                    continue;
+                                }
+                                let list = resolved[j].get_or_insert_with(|| {
+                                    self.resolve_undecided(&t.undecided, key)
+                                });
+                                if list.iter().any(|(s, cells)| {
+                                    cells >> bit & 1 == 1 && s.covers(lon, lat).is_some()
+                                }) {
+                                    covered |= op_bit;
+                                }
+                            }
+                        }
+                        res.push((point.index, covered));
                     }
                 }
-                let mut idx: Vec<u32> = tile.iter().map(|&(_, _, i)| i).collect();
-                settle_points(points, &mut idx, &candidates, 0, SPLIT_DEPTH, &mut res);
+                // Trees without a grid: their R-tree's sectors for the
+                // tile, settled box by box, then point by point.
+                candidates.clear();
+                for (op, tree, grid) in &trees {
+                    if grid.is_some() {
+                        continue;
+                    }
+                    let list: Vec<&CoverSector> = tree
+                        .locate_in_envelope_intersecting(settle::tile_envelope(key))
+                        .collect();
+                    if list.is_empty() {
+                        continue;
+                    }
+                    match candidates.iter_mut().find(|(o, _)| o == op) {
+                        Some((_, l)) => l.extend(list),
+                        None => candidates.push((*op, list)),
+                    }
+                }
+                if candidates.is_empty() {
+                    continue;
+                }
+                local.clear();
+                local.extend(tile.iter().map(|k| k.p));
+                all.clear();
+                all.extend(0..tile.len() as u32);
+                decided.clear();
+                settle_points(&local, &mut all, &candidates, 0, SPLIT_DEPTH, &mut decided);
+                res.extend(decided.iter().map(|&(k, m)| (tile[k as usize].index, m)));
             }
             res
         };
-        let threads = threads.max(1);
         let results: Vec<Vec<(u32, u128)>> = if threads == 1 || tiles.len() < 2 {
             vec![work(&tiles)]
         } else {
@@ -1562,9 +1857,10 @@ impl CoverageIndex {
                     .collect()
             })
         };
+        // A point may have two entries: the grid's and the points' answer.
         for part in results {
             for (i, m) in part {
-                out[i as usize] = m;
+                out[i as usize] |= m;
             }
         }
         out
@@ -1882,6 +2178,20 @@ mod tests {
     fn a_box_settled_by_the_footprint_holds_for_every_point_in_it() {
         let mut rng = Rng(0x0b0c_5e77_1ed0_0001);
         let idx = terrain_index(&mut rng, 120);
+        box_answers_hold_for_random_points_in_them(&idx, &mut rng);
+    }
+
+    #[test]
+    fn a_box_settled_by_a_wedge_holds_for_every_point_in_it() {
+        let mut rng = Rng(0x0b0c_5e77_1ed0_0002);
+        let idx = index(&random_sectors(&mut rng, 120));
+        box_answers_hold_for_random_points_in_them(&idx, &mut rng);
+    }
+
+    /// Asserts that every answer of `covers_box` over 1,000 random boxes
+    /// holds for 12 random points in the box, and that each kind of answer
+    /// is given.
+    fn box_answers_hold_for_random_points_in_them(idx: &CoverageIndex, rng: &mut Rng) {
         let (mut settled, mut covered, mut left) = (0, 0, 0);
         for _ in 0..1_000 {
             let (lon, lat) = rng.in_core(0.0);
@@ -1930,11 +2240,100 @@ mod tests {
                 [lon, lat]
             })
             .collect();
-        let batch = idx.operators_covering_batch(&pts, None, 2);
-        for (p, m) in pts.iter().zip(&batch) {
-            assert_eq!(*m, idx.operators_covering(p[0], p[1], None), "at {p:?}");
+        // Without the settle grids, then with them.
+        for warm in [false, true] {
+            if warm {
+                idx.warm_settle_grids(2);
+            }
+            for tech in [None, Some(Technology::G4)] {
+                let batch = idx.operators_covering_batch(&pts, tech, 2);
+                for (p, m) in pts.iter().zip(&batch) {
+                    assert_eq!(*m, idx.operators_covering(p[0], p[1], tech), "at {p:?}");
+                }
+                assert!(batch.iter().any(|m| *m != 0) && batch.contains(&0));
+            }
         }
-        assert!(batch.iter().any(|m| *m != 0) && batch.contains(&0));
+    }
+
+    #[test]
+    fn a_settle_grid_cell_holds_for_every_point_in_it() {
+        let mut rng = Rng(0x5e77_1e00_9e1d_0016);
+        // Footprints, and a quarter of wedges (explicit ranges).
+        let mut sectors = random_sectors(&mut rng, 160);
+        for (i, s) in sectors.iter_mut().enumerate() {
+            if i % 4 != 0 {
+                s.range_m = None;
+            }
+        }
+        let idx = CoverageIndex::build(
+            Arc::new(CoverageConfig::shipped()),
+            vec![],
+            &sectors,
+            &[],
+            &[],
+            2,
+        )
+        .unwrap();
+        idx.warm_settle_grids(2);
+        let mut seen = [0usize; 3];
+        for _ in 0..4_000 {
+            let (lon, lat) = rng.in_core(0.0);
+            let (tile, bit) = settle::locate(idx.frame.fwd(lon, lat));
+            for (key, tree) in &idx.trees {
+                let state = idx
+                    .built_settle_grid(key)
+                    .unwrap()
+                    .tile(tile)
+                    .map_or(CellState::Empty, |t| t.masks.state(bit));
+                let covering = tree.iter().filter(|s| s.covers(lon, lat).is_some()).count();
+                match state {
+                    CellState::Covered => assert!(covering > 0, "{key:?} at {lon},{lat}"),
+                    CellState::Empty => assert_eq!(covering, 0, "{key:?} at {lon},{lat}"),
+                    CellState::Mixed => {}
+                }
+                seen[state as usize] += 1;
+            }
+        }
+        let [covered, empty, mixed] = seen;
+        assert!(
+            covered > 300 && empty > 1_000 && mixed > 100,
+            "{covered} covered, {empty} empty, {mixed} mixed"
+        );
+    }
+
+    #[test]
+    fn a_write_patches_a_settle_grid_into_the_grid_a_fresh_build_makes() {
+        let mut rng = Rng(0x9a7c_4e00_0000_0016);
+        let idx = terrain_index(&mut rng, 120);
+        idx.warm_settle_grids(2);
+        // One tower moved 300 m east, one removed, one added.
+        let moved_id = idx.all_sectors().next().unwrap().tower_id;
+        let mut moved: Vec<SectorInput> = random_sectors(&mut rng, 3);
+        let (lon, lat) = {
+            let s = &idx.tower_sectors(moved_id)[0];
+            (s.lon + 0.003, s.lat)
+        };
+        for s in &mut moved {
+            (s.tower_id, s.lon, s.lat, s.range_m) = (moved_id, lon, lat, None);
+            s.sector_id += 80_000;
+        }
+        let removed_id = idx.all_sectors().last().unwrap().tower_id;
+        let mut added: Vec<SectorInput> = random_sectors(&mut rng, 2);
+        for s in &mut added {
+            (s.tower_id, s.range_m) = (90_001, None);
+            s.sector_id += 90_000;
+        }
+        let next = idx
+            .with_towers(&[(moved_id, &moved), (removed_id, &[]), (90_001, &added)])
+            .unwrap();
+        let mut patched = 0;
+        for (key, tree) in &next.trees {
+            if let Some(grid) = next.built_settle_grid(key) {
+                assert_eq!(*grid, SettleGrid::build(tree, &next.frame), "{key:?}");
+                patched += usize::from(!Arc::ptr_eq(&idx.grids[key], &next.grids[key]));
+            }
+        }
+        assert!(patched >= 2, "{patched} grids patched");
     }
 
     #[test]

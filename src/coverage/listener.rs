@@ -78,7 +78,9 @@ pub struct SyncStats {
 #[derive(Debug)]
 pub struct CoverageState {
     /// The current snapshot; replaced whole, never changed in place.
-    current: ArcSwap<CoverageIndex>,
+    current: Arc<ArcSwap<CoverageIndex>>,
+    /// True while a background task makes settle grids.
+    warming: Arc<AtomicBool>,
     /// Held by every writer from reading the snapshot it patches (or the
     /// database) to swapping its result in.
     writer: tokio::sync::Mutex<AsOf>,
@@ -236,7 +238,8 @@ impl CoverageState {
     pub fn new(config: CoverageConfig) -> Self {
         let config = Arc::new(config);
         Self {
-            current: ArcSwap::from_pointee(CoverageIndex::empty(config.clone())),
+            current: Arc::new(ArcSwap::from_pointee(CoverageIndex::empty(config.clone()))),
+            warming: Arc::new(AtomicBool::new(false)),
             writer: tokio::sync::Mutex::new(AsOf::default()),
             pending: crate::combine::Combiner::default(),
             config,
@@ -304,7 +307,53 @@ impl CoverageState {
 
     /// Publishes `next`; callers hold `writer`.
     fn swap(&self, next: CoverageIndex) {
+        let lacks = next.lacks_settle_grids();
         self.current.store(Arc::new(next));
+        if lacks {
+            self.warm_settle_grids();
+        }
+    }
+
+    /// Makes the settle grids the current snapshot lacks (terrain on: a
+    /// full load makes none, a write none for a new tree) in the
+    /// background, one job of the CPU pool on one thread at a time, until
+    /// the current snapshot has them all. Batches answer without them
+    /// meanwhile, only slower ([`CoverageIndex::warm_settle_grids`]).
+    fn warm_settle_grids(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.warming.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (current, warming) = (self.current.clone(), self.warming.clone());
+        runtime.spawn(async move {
+            loop {
+                let snapshot = current.load_full();
+                let started = Instant::now();
+                let job = crate::cpu::run(move |cancel| {
+                    snapshot.warm_settle_grids_until(1, &|| cancel.is_cancelled())
+                });
+                match job.await {
+                    Ok(true) => {
+                        let (tiles, bytes) = current.load().settle_grid_stats();
+                        tracing::info!(
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            tiles,
+                            bytes,
+                            "coverage settle grids made"
+                        );
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = %e, "coverage settle grids not made"),
+                }
+                warming.store(false, Ordering::Release);
+                // A snapshot swapped in meanwhile may lack grids again.
+                if !current.load().lacks_settle_grids() || warming.swap(true, Ordering::AcqRel) {
+                    break;
+                }
+            }
+        });
     }
 
     async fn build(&self, pool: &PgPool, version: u64) -> Result<CoverageIndex, SyncError> {

@@ -4,7 +4,7 @@
 //! PostGIS (patched after API writes, by LISTEN/NOTIFY for everything else).
 //! With `[terrain] enabled`, the [`terrain`] (DEM) and [`landuse`] layers
 //! feed terrain [`profile`]s and the [`link`] budgets and radial footprints
-//! that the index answers from.
+//! that the index answers from, with [`settle`] grids for batches.
 
 pub mod index;
 pub mod landuse;
@@ -12,4 +12,5 @@ pub mod link;
 pub mod listener;
 pub mod model;
 pub mod profile;
+pub mod settle;
 pub mod terrain;

@@ -224,6 +224,27 @@ mod tests {
     }
 
     #[test]
+    fn the_plane_distance_is_within_a_ten_thousandth_of_the_geodesic_up_to_100_km_and_70_degrees() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut worst: f64 = 0.0;
+        for _ in 0..20_000 {
+            let from = (-180.0 + next() * 360.0, -70.0 + next() * 140.0);
+            let (b, d) = (next() * 360.0, 1_000.0 + next() * 99_000.0);
+            let to = destination(from, b, d);
+            let (dx, dy) = offset_m(from, to);
+            let (gd, _) = geodesic(from, to);
+            worst = worst.max((dx.hypot(dy) - gd).abs() / gd);
+        }
+        assert!(worst < 1e-4, "relative error {worst}");
+    }
+
+    #[test]
     fn a_degree_has_the_textbook_length_and_the_equator_bounds_it() {
         assert!((M_PER_DEG_LON_EQUATOR - 111_319.49).abs() < 0.01);
         assert!((M_PER_DEG_LAT_EQUATOR - 110_574.27).abs() < 0.01);

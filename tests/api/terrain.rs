@@ -331,6 +331,85 @@ async fn point_batch_and_footprint_answers_agree_with_the_profile_on_random_poin
     }
 }
 
+/// Waits (up to 60 s) until the service has made every settle grid of
+/// its current snapshot in the background.
+async fn settle_grids_made(state: &AppState) {
+    for _ in 0..600 {
+        if !state.coverage.snapshot().lacks_settle_grids() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("settle grids not made within 60 s");
+}
+
+/// Asserts that a batch through the API answers as the point path of the
+/// current snapshot at `points`; returns how many are covered.
+async fn batch_matches_points(state: &AppState, points: &[(f64, f64)]) -> usize {
+    let body = serde_json::json!({
+        "type": "MultiPoint",
+        "coordinates": points.iter().map(|(lon, lat)| [lon, lat]).collect::<Vec<_>>(),
+    });
+    let batch = send_to(
+        state,
+        Method::POST,
+        "/coverage/points",
+        Some(("application/geo+json", serde_json::to_vec(&body).unwrap())),
+    )
+    .await;
+    assert_eq!(batch.status, 200);
+    let rows = batch.json()["covered_by"].as_array().unwrap().clone();
+    let index = state.coverage.snapshot();
+    let mut covered = 0;
+    for (row, (lon, lat)) in rows.iter().zip(points) {
+        let by_point = index.operators_covering(*lon, *lat, None) != 0;
+        assert_eq!(
+            !row.as_array().unwrap().is_empty(),
+            by_point,
+            "at {lon},{lat}"
+        );
+        covered += usize::from(by_point);
+    }
+    covered
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn the_service_makes_settle_grids_after_a_load_and_keeps_them_through_writes(pool: PgPool) {
+    common::operators(&pool).await;
+    let (a, _) = tower(&pool, "SG-A", 108.236, 16.085, 60.0, 90.0, 30.0).await;
+    tower(&pool, "SG-B", 108.215, 16.05, 0.0, 360.0, 35.0).await;
+    let state = terrain_state(&pool).await;
+    settle_grids_made(&state).await;
+    let (tiles, _) = state.coverage.snapshot().settle_grid_stats();
+    assert!(tiles > 50, "{tiles} tiles");
+    let mut next = rng(0x5e77);
+    let points: Vec<(f64, f64)> = (0..1_500)
+        .map(|_| (108.17 + next() * 0.1, 16.0 + next() * 0.12))
+        .collect();
+    let covered = batch_matches_points(&state, &points).await;
+    assert!(covered > 100 && covered < points.len(), "{covered} covered");
+    // A tower turned 90°: its grid is patched in the same swap.
+    sqlx::query("update sectors set azimuth_deg = 150 where tower_id = $1")
+        .bind(a)
+        .execute(&pool)
+        .await
+        .unwrap();
+    state.coverage.refresh_towers(&pool, &[a]).await.unwrap();
+    assert!(!state.coverage.snapshot().lacks_settle_grids());
+    batch_matches_points(&state, &points).await;
+    // A tower of another technology: a new tree, whose grid the service
+    // makes in the background.
+    let (c, _) = tower(&pool, "SG-C", 108.2, 16.07, 200.0, 120.0, 30.0).await;
+    sqlx::query("update sectors set technology = '5G', frequency_mhz = 3500 where tower_id = $1")
+        .bind(c)
+        .execute(&pool)
+        .await
+        .unwrap();
+    state.coverage.refresh_towers(&pool, &[c]).await.unwrap();
+    settle_grids_made(&state).await;
+    batch_matches_points(&state, &points).await;
+}
+
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn gap_cells_are_covered_where_the_profile_to_their_centre_says(pool: PgPool) {
     common::operators(&pool).await;
