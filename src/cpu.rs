@@ -81,6 +81,9 @@ pub enum CpuError {
     /// The pool is closed (never, in practice).
     #[error("the computation pool is closed")]
     Closed,
+    /// A background job's thread did not start or its job panicked.
+    #[error("a background computation failed")]
+    Background,
 }
 
 /// Raises the flag when the awaiting future is dropped before the job ends.
@@ -145,6 +148,45 @@ where
     out
 }
 
+/// Nice value of [`run_background`]'s threads (Linux: 0 is the default,
+/// 19 the lowest priority).
+pub const BACKGROUND_NICE: i32 = 10;
+
+/// Runs `job` on a thread of its own at a lower scheduling priority
+/// ([`BACKGROUND_NICE`]; where the system refuses, at the normal one) and
+/// waits for its answer: upkeep that should take idle CPU and yield to
+/// requests (the settle grids after a load). It holds no permit of the
+/// pool, so requests' jobs never wait for it; the scheduler gives them
+/// about ten times its share of a busy core. Its [`Cancel`] is raised when
+/// the awaiting future is dropped, as with [`run`].
+///
+/// # Errors
+/// [`CpuError::Background`] when the job
+/// panicked or its thread could not start.
+pub async fn run_background<T, F>(name: &str, job: F) -> Result<T, CpuError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Cancel) -> T + Send + 'static,
+{
+    let mut guard = RaiseOnDrop {
+        cancel: Cancel::default(),
+        done: false,
+    };
+    let cancel = guard.cancel.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            // Per thread on Linux; best effort elsewhere.
+            let _ = rustix::process::setpriority_process(None, BACKGROUND_NICE);
+            let _ = tx.send(job(&cancel));
+        })
+        .map_err(|_| CpuError::Background)?;
+    let out = rx.await.map_err(|_| CpuError::Background)?;
+    guard.done = true;
+    Ok(out)
+}
+
 /// Jobs started and jobs that stopped on their cancellation flag, since the
 /// process began.
 pub fn counters() -> (u64, u64) {
@@ -190,6 +232,27 @@ mod tests {
             .await
             .unwrap()
             .expect("the job saw the flag");
+    }
+
+    #[tokio::test]
+    async fn a_background_job_runs_on_its_own_thread_at_a_lower_priority() {
+        let mine = rustix::process::getpriority_process(None).ok();
+        let (nice, name) = run_background("test-background", move |_| {
+            (
+                rustix::process::getpriority_process(None).ok(),
+                std::thread::current().name().map(str::to_owned),
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(name.as_deref(), Some("test-background"));
+        if cfg!(target_os = "linux") {
+            assert_eq!(nice, Some(BACKGROUND_NICE.max(mine.unwrap_or(0))));
+            // The caller's thread keeps its own priority.
+            assert_eq!(rustix::process::getpriority_process(None).ok(), mine);
+        }
+        let r = run_background("test-panic", |_| -> u8 { panic!("boom") }).await;
+        assert!(matches!(r, Err(CpuError::Background)));
     }
 
     #[tokio::test]

@@ -316,8 +316,9 @@ impl CoverageState {
 
     /// Makes the settle grids the current snapshot lacks (terrain on: a
     /// full load makes none, a write none for a new tree) in the
-    /// background, one job of the CPU pool on one thread at a time, until
-    /// the current snapshot has them all. Batches answer without them
+    /// background, on one thread of lowered priority at a time
+    /// ([`crate::cpu::run_background`]), until the current snapshot has
+    /// them all. Batches answer without them
     /// meanwhile, only slower ([`CoverageIndex::warm_settle_grids`]).
     fn warm_settle_grids(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -331,7 +332,7 @@ impl CoverageState {
             loop {
                 let snapshot = current.load_full();
                 let started = Instant::now();
-                let job = crate::cpu::run(move |cancel| {
+                let job = crate::cpu::run_background("settle-grids", move |cancel| {
                     snapshot.warm_settle_grids_until(1, &|| cancel.is_cancelled())
                 });
                 match job.await {
