@@ -10,6 +10,7 @@ pub mod classify;
 pub mod collection;
 pub mod data_centre;
 pub mod district;
+pub mod duct;
 pub mod fibre;
 pub mod geometry;
 pub mod id;
