@@ -888,7 +888,8 @@ pub struct CoverageIndex {
     /// Operator ids by index (as in [`CoverSector::op`]).
     pub operators: Arc<Vec<String>>,
     trees: BTreeMap<TreeKey, Arc<RTree<CoverSector>>>,
-    /// The settle grid of each tree, made on first use (terrain only).
+    /// The settle grid of each tree, once made (terrain only; see
+    /// [`CoverageIndex::warm_settle_grids`]).
     grids: BTreeMap<TreeKey, Arc<OnceLock<SettleGrid>>>,
     by_tower: TowerMap,
     /// Operational fibre routes as segments.
@@ -1451,8 +1452,8 @@ impl CoverageIndex {
                 next.by_tower.shard_mut(*tower_id).insert(*tower_id, fresh);
             }
         }
-        // A built grid is patched where the changed sectors were or are; an
-        // unbuilt one stays to be made on first use.
+        // A made grid is patched where the changed sectors were or are; an
+        // unmade one stays for `warm_settle_grids`.
         for (key, envelopes) in changed {
             let built = self.grids.get(&key).and_then(|g| g.get());
             let fresh = match (built, next.trees.get(&key)) {
@@ -1711,13 +1712,15 @@ impl CoverageIndex {
 
     /// [`Self::operators_covering`] for many points (lon/lat), answered tile
     /// by tile (400 m, [`settle::TILE_M`]). With terrain, each tree's
-    /// [settle grid](settle) answers first: a point whose cell one sector
-    /// covers entirely, or no sector covers at all, is settled for that
-    /// tree without a footprint read (the grids are made on first use; see
-    /// [`Self::warm_settle_grids`]). The points left ask the R-trees once
-    /// per tile for the sectors whose envelopes reach it, then are settled
-    /// box by box and point by point against that short list
-    /// (`settle_points`). Uses up to `threads` threads.
+    /// [settle grid](settle) answers first, once made
+    /// ([`Self::warm_settle_grids`]): a point whose cell one sector covers
+    /// entirely, or no sector covers at all, is settled for that tree
+    /// without a footprint read; a point in a mixed cell asks the sectors
+    /// the grid lists for the cell, nearest first. Trees without a grid ask
+    /// their R-tree once per tile for the sectors whose envelopes reach
+    /// it, then settle the tile's points box by box and point by point
+    /// against that short list (`settle_points`). Uses up to `threads`
+    /// threads.
     pub fn operators_covering_batch(
         &self,
         points: &[[f64; 2]],

@@ -21,9 +21,11 @@
 //! cell, which is then `mixed`. Sectors without a footprint (explicit
 //! ranges: wedges) settle cells clear of their edges the same way.
 //!
-//! Grids are built on first use by a batch (or by
+//! Grids are made by
 //! [`CoverageIndex::warm_settle_grids`](super::index::CoverageIndex::warm_settle_grids)
-//! after a load) and patched tile by tile when a write changes a tree.
+//! (the service runs it in the background after a load) and patched tile
+//! by tile when a write changes a tree; a batch uses the grids made and
+//! answers the other trees from their R-trees.
 
 use std::collections::HashMap;
 
