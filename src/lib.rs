@@ -29,6 +29,8 @@ pub mod sample;
 pub mod service;
 pub mod spatial;
 pub mod startup;
+#[cfg(test)]
+mod testing;
 pub mod tiles;
 
 pub use http::{AppState, app};

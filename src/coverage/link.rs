@@ -916,16 +916,7 @@ mod tests {
         }
     }
 
-    /// A seeded xorshift in [0, 1).
-    fn rng(seed: u64) -> impl FnMut() -> f64 {
-        let mut s = seed;
-        move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
+    use crate::testing::xorshift as rng;
 
     #[test]
     fn the_fast_budget_decision_is_the_links_on_random_paths_over_the_shipped_dem() {

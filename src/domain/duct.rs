@@ -187,16 +187,7 @@ impl LeaseState {
 mod tests {
     use super::*;
 
-    /// A seeded xorshift in [0, 1).
-    fn rng(seed: u64) -> impl FnMut() -> f64 {
-        let mut s = seed.max(1);
-        move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
+    use crate::testing::xorshift as rng;
 
     #[test]
     fn one_cable_of_half_the_diameter_fills_a_quarter() {

@@ -350,15 +350,7 @@ impl DuctNetwork {
 mod tests {
     use super::*;
 
-    fn rng(seed: u64) -> impl FnMut() -> f64 {
-        let mut s = seed.max(1);
-        move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
+    use crate::testing::xorshift as rng;
 
     /// A random network: structures in a box of about 3 × 3 km, banks
     /// between near neighbours (some parallel), random ducts and fills.

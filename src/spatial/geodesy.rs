@@ -165,13 +165,7 @@ mod tests {
 
     #[test]
     fn the_local_destination_agrees_with_karney_to_centimetres_within_20_km() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::testing::xorshift(0x2545_f491_4f6c_dd1d_u64);
         let mut worst = 0.0f64;
         for _ in 0..20_000 {
             let from = (102.0 + next() * 8.0, 8.0 + next() * 15.0);
@@ -192,13 +186,7 @@ mod tests {
 
     #[test]
     fn the_local_formula_agrees_with_karney_to_centimetres_within_20_km() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::testing::xorshift(0x9e37_79b9_7f4a_7c15_u64);
         let (mut worst_d, mut worst_b) = (0.0f64, 0.0f64);
         for _ in 0..20_000 {
             let from = (102.0 + next() * 8.0, 8.5 + next() * 15.0);
@@ -225,13 +213,7 @@ mod tests {
 
     #[test]
     fn the_plane_distance_is_within_a_ten_thousandth_of_the_geodesic_up_to_100_km_and_70_degrees() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::testing::xorshift(0x2545_f491_4f6c_dd1d_u64);
         let mut worst: f64 = 0.0;
         for _ in 0..20_000 {
             let from = (-180.0 + next() * 360.0, -70.0 + next() * 140.0);
