@@ -23,7 +23,7 @@ pub(super) async fn run(url: Option<&str>, args: &ExportArgs) -> Result<ExitCode
 /// Writes the layer; returns the number of features.
 async fn export_layer(url: Option<&str>, args: &ExportArgs) -> Result<u64> {
     let layer = CollectionId::parse(&args.layer)
-        .filter(|c| *c != CollectionId::Districts)
+        .filter(|c| *c != CollectionId::Districts && !c.is_duct_network())
         .context("--layer must be towers, fibre-routes or data-centres")?;
     let pool = super::connect(url, 2).await?;
     let service = super::service(pool.clone(), args.coverage_config.as_deref())?;

@@ -27,7 +27,7 @@ impl<R: std::io::Read> std::io::Read for Progressing<R> {
 
 pub(super) async fn run(url: Option<&str>, args: &ImportArgs) -> Result<ExitCode> {
     let layer = CollectionId::parse(&args.layer)
-        .filter(|c| *c != CollectionId::Districts)
+        .filter(|c| *c != CollectionId::Districts && !c.is_duct_network())
         .context("--layer must be towers, fibre-routes or data-centres")?;
     let format = match args.format {
         Some(f) => f,

@@ -73,6 +73,7 @@ fn service(pool: sqlx::PgPool, coverage_config: Option<&Path>) -> Result<crate::
         )),
         analysis: std::sync::Arc::new(AnalysisConfig::default()),
         region: std::sync::Arc::new(crate::domain::region::ServiceRegion::default()),
+        ducts: std::sync::Arc::default(),
     })
 }
 

@@ -60,6 +60,8 @@ fn operators_of(doc: &Value, into: &mut Vec<String>) {
     let p = &doc["properties"];
     let strs = |v: &Value| v.as_str().map(str::to_owned);
     into.extend(strs(&p["operator"]));
+    // Structures and duct banks: the owning operator (not the city).
+    into.extend(strs(&p["owner"]).filter(|o| o != "city"));
     if let Some(ts) = p["tenants"].as_array() {
         into.extend(ts.iter().filter_map(strs));
     }
@@ -74,6 +76,20 @@ fn operators_of(doc: &Value, into: &mut Vec<String>) {
 /// # Errors
 /// On database failure.
 pub async fn record(conn: &mut PgConnection, c: &Change<'_>) -> DbResult<(i64, DateTime<Utc>)> {
+    record_as(conn, c.collection.as_str(), c).await
+}
+
+/// [`record`] under the history name `collection` instead of
+/// `c.collection`'s: for records that are not features of a collection
+/// (`duct-leases`).
+///
+/// # Errors
+/// On database failure.
+pub async fn record_as(
+    conn: &mut PgConnection,
+    collection: &str,
+    c: &Change<'_>,
+) -> DbResult<(i64, DateTime<Utc>)> {
     let mut operators = Vec::new();
     for doc in [c.before, c.after].into_iter().flatten() {
         operators_of(doc, &mut operators);
@@ -88,7 +104,7 @@ pub async fn record(conn: &mut PgConnection, c: &Change<'_>) -> DbResult<(i64, D
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          returning id, at",
     )
-    .bind(c.collection.as_str())
+    .bind(collection)
     .bind(c.feature_id)
     .bind(seq)
     .bind(c.op.as_str())
@@ -310,6 +326,8 @@ pub async fn unaudited_ids(
         CollectionId::FibreRoutes => ("fibre_routes", "id::text"),
         CollectionId::DataCentres => ("data_centres", "id::text"),
         CollectionId::Districts => ("districts", "code"),
+        CollectionId::Structures => ("structures", "id::text"),
+        CollectionId::DuctBanks => ("duct_banks", "id::text"),
     };
     // `table` and `key` come from the match above, never from input.
     Ok(sqlx::query_scalar(&format!(

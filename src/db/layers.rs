@@ -18,6 +18,10 @@ pub struct Versions {
     pub data_centres: i64,
     /// `districts`.
     pub districts: i64,
+    /// `structures`.
+    pub structures: i64,
+    /// `duct_banks` (banks, ducts, subducts and leases).
+    pub duct_banks: i64,
 }
 
 impl Versions {
@@ -28,6 +32,8 @@ impl Versions {
             CollectionId::FibreRoutes => self.fibre_routes,
             CollectionId::DataCentres => self.data_centres,
             CollectionId::Districts => self.districts,
+            CollectionId::Structures => self.structures,
+            CollectionId::DuctBanks => self.duct_banks,
         }
     }
 
@@ -38,6 +44,8 @@ impl Versions {
             CollectionId::FibreRoutes => self.fibre_routes = v,
             CollectionId::DataCentres => self.data_centres = v,
             CollectionId::Districts => self.districts = v,
+            CollectionId::Structures => self.structures = v,
+            CollectionId::DuctBanks => self.duct_banks = v,
         }
     }
 }
@@ -49,6 +57,8 @@ pub fn layer_name(c: CollectionId) -> &'static str {
         CollectionId::FibreRoutes => "fibre_routes",
         CollectionId::DataCentres => "data_centres",
         CollectionId::Districts => "districts",
+        CollectionId::Structures => "structures",
+        CollectionId::DuctBanks => "duct_banks",
     }
 }
 
@@ -59,6 +69,8 @@ pub fn layer_collection(name: &str) -> Option<CollectionId> {
         "fibre_routes" => CollectionId::FibreRoutes,
         "data_centres" => CollectionId::DataCentres,
         "districts" => CollectionId::Districts,
+        "structures" => CollectionId::Structures,
+        "duct_banks" => CollectionId::DuctBanks,
         _ => return None,
     })
 }
@@ -120,6 +132,8 @@ pub async fn commit_with_span(
         CollectionId::FibreRoutes => commit_sql!("fibre_routes"),
         CollectionId::DataCentres => commit_sql!("data_centres"),
         CollectionId::Districts => commit_sql!("districts"),
+        CollectionId::Structures => commit_sql!("structures"),
+        CollectionId::DuctBanks => commit_sql!("duct_banks"),
     };
     // A query without arguments goes as one simple-query message.
     let rows = sqlx::Executor::fetch_all(&mut *tx, sql).await?;

@@ -7,6 +7,8 @@ pub mod analysis;
 pub mod coverage;
 pub mod data_centres;
 pub mod districts;
+pub mod duct_banks;
+pub mod duct_leases;
 pub mod fibre_routes;
 pub mod filter;
 pub mod footprints;
@@ -14,6 +16,7 @@ pub mod history;
 pub mod imports;
 pub mod layers;
 pub mod operators;
+pub mod structures;
 pub mod tiles;
 pub mod tokens;
 pub mod towers;
@@ -223,7 +226,9 @@ pub(crate) fn map_constraint(err: sqlx::Error) -> DbError {
         Some(
             "towers_external_id_unique"
             | "fibre_routes_external_id_unique"
-            | "data_centres_external_id_unique",
+            | "data_centres_external_id_unique"
+            | "structures_external_id_unique"
+            | "duct_banks_external_id_unique",
         ) => conflict(
             "/properties/external_id",
             "this operator already has an asset with this external_id",
@@ -236,6 +241,14 @@ pub(crate) fn map_constraint(err: sqlx::Error) -> DbError {
         Some(c) if c.ends_with("_geom_valid") => DbError::Invalid(Invalid::one(
             "/geometry",
             "PostGIS rejects this geometry as invalid",
+        )),
+        Some("duct_banks_from_structure_fk" | "duct_banks_to_structure_fk") => conflict(
+            "",
+            "duct banks begin or end at this structure: delete them, or end them elsewhere, first",
+        ),
+        Some(c) if c.ends_with("_owner_fk") => DbError::Invalid(Invalid::one(
+            "/properties/owner",
+            "unknown owner: 'city' or a registered operator (GET /operators lists them)",
         )),
         Some(c) if c.ends_with("_operator_fk") => DbError::Invalid(Invalid::one(
             "/properties/operator",
@@ -258,6 +271,8 @@ pub async fn extent(pool: &PgPool, c: crate::domain::CollectionId) -> DbResult<O
         CollectionId::FibreRoutes => "fibre_routes",
         CollectionId::DataCentres => "data_centres",
         CollectionId::Districts => "districts",
+        CollectionId::Structures => "structures",
+        CollectionId::DuctBanks => "duct_banks",
     };
     let row: (Option<f64>, Option<f64>, Option<f64>, Option<f64>) = sqlx::query_as(&format!(
         "select ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) from (select ST_Extent(geom) as e from {table}) x"
@@ -290,7 +305,19 @@ pub async fn exists_external_id(
         CollectionId::FibreRoutes => "fibre_routes",
         CollectionId::DataCentres => "data_centres",
         CollectionId::Districts => return Ok(false),
+        CollectionId::Structures => "structures",
+        CollectionId::DuctBanks => "duct_banks",
     };
+    if matches!(c, CollectionId::Structures | CollectionId::DuctBanks) {
+        // Owned by the city (null) or an operator; `operator` is the owner text.
+        return Ok(sqlx::query_scalar(&format!(
+            "select exists (select 1 from {table} where coalesce(owner_id, 'city') = $1 and external_id = $2)"
+        ))
+        .bind(operator)
+        .bind(external_id)
+        .fetch_one(conn)
+        .await?);
+    }
     Ok(sqlx::query_scalar(&format!(
         "select exists (select 1 from {table} where operator_id = $1 and external_id = $2)"
     ))

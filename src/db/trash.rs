@@ -80,6 +80,40 @@ fn statements(c: CollectionId, delete: bool) -> &'static [&'static str] {
              from deleted_districts where code = $1",
             "delete from deleted_districts where code = $1",
         ],
+        (CollectionId::Structures, true) => &[
+            "with t as (delete from structures where id = $1 returning *)
+             insert into deleted_structures select * from t",
+        ],
+        (CollectionId::Structures, false) => &[
+            "insert into structures (id, owner_id, kind, name, status, external_id, synthetic, geom,
+                                     created_at, updated_at)
+             select id, owner_id, kind, name, status, external_id, synthetic, geom, created_at, updated_at
+             from deleted_structures where id = $1",
+            "delete from deleted_structures where id = $1",
+        ],
+        (CollectionId::DuctBanks, true) => &[
+            "with t as (delete from subducts where duct_id in (select id from ducts where bank_id = $1)
+                        returning *)
+             insert into deleted_subducts select * from t",
+            "with t as (delete from ducts where bank_id = $1 returning *)
+             insert into deleted_ducts select * from t",
+            "with t as (delete from duct_banks where id = $1 returning *)
+             insert into deleted_duct_banks select * from t",
+        ],
+        (CollectionId::DuctBanks, false) => &[
+            "insert into duct_banks (id, owner_id, from_structure_id, to_structure_id, name,
+                                     configuration, encasement, depth_m, status, external_id,
+                                     synthetic, geom, created_at, updated_at)
+             select id, owner_id, from_structure_id, to_structure_id, name, configuration,
+                    encasement, depth_m, status, external_id, synthetic, geom, created_at, updated_at
+             from deleted_duct_banks where id = $1",
+            "insert into ducts select * from deleted_ducts where bank_id = $1",
+            "insert into subducts select * from deleted_subducts
+             where duct_id in (select id from deleted_ducts where bank_id = $1)",
+            "delete from deleted_subducts where duct_id in (select id from deleted_ducts where bank_id = $1)",
+            "delete from deleted_ducts where bank_id = $1",
+            "delete from deleted_duct_banks where id = $1",
+        ],
     }
 }
 
@@ -148,6 +182,8 @@ pub async fn lock(conn: &mut PgConnection, c: CollectionId, key: FeatureKey<'_>)
         CollectionId::FibreRoutes => "select 1 from fibre_routes where id = $1 for update",
         CollectionId::DataCentres => "select 1 from data_centres where id = $1 for update",
         CollectionId::Districts => "select 1 from districts where code = $1 for update",
+        CollectionId::Structures => "select 1 from structures where id = $1 for update",
+        CollectionId::DuctBanks => "select 1 from duct_banks where id = $1 for update",
     };
     let q = sqlx::query(sql);
     let q = match key {

@@ -17,15 +17,23 @@ pub enum CollectionId {
     /// Analysis areas: the city's districts (MultiPolygon).
     #[serde(rename = "districts")]
     Districts,
+    /// Structures of the underground network (Point): manholes, cabinets, …
+    #[serde(rename = "structures")]
+    Structures,
+    /// Duct banks between two structures (LineString) with their ducts.
+    #[serde(rename = "duct-banks")]
+    DuctBanks,
 }
 
 impl CollectionId {
     /// Every collection, in the order the service lists them.
-    pub const ALL: [CollectionId; 4] = [
+    pub const ALL: [CollectionId; 6] = [
         CollectionId::Towers,
         CollectionId::FibreRoutes,
         CollectionId::DataCentres,
         CollectionId::Districts,
+        CollectionId::Structures,
+        CollectionId::DuctBanks,
     ];
 
     /// The collection id used in URLs.
@@ -35,6 +43,8 @@ impl CollectionId {
             CollectionId::FibreRoutes => "fibre-routes",
             CollectionId::DataCentres => "data-centres",
             CollectionId::Districts => "districts",
+            CollectionId::Structures => "structures",
+            CollectionId::DuctBanks => "duct-banks",
         }
     }
 
@@ -50,6 +60,8 @@ impl CollectionId {
             CollectionId::FibreRoutes => "Fibre routes",
             CollectionId::DataCentres => "Data centres",
             CollectionId::Districts => "Districts (analysis areas)",
+            CollectionId::Structures => "Structures (manholes, handholes, cabinets, …)",
+            CollectionId::DuctBanks => "Duct banks and their ducts",
         }
     }
 
@@ -70,6 +82,16 @@ impl CollectionId {
             CollectionId::Districts => {
                 "Analysis areas: Đà Nẵng's districts with 2019 census population and geodesic area."
             }
+            CollectionId::Structures => {
+                "Structures of the shared underground network where duct banks begin and end: \
+                 manholes, handholes, cabinets, poles, vaults and building entrances, owned by the \
+                 city or an operator."
+            }
+            CollectionId::DuctBanks => {
+                "Duct banks between two structures with their ducts (property `ducts`, positions \
+                 like A1) and the subducts within each duct; geodesic length in metres. Occupancy \
+                 and free capacity: /ducts/capacity and /ducts/leases."
+            }
         }
     }
 
@@ -80,12 +102,25 @@ impl CollectionId {
             CollectionId::FibreRoutes => &["LineString", "MultiLineString"],
             CollectionId::DataCentres => &["Point", "Polygon"],
             CollectionId::Districts => &["Polygon", "MultiPolygon"],
+            CollectionId::Structures => &["Point"],
+            CollectionId::DuctBanks => &["LineString"],
         }
     }
 
     /// Whether feature ids of this collection are integers (else text codes).
     pub fn numeric_ids(self) -> bool {
         !matches!(self, CollectionId::Districts)
+    }
+
+    /// True for the layers the in-memory read model holds; the others
+    /// (the duct network's) are read from PostGIS on every request.
+    pub fn in_read_model(self) -> bool {
+        !matches!(self, CollectionId::Structures | CollectionId::DuctBanks)
+    }
+
+    /// True for the layers of the shared underground network (issue 17).
+    pub fn is_duct_network(self) -> bool {
+        matches!(self, CollectionId::Structures | CollectionId::DuctBanks)
     }
 }
 

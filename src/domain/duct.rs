@@ -127,7 +127,7 @@ pub fn check_diameters(inner_mm: f64, cables_mm: &[f64]) -> Result<(), DuctError
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LeaseState {
-    /// Asked for by the carrier; holds no room yet.
+    /// Asked for by the carrier; its room is reserved until decided.
     Requested,
     /// Granted by the owner; the room is held.
     Approved,
@@ -176,10 +176,15 @@ impl LeaseState {
         )
     }
 
-    /// Whether a lease in this state counts against the duct's capacity
-    /// (approved room is held for the cable to come).
+    /// Whether a lease in this state counts against the duct's capacity:
+    /// a request reserves its room until it is decided (first come, first
+    /// served: two requests cannot both be promised the last room), approved
+    /// room is held for the cable to come, an active lease's cable is in.
     pub fn holds_room(self) -> bool {
-        matches!(self, LeaseState::Approved | LeaseState::Active)
+        matches!(
+            self,
+            LeaseState::Requested | LeaseState::Approved | LeaseState::Active
+        )
     }
 }
 
@@ -258,7 +263,8 @@ mod tests {
             }
             assert_eq!(LeaseState::parse(a.as_str()), Some(a));
         }
-        assert!(Approved.holds_room() && Active.holds_room() && !Requested.holds_room());
+        assert!(Approved.holds_room() && Active.holds_room() && Requested.holds_room());
+        assert!(!Released.holds_room() && !Rejected.holds_room());
     }
 
     #[test]

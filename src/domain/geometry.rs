@@ -61,6 +61,18 @@ impl GeometryLimits {
                 max_parts: 1_000,
                 max_rings: 10_000,
             },
+            CollectionId::Structures => Self {
+                max_vertices: 1,
+                max_parts: 1,
+                max_rings: 0,
+            },
+            // A bank runs between two structures 80–200 m apart, along a
+            // street: a few bends, not a corridor.
+            CollectionId::DuctBanks => Self {
+                max_vertices: 10_000,
+                max_parts: 1,
+                max_rings: 0,
+            },
         }
     }
 }
@@ -82,6 +94,8 @@ fn feature_name(layer: CollectionId) -> &'static str {
         CollectionId::FibreRoutes => "a fibre route",
         CollectionId::DataCentres => "a data centre",
         CollectionId::Districts => "a district",
+        CollectionId::Structures => "a structure",
+        CollectionId::DuctBanks => "a duct bank",
     }
 }
 

@@ -11,12 +11,15 @@ pub mod collection;
 pub mod data_centre;
 pub mod district;
 pub mod duct;
+pub mod duct_bank;
 pub mod fibre;
 pub mod geometry;
 pub mod id;
+pub mod lease;
 pub mod operator;
 pub mod props;
 pub mod region;
+pub mod structure;
 pub mod tower;
 
 pub use collection::CollectionId;

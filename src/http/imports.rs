@@ -35,7 +35,7 @@ fn options(raw: Option<&str>) -> ApiResult<ImportOptions> {
     let layer = q
         .parse_with("layer", |v| {
             CollectionId::parse(v)
-                .filter(|c| *c != CollectionId::Districts)
+                .filter(|c| *c != CollectionId::Districts && !c.is_duct_network())
                 .ok_or("must be towers, fibre-routes or data-centres")
         })?
         .ok_or_else(|| {

@@ -8,6 +8,7 @@ pub mod access;
 pub mod analysis;
 pub mod conditional;
 pub mod coverage;
+pub mod ducts;
 pub mod error;
 pub mod export;
 pub mod extract;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub cors_origins: limits::CorsOrigins,
     /// Where asset geometries may lie (writes and imports are checked).
     pub region: Arc<crate::domain::region::ServiceRegion>,
+    /// The duct network's capacity policy and snapshot.
+    pub ducts: Arc<crate::service::ducts::DuctState>,
 }
 
 impl AppState {
@@ -94,6 +97,7 @@ impl AppState {
             timeouts: limits::Timeouts::default(),
             cors_origins: limits::CorsOrigins::Any,
             region: Arc::new(crate::domain::region::ServiceRegion::default()),
+            ducts: Arc::default(),
         }
     }
 
@@ -105,6 +109,7 @@ impl AppState {
             coverage: self.coverage.clone(),
             analysis: self.analysis.clone(),
             region: self.region.clone(),
+            ducts: self.ducts.clone(),
         }
     }
 
@@ -161,6 +166,10 @@ pub fn app(state: AppState) -> Router {
             axum::routing::post(imports::import)
                 .layer(DefaultBodyLimit::max(imports::MAX_IMPORT_BYTES)),
         )
+        .route("/ducts/route", get(ducts::route))
+        .route("/ducts/capacity", get(ducts::capacity))
+        .route("/ducts/leases", get(ducts::leases).post(ducts::request))
+        .route("/ducts/leases/{id}", get(ducts::lease).patch(ducts::change))
         .route("/coverage/footprints", get(coverage::footprints))
         .route("/coverage/gaps", get(coverage::gaps))
         .route("/collections", get(ogc::collections))

@@ -33,6 +33,11 @@ const STRUCTURE_TYPE: QueryableKind =
 const TECHNOLOGY: QueryableKind = QueryableKind::OneOf(crate::domain::tower::Technology::NAMES);
 const PLACEMENT: QueryableKind = QueryableKind::OneOf(crate::domain::fibre::Placement::NAMES);
 const OPERATOR_HELP: QueryableKind = QueryableKind::Text;
+const STRUCTURE_KIND: QueryableKind =
+    QueryableKind::OneOf(crate::domain::structure::StructureKind::NAMES);
+const NETWORK_STATUS: QueryableKind =
+    QueryableKind::OneOf(crate::domain::structure::NetworkStatus::NAMES);
+const ENCASEMENT: QueryableKind = QueryableKind::OneOf(crate::domain::duct_bank::Encasement::NAMES);
 
 /// The properties a collection can be filtered on (`?name=value`), with
 /// their kinds; these are also the collection's OGC queryables.
@@ -60,6 +65,19 @@ pub fn queryables(c: CollectionId) -> &'static [(&'static str, QueryableKind)] {
             ("external_id", QueryableKind::Text),
         ],
         CollectionId::Districts => &[("code", QueryableKind::Text), ("name", QueryableKind::Text)],
+        CollectionId::Structures => &[
+            ("owner", OPERATOR_HELP),
+            ("kind", STRUCTURE_KIND),
+            ("status", NETWORK_STATUS),
+            ("external_id", QueryableKind::Text),
+        ],
+        CollectionId::DuctBanks => &[
+            ("owner", OPERATOR_HELP),
+            ("status", NETWORK_STATUS),
+            ("encasement", ENCASEMENT),
+            ("structure_id", QueryableKind::Text),
+            ("external_id", QueryableKind::Text),
+        ],
     }
 }
 

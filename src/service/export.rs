@@ -81,7 +81,10 @@ impl Service {
     /// [`ServiceError::Denied`] for a CSV or GeoPackage of fibre routes that
     /// holds routes the viewer may not see exactly.
     pub fn check_export(&self, viewer: &Viewer, req: &ExportRequest) -> ServiceResult<()> {
-        if req.layer == CollectionId::Districts {
+        if matches!(
+            req.layer,
+            CollectionId::Districts | CollectionId::Structures | CollectionId::DuctBanks
+        ) {
             return Err(ServiceError::BadOption {
                 option: "f",
                 detail: "exports are available for towers, fibre-routes and data-centres".into(),

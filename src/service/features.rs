@@ -32,8 +32,10 @@ use crate::db::{self, Bbox, ItemFilter};
 use crate::domain::account::Account;
 use crate::domain::data_centre::NewDataCentre;
 use crate::domain::district::NewDistrict;
+use crate::domain::duct_bank::NewDuctBank;
 use crate::domain::fibre::NewFibreRoute;
 use crate::domain::region::ServiceRegion;
+use crate::domain::structure::NewStructure;
 use crate::domain::tower::NewTower;
 use crate::domain::{CollectionId, DataCentreId, DistrictCode, FibreRouteId, Invalid, TowerId};
 use crate::spatial::generalise::{Generalised, generalise};
@@ -226,7 +228,8 @@ impl Visible {
 impl Serialize for Visible {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use crate::service::render::{
-            DataCentreFeature, DistrictFeature, FibreFeature, GeneralisedFibreFeature, TowerFeature,
+            DataCentreFeature, DistrictFeature, DuctBankFeature, FibreFeature,
+            GeneralisedFibreFeature, StructureFeature, TowerFeature,
         };
         if let Some(r) = &self.rendered {
             return r.json.serialize(s);
@@ -240,6 +243,8 @@ impl Serialize for Visible {
             Record::Fibre(f) => FibreFeature(f, None).serialize(s),
             Record::DataCentre(d) => DataCentreFeature(d, None).serialize(s),
             Record::District(d) => DistrictFeature(d, None).serialize(s),
+            Record::Structure(x) => StructureFeature(x, None).serialize(s),
+            Record::DuctBank(b) => DuctBankFeature(b, None).serialize(s),
         }
     }
 }
@@ -445,6 +450,8 @@ enum Input {
     Fibre(NewFibreRoute),
     DataCentre(NewDataCentre),
     District(NewDistrict),
+    Structure(NewStructure),
+    DuctBank(NewDuctBank),
 }
 
 impl Input {
@@ -471,6 +478,8 @@ impl Input {
             CollectionId::Towers => Input::Tower(NewTower::from_feature(g, p)?),
             CollectionId::FibreRoutes => Input::Fibre(NewFibreRoute::from_feature(g, p)?),
             CollectionId::DataCentres => Input::DataCentre(NewDataCentre::from_feature(g, p)?),
+            CollectionId::Structures => Input::Structure(NewStructure::from_feature(g, p)?),
+            CollectionId::DuctBanks => Input::DuctBank(NewDuctBank::from_feature(g, p)?),
             CollectionId::Districts => {
                 let hint = match (key, parts.id) {
                     (Some(Key::Code(code)), _) => Some(code.clone()),
@@ -504,6 +513,10 @@ impl Input {
             Input::District(d) => {
                 region.check(&geo::Geometry::MultiPolygon(d.geometry.clone()), None)
             }
+            Input::Structure(s) => region.check(&point(s.lon, s.lat), None),
+            Input::DuctBank(b) => {
+                region.check(&geo::Geometry::LineString(b.geometry.clone()), None)
+            }
         }
         .map_err(ServiceError::Invalid)
     }
@@ -514,6 +527,8 @@ impl Input {
             Input::Fibre(f) => Some(&f.operator),
             Input::DataCentre(d) => Some(&d.operator),
             Input::District(_) => None,
+            Input::Structure(s) => s.owner.column(),
+            Input::DuctBank(b) => b.owner.column(),
         }
     }
 
@@ -549,6 +564,8 @@ impl Input {
             Input::Fibre(f) => Key::Id(db::fibre_routes::insert(conn, f).await?.get()),
             Input::DataCentre(d) => Key::Id(db::data_centres::insert(conn, d).await?.get()),
             Input::District(d) => Key::Code(db::districts::insert(conn, d).await?.into()),
+            Input::Structure(s) => Key::Id(db::structures::insert(conn, s).await?),
+            Input::DuctBank(b) => Key::Id(db::duct_banks::insert(conn, b).await?),
         })
     }
 
@@ -564,6 +581,8 @@ impl Input {
             (Input::District(d), Key::Code(code)) => {
                 db::districts::replace(conn, &DistrictCode(code.clone()), d).await?
             }
+            (Input::Structure(s), Key::Id(id)) => db::structures::replace(conn, *id, s).await?,
+            (Input::DuctBank(b), Key::Id(id)) => db::duct_banks::replace(conn, *id, b).await?,
             _ => false,
         })
     }
@@ -611,6 +630,8 @@ fn read_layers(c: CollectionId) -> &'static [CollectionId] {
         CollectionId::FibreRoutes => &[CollectionId::FibreRoutes],
         CollectionId::DataCentres => &[CollectionId::DataCentres],
         CollectionId::Districts => &[CollectionId::Districts],
+        CollectionId::Structures => &[CollectionId::Structures],
+        CollectionId::DuctBanks => &[CollectionId::DuctBanks],
     }
 }
 
@@ -894,7 +915,8 @@ impl Service {
     /// [`ServiceError::Db`].
     pub async fn get(&self, viewer: &Viewer, c: CollectionId, key: &Key) -> ServiceResult<Visible> {
         authorize(viewer.actor(), Action::Read, c, None)?;
-        if let Some(model) = ReadModel::of(&self.coverage)
+        if c.in_read_model()
+            && let Some(model) = ReadModel::of(&self.coverage)
             && let Some(inv) = model
                 .fresh(&self.pool, &self.coverage, read_layers(c))
                 .await?
@@ -994,6 +1016,8 @@ impl Service {
             CollectionId::FibreRoutes => page!(fibre_routes, Record::Fibre),
             CollectionId::DataCentres => page!(data_centres, Record::DataCentre),
             CollectionId::Districts => page!(districts, Record::District),
+            CollectionId::Structures => page!(structures, Record::Structure),
+            CollectionId::DuctBanks => page!(duct_banks, Record::DuctBank),
         })
     }
 
@@ -1005,6 +1029,9 @@ impl Service {
         c: CollectionId,
         filter: &ItemFilter,
     ) -> ServiceResult<Option<Page>> {
+        if !c.in_read_model() {
+            return Ok(None);
+        }
         let Some(model) = ReadModel::of(&self.coverage) else {
             return Ok(None);
         };
@@ -1240,8 +1267,42 @@ impl Service {
         let input = parse_input(c, &doc, Some(key)).await?;
         input.check_region(&self.region)?;
         input.authorize(&caller.actor, Some(&old), c)?;
+        // The duct banks that end at a structure follow it when it moves.
+        let followers = match (c, key) {
+            (CollectionId::Structures, Key::Id(id)) => {
+                let mut docs = Vec::new();
+                for bank in db::structures::banks_at(&mut tx, *id).await? {
+                    if let Some(b) =
+                        Record::load(&mut tx, CollectionId::DuctBanks, &Key::Id(bank)).await?
+                    {
+                        docs.push((Key::Id(bank), b.stored_document()?));
+                    }
+                }
+                docs
+            }
+            _ => Vec::new(),
+        };
         if !input.replace(&mut tx, key).await? {
             return Err(not_found(c, key));
+        }
+        for (bank, before) in followers {
+            let Some(now) = Record::load(&mut tx, CollectionId::DuctBanks, &bank).await? else {
+                continue;
+            };
+            let after = now.stored_document()?;
+            if after != before {
+                let id = bank.as_string();
+                let change = Change {
+                    collection: CollectionId::DuctBanks,
+                    feature_id: &id,
+                    op: Op::Update,
+                    actor: caller.account("writing")?,
+                    request_id: caller.request_id.as_deref(),
+                    before: Some(&before),
+                    after: Some(&after),
+                };
+                db::history::record(&mut tx, &change).await?;
+            }
         }
         let rec = Record::load(&mut tx, c, key)
             .await?
@@ -1287,6 +1348,22 @@ impl Service {
         }
         if_match.check(&old.etag(true)?)?;
         let before = old.stored_document()?;
+        if let (CollectionId::DuctBanks, Key::Id(id)) = (c, key) {
+            let held = db::duct_banks::holding_leases(&mut tx, *id).await?;
+            if let Some((lease, _, _)) = held.first() {
+                return Err(ServiceError::Conflict {
+                    pointer: String::new(),
+                    detail: format!(
+                        "lease {lease} holds room in this duct bank ({} lease(s) in all): release \
+                         or reject them before deleting the bank",
+                        held.iter()
+                            .map(|h| h.0)
+                            .collect::<std::collections::BTreeSet<_>>()
+                            .len()
+                    ),
+                });
+            }
+        }
         if !db::trash::soft_delete(&mut tx, c, key.db()).await? {
             return Err(not_found(c, key));
         }

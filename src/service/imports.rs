@@ -90,11 +90,14 @@ impl Service {
         let who = caller.account("importing")?;
         self.authorize_import(&caller.actor, &mut options)?;
         let pool = &self.pool;
-        if options.layer == CollectionId::Districts {
-            return Err(ServiceError::Unsupported(
-                "districts cannot be imported; layers are towers, fibre-routes and data-centres"
-                    .into(),
-            ));
+        if matches!(
+            options.layer,
+            CollectionId::Districts | CollectionId::Structures | CollectionId::DuctBanks
+        ) {
+            return Err(ServiceError::Unsupported(format!(
+                "{} cannot be imported; layers are towers, fibre-routes and data-centres",
+                options.layer
+            )));
         }
         if options.format == Format::Opencellid && options.layer != CollectionId::Towers {
             return Err(ServiceError::Unsupported(

@@ -14,10 +14,12 @@
 //! | [`export`] | whole-layer exports (CSV, GeoJSON, GeoPackage) |
 //! | [`imports`] | bulk imports (dry run or all-or-nothing commit) |
 //! | [`analysis`] | the underserved-districts report and the city summary |
+//! | [`ducts`] | duct leases (request, decide, activate, release), the route finder and the capacity map |
 //! | [`gaps`] | the coverage gap grid |
 //! | [`read_model`] | the in-memory read model that answers pages, items and tiles |
 
 pub mod analysis;
+pub mod ducts;
 pub mod error;
 pub mod export;
 pub mod features;
@@ -53,6 +55,8 @@ pub struct Service {
     pub analysis: Arc<AnalysisConfig>,
     /// Where asset geometries may lie; every write and import checks it.
     pub region: Arc<ServiceRegion>,
+    /// The duct network's capacity policy and snapshot.
+    pub ducts: Arc<ducts::DuctState>,
 }
 
 impl std::fmt::Debug for Service {

@@ -331,3 +331,111 @@ pub fn authorize_exact_fibre_export(
 pub fn sees_all_fibre(actor: &Actor) -> bool {
     matches!(actor.role(), Some(Role::Admin | Role::Analyst))
 }
+
+/// Which leases (occupancy records) a reader sees: every lease (the
+/// Department: administrators and analysts), those of one operator (its
+/// own, and those through banks it owns, which it must decide), or none
+/// (the public sees only the capacity class of each bank).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseView {
+    /// Every lease, with occupancy details.
+    All,
+    /// The leases of this operator and through its banks.
+    Operator(String),
+    /// No lease; capacity classes only.
+    None,
+}
+
+impl LeaseView {
+    /// The view of `actor`.
+    pub fn of(actor: &Actor) -> Self {
+        match actor {
+            Actor::Anonymous => LeaseView::None,
+            Actor::Account(a) => match (a.role, &a.operator) {
+                (Role::Admin | Role::Analyst, _) => LeaseView::All,
+                (Role::Carrier, Some(op)) => LeaseView::Operator(op.clone()),
+                (Role::Carrier, None) => LeaseView::None,
+            },
+        }
+    }
+
+    /// True when the viewer sees per-duct fill (everyone signed in).
+    pub fn sees_fill(&self) -> bool {
+        *self != LeaseView::None
+    }
+}
+
+/// Decides who may ask for a lease, and for which operator: a carrier for
+/// its own operator, an administrator for any; returns the lessee.
+///
+/// # Errors
+/// 401 for the public; 403 for analysts and another operator's lease.
+pub fn authorize_lease_request(actor: &Actor, operator: Option<&str>) -> Result<String, Denied> {
+    let account = match actor {
+        Actor::Anonymous => return Err(sign_in_required("requesting a duct lease")),
+        Actor::Account(a) => a,
+    };
+    match (account.role, operator, account.operator.as_deref()) {
+        (Role::Admin, Some(op), _) => Ok(op.to_owned()),
+        (Role::Admin, None, _) => Err(forbidden(
+            "an administrator requesting a lease names the lessee in 'operator'".into(),
+        )),
+        (Role::Carrier, None, Some(mine)) => Ok(mine.to_owned()),
+        (Role::Carrier, Some(op), Some(mine)) if op == mine => Ok(op.to_owned()),
+        (Role::Carrier, Some(op), mine) => Err(forbidden(format!(
+            "the token '{}' acts for {}: it may not request a lease for {op}",
+            account.name,
+            mine.unwrap_or("no operator")
+        ))),
+        (Role::Carrier, None, None) | (Role::Analyst, _, _) => Err(forbidden(format!(
+            "the token '{}' may not request duct leases",
+            account.name
+        ))),
+    }
+}
+
+/// Decides who may move a lease to `next`: approving or rejecting is for
+/// the owner of every bank it runs through (the Department for the city's
+/// banks); activating or releasing is for the lessee; administrators may do
+/// all.
+///
+/// # Errors
+/// 401 for the public; 403 otherwise.
+pub fn authorize_lease_change(
+    actor: &Actor,
+    lessee: &str,
+    bank_owners: &[Option<String>],
+    next: crate::domain::duct::LeaseState,
+) -> Result<(), Denied> {
+    use crate::domain::duct::LeaseState;
+    let account = match actor {
+        Actor::Anonymous => return Err(sign_in_required("changing a duct lease")),
+        Actor::Account(a) => a,
+    };
+    if account.role == Role::Admin {
+        return Ok(());
+    }
+    let (Role::Carrier, Some(mine)) = (account.role, account.operator.as_deref()) else {
+        return Err(forbidden(format!(
+            "the token '{}' may not change duct leases",
+            account.name
+        )));
+    };
+    match next {
+        LeaseState::Approved | LeaseState::Rejected => {
+            if let Some(other) = bank_owners.iter().find(|o| o.as_deref() != Some(mine)) {
+                return Err(forbidden(format!(
+                    "only the owner of every bank of the lease decides it; a bank of it belongs to {}",
+                    other
+                        .as_deref()
+                        .unwrap_or("the city (the Department decides)")
+                )));
+            }
+            Ok(())
+        }
+        _ if lessee == mine => Ok(()),
+        _ => Err(forbidden(format!(
+            "only the lessee ({lessee}) or the Department activates or releases this lease"
+        ))),
+    }
+}

@@ -206,6 +206,8 @@ impl Entry {
             Record::Fibre(f) => 200 + geo::CoordsIter::coords_count(&f.geometry) * 16,
             Record::DataCentre(d) => 200 + geo::CoordsIter::coords_count(&d.geometry) * 16,
             Record::District(d) => 200 + geo::CoordsIter::coords_count(&d.geometry) * 16,
+            Record::Structure(_) => 200,
+            Record::DuctBank(b) => 200 + b.geometry.0.len() * 16 + b.ducts.len() * 120,
         };
         json + record + 160
     }
@@ -230,6 +232,11 @@ fn record_rect(r: &Record) -> Option<geo::Rect<f64>> {
         Record::Fibre(f) => f.geometry.bounding_rect(),
         Record::DataCentre(d) => d.geometry.bounding_rect(),
         Record::District(d) => d.geometry.bounding_rect(),
+        Record::Structure(s) => Some(geo::Rect::new(
+            geo::coord! { x: s.lon, y: s.lat },
+            geo::coord! { x: s.lon, y: s.lat },
+        )),
+        Record::DuctBank(b) => b.geometry.bounding_rect(),
     }
 }
 
@@ -246,6 +253,8 @@ fn record_intersects(r: &Record, rect: &geo::Rect<f64>) -> bool {
         Record::Fibre(f) => f.geometry.intersects(rect),
         Record::DataCentre(d) => d.geometry.intersects(rect),
         Record::District(d) => d.geometry.intersects(rect),
+        Record::Structure(s) => geo::Point::new(s.lon, s.lat).intersects(rect),
+        Record::DuctBank(b) => b.geometry.intersects(rect),
     }
 }
 
@@ -286,6 +295,23 @@ fn property_matches(r: &Record, exact: bool, name: &str, value: &str) -> bool {
         Record::District(d) => match name {
             "code" => d.code.as_str() == value,
             "name" => d.name == value,
+            _ => true,
+        },
+        Record::Structure(s) => match name {
+            "owner" => s.owner.as_str() == value,
+            "kind" => s.kind.as_str() == value,
+            "status" => s.status.as_str() == value,
+            "external_id" => opt(&s.external_id),
+            _ => true,
+        },
+        Record::DuctBank(b) => match name {
+            "owner" => b.owner.as_str() == value,
+            "status" => b.status.as_str() == value,
+            "encasement" => b.encasement.is_some_and(|e| e.as_str() == value),
+            "structure_id" => [b.from_structure_id, b.to_structure_id]
+                .iter()
+                .any(|id| id.to_string() == value),
+            "external_id" => opt(&b.external_id),
             _ => true,
         },
     }
@@ -533,6 +559,9 @@ pub struct Inventory {
     fibre: Arc<Layer>,
     data_centres: Arc<Layer>,
     districts: Arc<Layer>,
+    /// Always empty: the layers the model does not hold
+    /// ([`CollectionId::in_read_model`]).
+    absent: Arc<Layer>,
     /// The districts as clutter areas (the towers' modelled ranges).
     areas: Arc<Vec<Area>>,
 }
@@ -545,6 +574,7 @@ impl Inventory {
             CollectionId::FibreRoutes => &self.fibre,
             CollectionId::DataCentres => &self.data_centres,
             CollectionId::Districts => &self.districts,
+            CollectionId::Structures | CollectionId::DuctBanks => &self.absent,
         }
     }
 
@@ -552,7 +582,7 @@ impl Inventory {
     /// database was at `db` (see the module documentation).
     pub fn servable(&self, c: CollectionId, db: &Versions) -> bool {
         let label = self.labels.get(c);
-        self.loaded && label >= self.horizon.get(c) && label >= db.get(c)
+        c.in_read_model() && self.loaded && label >= self.horizon.get(c) && label >= db.get(c)
     }
 
     /// Approximate heap bytes of the snapshot (rendered forms, records,
@@ -585,6 +615,7 @@ impl Inventory {
             CollectionId::FibreRoutes => next.fibre = l,
             CollectionId::DataCentres => next.data_centres = l,
             CollectionId::Districts => next.districts = l,
+            CollectionId::Structures | CollectionId::DuctBanks => {}
         }
         next
     }
@@ -598,6 +629,7 @@ impl Inventory {
             fibre: self.fibre.clone(),
             data_centres: self.data_centres.clone(),
             districts: self.districts.clone(),
+            absent: self.absent.clone(),
             areas: self.areas.clone(),
         }
     }
@@ -1040,6 +1072,7 @@ impl ReadModel {
                 districts: Arc::new(render(
                     districts.into_iter().map(Record::District).collect(),
                 )?),
+                absent: Arc::default(),
                 areas: Arc::new(areas),
             })
         })

@@ -7,14 +7,16 @@ use sqlx::PgConnection;
 
 use super::error::{ServiceError, ServiceResult};
 use super::render::{
-    DataCentreFeature, DistrictFeature, FibreFeature, GeneralisedFibreFeature, Link, Ranges,
-    TowerFeature,
+    DataCentreFeature, DistrictFeature, DuctBankFeature, FibreFeature, GeneralisedFibreFeature,
+    Link, Ranges, StructureFeature, TowerFeature,
 };
 use crate::db::trash::FeatureKey;
 use crate::db::{self, DbResult};
 use crate::domain::data_centre::DataCentre;
 use crate::domain::district::District;
+use crate::domain::duct_bank::{Duct, DuctBank, Subduct};
 use crate::domain::fibre::FibreRoute;
+use crate::domain::structure::{Owner, Structure};
 use crate::domain::tower::{Sector, Tower};
 use crate::domain::{CollectionId, DataCentreId, DistrictCode, FibreRouteId, SectorId, TowerId};
 
@@ -69,6 +71,10 @@ pub enum Record {
     DataCentre(DataCentre),
     /// A district.
     District(District),
+    /// A structure of the duct network.
+    Structure(Structure),
+    /// A duct bank with its ducts.
+    DuctBank(DuctBank),
 }
 
 impl Record {
@@ -98,6 +104,12 @@ impl Record {
             (CollectionId::Districts, Key::Code(code)) => {
                 let code = DistrictCode(code.clone());
                 db::districts::get(conn, &code).await?.map(Record::District)
+            }
+            (CollectionId::Structures, Key::Id(id)) => {
+                db::structures::get(conn, *id).await?.map(Record::Structure)
+            }
+            (CollectionId::DuctBanks, Key::Id(id)) => {
+                db::duct_banks::get(conn, *id).await?.map(Record::DuctBank)
             }
             _ => None,
         })
@@ -136,6 +148,8 @@ impl Record {
             Record::Fibre(_) => CollectionId::FibreRoutes,
             Record::DataCentre(_) => CollectionId::DataCentres,
             Record::District(_) => CollectionId::Districts,
+            Record::Structure(_) => CollectionId::Structures,
+            Record::DuctBank(_) => CollectionId::DuctBanks,
         }
     }
 
@@ -151,16 +165,21 @@ impl Record {
             Record::Fibre(f) => Key::Id(f.id.get()),
             Record::DataCentre(d) => Key::Id(d.id.get()),
             Record::District(d) => Key::Code(d.code.to_string()),
+            Record::Structure(s) => Key::Id(s.id),
+            Record::DuctBank(b) => Key::Id(b.id),
         }
     }
 
-    /// The owning operator (none for districts).
+    /// The owning operator (none for districts, and for the city's
+    /// structures and duct banks).
     pub fn owner(&self) -> Option<&str> {
         match self {
             Record::Tower(t) => Some(&t.operator),
             Record::Fibre(f) => Some(&f.operator),
             Record::DataCentre(d) => Some(&d.operator),
             Record::District(_) => None,
+            Record::Structure(s) => s.owner.column(),
+            Record::DuctBank(b) => b.owner.column(),
         }
     }
 
@@ -180,6 +199,8 @@ impl Record {
             Record::Fibre(f) => f.created_at,
             Record::DataCentre(d) => d.created_at,
             Record::District(d) => d.created_at,
+            Record::Structure(s) => s.created_at,
+            Record::DuctBank(b) => b.created_at,
         }
     }
 
@@ -203,6 +224,8 @@ impl Record {
             Record::Fibre(f) => serde_json::to_vec(&FibreFeature(f, links)),
             Record::DataCentre(d) => serde_json::to_vec(&DataCentreFeature(d, links)),
             Record::District(d) => serde_json::to_vec(&DistrictFeature(d, links)),
+            Record::Structure(x) => serde_json::to_vec(&StructureFeature(x, links)),
+            Record::DuctBank(b) => serde_json::to_vec(&DuctBankFeature(b, links)),
         };
         bytes.map_err(|e| ServiceError::output("rendering a feature as GeoJSON", e))
     }
@@ -322,8 +345,74 @@ impl Record {
                     updated_at,
                 })
             }
+            CollectionId::Structures => {
+                let coords = doc["geometry"]["coordinates"].as_array()?;
+                Record::Structure(Structure {
+                    id: doc["id"].as_i64()?,
+                    owner: Owner::from_text(p["owner"].as_str()?),
+                    kind: parsed(&p["kind"])?,
+                    name: s("name"),
+                    status: parsed(&p["status"])?,
+                    external_id: s("external_id"),
+                    synthetic: p["synthetic"].as_bool().unwrap_or(false),
+                    lon: coords.first()?.as_f64()?,
+                    lat: coords.get(1)?.as_f64()?,
+                    created_at,
+                    updated_at,
+                })
+            }
+            CollectionId::DuctBanks => {
+                let geo::Geometry::LineString(geometry) = geometry()? else {
+                    return None;
+                };
+                Record::DuctBank(DuctBank {
+                    id: doc["id"].as_i64()?,
+                    owner: Owner::from_text(p["owner"].as_str()?),
+                    from_structure_id: p["from_structure_id"].as_i64()?,
+                    to_structure_id: p["to_structure_id"].as_i64()?,
+                    name: s("name"),
+                    configuration: s("configuration"),
+                    encasement: p["encasement"].as_str().and_then(|v| v.parse().ok()),
+                    depth_m: p["depth_m"].as_f64(),
+                    status: parsed(&p["status"])?,
+                    external_id: s("external_id"),
+                    synthetic: p["synthetic"].as_bool().unwrap_or(false),
+                    length_m: p["length_m"].as_f64()?,
+                    geometry,
+                    ducts: p["ducts"]
+                        .as_array()?
+                        .iter()
+                        .map(duct_from_document)
+                        .collect::<Option<Vec<_>>>()?,
+                    created_at,
+                    updated_at,
+                })
+            }
         })
     }
+}
+
+/// A duct of a stored duct-bank document.
+fn duct_from_document(v: &Value) -> Option<Duct> {
+    Some(Duct {
+        id: v["id"].as_i64(),
+        position: v["position"].as_str()?.to_owned(),
+        inner_diameter_mm: v["inner_diameter_mm"].as_f64()?,
+        material: v["material"].as_str().and_then(|m| m.parse().ok()),
+        subducts: v["subducts"]
+            .as_array()?
+            .iter()
+            .map(|s| {
+                Some(Subduct {
+                    id: s["id"].as_i64(),
+                    position: s["position"].as_str()?.to_owned(),
+                    inner_diameter_mm: s["inner_diameter_mm"].as_f64()?,
+                    outer_diameter_mm: s["outer_diameter_mm"].as_f64()?,
+                    colour: s["colour"].as_str().map(str::to_owned),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?,
+    })
 }
 
 /// A closed-set value (status, structure type, technology, placement) of a

@@ -20,7 +20,9 @@ use crate::coverage::index::{Area, CoverageIndex, RangeSource};
 use crate::coverage::model::CoverageConfig;
 use crate::domain::data_centre::DataCentre;
 use crate::domain::district::District;
+use crate::domain::duct_bank::DuctBank;
 use crate::domain::fibre::FibreRoute;
+use crate::domain::structure::Structure;
 use crate::domain::tower::{Sector, Tower};
 use crate::spatial::generalise::{Generalised, generalise};
 
@@ -502,5 +504,129 @@ mod tests {
         for c in ["108.224,", "108.2245", "16.06,", "16.071"] {
             assert!(!text.contains(c), "{c} leaked");
         }
+    }
+}
+
+#[derive(Serialize)]
+struct StructureProps<'a> {
+    owner: &'a str,
+    kind: &'a str,
+    name: Option<&'a str>,
+    status: &'a str,
+    external_id: Option<&'a str>,
+    synthetic: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A structure of the duct network as a GeoJSON Feature (a Point).
+pub struct StructureFeature<'a>(pub &'a Structure, pub Option<&'a [Link]>);
+
+impl Serialize for StructureFeature<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let x = self.0;
+        let props = StructureProps {
+            owner: x.owner.as_str(),
+            kind: x.kind.as_str(),
+            name: x.name.as_deref(),
+            status: x.status.as_str(),
+            external_id: x.external_id.as_deref(),
+            synthetic: x.synthetic,
+            created_at: ts(&x.created_at),
+            updated_at: ts(&x.updated_at),
+        };
+        let geom = PointGeometry {
+            type_: "Point",
+            coordinates: [x.lon, x.lat],
+        };
+        feature(s, x.id, geom, props, self.1)
+    }
+}
+
+#[derive(Serialize)]
+struct SubductDoc<'a> {
+    id: Option<i64>,
+    position: &'a str,
+    inner_diameter_mm: f64,
+    outer_diameter_mm: f64,
+    colour: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct DuctDoc<'a> {
+    id: Option<i64>,
+    position: &'a str,
+    inner_diameter_mm: f64,
+    material: Option<&'a str>,
+    subducts: Vec<SubductDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct DuctBankProps<'a> {
+    owner: &'a str,
+    from_structure_id: i64,
+    to_structure_id: i64,
+    name: Option<&'a str>,
+    configuration: Option<&'a str>,
+    encasement: Option<&'a str>,
+    depth_m: Option<f64>,
+    status: &'a str,
+    external_id: Option<&'a str>,
+    synthetic: bool,
+    length_m: f64,
+    ducts: Vec<DuctDoc<'a>>,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A duct bank as a GeoJSON Feature (a LineString) with its ducts and
+/// their subducts in `properties.ducts`.
+pub struct DuctBankFeature<'a>(pub &'a DuctBank, pub Option<&'a [Link]>);
+
+impl Serialize for DuctBankFeature<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = self.0;
+        let props = DuctBankProps {
+            owner: b.owner.as_str(),
+            from_structure_id: b.from_structure_id,
+            to_structure_id: b.to_structure_id,
+            name: b.name.as_deref(),
+            configuration: b.configuration.as_deref(),
+            encasement: b
+                .encasement
+                .map(crate::domain::duct_bank::Encasement::as_str),
+            depth_m: b.depth_m,
+            status: b.status.as_str(),
+            external_id: b.external_id.as_deref(),
+            synthetic: b.synthetic,
+            length_m: b.length_m,
+            ducts: b
+                .ducts
+                .iter()
+                .map(|d| DuctDoc {
+                    id: d.id,
+                    position: &d.position,
+                    inner_diameter_mm: d.inner_diameter_mm,
+                    material: d
+                        .material
+                        .map(crate::domain::duct_bank::DuctMaterial::as_str),
+                    subducts: d
+                        .subducts
+                        .iter()
+                        .map(|x| SubductDoc {
+                            id: x.id,
+                            position: &x.position,
+                            inner_diameter_mm: x.inner_diameter_mm,
+                            outer_diameter_mm: x.outer_diameter_mm,
+                            colour: x.colour.as_deref(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            created_at: ts(&b.created_at),
+            updated_at: ts(&b.updated_at),
+        };
+        let geom = geojson_geometry(&geo::Geometry::LineString(b.geometry.clone()));
+        feature(s, b.id, geom, props, self.1)
     }
 }

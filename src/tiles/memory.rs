@@ -120,6 +120,11 @@ fn candidates(
                 Record::Fibre(f) => f.geometry.bounding_rect(),
                 Record::DataCentre(d) => d.geometry.bounding_rect(),
                 Record::District(d) => d.geometry.bounding_rect(),
+                Record::Structure(s) => Some(geo::Rect::new(
+                    Coord { x: s.lon, y: s.lat },
+                    Coord { x: s.lon, y: s.lat },
+                )),
+                Record::DuctBank(b) => b.geometry.bounding_rect(),
             };
             rect.is_some_and(|r| overlaps_as_postgis(b, r.min(), r.max()))
         })

@@ -361,6 +361,8 @@ fn valid_feature(c: CollectionId) -> Value {
         CollectionId::FibreRoutes => fibre_feature(),
         CollectionId::DataCentres => data_centre_feature(),
         CollectionId::Districts => district_feature(),
+        CollectionId::Structures => structure_feature(),
+        CollectionId::DuctBanks => duct_bank_feature(1, 2),
     }
 }
 

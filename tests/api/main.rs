@@ -17,6 +17,7 @@ mod budget;
 mod cli_output;
 mod coverage_api;
 mod cpu_bound;
+mod ducts;
 mod fuzz;
 mod gdal_client;
 mod hardening;

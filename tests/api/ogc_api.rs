@@ -59,7 +59,7 @@ async fn conformance_declares_core_geojson_oas30_and_part_4(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
-async fn collections_list_the_four_layers_with_extents_and_item_links(pool: PgPool) {
+async fn collections_list_every_layer_with_extents_and_item_links(pool: PgPool) {
     load_sample(&pool, 30).await;
     let doc = get(&pool, "/collections").await.json();
     let ids: Vec<&str> = doc["collections"]
@@ -68,7 +68,17 @@ async fn collections_list_the_four_layers_with_extents_and_item_links(pool: PgPo
         .iter()
         .map(|c| c["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["towers", "fibre-routes", "data-centres", "districts"]);
+    assert_eq!(
+        ids,
+        [
+            "towers",
+            "fibre-routes",
+            "data-centres",
+            "districts",
+            "structures",
+            "duct-banks"
+        ]
+    );
     let (w, s, e, n): (f64, f64, f64, f64) =
         sqlx::query_as("select ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x) from (select ST_Extent(geom) x from towers) q")
             .fetch_one(&pool)

@@ -246,6 +246,16 @@ pub async fn row_counts(pool: &PgPool) -> Vec<(String, i64)> {
         "deleted_fibre_routes",
         "deleted_data_centres",
         "deleted_districts",
+        "structures",
+        "duct_banks",
+        "ducts",
+        "subducts",
+        "duct_leases",
+        "duct_lease_segments",
+        "deleted_structures",
+        "deleted_duct_banks",
+        "deleted_ducts",
+        "deleted_subducts",
     ] {
         let n: i64 = sqlx::query_scalar(&format!("select count(*) from {t}"))
             .fetch_one(pool)
@@ -274,6 +284,16 @@ pub async fn fingerprint(pool: &PgPool) -> String {
         "deleted_fibre_routes",
         "deleted_data_centres",
         "deleted_districts",
+        "structures",
+        "duct_banks",
+        "ducts",
+        "subducts",
+        "duct_leases",
+        "duct_lease_segments",
+        "deleted_structures",
+        "deleted_duct_banks",
+        "deleted_ducts",
+        "deleted_subducts",
     ] {
         let h: Option<String> = sqlx::query_scalar(&format!(
             "select md5(string_agg(x::text, ',' order by x::text)) from {t} x"
@@ -353,5 +373,48 @@ pub fn district_feature() -> Value {
         "type": "Feature",
         "geometry": {"type": "Polygon", "coordinates": [[[108.0, 16.0], [108.01, 16.0], [108.01, 16.01], [108.0, 16.01], [108.0, 16.0]]]},
         "properties": {"code": "T01", "name": "Khu thử nghiệm", "population": 1000}
+    })
+}
+
+/// A valid structure feature (a city manhole) at lon/lat `at`.
+pub fn structure_at(at: [f64; 2]) -> Value {
+    serde_json::json!({
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": at},
+        "properties": {"owner": "city", "kind": "manhole", "name": "Hố ga thử"}
+    })
+}
+
+/// A valid structure feature (a city manhole in Hải Châu).
+pub fn structure_feature() -> Value {
+    structure_at([108.2208, 16.0471])
+}
+
+/// A valid city duct bank from structure `from` to `to` (the line runs
+/// between the two positions of [`structure_feature`] and 110 m east of it),
+/// with a 2x2 configuration: A1 of 100 mm with three 32 mm subducts, A2 of
+/// 50 mm.
+pub fn duct_bank_feature(from: i64, to: i64) -> Value {
+    duct_bank_between(from, to, [108.2208, 16.0471], [108.2218, 16.0471])
+}
+
+/// A valid city duct bank from structure `from` at `a` to `to` at `b`
+/// (lon/lat).
+pub fn duct_bank_between(from: i64, to: i64, a: [f64; 2], b: [f64; 2]) -> Value {
+    serde_json::json!({
+        "type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": [a, b]},
+        "properties": {
+            "owner": "city", "from_structure_id": from, "to_structure_id": to,
+            "name": "Bạch Đằng", "configuration": "2x2", "encasement": "concrete", "depth_m": 0.8,
+            "ducts": [
+                {"position": "A1", "inner_diameter_mm": 100, "material": "hdpe", "subducts": [
+                    {"position": "1", "inner_diameter_mm": 27, "outer_diameter_mm": 32, "colour": "orange"},
+                    {"position": "2", "inner_diameter_mm": 27, "outer_diameter_mm": 32, "colour": "blue"},
+                    {"position": "3", "inner_diameter_mm": 27, "outer_diameter_mm": 32, "colour": "green"}
+                ]},
+                {"position": "A2", "inner_diameter_mm": 50, "material": "pvc"}
+            ]
+        }
     })
 }

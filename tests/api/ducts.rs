@@ -1,0 +1,645 @@
+//! The shared underground network (issue 17): structures and duct banks as
+//! OGC API collections, leases with the fill rules enforced in one
+//! transaction, who sees what, and the route finder.
+
+use crate::common;
+use crate::common::{Reply, fingerprint, send_raw, token};
+use axum::http::Method;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use telecom_gis::AppState;
+
+/// Two manholes 107 m apart on Bạch Đằng (lon/lat).
+const A: [f64; 2] = [108.2208, 16.0471];
+const B: [f64; 2] = [108.2218, 16.0471];
+const C: [f64; 2] = [108.2228, 16.0471];
+
+async fn as_role(
+    state: &AppState,
+    secret: &str,
+    method: Method,
+    uri: &str,
+    body: Option<&Value>,
+) -> Reply {
+    let auth = format!("Bearer {secret}");
+    let body = body.map(|b| ("application/json", serde_json::to_vec(b).unwrap()));
+    send_raw(state, method, uri, body, &[("authorization", &auth)]).await
+}
+
+async fn state(pool: &PgPool) -> AppState {
+    AppState::loaded(pool.clone()).await.unwrap()
+}
+
+/// Creates a feature as the Department and returns its id.
+async fn create(state: &AppState, admin: &str, c: &str, f: &Value) -> i64 {
+    let r = as_role(
+        state,
+        admin,
+        Method::POST,
+        &format!("/collections/{c}/items"),
+        Some(f),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["id"].as_i64().unwrap()
+}
+
+/// Three manholes A–B–C and two banks A→B, B→C (see
+/// [`common::duct_bank_between`]); returns (admin token, banks).
+async fn network(pool: &PgPool, state: &AppState) -> (String, [i64; 2], [i64; 3]) {
+    common::operators(pool).await;
+    let admin = token(pool, "admin", None).await;
+    let a = create(state, &admin, "structures", &common::structure_at(A)).await;
+    let b = create(state, &admin, "structures", &common::structure_at(B)).await;
+    let c = create(state, &admin, "structures", &common::structure_at(C)).await;
+    let ab = create(
+        state,
+        &admin,
+        "duct-banks",
+        &common::duct_bank_between(a, b, A, B),
+    )
+    .await;
+    let bc = create(
+        state,
+        &admin,
+        "duct-banks",
+        &common::duct_bank_between(b, c, B, C),
+    )
+    .await;
+    (admin, [ab, bc], [a, b, c])
+}
+
+fn lease(operator: Option<&str>, cable_mm: f64, segments: Value) -> Value {
+    let mut v = json!({"cable_diameter_mm": cable_mm, "fibre_count": 48, "segments": segments});
+    if let Some(op) = operator {
+        v["operator"] = json!(op);
+    }
+    v
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn a_duct_bank_round_trips_with_its_ducts_subducts_and_geodesic_length(pool: PgPool) {
+    let st = state(&pool).await;
+    let (admin, [ab, _], [a, b, _]) = network(&pool, &st).await;
+    let r = as_role(
+        &st,
+        &admin,
+        Method::GET,
+        &format!("/collections/duct-banks/items/{ab}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let f = r.json();
+    let p = &f["properties"];
+    assert_eq!(p["owner"], "city");
+    assert_eq!(
+        (
+            p["from_structure_id"].as_i64(),
+            p["to_structure_id"].as_i64()
+        ),
+        (Some(a), Some(b))
+    );
+    assert_eq!(p["configuration"], "2x2");
+    let ducts = p["ducts"].as_array().unwrap();
+    assert_eq!(ducts.len(), 2);
+    assert_eq!(ducts[0]["position"], "A1");
+    assert_eq!(ducts[0]["subducts"].as_array().unwrap().len(), 3);
+    // 0.001° of longitude at 16.05° N: 107.0 m on the WGS84 spheroid.
+    let oracle: f64 = sqlx::query_scalar(
+        "select ST_Length(ST_MakeLine(ST_MakePoint(108.2208, 16.0471), ST_MakePoint(108.2218, 16.0471))::geography)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        (p["length_m"].as_f64().unwrap() - oracle).abs() < 1e-6,
+        "{p}"
+    );
+    // The public reads the inventory too (no occupancy in it).
+    let public = send_raw(&st, Method::GET, "/collections/duct-banks/items", None, &[]).await;
+    assert_eq!(public.json()["numberMatched"], 2);
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn a_bank_whose_ends_are_not_at_its_structures_is_refused_and_nothing_changes(pool: PgPool) {
+    let st = state(&pool).await;
+    let (admin, _, [a, b, _]) = network(&pool, &st).await;
+    let before = fingerprint(&pool).await;
+    // The first position 2.2 m west of structure a.
+    let off = common::duct_bank_between(a, b, [A[0] - 0.00002, A[1]], B);
+    let r = as_role(
+        &st,
+        &admin,
+        Method::POST,
+        "/collections/duct-banks/items",
+        Some(&off),
+    )
+    .await;
+    let p = r.problem(422);
+    assert_eq!(p["errors"][0]["pointer"], "/geometry/coordinates/0", "{p}");
+    assert!(
+        p["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("within 1 m"),
+        "{p}"
+    );
+    // An unknown structure.
+    let unknown = common::duct_bank_between(a, 999_999, A, B);
+    let r = as_role(
+        &st,
+        &admin,
+        Method::POST,
+        "/collections/duct-banks/items",
+        Some(&unknown),
+    )
+    .await;
+    let p = r.problem(422);
+    assert_eq!(
+        p["errors"][0]["pointer"], "/properties/to_structure_id",
+        "{p}"
+    );
+    assert_eq!(fingerprint(&pool).await, before);
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn a_structure_that_moves_takes_its_banks_ends_with_it_and_both_are_in_the_history(
+    pool: PgPool,
+) {
+    let st = state(&pool).await;
+    let (admin, [ab, _], [a, _, _]) = network(&pool, &st).await;
+    let moved = common::structure_at([A[0] - 0.0001, A[1]]);
+    let uri = format!("/collections/structures/items/{a}");
+    let etag = as_role(&st, &admin, Method::GET, &uri, None).await.headers["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let auth = format!("Bearer {admin}");
+    let r = send_raw(
+        &st,
+        Method::PUT,
+        &uri,
+        Some(("application/geo+json", serde_json::to_vec(&moved).unwrap())),
+        &[("authorization", &auth), ("if-match", &etag)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let bank = as_role(
+        &st,
+        &admin,
+        Method::GET,
+        &format!("/collections/duct-banks/items/{ab}"),
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(
+        bank["geometry"]["coordinates"][0],
+        json!([A[0] - 0.0001, A[1]])
+    );
+    let history = as_role(
+        &st,
+        &admin,
+        Method::GET,
+        &format!("/collections/duct-banks/items/{ab}/history"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        history.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&history.body)
+    );
+    let ops: Vec<String> = history.json()["entries"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| c["op"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(ops.len(), 2, "create and the follow-up update: {ops:?}");
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn a_structure_with_banks_cannot_be_deleted_and_a_bank_with_a_live_lease_cannot_either(
+    pool: PgPool,
+) {
+    let st = state(&pool).await;
+    let (admin, [ab, _], [a, _, _]) = network(&pool, &st).await;
+    let viettel = token(&pool, "carrier", Some("viettel")).await;
+    let r = as_role(
+        &st,
+        &viettel,
+        Method::POST,
+        "/ducts/leases",
+        Some(&lease(None, 12.0, json!([{"bank_id": ab, "duct": "A2"}]))),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let before = fingerprint(&pool).await;
+    let auth = format!("Bearer {admin}");
+    for uri in [
+        format!("/collections/structures/items/{a}"),
+        format!("/collections/duct-banks/items/{ab}"),
+    ] {
+        let etag = as_role(&st, &admin, Method::GET, &uri, None).await.headers["etag"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let r = send_raw(
+            &st,
+            Method::DELETE,
+            &uri,
+            None,
+            &[("authorization", &auth), ("if-match", &etag)],
+        )
+        .await;
+        let p = r.problem(409);
+        assert!(
+            p["detail"].as_str().unwrap().contains("lease")
+                || p["detail"].as_str().unwrap().contains("duct banks"),
+            "{p}"
+        );
+    }
+    assert_eq!(fingerprint(&pool).await, before);
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn a_lease_over_the_fill_limit_is_refused_naming_the_duct_and_by_how_much(pool: PgPool) {
+    let st = state(&pool).await;
+    let (_, [ab, bc], _) = network(&pool, &st).await;
+    let vnpt = token(&pool, "carrier", Some("vnpt")).await;
+    // A2 is 50 mm: one cable may fill 53 % (36.4 mm); two 31 % together.
+    let first = lease(
+        None,
+        30.0,
+        json!([{"bank_id": ab, "duct": "A2"}, {"bank_id": bc, "duct": "A2"}]),
+    );
+    let r = as_role(&st, &vnpt, Method::POST, "/ducts/leases", Some(&first)).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let l = r.json();
+    assert_eq!(l["properties"]["state"], "requested");
+    assert_eq!(l["properties"]["operator"], "vnpt");
+    assert_eq!(l["geometry"]["type"], "MultiLineString");
+    let before = fingerprint(&pool).await;
+    let second = lease(None, 10.0, json!([{"bank_id": ab, "duct": "A2"}]));
+    let r = as_role(&st, &vnpt, Method::POST, "/ducts/leases", Some(&second)).await;
+    let p = r.problem(409);
+    // (30² + 10²) / 50² = 40 % against 31 % for two cables.
+    assert_eq!(
+        p["detail"],
+        format!(
+            "duct A2 of duct bank {ab}: the duct would be filled to 40.0 % with 2 cables, over its limit of 31.0 % by 9.0 points"
+        ),
+        "{p}"
+    );
+    assert_eq!(p["errors"][0]["pointer"], "/segments/0", "{p}");
+    assert_eq!(fingerprint(&pool).await, before);
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn an_occupied_subduct_refuses_a_second_lease_until_the_first_is_released(pool: PgPool) {
+    let st = state(&pool).await;
+    let (admin, [ab, _], _) = network(&pool, &st).await;
+    let fpt = token(&pool, "carrier", Some("fpt")).await;
+    let want = lease(
+        None,
+        12.0,
+        json!([{"bank_id": ab, "duct": "A1", "subduct": 2}]),
+    );
+    let r = as_role(&st, &fpt, Method::POST, "/ducts/leases", Some(&want)).await;
+    assert_eq!(r.status, 201);
+    let id = r.json()["id"].as_i64().unwrap();
+    let again = as_role(&st, &fpt, Method::POST, "/ducts/leases", Some(&want)).await;
+    let p = again.problem(409);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("subduct 2 of duct A1"),
+        "{p}"
+    );
+    // Approve (the city owns the bank: the Department), activate, release.
+    for (who, state_name) in [(&admin, "approved"), (&fpt, "active"), (&fpt, "released")] {
+        let r = as_role(
+            &st,
+            who,
+            Method::PATCH,
+            &format!("/ducts/leases/{id}"),
+            Some(&json!({"state": state_name})),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            200,
+            "{state_name}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.json()["properties"]["state"], state_name);
+    }
+    let r = as_role(&st, &fpt, Method::POST, "/ducts/leases", Some(&want)).await;
+    assert_eq!(
+        r.status,
+        201,
+        "the released subduct is free: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let history: i64 =
+        sqlx::query_scalar("select count(*) from feature_history where collection = 'duct-leases'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(history, 5, "two requests and three state changes");
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn lease_state_jumps_and_other_peoples_decisions_are_refused_and_change_nothing(
+    pool: PgPool,
+) {
+    let st = state(&pool).await;
+    let (_, [ab, _], _) = network(&pool, &st).await;
+    let viettel = token(&pool, "carrier", Some("viettel")).await;
+    let vnpt = token(&pool, "carrier", Some("vnpt")).await;
+    let r = as_role(
+        &st,
+        &viettel,
+        Method::POST,
+        "/ducts/leases",
+        Some(&lease(None, 8.0, json!([{"bank_id": ab, "duct": "A1"}]))),
+    )
+    .await;
+    let id = r.json()["id"].as_i64().unwrap();
+    let before = fingerprint(&pool).await;
+    let uri = format!("/ducts/leases/{id}");
+    // requested → active skips the decision.
+    let r = as_role(
+        &st,
+        &viettel,
+        Method::PATCH,
+        &uri,
+        Some(&json!({"state": "active"})),
+    )
+    .await;
+    r.problem(409);
+    // A carrier may not approve on a city bank.
+    let r = as_role(
+        &st,
+        &viettel,
+        Method::PATCH,
+        &uri,
+        Some(&json!({"state": "approved"})),
+    )
+    .await;
+    r.problem(403);
+    // Another carrier does not even see it.
+    let r = as_role(
+        &st,
+        &vnpt,
+        Method::PATCH,
+        &uri,
+        Some(&json!({"state": "released"})),
+    )
+    .await;
+    r.problem(404);
+    let r = as_role(
+        &st,
+        &viettel,
+        Method::PATCH,
+        &uri,
+        Some(&json!({"state": "gone"})),
+    )
+    .await;
+    assert_eq!(r.problem(422)["errors"][0]["pointer"], "/state");
+    // Requests for someone else, and by the public.
+    let r = as_role(
+        &st,
+        &viettel,
+        Method::POST,
+        "/ducts/leases",
+        Some(&lease(
+            Some("vnpt"),
+            8.0,
+            json!([{"bank_id": ab, "duct": "A1"}]),
+        )),
+    )
+    .await;
+    r.problem(403);
+    let r = send_raw(
+        &st,
+        Method::POST,
+        "/ducts/leases",
+        Some(("application/json", b"{}".to_vec())),
+        &[],
+    )
+    .await;
+    r.problem(401);
+    assert_eq!(fingerprint(&pool).await, before);
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn leases_whose_banks_do_not_follow_each_other_or_name_unknown_ducts_are_refused(
+    pool: PgPool,
+) {
+    let st = state(&pool).await;
+    let (admin, [ab, bc], [a, _, _]) = network(&pool, &st).await;
+    // A bank elsewhere, sharing no structure with bc.
+    let d = create(
+        &st,
+        &admin,
+        "structures",
+        &common::structure_at([108.23, 16.05]),
+    )
+    .await;
+    let far = create(
+        &st,
+        &admin,
+        "duct-banks",
+        &common::duct_bank_between(a, d, A, [108.23, 16.05]),
+    )
+    .await;
+    let viettel = token(&pool, "carrier", Some("viettel")).await;
+    let before = fingerprint(&pool).await;
+    let r = as_role(&st, &viettel, Method::POST, "/ducts/leases", Some(&lease(None, 8.0, json!([
+        {"bank_id": bc, "duct": "A1"}, {"bank_id": far, "duct": "A1"}, {"bank_id": ab, "duct": "Z9"}
+    ])))).await;
+    let p = r.problem(422);
+    let pointers: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(pointers, ["/segments/1/bank_id", "/segments/2/duct"], "{p}");
+    assert_eq!(fingerprint(&pool).await, before);
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn concurrent_requests_for_the_last_room_let_exactly_one_win(pool: PgPool) {
+    let st = state(&pool).await;
+    let (_, [ab, _], _) = network(&pool, &st).await;
+    // A2 (50 mm) takes one 36 mm cable (51.8 %) and then nothing more.
+    let mut tasks = Vec::new();
+    for op in ["viettel", "vnpt", "mobifone", "fpt", "viettel", "vnpt"] {
+        let secret = token(&pool, "carrier", Some(op)).await;
+        let st = st.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = lease(None, 36.0, json!([{"bank_id": ab, "duct": "A2"}]));
+            as_role(&st, &secret, Method::POST, "/ducts/leases", Some(&body))
+                .await
+                .status
+                .as_u16()
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap());
+    }
+    codes.sort_unstable();
+    assert_eq!(codes, [201, 409, 409, 409, 409, 409]);
+    let held: i64 = sqlx::query_scalar("select count(*) from duct_leases")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(held, 1);
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn each_role_sees_only_the_leases_and_capacity_details_it_may(pool: PgPool) {
+    let st = state(&pool).await;
+    let (_, [ab, bc], _) = network(&pool, &st).await;
+    let viettel = token(&pool, "carrier", Some("viettel")).await;
+    let vnpt = token(&pool, "carrier", Some("vnpt")).await;
+    let analyst = token(&pool, "analyst", None).await;
+    as_role(
+        &st,
+        &viettel,
+        Method::POST,
+        "/ducts/leases",
+        Some(&lease(None, 10.0, json!([{"bank_id": ab, "duct": "A2"}]))),
+    )
+    .await;
+    as_role(
+        &st,
+        &vnpt,
+        Method::POST,
+        "/ducts/leases",
+        Some(&lease(None, 10.0, json!([{"bank_id": bc, "duct": "A2"}]))),
+    )
+    .await;
+    let count = |r: Reply| r.json()["numberMatched"].as_i64().unwrap();
+    assert_eq!(
+        count(as_role(&st, &viettel, Method::GET, "/ducts/leases", None).await),
+        1
+    );
+    assert_eq!(
+        count(as_role(&st, &analyst, Method::GET, "/ducts/leases", None).await),
+        2
+    );
+    send_raw(&st, Method::GET, "/ducts/leases", None, &[])
+        .await
+        .problem(401);
+    // The public sees corridors with a class and nothing of the fill.
+    let public = send_raw(&st, Method::GET, "/ducts/capacity", None, &[])
+        .await
+        .json();
+    assert_eq!(public["features"].as_array().unwrap().len(), 2);
+    let p = &public["features"][0]["properties"];
+    assert_eq!(p["capacity_class"], "ample");
+    assert!(
+        p.get("conduits").is_none() && p.get("max_fill").is_none(),
+        "{p}"
+    );
+    let signed = as_role(&st, &vnpt, Method::GET, "/ducts/capacity", None)
+        .await
+        .json();
+    let conduits = signed["features"][0]["properties"]["conduits"]
+        .as_array()
+        .unwrap()
+        .clone();
+    // A1 and its three subducts, then A2 with viettel's 10 mm cable: 4 %.
+    assert_eq!(conduits.len(), 5);
+    assert_eq!(conduits[4]["duct"], "A2");
+    assert_eq!(conduits[4]["fill"], 0.04);
+    assert!(
+        !signed.to_string().contains("viettel"),
+        "no lessee in the capacity map"
+    );
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn the_route_finder_follows_banks_with_room_and_names_the_bank_that_blocks(pool: PgPool) {
+    let st = state(&pool).await;
+    let (_, [ab, bc], [a, b, c]) = network(&pool, &st).await;
+    let uri = |mm: f64| {
+        format!(
+            "/ducts/route?from={},{}&to={},{}&cable_diameter_mm={mm}",
+            A[0], A[1], C[0], C[1]
+        )
+    };
+    let r = send_raw(&st, Method::GET, &uri(20.0), None, &[]).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let f = r.json();
+    let p = &f["properties"];
+    assert_eq!(p["structures"], json!([a, b, c]));
+    let banks: Vec<i64> = p["banks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["bank_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(banks, [ab, bc]);
+    // 20 mm does not fit a 27 mm subduct (54.9 % > 53 %): the smallest
+    // conduit with room is A2 (50 mm).
+    assert_eq!(p["banks"][0]["duct"], "A2", "{p}");
+    // Fill A2 of bc with a 36 mm cable.
+    let viettel = token(&pool, "carrier", Some("viettel")).await;
+    let r = as_role(
+        &st,
+        &viettel,
+        Method::POST,
+        "/ducts/leases",
+        Some(&lease(None, 36.0, json!([{"bank_id": bc, "duct": "A2"}]))),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let r = send_raw(&st, Method::GET, &uri(30.0), None, &[]).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // 30 mm: A2 in ab (36 %), A1 in bc beside its subducts (39.7 %).
+    let p = r.json()["properties"].clone();
+    assert_eq!(
+        (p["banks"][0]["duct"].clone(), p["banks"][1]["duct"].clone()),
+        (json!("A2"), json!("A1")),
+        "{p}"
+    );
+    let r = send_raw(&st, Method::GET, &uri(60.0), None, &[]).await;
+    let p = r.problem(404);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("duct bank {ab}")),
+        "{p}"
+    );
+    // Bad parameters.
+    send_raw(
+        &st,
+        Method::GET,
+        "/ducts/route?from=108,16&to=200,16&cable_diameter_mm=10",
+        None,
+        &[],
+    )
+    .await
+    .problem(400);
+    send_raw(
+        &st,
+        Method::GET,
+        "/ducts/route?from=108,16&to=108.1,16",
+        None,
+        &[],
+    )
+    .await
+    .problem(400);
+}
