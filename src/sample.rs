@@ -65,6 +65,12 @@ pub struct LoadReport {
     pub fibre_routes_inserted: usize,
     /// Data centres inserted.
     pub data_centres_inserted: usize,
+    /// Structures of the duct network inserted.
+    pub structures_inserted: usize,
+    /// Duct banks inserted.
+    pub duct_banks_inserted: usize,
+    /// Duct leases inserted.
+    pub duct_leases_inserted: usize,
     /// Features already present and left unchanged.
     pub skipped: usize,
 }
@@ -224,8 +230,171 @@ pub async fn load(pool: &PgPool, args: &GeneratorArgs) -> Result<LoadReport, Sam
             report.data_centres_inserted += 1;
         }
     }
+    let ducts = generate::ducts::generate(args.seed, &assets.fibre_routes);
+    load_ducts(&mut tx, &ducts, &mut report).await?;
     tx.commit().await?;
     Ok(report)
+}
+
+/// Loads the generated duct network (once: when synthetic structures are
+/// already there, it is left as it is).
+async fn load_ducts(
+    tx: &mut sqlx::PgConnection,
+    d: &generate::ducts::DuctSample,
+    report: &mut LoadReport,
+) -> Result<(), SampleError> {
+    use crate::domain::duct::LeaseState;
+    use crate::domain::duct_bank::{Duct, NewDuctBank, Subduct};
+    use crate::domain::lease::{LeaseChange, Segment};
+    use crate::domain::structure::{NetworkStatus, NewStructure, Owner, StructureKind};
+    let present: bool =
+        sqlx::query_scalar("select exists (select 1 from structures where synthetic)")
+            .fetch_one(&mut *tx)
+            .await?;
+    if present {
+        report.skipped += d.structures.len() + d.banks.len() + d.leases.len();
+        return Ok(());
+    }
+    let mut structure_ids = Vec::with_capacity(d.structures.len());
+    for s in &d.structures {
+        let kind: StructureKind = s.kind.parse().map_err(|_| SampleError::Invalid {
+            what: format!("structure {}", s.external_id),
+            errors: crate::domain::Invalid::one("/properties/kind", s.kind),
+        })?;
+        let id = db::structures::insert(
+            tx,
+            &NewStructure {
+                owner: Owner::City,
+                kind,
+                name: None,
+                status: NetworkStatus::Active,
+                external_id: Some(s.external_id.clone()),
+                synthetic: true,
+                lon: s.at[0],
+                lat: s.at[1],
+            },
+        )
+        .await?;
+        structure_ids.push(id);
+        report.structures_inserted += 1;
+    }
+    let mut bank_ids = Vec::with_capacity(d.banks.len());
+    let mut duct_ids: Vec<std::collections::HashMap<(String, Option<String>), i64>> = Vec::new();
+    for b in &d.banks {
+        let bank = NewDuctBank {
+            owner: b
+                .owner
+                .map_or(Owner::City, |o| Owner::Operator(o.to_owned())),
+            from_structure_id: structure_ids[b.from],
+            to_structure_id: structure_ids[b.to],
+            name: None,
+            configuration: Some(b.configuration.to_owned()),
+            encasement: Some(crate::domain::duct_bank::Encasement::Concrete),
+            depth_m: Some(0.8),
+            status: NetworkStatus::Active,
+            external_id: Some(b.external_id.clone()),
+            synthetic: true,
+            geometry: geo::LineString::from(
+                b.coords.iter().map(|c| (c[0], c[1])).collect::<Vec<_>>(),
+            ),
+            ducts: b
+                .ducts
+                .iter()
+                .map(|x| Duct {
+                    id: None,
+                    position: x.position.to_owned(),
+                    inner_diameter_mm: x.inner_mm,
+                    material: x.material.parse().ok(),
+                    subducts: x
+                        .subducts
+                        .iter()
+                        .map(|s| Subduct {
+                            id: None,
+                            position: s.0.to_owned(),
+                            inner_diameter_mm: s.1,
+                            outer_diameter_mm: s.2,
+                            colour: Some(s.3.to_owned()),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        let id = db::duct_banks::insert(tx, &bank).await?;
+        let stored = db::duct_banks::get(tx, id).await?;
+        let mut ids = std::collections::HashMap::new();
+        for duct in stored.iter().flat_map(|s| &s.ducts) {
+            if let Some(did) = duct.id {
+                ids.insert((duct.position.clone(), None), did);
+            }
+            for sub in &duct.subducts {
+                if let Some(sid) = sub.id {
+                    ids.insert((duct.position.clone(), Some(sub.position.clone())), sid);
+                }
+            }
+        }
+        duct_ids.push(ids);
+        bank_ids.push(id);
+        report.duct_banks_inserted += 1;
+    }
+    for l in &d.leases {
+        let route: Option<i64> = match &l.fibre_route {
+            Some((op, ext)) => {
+                sqlx::query_scalar(
+                    "select id from fibre_routes where operator_id = $1 and external_id = $2",
+                )
+                .bind(op)
+                .bind(ext)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            None => None,
+        };
+        let segments: Vec<Segment> = l
+            .segments
+            .iter()
+            .filter_map(|(b, duct, sub)| {
+                let ids = duct_ids.get(*b)?;
+                Some(Segment {
+                    bank_id: bank_ids[*b],
+                    duct_id: *ids.get(&((*duct).to_owned(), None))?,
+                    duct: (*duct).to_owned(),
+                    subduct_id: match sub {
+                        Some(s) => Some(*ids.get(&((*duct).to_owned(), Some((*s).to_owned())))?),
+                        None => None,
+                    },
+                    subduct: sub.map(str::to_owned),
+                })
+            })
+            .collect();
+        let id = db::duct_leases::insert(
+            tx,
+            &db::duct_leases::LeaseRow {
+                operator: l.operator,
+                cable_diameter_mm: l.cable_mm,
+                fibre_count: Some(l.fibre_count),
+                fibre_route_id: route,
+                reference: None,
+                note: Some("synthetic sample lease"),
+                segments: &segments,
+            },
+        )
+        .await?;
+        let steps: &[LeaseState] = match l.state {
+            "active" => &[LeaseState::Approved, LeaseState::Active],
+            "approved" => &[LeaseState::Approved],
+            _ => &[],
+        };
+        for state in steps {
+            let change = LeaseChange {
+                state: *state,
+                note: None,
+                reference: None,
+            };
+            db::duct_leases::set_state(tx, id, &change).await?;
+        }
+        report.duct_leases_inserted += 1;
+    }
+    Ok(())
 }
 
 /// Writes the generated assets as three GeoJSON files in `out`.

@@ -16,6 +16,9 @@ pub(super) async fn run(url: Option<&str>, args: &SampleArgs) -> Result<ExitCode
         towers = r.towers_inserted,
         fibre_routes = r.fibre_routes_inserted,
         data_centres = r.data_centres_inserted,
+        structures = r.structures_inserted,
+        duct_banks = r.duct_banks_inserted,
+        duct_leases = r.duct_leases_inserted,
         unchanged = r.skipped,
         "sample loaded"
     );

@@ -18,6 +18,7 @@
 //! schematically and say so in their names.
 
 mod data_centres;
+pub mod ducts;
 mod fibre;
 pub mod opencellid;
 mod spatial;

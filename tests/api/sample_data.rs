@@ -48,7 +48,13 @@ async fn the_real_districts_keep_their_census_population_and_area(pool: PgPool) 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn every_generated_asset_is_marked_synthetic(pool: PgPool) {
     common::load_sample(&pool, 50).await;
-    for t in ["towers", "fibre_routes", "data_centres"] {
+    for t in [
+        "towers",
+        "fibre_routes",
+        "data_centres",
+        "structures",
+        "duct_banks",
+    ] {
         let real: i64 =
             sqlx::query_scalar(&format!("select count(*) from {t} where not synthetic"))
                 .fetch_one(&pool)
