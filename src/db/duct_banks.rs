@@ -416,12 +416,17 @@ pub struct ConduitRow {
     pub held_mm: Vec<f64>,
 }
 
-/// Every conduit of the active banks, by bank, duct, subduct.
+/// Every conduit of the active banks (of `only` these, when given), by
+/// bank, duct, subduct.
 ///
 /// # Errors
 /// On database failure.
-pub async fn conduits<'e>(ex: impl sqlx::PgExecutor<'e>) -> DbResult<Vec<ConduitRow>> {
+pub async fn conduits<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
+    only: Option<&[i64]>,
+) -> DbResult<Vec<ConduitRow>> {
     Ok(sqlx::query_as(include_str!("sql/duct_network.sql"))
+        .bind(only)
         .fetch_all(ex)
         .await?)
 }

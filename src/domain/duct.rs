@@ -35,8 +35,9 @@ impl Default for CapacityPolicy {
 /// A cable that does not fit: how full the duct would be, against what.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 #[error(
-    "the duct would be filled to {:.1} % with {cables} cables, over its limit of {:.1} % by {:.1} points",
+    "the duct would be filled to {:.1} % with {cables} {}, over its limit of {:.1} % by {:.1} points",
     fill_after * 100.0,
+    if *cables == 1 { "cable" } else { "cables" },
     limit * 100.0,
     (fill_after - limit) * 100.0
 )]

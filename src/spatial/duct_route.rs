@@ -158,11 +158,13 @@ pub enum NoRoute {
     Disconnected,
 }
 
-/// The duct graph, built once per snapshot of the duct layers.
-#[derive(Debug)]
+/// The duct graph, built once per snapshot of the duct layers (and
+/// cloned and patched bank by bank after a lease: [`DuctNetwork::set_conduits`]).
+#[derive(Debug, Clone)]
 pub struct DuctNetwork {
     graph: UnGraph<Structure, Bank>,
     nodes: HashMap<i64, NodeIndex>,
+    edges: HashMap<i64, EdgeIndex>,
     tree: RTree<GeomWithData<[f64; 2], NodeIndex>>,
     frame: LocalFrame,
     /// The capacity rules.
@@ -191,9 +193,11 @@ impl DuctNetwork {
         } else {
             LocalFrame::for_extent(w, s, e, n)
         };
+        let mut edges = HashMap::with_capacity(banks.len());
         for b in banks {
             if let (Some(&a), Some(&z)) = (nodes.get(&b.from), nodes.get(&b.to)) {
-                graph.add_edge(a, z, b);
+                let id = b.id;
+                edges.insert(id, graph.add_edge(a, z, b));
             }
         }
         let tree = RTree::bulk_load(
@@ -205,9 +209,22 @@ impl DuctNetwork {
         Self {
             graph,
             nodes,
+            edges,
             tree,
             frame,
             policy,
+        }
+    }
+
+    /// Replaces the conduits of bank `bank_id` (what its ducts hold
+    /// changed); false when the network has no such bank.
+    pub fn set_conduits(&mut self, bank_id: i64, conduits: Vec<Conduit>) -> bool {
+        match self.edges.get(&bank_id) {
+            Some(&e) => {
+                self.graph[e].conduits = conduits;
+                true
+            }
+            None => false,
         }
     }
 

@@ -643,3 +643,50 @@ async fn the_route_finder_follows_banks_with_room_and_names_the_bank_that_blocks
     .await
     .problem(400);
 }
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn the_capacity_map_patched_after_each_lease_equals_one_built_afresh(pool: PgPool) {
+    let st = state(&pool).await;
+    let (admin, [ab, bc], _) = network(&pool, &st).await;
+    let viettel = token(&pool, "carrier", Some("viettel")).await;
+    // Build the snapshot, then change it lease by lease.
+    let map = |st: AppState| {
+        let admin = admin.clone();
+        async move {
+            as_role(&st, &admin, Method::GET, "/ducts/capacity", None)
+                .await
+                .json()
+        }
+    };
+    map(st.clone()).await;
+    let body = lease(
+        None,
+        15.0,
+        json!([{"bank_id": ab, "duct": "A2"}, {"bank_id": bc, "duct": "A1", "subduct": 1}]),
+    );
+    let r = as_role(&st, &viettel, Method::POST, "/ducts/leases", Some(&body)).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_i64().unwrap();
+    let patched = map(st.clone()).await;
+    assert_eq!(st.ducts.rebuilds(), 1, "patched, not rebuilt");
+    assert_eq!(patched, map(state(&pool).await).await);
+    assert_eq!(
+        patched["features"][0]["properties"]["conduits"][4]["fill"],
+        0.09
+    );
+    as_role(
+        &st,
+        &admin,
+        Method::PATCH,
+        &format!("/ducts/leases/{id}"),
+        Some(&json!({"state": "rejected"})),
+    )
+    .await;
+    let patched = map(st.clone()).await;
+    assert_eq!(st.ducts.rebuilds(), 1, "patched, not rebuilt");
+    assert_eq!(patched, map(state(&pool).await).await);
+    assert_eq!(
+        patched["features"][0]["properties"]["conduits"][4]["fill"],
+        0.0
+    );
+}
