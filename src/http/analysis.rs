@@ -205,7 +205,7 @@ pub async fn district(
 /// `GET /analysis/summary`: city totals and the plan's indicators.
 #[utoipa::path(get, path = "/analysis/summary", tag = "Analysis",
     params(("technology" = Option<String>, Query, description = "2G, 3G, 4G or 5G; default 4G")),
-    responses((status = 200, description = "City totals: population coverage, districts per class, shared sites against the 2025 target of 400, type-1 masts, underground versus aerial fibre")))]
+    responses((status = 200, description = "City totals: population coverage, districts per class, shared sites against the 2025 target of 400, type-1 masts, underground versus aerial fibre, and the shared duct network (km of banks, average and highest fill, banks over the limit, aerial fibre within 50 m of a bank with room)")))]
 pub async fn summary(
     State(st): State<AppState>,
     actor: Actor,
@@ -215,7 +215,7 @@ pub async fn summary(
     authorize_public(&actor)?;
     let q = parse(&st, raw.as_deref(), &headers, false)?;
     let reports = build(&st, &q).await?;
-    let s = analysis::summary(&st.pool, q.technology, &reports)
+    let s = analysis::summary(&st.pool, q.technology, &reports, &st.ducts.policy)
         .await
         .map_err(|e| match e {
             analysis::ReportError::Db(d) => ApiError::from(d),

@@ -271,6 +271,9 @@ pub struct Summary {
     pub fibre_submarine_km: f64,
     /// Operational data centres.
     pub data_centres: i64,
+    /// The shared duct network: km of banks, fill, banks over the limit,
+    /// aerial fibre near room (`room_mm`: the smallest cable that counts).
+    pub ducts: crate::db::analysis::DuctIndicators,
 }
 
 /// Summarises a district report and the city totals.
@@ -281,8 +284,19 @@ pub async fn summary(
     pool: &PgPool,
     technology: Technology,
     reports: &[DistrictReport],
+    policy: &crate::domain::duct::CapacityPolicy,
 ) -> Result<Summary, ReportError> {
     let t = db::analysis::city_totals(pool).await?;
+    let mut ducts = db::analysis::duct_indicators(
+        pool,
+        (policy.one_cable, policy.two_cables, policy.three_or_more),
+        super::ducts::LOW_FROM_MM,
+    )
+    .await?;
+    ducts.bank_km = round(ducts.bank_km, 3);
+    ducts.average_fill = round(ducts.average_fill, 4);
+    ducts.max_fill = round(ducts.max_fill, 4);
+    ducts.aerial_km_near_room = round(ducts.aerial_km_near_room, 3);
     let population: i64 = reports.iter().map(|r| r.indicators.population).sum();
     let area: f64 = reports.iter().map(|r| r.indicators.area_km2).sum();
     let weighted = |f: fn(&DistrictReport) -> f64, w: fn(&DistrictReport) -> f64| {
@@ -333,6 +347,7 @@ pub async fn summary(
         },
         fibre_submarine_km: round(t.fibre_submarine_km, 3),
         data_centres: t.data_centres,
+        ducts,
     })
 }
 

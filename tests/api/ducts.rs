@@ -690,3 +690,69 @@ async fn the_capacity_map_patched_after_each_lease_equals_one_built_afresh(pool:
         0.0
     );
 }
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn the_summary_counts_duct_km_fill_and_aerial_fibre_beside_banks_with_room(pool: PgPool) {
+    let st = state(&pool).await;
+    let (admin, [ab, bc], _) = network(&pool, &st).await;
+    // An aerial route 20 m north of the banks, from A to C (214 m), and one
+    // 2 km away that no bank is near.
+    let near = json!({"type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": [[A[0], A[1] + 0.00018], [C[0], C[1] + 0.00018]]},
+        "properties": {"operator": "vnpt", "placement": "aerial", "fibre_count": 24}});
+    let far = json!({"type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": [[A[0], A[1] + 0.02], [C[0], C[1] + 0.02]]},
+        "properties": {"operator": "vnpt", "placement": "aerial", "fibre_count": 24}});
+    create(&st, &admin, "fibre-routes", &near).await;
+    create(&st, &admin, "fibre-routes", &far).await;
+    let viettel = token(&pool, "carrier", Some("viettel")).await;
+    let r = as_role(
+        &st,
+        &viettel,
+        Method::POST,
+        "/ducts/leases",
+        Some(&lease(
+            None,
+            30.0,
+            json!([{"bank_id": ab, "duct": "A2"}, {"bank_id": bc, "duct": "A2"}]),
+        )),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let s = as_role(&st, &admin, Method::GET, "/analysis/summary", None)
+        .await
+        .json();
+    let d = &s["ducts"];
+    assert!(d.is_object(), "{s}");
+    let oracle: (f64, f64) = sqlx::query_as(
+        "select (select sum(length_m) / 1000 from duct_banks),
+                (select ST_Length(geom::geography) / 1000 from fibre_routes order by id limit 1)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        (d["bank_km"].as_f64().unwrap() - oracle.0).abs() < 1e-3,
+        "{d}"
+    );
+    assert_eq!(
+        (d["banks"].as_i64(), d["ducts"].as_i64()),
+        (Some(2), Some(4))
+    );
+    // Brute force: A1 holds three 32 mm subducts (30.72 %), A2 one 30 mm
+    // cable (36 %), in each bank.
+    let mean = (0.3072 + 0.36) / 2.0;
+    assert!(
+        (d["average_fill"].as_f64().unwrap() - mean).abs() < 1e-4,
+        "{d}"
+    );
+    assert_eq!(d["max_fill"], 0.36);
+    assert_eq!(d["banks_over_limit"], 0);
+    assert_eq!(d["banks_with_room"], 2);
+    // The near route lies wholly within 50 m of the banks; the far one not.
+    assert!(
+        (d["aerial_km_near_room"].as_f64().unwrap() - oracle.1).abs() < 0.002,
+        "{d} vs {}",
+        oracle.1
+    );
+}
