@@ -118,3 +118,47 @@ pub async fn duct_indicators(
     tx.commit().await?;
     Ok(row)
 }
+
+/// One district of the undergrounding programme (issue 17).
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow, serde::Serialize)]
+pub struct UndergroundingRow {
+    /// District code.
+    pub code: String,
+    /// District name.
+    pub name: String,
+    /// Operational aerial fibre inside the district, km: still to move.
+    pub aerial_km: f64,
+    /// Operational underground fibre inside it, km.
+    pub underground_km: f64,
+    /// Of which moved from aerial (the history holds the change), km.
+    pub moved_km: f64,
+    /// Aerial fibre within 50 m of a duct bank with room, km.
+    pub aerial_km_near_room: f64,
+    /// Active duct banks whose middle lies in the district, km.
+    pub bank_km: f64,
+}
+
+/// The undergrounding programme per district, under the fill limits
+/// `(one, two, three or more)`, counting as room a conduit that takes a
+/// cable of `room_mm`.
+///
+/// # Errors
+/// On database failure.
+pub async fn undergrounding(
+    pool: &PgPool,
+    limits: (f64, f64, f64),
+    room_mm: f64,
+) -> DbResult<Vec<UndergroundingRow>> {
+    let mut tx = pool.begin().await?;
+    // As for the duct indicators: JIT would cost more than the query.
+    sqlx::query("set local jit = off").execute(&mut *tx).await?;
+    let rows = sqlx::query_as(include_str!("sql/undergrounding.sql"))
+        .bind(limits.0)
+        .bind(limits.1)
+        .bind(limits.2)
+        .bind(room_mm)
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows)
+}

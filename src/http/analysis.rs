@@ -227,3 +227,96 @@ pub async fn summary(
         serde_json::to_vec(&s).map_err(ApiError::internal)?,
     ))
 }
+
+/// `GET /analysis/undergrounding`: per district, the aerial fibre still to
+/// move underground, the fibre already moved (from the history), and the
+/// aerial fibre within 50 m of a duct bank with room; `f=csv` for a table.
+#[utoipa::path(get, path = "/analysis/undergrounding", tag = "Analysis",
+    params(("f" = Option<String>, Query, description = "json (default) or csv")),
+    responses(
+        (status = 200, description = "Per district: aerial_km (to move), underground_km, moved_km, aerial_km_near_room, bank_km; and the city totals"),
+        (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn undergrounding(
+    State(st): State<AppState>,
+    actor: Actor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    authorize_public(&actor)?;
+    let mut q = Query::parse(raw.as_deref())?;
+    let csv = q
+        .format(&[("json", false), ("csv", true)])?
+        .unwrap_or(false);
+    q.finish()?;
+    let p = st.ducts.policy;
+    let rows = crate::db::analysis::undergrounding(
+        &st.pool,
+        (p.one_cable, p.two_cables, p.three_or_more),
+        crate::service::ducts::LOW_FROM_MM,
+    )
+    .await?;
+    let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    if csv {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record([
+            "code",
+            "name",
+            "aerial_km",
+            "underground_km",
+            "moved_km",
+            "aerial_km_near_room",
+            "bank_km",
+        ])
+        .map_err(ApiError::internal)?;
+        for r in &rows {
+            w.write_record([
+                r.code.clone(),
+                r.name.clone(),
+                r3(r.aerial_km).to_string(),
+                r3(r.underground_km).to_string(),
+                r3(r.moved_km).to_string(),
+                r3(r.aerial_km_near_room).to_string(),
+                r3(r.bank_km).to_string(),
+            ])
+            .map_err(ApiError::internal)?;
+        }
+        let body = w
+            .into_inner()
+            .map_err(|e| ApiError::internal(e.into_error()))?;
+        return Ok(json_response(
+            StatusCode::OK,
+            "text/csv; charset=utf-8",
+            body,
+        ));
+    }
+    let sum = |f: fn(&crate::db::analysis::UndergroundingRow) -> f64| r3(rows.iter().map(f).sum());
+    let districts: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "code": r.code, "name": r.name,
+                "aerial_km": r3(r.aerial_km),
+                "underground_km": r3(r.underground_km),
+                "moved_km": r3(r.moved_km),
+                "aerial_km_near_room": r3(r.aerial_km_near_room),
+                "bank_km": r3(r.bank_km),
+            })
+        })
+        .collect();
+    let body = serde_json::to_vec(&json!({
+        "districts": districts,
+        "totals": {
+            "aerial_km": sum(|r| r.aerial_km),
+            "underground_km": sum(|r| r.underground_km),
+            "moved_km": sum(|r| r.moved_km),
+            "aerial_km_near_room": sum(|r| r.aerial_km_near_room),
+            "bank_km": sum(|r| r.bank_km),
+        },
+        "room": format!(
+            "a duct bank has room when one of its conduits still takes a cable of {} mm under the fill limits",
+            crate::service::ducts::LOW_FROM_MM
+        ),
+    }))
+    .map_err(ApiError::internal)?;
+    Ok(json_response(StatusCode::OK, "application/json", body))
+}

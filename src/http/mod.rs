@@ -156,6 +156,7 @@ pub fn app(state: AppState) -> Router {
         .route("/analysis/districts", get(analysis::districts))
         .route("/analysis/districts/{code}", get(analysis::district))
         .route("/analysis/summary", get(analysis::summary))
+        .route("/analysis/undergrounding", get(analysis::undergrounding))
         .route(
             "/coverage/points",
             axum::routing::post(coverage::points)

@@ -46,6 +46,7 @@ use super::json_response;
         super::analysis::districts,
         super::analysis::district,
         super::analysis::summary,
+        super::analysis::undergrounding,
         super::ducts::route,
         super::ducts::capacity,
         super::ducts::leases,

@@ -756,3 +756,85 @@ async fn the_summary_counts_duct_km_fill_and_aerial_fibre_beside_banks_with_room
         oracle.1
     );
 }
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn the_undergrounding_programme_counts_fibre_to_move_moved_and_near_room_per_district(
+    pool: PgPool,
+) {
+    let st = state(&pool).await;
+    let (admin, _, _) = network(&pool, &st).await;
+    let district = json!({"type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [[[108.215, 16.04], [108.235, 16.04], [108.235, 16.06], [108.215, 16.06], [108.215, 16.04]]]},
+        "properties": {"code": "T02", "name": "Khu thử nghiệm", "population": 1000}});
+    let r = as_role(
+        &st,
+        &admin,
+        Method::POST,
+        "/collections/districts/items",
+        Some(&district),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let aerial = |lat: f64| {
+        json!({"type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": [[A[0], lat], [C[0], lat]]},
+        "properties": {"operator": "vnpt", "placement": "aerial", "fibre_count": 24}})
+    };
+    // 20 m north of the banks: near room. 1 km north: not near.
+    create(&st, &admin, "fibre-routes", &aerial(A[1] + 0.00018)).await;
+    create(&st, &admin, "fibre-routes", &aerial(A[1] + 0.009)).await;
+    // A third one moved underground.
+    let moved = create(&st, &admin, "fibre-routes", &aerial(A[1] - 0.005)).await;
+    let uri = format!("/collections/fibre-routes/items/{moved}");
+    let etag = as_role(&st, &admin, Method::GET, &uri, None).await.headers["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let auth = format!("Bearer {admin}");
+    let patch = serde_json::to_vec(&json!({"properties": {"placement": "underground"}})).unwrap();
+    let r = send_raw(
+        &st,
+        Method::PATCH,
+        &uri,
+        Some(("application/merge-patch+json", patch)),
+        &[("authorization", &auth), ("if-match", &etag)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let one: f64 = sqlx::query_scalar(
+        "select ST_Length(geom::geography) / 1000 from fibre_routes order by id limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let banks: f64 = sqlx::query_scalar("select sum(length_m) / 1000 from duct_banks")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let doc = send_raw(&st, Method::GET, "/analysis/undergrounding", None, &[])
+        .await
+        .json();
+    let d = &doc["districts"][0];
+    assert_eq!(d["code"], "T02", "{doc}");
+    let close = |k: &str, v: f64| {
+        assert!(
+            (d[k].as_f64().unwrap() - v).abs() < 0.002,
+            "{k}: {d} vs {v}"
+        );
+    };
+    close("aerial_km", 2.0 * one);
+    close("underground_km", one);
+    close("moved_km", one);
+    close("aerial_km_near_room", one);
+    close("bank_km", banks);
+    let csv = send_raw(
+        &st,
+        Method::GET,
+        "/analysis/undergrounding?f=csv",
+        None,
+        &[],
+    )
+    .await;
+    assert!(csv.content_type.starts_with("text/csv"));
+    assert!(String::from_utf8_lossy(&csv.body).starts_with("code,name,aerial_km,"));
+}
