@@ -22,7 +22,9 @@ use super::Service;
 use super::error::{ServiceError, ServiceResult};
 use super::features::Viewer;
 use super::policy::authorize_exact_fibre_export;
-use super::render::{DataCentreFeature, FibreFeature, Ranges, TowerFeature};
+use super::render::{
+    DataCentreFeature, DuctBankFeature, FibreFeature, Ranges, StructureFeature, TowerFeature,
+};
 use crate::coverage::index::CoverageIndex;
 use crate::db::{self, ItemFilter};
 use crate::domain::CollectionId;
@@ -81,10 +83,17 @@ impl Service {
     /// [`ServiceError::Denied`] for a CSV or GeoPackage of fibre routes that
     /// holds routes the viewer may not see exactly.
     pub fn check_export(&self, viewer: &Viewer, req: &ExportRequest) -> ServiceResult<()> {
-        if matches!(
-            req.layer,
-            CollectionId::Districts | CollectionId::Structures | CollectionId::DuctBanks
-        ) {
+        if req.layer.is_duct_network() && req.format != ExportFormat::Geojson {
+            return Err(ServiceError::BadOption {
+                option: "f",
+                detail: format!(
+                    "{} exports as f=geojson (a duct bank's ducts and subducts are nested; \
+                     CSV and GeoPackage exports of the duct layers are not available yet)",
+                    req.layer
+                ),
+            });
+        }
+        if req.layer == CollectionId::Districts {
             return Err(ServiceError::BadOption {
                 option: "f",
                 detail: "exports are available for towers, fibre-routes and data-centres".into(),
@@ -336,6 +345,20 @@ async fn write_layer(
                             wkt(&f.geometry),
                         ]),
                     });
+                }
+                rows.len()
+            }
+            CollectionId::Structures => {
+                let rows = db::structures::list(pool, &filter).await?;
+                for s in &rows {
+                    push(serde_json::to_vec(&StructureFeature(s, None)).unwrap_or_default());
+                }
+                rows.len()
+            }
+            CollectionId::DuctBanks => {
+                let rows = db::duct_banks::list(pool, &filter).await?;
+                for b in &rows {
+                    push(serde_json::to_vec(&DuctBankFeature(b, None)).unwrap_or_default());
                 }
                 rows.len()
             }

@@ -838,3 +838,46 @@ async fn the_undergrounding_programme_counts_fibre_to_move_moved_and_near_room_p
     assert!(csv.content_type.starts_with("text/csv"));
     assert!(String::from_utf8_lossy(&csv.body).starts_with("code,name,aerial_km,"));
 }
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn the_duct_layers_export_as_geojson_with_their_ducts_and_refuse_csv_clearly(pool: PgPool) {
+    let st = state(&pool).await;
+    network(&pool, &st).await;
+    let r = send_raw(
+        &st,
+        Method::GET,
+        "/collections/duct-banks/items?f=geojson",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let fc = r.json();
+    assert_eq!(fc["features"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        fc["features"][0]["properties"]["ducts"][0]["subducts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let r = send_raw(
+        &st,
+        Method::GET,
+        "/collections/structures/items?f=geojson",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.json()["features"].as_array().unwrap().len(), 3);
+    let p = send_raw(
+        &st,
+        Method::GET,
+        "/collections/duct-banks/items?f=csv",
+        None,
+        &[],
+    )
+    .await
+    .problem(400);
+    assert!(p["detail"].as_str().unwrap().contains("f=geojson"), "{p}");
+}
