@@ -32,6 +32,9 @@ pub const NON_CITY_PENALTY: f64 = 1.0;
 /// Largest page of leases.
 pub const MAX_LEASES_PAGE: i64 = 1_000;
 
+/// Largest (and default) page of the capacity map, in banks.
+pub const MAX_CAPACITY_PAGE: i64 = 10_000;
+
 fn caller(actor: Actor, headers: &HeaderMap) -> Caller {
     Caller {
         actor,
@@ -131,7 +134,11 @@ pub async fn route(
 /// subduct its fill and the largest cable that still fits for callers
 /// signed in. No occupancy details (who leases what) at all.
 #[utoipa::path(get, path = "/ducts/capacity", tag = "Ducts",
-    params(("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat (CRS84)")),
+    params(
+        ("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat (CRS84)"),
+        ("limit" = Option<i64>, Query, description = "Banks per page, 1–10000 (default 10000)"),
+        ("offset" = Option<i64>, Query, description = "Banks to skip, in id order"),
+    ),
     responses(
         (status = 200, description = "A FeatureCollection of duct banks with their capacity", content_type = "application/geo+json"),
         (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json"),
@@ -143,10 +150,18 @@ pub async fn capacity(
 ) -> ApiResult<Response> {
     let mut q = Query::parse(raw.as_deref())?;
     let bbox = q.bbox("bbox", false)?;
+    let limit = q
+        .i64("limit", 1..=MAX_CAPACITY_PAGE)?
+        .unwrap_or(MAX_CAPACITY_PAGE);
+    let offset = q.i64("offset", 0..)?.unwrap_or(0);
     q.finish()?;
+    let page = (
+        usize::try_from(limit).unwrap_or(1),
+        usize::try_from(offset).unwrap_or(usize::MAX),
+    );
     let doc = st
         .service()
-        .duct_capacity(LeaseView::of(&actor), bbox)
+        .duct_capacity(LeaseView::of(&actor), bbox, page)
         .await?;
     Ok(body_json(to_bytes(&doc)?, StatusCode::OK))
 }

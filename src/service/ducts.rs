@@ -567,17 +567,25 @@ impl Service {
         })
     }
 
-    /// The active banks in `bbox` (all when `None`) with their free
-    /// capacity as `view` may see it: a class (none / low / ample) for
-    /// everyone, and per duct its fill and the largest cable that still
-    /// fits for those signed in.
+    /// The active banks in `bbox` (all when `None`), by id, from `offset`
+    /// at most `limit` of them, with their free capacity as `view` may see
+    /// it: a class (none / low / ample) for everyone, and per duct its fill
+    /// and the largest cable that still fits for those signed in.
     ///
     /// # Errors
     /// [`ServiceError::Db`].
-    pub async fn duct_capacity(&self, view: LeaseView, bbox: Option<Bbox>) -> ServiceResult<Value> {
+    pub async fn duct_capacity(
+        &self,
+        view: LeaseView,
+        bbox: Option<Bbox>,
+        (limit, offset): (usize, usize),
+    ) -> ServiceResult<Value> {
         let snap = self.duct_snapshot().await?;
         let policy = self.ducts.policy;
-        Ok(crate::cpu::run(move |_| capacity_document(&snap, &policy, &view, bbox)).await?)
+        Ok(crate::cpu::run(move |_| {
+            capacity_document(&snap, &policy, &view, bbox, (limit, offset))
+        })
+        .await?)
     }
 }
 
@@ -764,6 +772,7 @@ fn capacity_document(
     policy: &CapacityPolicy,
     view: &LeaseView,
     bbox: Option<Bbox>,
+    (limit, offset): (usize, usize),
 ) -> Value {
     let mut ids: Vec<i64> = match bbox {
         Some(b) => snap
@@ -777,8 +786,11 @@ fn capacity_document(
         None => snap.banks.keys().copied().collect(),
     };
     ids.sort_unstable();
+    let matched = ids.len();
     let features: Vec<Value> = ids
         .iter()
+        .skip(offset)
+        .take(limit)
         .filter_map(|id| {
             let b = snap.banks.get(id)?;
             let free: Vec<f64> = b
@@ -840,6 +852,7 @@ fn capacity_document(
         .collect();
     json!({
         "type": "FeatureCollection",
+        "numberMatched": matched,
         "numberReturned": features.len(),
         "fill_limits": {
             "one_cable": policy.one_cable,

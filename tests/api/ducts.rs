@@ -881,3 +881,55 @@ async fn the_duct_layers_export_as_geojson_with_their_ducts_and_refuse_csv_clear
     .problem(400);
     assert!(p["detail"].as_str().unwrap().contains("f=geojson"), "{p}");
 }
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn the_capacity_map_pages_by_bank_id_within_a_bbox(pool: PgPool) {
+    let st = state(&pool).await;
+    let (_, [ab, bc], _) = network(&pool, &st).await;
+    let page = send_raw(
+        &st,
+        Method::GET,
+        "/ducts/capacity?limit=1&offset=1",
+        None,
+        &[],
+    )
+    .await
+    .json();
+    assert_eq!(
+        (
+            page["numberMatched"].as_i64(),
+            page["numberReturned"].as_i64()
+        ),
+        (Some(2), Some(1))
+    );
+    assert_eq!(page["features"][0]["id"], bc);
+    // A box around the first bank only.
+    let r = send_raw(
+        &st,
+        Method::GET,
+        &format!(
+            "/ducts/capacity?bbox={},{},{},{}",
+            A[0] - 0.0001,
+            A[1] - 0.0001,
+            A[0] + 0.0005,
+            A[1] + 0.0001
+        ),
+        None,
+        &[],
+    )
+    .await
+    .json();
+    let ids: Vec<i64> = r["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [ab]);
+    send_raw(&st, Method::GET, "/ducts/capacity?limit=0", None, &[])
+        .await
+        .problem(400);
+    send_raw(&st, Method::GET, "/ducts/capacity?limit=10001", None, &[])
+        .await
+        .problem(400);
+}
