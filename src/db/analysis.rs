@@ -108,13 +108,16 @@ pub async fn duct_indicators(
     // The planner's estimates here are large enough to trigger JIT, which
     // then takes 85 % of the time (990 of 1,170 ms on the sample).
     sqlx::query("set local jit = off").execute(&mut *tx).await?;
-    let row = sqlx::query_as(include_str!("sql/duct_indicators.sql"))
-        .bind(limits.0)
-        .bind(limits.1)
-        .bind(limits.2)
-        .bind(room_mm)
-        .fetch_one(&mut *tx)
-        .await?;
+    let row = sqlx::query_as(concat!(
+        include_str!("sql/duct_room.sql"),
+        include_str!("sql/duct_indicators.sql")
+    ))
+    .bind(limits.0)
+    .bind(limits.1)
+    .bind(limits.2)
+    .bind(room_mm)
+    .fetch_one(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(row)
 }
@@ -152,13 +155,16 @@ pub async fn undergrounding(
     let mut tx = pool.begin().await?;
     // As for the duct indicators: JIT would cost more than the query.
     sqlx::query("set local jit = off").execute(&mut *tx).await?;
-    let rows = sqlx::query_as(include_str!("sql/undergrounding.sql"))
-        .bind(limits.0)
-        .bind(limits.1)
-        .bind(limits.2)
-        .bind(room_mm)
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows = sqlx::query_as(concat!(
+        include_str!("sql/duct_room.sql"),
+        include_str!("sql/undergrounding.sql")
+    ))
+    .bind(limits.0)
+    .bind(limits.1)
+    .bind(limits.2)
+    .bind(room_mm)
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(rows)
 }

@@ -3,33 +3,8 @@
 -- history holds such a change and which are underground now), and the
 -- aerial fibre within 50 m of a duct bank with room. Lengths are geodesic
 -- km of each route's part inside the district.
--- $1, $2, $3: fill limits for one, two, three or more items; $4: the
--- smallest cable (mm) that counts as room.
-with duct as (
-    select d.id, d.bank_id, d.inner_diameter_mm as inner_mm,
-           array(select l.cable_diameter_mm
-                 from duct_lease_segments s join duct_leases l on l.id = s.lease_id
-                 where s.duct_id = d.id and s.subduct_id is null
-                   and l.state in ('requested', 'approved', 'active')
-                 union all
-                 select sd.outer_diameter_mm from subducts sd where sd.duct_id = d.id) as held
-    from ducts d join duct_banks b on b.id = d.bank_id
-    where b.status = 'active'
-), filled as (
-    select bank_id, inner_mm, cardinality(held) as n,
-           (select coalesce(sum(x * x), 0) from unnest(held) x) / (inner_mm * inner_mm) as fill
-    from duct
-), room as materialized (
-    select distinct bank_id from filled
-    where inner_mm * sqrt(greatest(
-              case when n + 1 <= 1 then $1 when n + 1 = 2 then $2 else $3 end - fill, 0)) >= $4
-    union
-    select d.bank_id from subducts sd join ducts d on d.id = sd.duct_id
-    join duct_banks b on b.id = d.bank_id
-    where b.status = 'active' and sd.inner_diameter_mm * sqrt($1) >= $4
-      and not exists (select 1 from duct_lease_segments s join duct_leases l on l.id = s.lease_id
-                      where s.subduct_id = sd.id and l.state in ('requested', 'approved', 'active'))
-), moved as materialized (
+-- After the WITH list of duct_room.sql (same parameters).
+, moved as materialized (
     select distinct h.feature_seq as id
     from feature_history h
     where h.collection = 'fibre-routes' and h.op = 'update'
