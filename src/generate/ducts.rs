@@ -181,24 +181,13 @@ impl Builder {
         )
     }
 
+    /// The structure within [`SNAP_M`] of `c`, or a new one there.
     fn structure(&mut self, c: Coord<f64>) -> usize {
         let at = [round6(c.x), round6(c.y)];
-        let (cx, cy) = Self::cell(at);
-        let mut best: Option<(f64, usize)> = None;
-        for dx in -1..=1 {
-            for dy in -1..=1 {
-                for &i in self.grid.get(&(cx + dx, cy + dy)).into_iter().flatten() {
-                    let s = self.sample.structures[i].at;
-                    let d = metres(Coord { x: s[0], y: s[1] }, Coord { x: at[0], y: at[1] });
-                    if d <= SNAP_M && best.is_none_or(|(bd, _)| d < bd) {
-                        best = Some((d, i));
-                    }
-                }
-            }
-        }
-        if let Some((_, i)) = best {
+        if let Some(i) = self.near(Coord { x: at[0], y: at[1] }) {
             return i;
         }
+        let (cx, cy) = Self::cell(at);
         let i = self.sample.structures.len();
         self.sample.structures.push(StructureSeed {
             at,

@@ -257,24 +257,10 @@ impl Service {
             HashMap::new();
         for c in rows {
             let entry = grouped.entry(c.bank_id).or_default();
-            let (Some(duct_id), Some(duct), Some(inner_mm)) = (c.duct_id, c.duct, c.inner_mm)
-            else {
-                continue;
-            };
-            entry.0.push(duct_route::Conduit {
-                duct_id,
-                subduct_id: c.subduct_id,
-                inner_mm,
-                held_mm: c.held_mm.clone(),
-            });
-            entry.1.push(ConduitInfo {
-                duct_id,
-                subduct_id: c.subduct_id,
-                duct,
-                subduct: c.subduct,
-                inner_mm,
-                held_mm: c.held_mm,
-            });
+            if let Some((conduit, info)) = conduit_of(c) {
+                entry.0.push(conduit);
+                entry.1.push(info);
+            }
         }
         for (bank, (conduits, infos)) in grouped {
             next.network.set_conduits(bank, conduits);
@@ -624,6 +610,29 @@ fn refusal(i: usize, r: &Refused, count: usize) -> ServiceError {
     }
 }
 
+/// A conduit row as the route finder and the capacity map hold it (`None`
+/// for the row of a bank without ducts).
+fn conduit_of(c: db::duct_banks::ConduitRow) -> Option<(duct_route::Conduit, ConduitInfo)> {
+    let (Some(duct_id), Some(duct), Some(inner_mm)) = (c.duct_id, c.duct, c.inner_mm) else {
+        return None;
+    };
+    let conduit = duct_route::Conduit {
+        duct_id,
+        subduct_id: c.subduct_id,
+        inner_mm,
+        held_mm: c.held_mm.clone(),
+    };
+    let info = ConduitInfo {
+        duct_id,
+        subduct_id: c.subduct_id,
+        duct,
+        subduct: c.subduct,
+        inner_mm,
+        held_mm: c.held_mm,
+    };
+    Some((conduit, info))
+}
+
 fn build_snapshot(
     versions: (i64, i64),
     structures: &[crate::domain::structure::Structure],
@@ -664,26 +673,15 @@ fn build_snapshot(
                 },
             );
         }
-        let (Some(duct_id), Some(duct), Some(inner_mm)) = (c.duct_id, c.duct, c.inner_mm) else {
+        let bank_id = c.bank_id;
+        let Some((conduit, info)) = conduit_of(c) else {
             continue;
         };
         if let Some(b) = banks.last_mut() {
-            b.conduits.push(duct_route::Conduit {
-                duct_id,
-                subduct_id: c.subduct_id,
-                inner_mm,
-                held_mm: c.held_mm.clone(),
-            });
+            b.conduits.push(conduit);
         }
-        if let Some(info) = infos.get_mut(&c.bank_id) {
-            info.conduits.push(ConduitInfo {
-                duct_id,
-                subduct_id: c.subduct_id,
-                duct,
-                subduct: c.subduct,
-                inner_mm,
-                held_mm: c.held_mm,
-            });
+        if let Some(i) = infos.get_mut(&bank_id) {
+            i.conduits.push(info);
         }
     }
     let tree = RTree::bulk_load(
