@@ -10,14 +10,13 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::access::Actor;
-use super::access::request_id;
 use super::error::{ApiError, ApiResult};
 use super::extract::{PathParams, body_bytes, json_body};
+use super::items::caller;
 use super::query::{Query, Required};
 use super::{AppState, GEO_JSON, json_response};
 use crate::db::duct_leases::LeaseFilter;
 use crate::domain::duct::LeaseState;
-use crate::service::Caller;
 use crate::service::ducts::{RouteRequest, lease_document};
 use crate::service::policy::LeaseView;
 
@@ -34,13 +33,6 @@ pub const MAX_LEASES_PAGE: i64 = 1_000;
 
 /// Largest (and default) page of the capacity map, in banks.
 pub const MAX_CAPACITY_PAGE: i64 = 10_000;
-
-fn caller(actor: Actor, headers: &HeaderMap) -> Caller {
-    Caller {
-        actor,
-        request_id: request_id(headers),
-    }
-}
 
 fn body_json(bytes: Vec<u8>, status: StatusCode) -> Response {
     json_response(status, GEO_JSON, bytes)

@@ -331,7 +331,8 @@ pub async fn get_one(
     Ok(res)
 }
 
-fn caller(actor: Actor, headers: &HeaderMap) -> Caller {
+/// The caller of a use-case: who, and the request's id (for the history).
+pub(super) fn caller(actor: Actor, headers: &HeaderMap) -> Caller {
     Caller {
         actor,
         request_id: request_id(headers),
