@@ -59,6 +59,8 @@ async fn ogr2ogr_copies_every_layer_to_a_geopackage(pool: PgPool) {
         ("fibre-routes", "fibre_routes"),
         ("data-centres", "data_centres"),
         ("districts", "districts"),
+        ("structures", "structures"),
+        ("duct-banks", "duct_banks"),
     ] {
         let gpkg = dir.join(format!("{layer}.gpkg"));
         let _ = std::fs::remove_file(&gpkg);
@@ -86,6 +88,7 @@ async fn ogr2ogr_copies_every_layer_to_a_geopackage(pool: PgPool) {
             .fetch_one(&pool)
             .await
             .unwrap();
+        assert!(want > 0, "the sample has no {layer}");
         assert!(
             info.contains(&format!("Feature Count: {want}")),
             "{layer}: expected {want} features:\n{info}"
