@@ -24,6 +24,54 @@ pub enum TileTable {
     DataCentres,
     /// `districts` (polygons).
     Districts,
+    /// `structures` (points of the duct network).
+    Structures,
+    /// `duct_banks` (lines, with each active bank's free capacity).
+    DuctBanks,
+}
+
+/// What the `duct_banks` layer needs besides the tile: the fill limits
+/// (one, two, three or more items, 0–1), the capacity class thresholds
+/// (mm), and whether to add the fill details.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DuctTileParams {
+    /// Fill limits for one, two, and three or more items.
+    pub limits: [f64; 3],
+    /// Largest cable (mm) from which a bank's free capacity is `low`.
+    pub low_from_mm: f64,
+    /// Largest cable (mm) from which it is `ample`.
+    pub ample_from_mm: f64,
+    /// Add `largest_cable_mm`, `max_fill` and `over_limit`.
+    pub details: bool,
+}
+
+impl DuctTileParams {
+    /// The parameters of `policy`'s limits and the classes of
+    /// [`domain::duct`](crate::domain::duct), with details or not.
+    pub fn new(policy: &crate::domain::duct::CapacityPolicy, details: bool) -> Self {
+        Self {
+            limits: [policy.one_cable, policy.two_cables, policy.three_or_more],
+            low_from_mm: crate::domain::duct::LOW_FROM_MM,
+            ample_from_mm: crate::domain::duct::AMPLE_FROM_MM,
+            details,
+        }
+    }
+}
+
+impl Default for DuctTileParams {
+    /// NEC limits, without details.
+    fn default() -> Self {
+        Self::new(&crate::domain::duct::CapacityPolicy::default(), false)
+    }
+}
+
+/// Per-table parameters of [`layer_tile`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LayerParams<'a> {
+    /// Keep only this operator's fibre routes (`fibre_routes` only).
+    pub only_operator: Option<&'a str>,
+    /// The duct-bank parameters (`duct_banks` only).
+    pub ducts: DuctTileParams,
 }
 
 /// One layer of one tile: the layer's version in the same snapshot, and the
@@ -46,6 +94,8 @@ pub async fn version(pool: &PgPool, table: TileTable) -> DbResult<i64> {
         TileTable::FibreRoutes => "fibre_routes",
         TileTable::DataCentres => "data_centres",
         TileTable::Districts => "districts",
+        TileTable::Structures => "structures",
+        TileTable::DuctBanks => "duct_banks",
     };
     Ok(
         sqlx::query_scalar("select version from layer_versions where layer = $1")
@@ -59,8 +109,8 @@ pub async fn version(pool: &PgPool, table: TileTable) -> DbResult<i64> {
 ///
 /// `bounds_3857` is the tile in EPSG:3857 metres `[min_x, min_y, max_x,
 /// max_y]`; `bbox_lonlat` the tile grown by `buffer`, lon/lat `[west, south,
-/// east, north]`; `extent` and `buffer` are in tile units. `only_operator`
-/// keeps only that operator's fibre routes (other tables ignore it).
+/// east, north]`; `extent` and `buffer` are in tile units; `params` what
+/// some tables need besides (others ignore it).
 ///
 /// # Errors
 /// On database failure.
@@ -71,13 +121,15 @@ pub async fn layer_tile(
     bbox_lonlat: [f64; 4],
     extent: u32,
     buffer: u32,
-    only_operator: Option<&str>,
+    params: LayerParams<'_>,
 ) -> DbResult<LayerTile> {
     let sql = match table {
         TileTable::Towers => include_str!("sql/tile_towers.sql"),
         TileTable::FibreRoutes => include_str!("sql/tile_fibre_routes.sql"),
         TileTable::DataCentres => include_str!("sql/tile_data_centres.sql"),
         TileTable::Districts => include_str!("sql/tile_districts.sql"),
+        TileTable::Structures => include_str!("sql/tile_structures.sql"),
+        TileTable::DuctBanks => include_str!("sql/tile_duct_banks.sql"),
     };
     let [x0, y0, x1, y1] = bounds_3857;
     let [w, s, e, n] = bbox_lonlat;
@@ -94,8 +146,18 @@ pub async fn layer_tile(
         .bind(buffer as i32);
     match table {
         TileTable::Towers => query = query.bind(THIN_ABOVE).bind(THIN_CELL),
-        TileTable::FibreRoutes => query = query.bind(only_operator),
-        TileTable::DataCentres | TileTable::Districts => {}
+        TileTable::FibreRoutes => query = query.bind(params.only_operator),
+        TileTable::DuctBanks => {
+            let d = params.ducts;
+            query = query
+                .bind(d.limits[0])
+                .bind(d.limits[1])
+                .bind(d.limits[2])
+                .bind(d.low_from_mm)
+                .bind(d.ample_from_mm)
+                .bind(d.details);
+        }
+        TileTable::DataCentres | TileTable::Districts | TileTable::Structures => {}
     }
     let (version, mvt): (i64, Option<Vec<u8>>) = query.fetch_one(pool).await?;
     Ok(LayerTile {

@@ -104,6 +104,25 @@ impl CapacityPolicy {
     }
 }
 
+/// The largest cable that still fits (mm) from which a bank's free capacity
+/// is `low`; below it, `none`.
+pub const LOW_FROM_MM: f64 = 6.0;
+/// The largest cable that still fits (mm) from which a bank's free capacity
+/// is `ample` (a 144-fibre loose-tube cable is about 15 mm across).
+pub const AMPLE_FROM_MM: f64 = 16.0;
+
+/// The free-capacity class of a bank, from the largest cable that still
+/// fits in any of its conduits.
+pub fn capacity_class(largest_cable_mm: f64) -> &'static str {
+    if largest_cable_mm >= AMPLE_FROM_MM {
+        "ample"
+    } else if largest_cable_mm >= LOW_FROM_MM {
+        "low"
+    } else {
+        "none"
+    }
+}
+
 /// The fill of a duct of `inner_mm` holding `cables_mm` (0–1, may exceed 1):
 /// `Σ dₖ² / D²`.
 pub fn fill(inner_mm: f64, cables_mm: &[f64]) -> f64 {

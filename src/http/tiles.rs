@@ -190,7 +190,7 @@ pub async fn tile_matrix_set(
 
 /// `GET /collections/{collectionId}/tiles`: the collection's tilesets.
 #[utoipa::path(get, path = "/collections/{collectionId}/tiles", tag = "Tiles",
-    params(("collectionId" = String, Path, description = "towers, sectors, fibre-routes, data-centres or districts")),
+    params(("collectionId" = String, Path, description = "towers, sectors, fibre-routes, data-centres, districts, structures or duct-banks")),
     responses((status = 200, description = "The vector tilesets of the collection"), (status = 404, description = "No such tileset", body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn tilesets(
     BaseUrl(base): BaseUrl,
@@ -362,7 +362,9 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 /// `GET /styles/default.json`: a MapLibre style (v8) of the whole map over
 /// this service's tilesets (TileJSON URLs, so clients follow versions):
 /// districts, fibre routes (and the presence cells of routes the viewer
-/// may not see exactly), data centres, sectors from zoom 13 and towers,
+/// may not see exactly), duct banks by free-capacity class from zoom 13
+/// (planned ones dashed), structures from zoom 15, data centres, sectors
+/// from zoom 13 and towers,
 /// sized by `point_count` where a tile is thinned. QGIS (Vector Tiles →
 /// style URL), MapLibre and Maputnik read it.
 #[utoipa::path(get, path = "/styles/default.json", tag = "Tiles",
@@ -386,7 +388,9 @@ pub async fn style(BaseUrl(base): BaseUrl, RawQuery(raw): RawQuery) -> ApiResult
             "fibre-routes": source(Tileset::FibreRoutes),
             "data-centres": source(Tileset::DataCentres),
             "sectors": source(Tileset::Sectors),
-            "towers": source(Tileset::Towers)
+            "towers": source(Tileset::Towers),
+            "duct-banks": source(Tileset::DuctBanks),
+            "structures": source(Tileset::Structures)
         },
         "layers": [
             { "id": "background", "type": "background", "paint": { "background-color": "#f4f1ea" } },
@@ -399,6 +403,16 @@ pub async fn style(BaseUrl(base): BaseUrl, RawQuery(raw): RawQuery) -> ApiResult
             { "id": "fibre-routes", "type": "line", "source": "fibre-routes", "source-layer": "fibre_routes",
               "paint": { "line-color": ["match", ["get", "placement"], "underground", "#8e44ad", "aerial", "#e67e22", "#2c7fb8"],
                          "line-width": 2 } },
+            { "id": "duct-banks", "type": "line", "source": "duct-banks", "source-layer": "duct_banks", "minzoom": 13,
+              "filter": ["==", ["get", "status"], "active"],
+              "paint": { "line-color": ["match", ["get", "capacity_class"],
+                                        "ample", "#1a9850", "low", "#fdae61", "none", "#d73027", "#969696"],
+                         "line-width": 3 } },
+            { "id": "duct-banks-not-active", "type": "line", "source": "duct-banks", "source-layer": "duct_banks", "minzoom": 13,
+              "filter": ["!=", ["get", "status"], "active"],
+              "paint": { "line-color": "#969696", "line-width": 2, "line-dasharray": [2, 1] } },
+            { "id": "structures", "type": "circle", "source": "structures", "source-layer": "structures", "minzoom": 15,
+              "paint": { "circle-color": "#4d4d4d", "circle-radius": 2.5, "circle-stroke-color": "#ffffff", "circle-stroke-width": 0.8 } },
             { "id": "sectors", "type": "fill", "source": "sectors", "source-layer": "sectors", "minzoom": 13,
               "paint": { "fill-color": ["match", ["get", "technology"], "5G", "#c0392b", "4G", "#e67e22", "3G", "#f1c40f", "#95a5a6"],
                          "fill-opacity": 0.18 } },
@@ -425,7 +439,7 @@ pub(super) fn parse_index(name: &str, value: &str) -> ApiResult<u32> {
 /// tile; `304` when `If-None-Match` holds the current ETag.
 #[utoipa::path(get, path = "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}", tag = "Tiles",
     params(
-        ("collectionId" = String, Path, description = "towers, sectors, fibre-routes, data-centres or districts"),
+        ("collectionId" = String, Path, description = "towers, sectors, fibre-routes, data-centres, districts, structures or duct-banks"),
         ("tileMatrixSetId" = String, Path, description = "WebMercatorQuad"),
         ("tileMatrix" = u32, Path, description = "Zoom level, 0–24"),
         ("tileRow" = u32, Path, description = "Row (y), 0 at the north"),
@@ -456,6 +470,7 @@ pub async fn tile(
     let conditional = Conditional::from_headers(&headers);
     let cached = |etag: &str| conditional.if_none_match_hits(etag);
     let reply = Tilesets::new(&st.pool, &st.coverage)
+        .with_duct_policy(st.ducts.policy)
         .reply(
             t,
             coord,

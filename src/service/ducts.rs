@@ -33,30 +33,12 @@ use crate::db::history::{Change, Op};
 use crate::db::{self, Bbox};
 use crate::domain::Invalid;
 use crate::domain::duct::CapacityPolicy;
+pub use crate::domain::duct::{AMPLE_FROM_MM, LOW_FROM_MM, capacity_class};
 use crate::domain::lease::{Lease, LeaseChange, NewLease, Refused, Segment};
 use crate::spatial::duct_route::{self, DuctNetwork, NoRoute, RouteQuery};
 
 /// The history name of leases.
 pub const LEASES: &str = "duct-leases";
-
-/// The largest cable that still fits (mm) from which a bank's free capacity
-/// is `low`; below it, `none`.
-pub const LOW_FROM_MM: f64 = 6.0;
-/// The largest cable that still fits (mm) from which a bank's free capacity
-/// is `ample` (a 144-fibre loose-tube cable is about 15 mm across).
-pub const AMPLE_FROM_MM: f64 = 16.0;
-
-/// The free-capacity class of a bank, from the largest cable that still
-/// fits in any of its conduits.
-pub fn capacity_class(largest_cable_mm: f64) -> &'static str {
-    if largest_cable_mm >= AMPLE_FROM_MM {
-        "ample"
-    } else if largest_cable_mm >= LOW_FROM_MM {
-        "low"
-    } else {
-        "none"
-    }
-}
 
 /// One conduit of a bank in the snapshot, for the capacity map.
 #[derive(Debug, Clone)]

@@ -96,7 +96,10 @@ pub async fn fibre_routes_tile(
         t.bounds_lonlat(BUFFER),
         EXTENT,
         BUFFER,
-        only_operator,
+        db_tiles::LayerParams {
+            only_operator,
+            ..Default::default()
+        },
     )
     .await
 }

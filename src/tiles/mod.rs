@@ -37,6 +37,7 @@ use crate::coverage::listener::CoverageState;
 use crate::db::DbError;
 use crate::db::tiles::TileTable;
 use crate::domain::CollectionId;
+use crate::domain::duct::CapacityPolicy;
 use crate::service::read_model::{Inventory, ReadModel};
 
 /// Deepest zoom with its own tiles; clients overzoom beyond it.
@@ -175,16 +176,23 @@ pub enum Tileset {
     DataCentres,
     /// `districts` (polygons).
     Districts,
+    /// `structures` (points of the duct network).
+    Structures,
+    /// `duct-banks` (lines with their free-capacity class; fill details
+    /// for signed-in viewers).
+    DuctBanks,
 }
 
 impl Tileset {
     /// Every tileset with its id, in the order listed to clients.
-    pub const ALL: [(&'static str, Tileset); 5] = [
+    pub const ALL: [(&'static str, Tileset); 7] = [
         ("towers", Tileset::Towers),
         ("sectors", Tileset::Sectors),
         ("fibre-routes", Tileset::FibreRoutes),
         ("data-centres", Tileset::DataCentres),
         ("districts", Tileset::Districts),
+        ("structures", Tileset::Structures),
+        ("duct-banks", Tileset::DuctBanks),
     ];
 
     /// The tileset of `id`.
@@ -219,7 +227,15 @@ impl Tileset {
             Tileset::FibreRoutes => CollectionId::FibreRoutes,
             Tileset::DataCentres => CollectionId::DataCentres,
             Tileset::Districts => CollectionId::Districts,
+            Tileset::Structures => CollectionId::Structures,
+            Tileset::DuctBanks => CollectionId::DuctBanks,
         }
+    }
+
+    /// True when tiles differ by viewer: fibre routes (exact or
+    /// generalised) and duct banks (fill details or the class only).
+    pub fn per_viewer(self) -> bool {
+        matches!(self, Tileset::FibreRoutes | Tileset::DuctBanks)
     }
 
     /// The MVT layer name (the generalised fibre layer,
@@ -231,6 +247,8 @@ impl Tileset {
             Tileset::FibreRoutes => "fibre_routes",
             Tileset::DataCentres => "data_centres",
             Tileset::Districts => "districts",
+            Tileset::Structures => "structures",
+            Tileset::DuctBanks => "duct_banks",
         }
     }
 
@@ -272,6 +290,21 @@ impl Tileset {
                 "code": "String", "name": "String", "name_ascii": "String",
                 "population": "Number", "area_km2": "Number"
             }),
+            Tileset::Structures => json!({
+                "id": "Number", "owner": "String (city or the owning operator's id)",
+                "kind": "String (manhole, handhole, cabinet, pole, vault, building_entrance)",
+                "name": "String", "status": "String", "synthetic": "Boolean"
+            }),
+            Tileset::DuctBanks => json!({
+                "id": "Number", "owner": "String (city or the owning operator's id)",
+                "name": "String", "configuration": "String (rows x columns, e.g. 2x3)",
+                "encasement": "String", "depth_m": "Number", "status": "String",
+                "length_m": "Number", "synthetic": "Boolean",
+                "capacity_class": "String (none, low or ample; active banks only)",
+                "largest_cable_mm": "Number (the largest cable that still fits; signed-in viewers only)",
+                "max_fill": "Number (the fullest duct's fill, 0-1; signed-in viewers only)",
+                "over_limit": "Boolean (a duct is above its fill limit; signed-in viewers only)"
+            }),
         }
     }
 
@@ -283,6 +316,8 @@ impl Tileset {
             Tileset::FibreRoutes => Some(TileTable::FibreRoutes),
             Tileset::DataCentres => Some(TileTable::DataCentres),
             Tileset::Districts => Some(TileTable::Districts),
+            Tileset::Structures => Some(TileTable::Structures),
+            Tileset::DuctBanks => Some(TileTable::DuctBanks),
         }
     }
 }
@@ -294,6 +329,8 @@ impl From<TileTable> for Tileset {
             TileTable::FibreRoutes => Tileset::FibreRoutes,
             TileTable::DataCentres => Tileset::DataCentres,
             TileTable::Districts => Tileset::Districts,
+            TileTable::Structures => Tileset::Structures,
+            TileTable::DuctBanks => Tileset::DuctBanks,
         }
     }
 }
@@ -303,12 +340,26 @@ impl From<TileTable> for Tileset {
 pub struct Tilesets<'a> {
     pool: &'a PgPool,
     coverage: &'a CoverageState,
+    duct_policy: CapacityPolicy,
 }
 
 impl<'a> Tilesets<'a> {
     /// The tilesets over `pool` and `coverage`.
     pub fn new(pool: &'a PgPool, coverage: &'a CoverageState) -> Self {
-        Self { pool, coverage }
+        Self {
+            pool,
+            coverage,
+            duct_policy: CapacityPolicy::default(),
+        }
+    }
+
+    /// The same tilesets with the city's duct fill limits (the free
+    /// capacity of `duct-banks`; NEC Chapter 9 by default).
+    pub fn with_duct_policy(self, policy: CapacityPolicy) -> Self {
+        Self {
+            duct_policy: policy,
+            ..self
+        }
     }
 
     /// The current version of `set` as everyone sees it: `v` of its TileJSON
@@ -344,11 +395,12 @@ impl<'a> Tilesets<'a> {
         cached: Cached<'_>,
     ) -> TileResult<Reply> {
         let model = ReadModel::of(self.coverage);
-        let per_viewer = set == Tileset::FibreRoutes;
-        let scope = if per_viewer {
-            scope.clone()
-        } else {
-            FibreScope::All
+        let per_viewer = set.per_viewer();
+        let scope = match set {
+            Tileset::FibreRoutes => scope.clone(),
+            // Duct banks differ only between the public and the signed-in.
+            Tileset::DuctBanks if *scope == FibreScope::Public => FibreScope::Public,
+            _ => FibreScope::All,
         };
         let Some(table) = set.table() else {
             let source = sectors::SectorSource::new(self.coverage);
@@ -383,6 +435,7 @@ impl<'a> Tilesets<'a> {
             _ => None,
         };
         let pool = self.pool;
+        let policy = self.duct_policy;
         let carry = memory.clone().filter(|_| set == Tileset::Towers);
         self.cut(
             model,
@@ -416,7 +469,12 @@ impl<'a> Tilesets<'a> {
                         TileTable::FibreRoutes => {
                             fibre::FibreSource::new(pool).tile(t, &scope).await
                         }
-                        table => postgis::TableSource::new(pool, table).tile(t, &scope).await,
+                        table => {
+                            postgis::TableSource::new(pool, table)
+                                .with_policy(policy)
+                                .tile(t, &scope)
+                                .await
+                        }
                     },
                 }
             },

@@ -843,3 +843,199 @@ async fn a_fibre_tile_depends_on_who_asks_and_says_so_to_caches(pool: PgPool) {
         .collect();
     assert_eq!(tags.len(), 3, "one ETag per view");
 }
+
+/// A duct-bank tile as `auth` sees it, with its properties by bank id.
+async fn duct_tile(
+    state: &AppState,
+    t: TileCoord,
+    auth: Option<&str>,
+) -> (
+    Reply,
+    std::collections::BTreeMap<i64, serde_json::Map<String, Value>>,
+) {
+    let headers: Vec<(&str, &str)> = auth.map(|a| vec![("authorization", a)]).unwrap_or_default();
+    let r = send_with_headers(
+        state,
+        Method::GET,
+        &tile_uri("duct-banks", t),
+        None,
+        &headers,
+    )
+    .await;
+    let layer = decode(&r, "duct_banks");
+    let by_id = layer
+        .features
+        .iter()
+        .map(|f| (f.id.unwrap() as i64, props(&layer, f)))
+        .collect();
+    (r, by_id)
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn duct_bank_tiles_carry_the_capacity_map_and_fill_details_only_for_the_signed_in(
+    pool: PgPool,
+) {
+    load_sample(&pool, 60).await;
+    let state = AppState::loaded(pool.clone()).await.unwrap();
+    let analyst = format!("Bearer {}", common::token(&pool, "analyst", None).await);
+    let carrier = format!(
+        "Bearer {}",
+        common::token(&pool, "carrier", Some("viettel")).await
+    );
+    // The zoom-13 tile holding the most bank midpoints.
+    let mids: Vec<(f64, f64)> = sqlx::query_as(
+        "select ST_X(p), ST_Y(p) from (select ST_LineInterpolatePoint(geom, 0.5) p from duct_banks) q",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut best = (tile_of(mids[0].0, mids[0].1, 13), 0usize);
+    for &(x, y) in &mids {
+        let t = tile_of(x, y, 13);
+        let n = mids
+            .iter()
+            .filter(|&&(a, b)| tile_of(a, b, 13) == t)
+            .count();
+        if n > best.1 {
+            best = (t, n);
+        }
+    }
+    let t = best.0;
+    assert!(best.1 >= 20, "a busy tile: {best:?}");
+    let (full, detailed) = duct_tile(&state, t, Some(&analyst)).await;
+    assert_same_ids(&detailed.keys().copied().collect(), &pool, "duct_banks", t).await;
+    // The oracle: the capacity map of /ducts/capacity (built in Rust from
+    // the snapshot; the tile's numbers come from SQL).
+    let [w, s, e, n] = t.bounds_lonlat(BUFFER);
+    let map = send_with_headers(
+        &state,
+        Method::GET,
+        &format!("/ducts/capacity?bbox={w},{s},{e},{n}&limit=10000"),
+        None,
+        &[("authorization", &analyst)],
+    )
+    .await
+    .json();
+    let oracle: std::collections::BTreeMap<i64, &Value> = map["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["id"].as_i64().unwrap(), &f["properties"]))
+        .collect();
+    let mut classes = BTreeSet::new();
+    for (id, p) in &detailed {
+        if p["status"] != "active" {
+            assert!(!p.contains_key("capacity_class"), "{id}: {p:?}");
+            continue;
+        }
+        let o = oracle
+            .get(id)
+            .unwrap_or_else(|| panic!("bank {id} in the capacity map"));
+        for k in [
+            "capacity_class",
+            "largest_cable_mm",
+            "max_fill",
+            "over_limit",
+        ] {
+            assert_eq!(p[k], o[k], "bank {id} {k}");
+        }
+        classes.insert(p["capacity_class"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        classes.len() >= 2,
+        "the sample has full and free banks here: {classes:?}"
+    );
+    // The public gets the same banks and classes, no fill; a carrier the
+    // details; each variant has its own ETag, and caches are told.
+    let (public, classes_only) = duct_tile(&state, t, None).await;
+    assert_eq!(
+        classes_only.keys().collect::<Vec<_>>(),
+        detailed.keys().collect::<Vec<_>>()
+    );
+    for (id, p) in &classes_only {
+        assert_eq!(p.get("capacity_class"), detailed[id].get("capacity_class"));
+        for k in ["largest_cable_mm", "max_fill", "over_limit"] {
+            assert!(!p.contains_key(k), "public tile shows {k} of bank {id}");
+        }
+    }
+    let (own, carrier_view) = duct_tile(&state, t, Some(&carrier)).await;
+    assert_eq!(carrier_view, detailed);
+    assert_ne!(public.headers["etag"], full.headers["etag"]);
+    assert_eq!(own.headers["etag"], full.headers["etag"]);
+    for r in [&public, &full] {
+        assert!(
+            r.headers["vary"]
+                .to_str()
+                .unwrap()
+                .contains("Authorization")
+        );
+    }
+    // A lease in a bank's fullest duct raises the bank's fill in its tile,
+    // and the ETag moves.
+    let (bank, duct) = oracle
+        .iter()
+        .find_map(|(id, p)| {
+            let c = p["conduits"].as_array()?.iter().find(|c| {
+                c["subduct"].is_null()
+                    && c["fill"] == p["max_fill"]
+                    && c["largest_cable_mm"].as_f64().unwrap_or(0.0) >= 20.0
+            })?;
+            Some((*id, c["duct"].as_str()?.to_owned()))
+        })
+        .expect("a bank with room for 20 mm");
+    let body = json!({"operator": "viettel", "cable_diameter_mm": 20.0, "fibre_count": 96,
+                      "segments": [{"bank_id": bank, "duct": duct}]});
+    let admin = format!("Bearer {}", common::token(&pool, "admin", None).await);
+    let r = send_with_headers(
+        &state,
+        Method::POST,
+        "/ducts/leases",
+        Some(("application/json", serde_json::to_vec(&body).unwrap())),
+        &[("authorization", &admin)],
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let (after, changed) = duct_tile(&state, t, Some(&analyst)).await;
+    assert_ne!(after.headers["etag"], full.headers["etag"]);
+    assert!(
+        changed[&bank]["max_fill"].as_f64() > detailed[&bank]["max_fill"].as_f64(),
+        "{:?} → {:?}",
+        detailed[&bank],
+        changed[&bank]
+    );
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn structure_tiles_hold_exactly_the_structures_postgis_finds_in_them(pool: PgPool) {
+    load_sample(&pool, 60).await;
+    let state = AppState::loaded(pool.clone()).await.unwrap();
+    let (lon, lat): (f64, f64) = sqlx::query_as(
+        "select ST_X(geom), ST_Y(geom) from structures order by id limit 1 offset 40",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    for z in [12, 15] {
+        let t = tile_of(lon, lat, z);
+        let r = send_with_headers(&state, Method::GET, &tile_uri("structures", t), None, &[]).await;
+        let layer = decode(&r, "structures");
+        assert!(!layer.features.is_empty());
+        assert_same_ids(&ids(&layer), &pool, "structures", t).await;
+        let p = props(&layer, &layer.features[0]);
+        for k in ["id", "owner", "kind", "status", "synthetic"] {
+            assert!(p.contains_key(k), "{k} in {p:?}");
+        }
+    }
+    for (set, layer) in [("structures", "structures"), ("duct-banks", "duct_banks")] {
+        let uri = format!("/collections/{set}/tiles/WebMercatorQuad/tilejson.json");
+        let tj = send_with_headers(&state, Method::GET, &uri, None, &[])
+            .await
+            .json();
+        assert_eq!(tj["vector_layers"][0]["id"], layer, "{tj}");
+        let b = tj["bounds"].as_array().unwrap();
+        assert!(
+            b[0].as_f64().unwrap() > 107.9 && b[2].as_f64().unwrap() < 108.4,
+            "{tj}"
+        );
+    }
+}
