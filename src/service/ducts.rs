@@ -150,10 +150,18 @@ pub fn lease_document(l: &Lease) -> Value {
                 "duct_id": s.duct_id,
                 "duct": s.duct,
                 "subduct_id": s.subduct_id,
-                "subduct": s.subduct,
+                "subduct": subduct_number(s.subduct.as_deref()),
             })).collect::<Vec<_>>(),
         }
     })
+}
+
+/// A subduct's number as JSON (an integer, as lease requests name it).
+fn subduct_number(position: Option<&str>) -> Value {
+    match position {
+        None => Value::Null,
+        Some(p) => p.parse::<i64>().map_or_else(|_| json!(p), |n| json!(n)),
+    }
 }
 
 /// A page of leases.
@@ -711,7 +719,7 @@ fn route_document(snap: &DuctSnapshot, r: &duct_route::Route, req: &RouteRequest
                 "duct_id": l.duct_id,
                 "duct": duct,
                 "subduct_id": l.subduct_id,
-                "subduct": subduct,
+                "subduct": subduct_number(subduct.as_deref()),
             })
         })
         .collect();
@@ -814,7 +822,7 @@ fn capacity_document(
                         .map(|(c, f)| {
                             json!({
                                 "duct": c.duct,
-                                "subduct": c.subduct,
+                                "subduct": subduct_number(c.subduct.as_deref()),
                                 "inner_diameter_mm": c.inner_mm,
                                 "items": c.held_mm.len(),
                                 "fill": round4(crate::domain::duct::fill(c.inner_mm, &c.held_mm)),

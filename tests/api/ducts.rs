@@ -642,6 +642,21 @@ async fn the_route_finder_follows_banks_with_room_and_names_the_bank_that_blocks
     )
     .await
     .problem(400);
+    // The drafted lease request is a valid request as it stands: a 10 mm
+    // cable goes in a subduct, named by number, and the stored lease holds
+    // the same banks, ducts and subducts.
+    let r = send_raw(&st, Method::GET, &uri(10.0), None, &[]).await;
+    let draft = r.json()["properties"]["lease_request"].clone();
+    assert!(draft["segments"][0]["subduct"].is_i64(), "{draft}");
+    let r = as_role(&st, &viettel, Method::POST, "/ducts/leases", Some(&draft)).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let stored: Vec<Value> = r.json()["properties"]["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| json!({"bank_id": s["bank_id"], "duct": s["duct"], "subduct": s["subduct"]}))
+        .collect();
+    assert_eq!(json!(stored), draft["segments"]);
 }
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]

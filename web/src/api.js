@@ -13,15 +13,20 @@ export function setToken(token) {
   if ((token || '') !== before) window.dispatchEvent(new CustomEvent('tokenchange'));
 }
 
+/** Paths whose reads depend on who asks (see readNeedsToken). */
+const PER_VIEWER = ['/collections/fibre-routes/', '/collections/duct-banks/tiles/', '/ducts/capacity'];
+
 /**
- * Whether a read of `url` depends on who asks: only fibre routes do (exact
- * for their operator, analysts and admins; generalised for everyone else).
- * Every other read is public, and the service rate-limits each token, so the
- * token goes only with writes and with fibre-route reads.
+ * Whether a read of `url` depends on who asks: fibre routes (exact for
+ * their operator, analysts and admins; generalised for everyone else) and
+ * duct-bank capacity (the fill of each duct for the signed-in; the public
+ * gets a free-capacity class). Every other read is public, and the service
+ * rate-limits each token, so the token goes only with writes and these
+ * reads.
  */
 export function readNeedsToken(url) {
   const u = new URL(url, location.href);
-  return u.origin === location.origin && u.pathname.startsWith('/collections/fibre-routes/');
+  return u.origin === location.origin && PER_VIEWER.some((p) => u.pathname.startsWith(p));
 }
 
 /** Headers of an API call: Accept, and the bearer token when one is set and `withToken`. */
@@ -32,7 +37,7 @@ export function authHeaders(extra = {}, withToken = true) {
   return h;
 }
 
-/** MapLibre transformRequest: the token on same-origin fibre-route tiles only. */
+/** MapLibre transformRequest: the token on same-origin per-viewer tiles only. */
 export function transformRequest(url) {
   const token = getToken();
   if (token && readNeedsToken(url)) return { url, headers: { Authorization: `Bearer ${token}` } };
@@ -76,6 +81,19 @@ export async function createFeature(collection, feature) {
   return { ok: res.ok, status: res.status, body: await readBody(res) };
 }
 
+/**
+ * POST a JSON document (with the token). Resolves to { ok, status, body }
+ * for every HTTP answer (2xx or a problem).
+ */
+export async function postJSON(path, doc) {
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: authHeaders({ 'Content-Type': 'application/json' }),
+    body: JSON.stringify(doc),
+  });
+  return { ok: res.ok, status: res.status, body: await readBody(res) };
+}
+
 /** One feature of a collection. */
 export const getFeature = (collection, id) => getJSON(`/collections/${collection}/items/${encodeURIComponent(id)}`);
 
@@ -90,16 +108,18 @@ export const operators = async () => (await getJSON('/operators')).operators;
  * tiles for it (404): the caller then falls back to GeoJSON.
  */
 export async function tileJSON(tileset) {
-  const res = await fetch(`/collections/${tileset}/tiles/WebMercatorQuad/tilejson.json`, {
-    headers: authHeaders({}, tileset === 'fibre-routes'),
-    cache: 'no-cache',
-  });
+  const url = `/collections/${tileset}/tiles/WebMercatorQuad/tilejson.json`;
+  const headers = authHeaders({}, readNeedsToken(url));
+  const res = await fetch(url, { headers, cache: 'no-cache' });
   if (res.status === 404) return null;
-  if (res.status === 401 && getToken()) {
+  if (res.status === 401 && headers.Authorization) {
     // A stored token that is no longer valid (revoked, or another
     // database's): forget it and read as the public, instead of failing.
-    console.warn('telecom-gis: the stored API token was refused; continuing without it');
-    sessionStorage.removeItem(TOKEN_KEY);
+    // (Several TileJSON reads may be refused at once: each retries.)
+    if (headers.Authorization === `Bearer ${getToken()}`) {
+      console.warn('telecom-gis: the stored API token was refused; continuing without it');
+      sessionStorage.removeItem(TOKEN_KEY);
+    }
     return tileJSON(tileset);
   }
   if (!res.ok) throw new ApiError(res.status, null, res.url);

@@ -3,7 +3,7 @@
 
 import { t, tv } from './i18n.js';
 import {
-  CLASS_COLORS, GAP_COLORS, GROUPS, PLACEMENT_COLORS, PLACEMENTS, STATUSES, STRUCTURES, TECHNOLOGIES,
+  CAPACITY_COLORS, CLASS_COLORS, FILL_STOPS, GAP_COLORS, GROUPS, PLACEMENT_COLORS, PLACEMENTS, STATUSES, STRUCTURES, TECHNOLOGIES,
   markerDataURL, operatorColor,
 } from './layers.js';
 import { h } from './panel.js';
@@ -83,6 +83,17 @@ export class Controls {
         ];
       case 'datacentres':
         return [swatch('background:#fff;border:3px solid #59606b;border-radius:50%', t('layer_datacentres')), note('legend_by_operator')];
+      case 'ducts':
+        return [
+          note('legend_duct_class'),
+          ...['ample', 'low', 'none'].map((c) => swatch(`background:${CAPACITY_COLORS[c]};height:5px`, tv(c))),
+          h('li', { 'data-testid': 'legend-duct-fill' },
+            h('span', { class: 'sw', style: `background:linear-gradient(90deg,${FILL_STOPS.map(([, c]) => c).join(',')});height:5px`, 'aria-hidden': 'true' }),
+            t('legend_duct_fill')),
+          swatch('background:repeating-linear-gradient(90deg,#8a8f98 0 6px,transparent 6px 10px);height:4px', t('legend_duct_inactive')),
+          swatch('background:#374151;border:1.5px solid #fff;border-radius:50%;width:10px;height:10px', t('legend_structures')),
+          note('ducts_zoom_note'),
+        ];
       case 'footprints':
         return [note('legend_by_operator')];
       case 'terrain':

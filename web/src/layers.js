@@ -35,6 +35,12 @@ export const PLACEMENT_COLORS = { underground: '#6d28d9', aerial: '#e07b00', sub
 /** Coverage classes: none / partial / every operator, and the analysis classes. */
 export const CLASS_COLORS = { unserved: '#b0123f', underserved: '#f2a20c', served: '#3fa34d' };
 export const GAP_COLORS = ['#b0123f', '#f2a20c', '#3fa34d'];
+/** Free capacity of a duct bank (the largest cable that still fits: ample ≥ 16 mm, low ≥ 6 mm, none). */
+export const CAPACITY_COLORS = { ample: '#1a9850', low: '#f08a24', none: '#c0122f' };
+/** Fill of a bank's fullest duct (signed-in viewers): stops at the NEC limits 31 %, 40 %, 53 %. */
+export const FILL_STOPS = [[0, '#1a9850'], [0.31, '#a6d96a'], [0.4, '#f08a24'], [0.53, '#c0122f']];
+/** The colour of the route found through the ducts. */
+export const DUCT_ROUTE_COLOR = '#0b5cad';
 
 // ---------------------------------------------------------------- icons
 
@@ -167,6 +173,8 @@ const BASE_FILTERS = {
   fibre: LINES,
   'fibre-presence-fill': POLYGONS,
   'fibre-presence-line': POLYGONS,
+  ducts: ['==', ['get', 'status'], 'active'],
+  'ducts-inactive': ['!=', ['get', 'status'], 'active'],
 };
 
 /**
@@ -186,6 +194,9 @@ export function buildStyle(assets, districts, centres, terrain = null) {
       towers: assets.towers.spec,
       sectors: assets.sectors.spec,
       fibre: assets.fibre.spec,
+      ducts: assets.ducts.spec,
+      structures: assets.structures.spec,
+      'duct-route': { type: 'geojson', data: EMPTY },
       datacentres: { type: 'geojson', data: centres },
       footprints: { type: 'geojson', data: EMPTY },
       gaps: { type: 'geojson', data: EMPTY },
@@ -235,6 +246,26 @@ export function buildStyle(assets, districts, centres, terrain = null) {
         id: 'transport-rail', type: 'line', source: 'transport', filter: BASE_FILTERS['transport-rail'],
         paint: { 'line-color': '#3b3b3b', 'line-width': ['interpolate', ['linear'], ['zoom'], 9, 1.5, 14, 3], 'line-dasharray': [4, 2] },
       },
+      // Duct banks: by free-capacity class for the public; by the fill of
+      // the fullest duct for the signed-in (whose tiles carry max_fill).
+      // Banks not active (planned, construction, retired): grey, dashed.
+      {
+        id: 'ducts-inactive', type: 'line', ...assetRef(assets, 'ducts'), minzoom: 12, filter: BASE_FILTERS['ducts-inactive'],
+        paint: { 'line-color': '#8a8f98', 'line-width': ['interpolate', ['linear'], ['zoom'], 12, 1.5, 17, 4], 'line-dasharray': [2, 1.5] },
+      },
+      {
+        id: 'ducts', type: 'line', ...assetRef(assets, 'ducts'), minzoom: 12, filter: BASE_FILTERS.ducts,
+        layout: { 'line-cap': 'butt', 'line-join': 'round' },
+        paint: {
+          'line-color': ['case',
+            ['has', 'max_fill'], ['interpolate', ['linear'], ['get', 'max_fill'], ...FILL_STOPS.flat()],
+            ['match', ['get', 'capacity_class'], 'ample', CAPACITY_COLORS.ample, 'low', CAPACITY_COLORS.low, CAPACITY_COLORS.none]],
+          // Wider than the fibre drawn on top: a route in a duct shows as a
+          // line inside a band of the duct's colour.
+          'line-width': ['interpolate', ['linear'], ['zoom'], 12, 3, 17, 11],
+          'line-opacity': 0.85,
+        },
+      },
       // Generalised fibre routes: the H3 cells a route passes through, for
       // viewers who may not see it exactly. A faint fill with a thin outline
       // in the operator's colour, unlike the solid lines of exact routes.
@@ -253,6 +284,14 @@ export function buildStyle(assets, districts, centres, terrain = null) {
           'line-color': ['match', ['get', 'placement'], 'underground', PLACEMENT_COLORS.underground, 'aerial', PLACEMENT_COLORS.aerial, PLACEMENT_COLORS.submarine],
           'line-width': ['interpolate', ['linear'], ['zoom'], 9, 1.6, 15, 4],
           'line-opacity': dim,
+        },
+      },
+      {
+        id: 'structures', type: 'circle', ...assetRef(assets, 'structures'), minzoom: 14,
+        paint: {
+          'circle-radius': ['interpolate', ['linear'], ['zoom'], 14, 2.5, 18, 6],
+          'circle-color': ['case', ['==', ['get', 'owner'], 'city'], '#374151', operatorColorExpr('owner')],
+          'circle-stroke-color': '#ffffff', 'circle-stroke-width': 1,
         },
       },
       {
@@ -307,6 +346,24 @@ export function buildStyle(assets, districts, centres, terrain = null) {
         },
         paint: { 'icon-opacity': dim },
       },
+      // The route found through ducts with room (Ducts tab), and its ends.
+      {
+        id: 'duct-route-casing', type: 'line', source: 'duct-route', filter: LINES,
+        layout: { 'line-cap': 'round', 'line-join': 'round' },
+        paint: { 'line-color': '#ffffff', 'line-width': 10, 'line-opacity': 0.9 },
+      },
+      {
+        id: 'duct-route', type: 'line', source: 'duct-route', filter: LINES,
+        layout: { 'line-cap': 'round', 'line-join': 'round' },
+        paint: { 'line-color': DUCT_ROUTE_COLOR, 'line-width': 5 },
+      },
+      {
+        id: 'duct-route-ends', type: 'circle', source: 'duct-route', filter: ['==', ['geometry-type'], 'Point'],
+        paint: {
+          'circle-radius': 7, 'circle-color': ['match', ['get', 'end'], 'from', '#ffffff', DUCT_ROUTE_COLOR],
+          'circle-stroke-color': DUCT_ROUTE_COLOR, 'circle-stroke-width': 3,
+        },
+      },
       { id: 'draft-line', type: 'line', source: 'draft', paint: { 'line-color': '#111827', 'line-width': 3, 'line-dasharray': [2, 1] } },
       {
         id: 'draft-point', type: 'circle', source: 'draft', filter: ['==', ['geometry-type'], 'Point'],
@@ -332,6 +389,8 @@ export const GROUPS = [
   { key: 'sectors', layers: ['sectors-fill', 'sectors-line'], on: false },
   { key: 'fibre', layers: ['fibre', 'fibre-presence-fill', 'fibre-presence-line'], on: true },
   { key: 'datacentres', layers: ['datacentres'], on: true },
+  // Shared ducts: banks from zoom 12, structures from zoom 14.
+  { key: 'ducts', layers: ['ducts', 'ducts-inactive', 'structures'], on: true },
   { key: 'footprints', layers: ['footprints-fill', 'footprints-line'], on: false, dynamic: true },
   { key: 'gaps', layers: ['gaps-fill'], on: false, dynamic: true },
   { key: 'analysis', layers: ['analysis-fill', 'analysis-line'], on: false, dynamic: true },
@@ -339,13 +398,13 @@ export const GROUPS = [
 
 /** Layers whose features a click can select, most specific first. */
 export const CLICKABLE = [
-  'towers', 'datacentres', 'fibre', 'sectors-fill', 'footprints-fill', 'gaps-fill',
+  'towers', 'datacentres', 'structures', 'fibre', 'ducts', 'ducts-inactive', 'sectors-fill', 'footprints-fill', 'gaps-fill',
   'fibre-presence-fill', 'analysis-fill', 'transport-road', 'transport-rail', 'districts-fill',
 ];
 
 /** Which kind of feature each clickable layer holds (for the details panel). */
 export const KIND_OF_LAYER = {
-  towers: 'tower', datacentres: 'datacentre', fibre: 'fibre', 'fibre-presence-fill': 'fibre', 'sectors-fill': 'sector',
+  towers: 'tower', datacentres: 'datacentre', fibre: 'fibre', ducts: 'ductbank', 'ducts-inactive': 'ductbank', structures: 'structure', 'fibre-presence-fill': 'fibre', 'sectors-fill': 'sector',
   'footprints-fill': 'footprint', 'gaps-fill': 'gap', 'analysis-fill': 'analysis',
   'transport-road': 'transport', 'transport-rail': 'transport', 'districts-fill': 'district',
 };

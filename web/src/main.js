@@ -9,6 +9,7 @@ import * as api from './api.js';
 import { Carrier } from './carrier.js';
 import { Controls } from './controls.js';
 import { Draw } from './draw.js';
+import { DuctTab } from './ducts.js';
 import { applyI18n, getLang, setLang, t } from './i18n.js';
 import { districtLabels } from './labels.js';
 import { CLICKABLE, GROUPS, KIND_OF_LAYER, addTowerIcon, applyFilters, buildStyle, setOperators } from './layers.js';
@@ -210,7 +211,7 @@ async function main() {
     }
   };
   map.on('click', (e) => {
-    if (draw.handled(e)) return;
+    if (draw.handled(e) || ducts.handled(e)) return;
     if (profileFrom) {
       const ref = profileFrom;
       profileFrom = null;
@@ -237,9 +238,18 @@ async function main() {
     else panel.feature(kind, f.properties);
   });
   map.on('mousemove', (e) => {
-    if (draw.active || profileFrom) return;
+    if (draw.active || profileFrom || ducts.picking) return;
     map.getCanvas().style.cursor = pick(e.point) ? 'pointer' : '';
   });
+
+  // Ducts: the route finder and lease requests; a stored lease changes the
+  // fill of its banks, so the duct tiles are re-read.
+  const ducts = new DuctTab(document.getElementById('pane-ducts'), {
+    map,
+    operators,
+    onLeased: () => refreshAssets(map, assets, ['ducts']),
+  });
+  tgis.ducts = ducts;
 
   // Carrier workflow: after a save the new asset shows at once.
   const carrier = new Carrier(document.getElementById('pane-carrier'), {
@@ -258,11 +268,12 @@ async function main() {
   });
 
   // A new (or no) token changes what fibre the viewer may see: a carrier its
-  // own routes exactly, an analyst or admin every route, others H3 cells.
+  // own routes exactly, an analyst or admin every route, others H3 cells;
+  // and whether duct banks carry their fill (signed in) or a class only.
   let fibreRefresh = Promise.resolve();
   window.addEventListener('tokenchange', () => {
     fibreRefresh = fibreRefresh
-      .then(() => refreshAssets(map, assets, ['fibre']))
+      .then(() => refreshAssets(map, assets, ['fibre', 'ducts']))
       .catch((e) => controls.setStatus('fibre', `${t('load_failed')}: ${e.message}`));
   });
 

@@ -4,7 +4,7 @@
 import { getLang, t, tv } from './i18n.js';
 
 /** Properties whose values are enumerations with translated labels. */
-const ENUMS = new Set(['structure_type', 'status', 'placement', 'class', 'mast_class', 'range_source']);
+const ENUMS = new Set(['structure_type', 'status', 'placement', 'class', 'mast_class', 'range_source', 'capacity_class']);
 /** Properties never shown as plain rows. */
 const HIDDEN = new Set(['generalised', 'sectors', 'explanation', 'indicators', 'thresholds', 'cls', 'operator_id', 'source_gid', 'class_en', 'level_en', 'unit_type_en']);
 /** Indicators of the analysis shown in the panel, in this order. */

@@ -1,6 +1,6 @@
 // Where each layer's data comes from.
 //
-// Towers, sectors and fibre routes are large: they come as Mapbox Vector
+// Towers, sectors, fibre routes, duct banks and structures are large: they come as Mapbox Vector
 // Tiles (TileJSON at /collections/{id}/tiles/WebMercatorQuad/tilejson.json,
 // whose tile URLs carry ?v=<layer version>). A service without tiles (404)
 // gets the same layers as GeoJSON from the items API, with the properties
@@ -17,6 +17,9 @@ const TILESETS = {
   sectors: { ids: ['sectors'], layer: 'sectors' },
   // Viewers who may not see a route exactly get its H3 cells in `fibre_presence`.
   fibre: { ids: ['fibre-routes'], layer: 'fibre_routes', presence: 'fibre_presence' },
+  // Duct banks with their free-capacity class (and fill for the signed-in).
+  ducts: { ids: ['duct-banks'], layer: 'duct_banks' },
+  structures: { ids: ['structures'], layer: 'structures' },
 };
 
 const fc = (features) => ({ type: 'FeatureCollection', features });
@@ -129,6 +132,24 @@ async function fibreAsGeoJSON() {
   }));
 }
 
+/**
+ * Duct banks from the capacity map (`/ducts/capacity`: active banks, with
+ * the same class and, for the signed-in, fill as the tiles).
+ */
+async function ductsAsGeoJSON() {
+  const doc = await getJSON('/ducts/capacity?limit=10000');
+  return fc(doc.features.map((f) => {
+    const { conduits: _details, bank_id: _id, ...props } = f.properties;
+    return { type: 'Feature', id: f.id, geometry: f.geometry, properties: { id: f.id, status: 'active', ...props } };
+  }));
+}
+
+/** Structures from the items API, shaped like the tiles. */
+async function structuresAsGeoJSON() {
+  const items = await getAll('structures');
+  return fc(items.features.map((f) => ({ type: 'Feature', id: f.id, geometry: f.geometry, properties: { ...f.properties, id: f.id } })));
+}
+
 /** Data centres (few: always GeoJSON); polygons are drawn at their mean vertex. */
 export async function dataCentres() {
   const items = await getAll('data-centres');
@@ -165,6 +186,8 @@ export async function loadAssets() {
     assets.sectors ??= { mode: 'geojson', spec: { type: 'geojson', data: sectors } };
   }
   assets.fibre ??= { mode: 'geojson', spec: { type: 'geojson', data: await fibreAsGeoJSON() } };
+  assets.ducts ??= { mode: 'geojson', spec: { type: 'geojson', data: await ductsAsGeoJSON() } };
+  assets.structures ??= { mode: 'geojson', spec: { type: 'geojson', data: await structuresAsGeoJSON() } };
   return assets;
 }
 
@@ -184,6 +207,10 @@ export async function refreshAssets(map, assets, keys) {
       if (tj) source.setTiles(tj.tiles);
     } else if (key === 'fibre') {
       source.setData(await fibreAsGeoJSON());
+    } else if (key === 'ducts') {
+      source.setData(await ductsAsGeoJSON());
+    } else if (key === 'structures') {
+      source.setData(await structuresAsGeoJSON());
     } else {
       towerData ??= await towersAsGeoJSON();
       source.setData(towerData[key]);

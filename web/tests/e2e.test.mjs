@@ -13,11 +13,14 @@ import {
 /** Every layer of the style (see src/layers.js). */
 const LAYERS = [
   'background', 'districts-fill', 'hillshade', 'dem-extent', 'analysis-fill', 'gaps-fill', 'footprints-fill', 'footprints-line',
-  'districts-line', 'city-outline', 'transport-road', 'transport-rail', 'fibre-presence-fill',
-  'fibre-presence-line', 'fibre', 'sectors-fill',
+  'districts-line', 'city-outline', 'transport-road', 'transport-rail', 'ducts-inactive', 'ducts', 'fibre-presence-fill',
+  'fibre-presence-line', 'fibre', 'structures', 'sectors-fill',
   'sectors-line', 'analysis-line', 'datacentres', 'selection-fill', 'selection-line', 'selection', 'towers',
-  'draft-line', 'draft-point',
+  'duct-route-casing', 'duct-route', 'duct-route-ends', 'draft-line', 'draft-point',
 ];
+/** Reads that depend on who asks, and so carry the token (see src/api.js). */
+const PER_VIEWER = ['/collections/fibre-routes/', '/collections/duct-banks/tiles/', '/ducts/capacity'];
+const perViewer = (url) => PER_VIEWER.some((p) => new URL(url).pathname.startsWith(p));
 const DISTRICTS = ['Liên Chiểu', 'Thanh Khê', 'Hải Châu', 'Sơn Trà', 'Ngũ Hành Sơn', 'Cẩm Lệ', 'Hòa Vang'];
 /** Centre of Hải Châu, the dense urban core. */
 const CENTRE = [108.214, 16.06];
@@ -180,7 +183,7 @@ describe('web map', { timeout: 600_000 }, () => {
     // The token went with fibre-route reads only, never with the other tiles.
     assert.ok(authorised.some((r) => /\/collections\/fibre-routes\/tiles\/WebMercatorQuad\/\d+\//.test(r.url)), 'fibre tiles sent with the token');
     assert.ok(requests.some((u) => u.includes('/collections/towers/tiles/')));
-    assert.deepEqual(authorised.filter((r) => !new URL(r.url).pathname.startsWith('/collections/fibre-routes/')), []);
+    assert.deepEqual(authorised.filter((r) => !perViewer(r.url)), []);
     await shot('01d-fibre-exact');
     await useToken('');
     assert.ok(await fibreSourceFeatures('fibre_presence') > 0, 'generalised again without the token');
@@ -553,6 +556,111 @@ describe('web map', { timeout: 600_000 }, () => {
     await shot('07-bulk-upload');
   });
 
+  test('8. ducts: banks by free capacity, the route finder on the map, and a lease request sent from it', async () => {
+    // Two points the duct network joins: the ends of an underground fibre
+    // route with a route of at least three banks (the sample lays banks
+    // along underground routes).
+    const routes = (await api('/collections/fibre-routes/items?limit=1000')).features
+      .filter((f) => f.properties.placement === 'underground' && f.geometry.type === 'LineString');
+    let ends = null;
+    for (const r of routes) {
+      const c = r.geometry.coordinates;
+      const [a, b] = [c[0], c[c.length - 1]];
+      const doc = await api(`/ducts/route?from=${a.join(',')}&to=${b.join(',')}&cable_diameter_mm=12`);
+      if (doc.properties?.banks?.length >= 3) {
+        ends = [a, b];
+        break;
+      }
+    }
+    assert.ok(ends, 'an underground route joined by ducts');
+    await useToken('');
+    await page.click('#tab-layers');
+    await jump(ends[0], 15);
+    // Anonymous: active banks carry their class only, never their fill.
+    assert.ok(await rendered(['ducts']) > 0, 'duct banks rendered');
+    assert.ok(await rendered(['structures']) > 0, 'structures rendered');
+    const anon = await page.evaluate(() => window.map.querySourceFeatures('ducts', { sourceLayer: 'duct_banks' }).map((f) => f.properties));
+    assert.ok(anon.length > 0);
+    assert.ok(anon.every((p) => p.status !== 'active' || ['ample', 'low', 'none'].includes(p.capacity_class)), 'every active bank has a class');
+    assert.ok(anon.every((p) => !('max_fill' in p) && !('largest_cable_mm' in p)), 'no fill for the public');
+    assert.ok(await page.locator('[data-testid=legend-duct-fill]').count());
+    await shot('09a-ducts-public');
+    // A click on a bank shows its capacity in the details.
+    const bankXY = await page.evaluate(() => {
+      const m = window.map;
+      const { width, height } = m.getCanvas().getBoundingClientRect();
+      const near = ['towers', 'datacentres', 'structures'];
+      for (let y = 60; y < height - 60; y += 8) {
+        for (let x = 60; x < width - 60; x += 8) {
+          if (m.queryRenderedFeatures([[x - 2, y - 2], [x + 2, y + 2]], { layers: ['ducts'] }).length
+            && !m.queryRenderedFeatures([[x - 10, y - 10], [x + 10, y + 10]], { layers: near }).length
+            && !m.queryRenderedFeatures([[x - 10, y - 10], [x + 10, y + 10]], { layers: ['fibre'] }).length) return [x, y];
+        }
+      }
+      return null;
+    });
+    if (bankXY) {
+      await clickMap(bankXY);
+      await page.locator('#details td[data-key=capacity_class]').waitFor();
+      assert.match(await page.locator('#details-title').textContent(), /Tuyến cống bể/);
+    }
+
+    // The route finder: the start picked on the map, the end typed.
+    await page.click('#tab-ducts');
+    await page.click('#duct-pick-from');
+    assert.equal(await page.getAttribute('#duct-pick-from', 'aria-pressed'), 'true');
+    const fromXY = await page.evaluate((c) => { const p = window.map.project(c); return [p.x, p.y]; }, ends[0]);
+    await clickMap(fromXY);
+    const picked = (await page.inputValue('#duct-from')).split(',').map(Number);
+    assert.ok(Math.abs(picked[0] - ends[0][0]) < 1e-4 && Math.abs(picked[1] - ends[0][1]) < 1e-4, `picked ${picked} for ${ends[0]}`);
+    assert.equal(await page.getAttribute('#duct-pick-from', 'aria-pressed'), 'false');
+    await page.fill('#duct-to', `${ends[1][0]}, ${ends[1][1]}`);
+    // A cable no duct takes: the service's 404 names the bank that blocks.
+    await page.fill('#duct-cable', '90');
+    await page.click('#duct-form button[type=submit]');
+    await page.locator('#duct-error:not([hidden])').waitFor();
+    assert.match(await page.locator('#duct-error').textContent(), /bank|tuyến|room/i);
+    assert.equal(await page.locator('#duct-request').isVisible(), false);
+    // A 12 mm cable: the route the API finds for the same ends.
+    await page.fill('#duct-cable', '12');
+    await page.click('#duct-form button[type=submit]');
+    await page.locator('[data-testid=duct-route-summary]').waitFor();
+    const expected = await api(`/ducts/route?from=${picked.join(',')}&to=${ends[1].join(',')}&cable_diameter_mm=12`);
+    const rows = await page.locator('[data-testid=duct-route-banks] tbody tr td:nth-child(2)').allTextContents();
+    assert.deepEqual(rows, expected.properties.banks.map((b) => `#${b.bank_id}`));
+    await settled();
+    assert.ok(await rendered(['duct-route']) > 0, 'the route is drawn');
+    assert.equal(await rendered(['duct-route-ends']), 2, 'both ends drawn');
+
+    // Without a token the request asks for one and stores nothing.
+    const before = (await api('/ducts/leases?limit=1')).numberMatched;
+    await page.click('#duct-request');
+    await page.locator('#duct-error:not([hidden])').waitFor();
+    assert.match(await page.locator('#duct-error').textContent(), /token/);
+    assert.equal((await api('/ducts/leases?limit=1')).numberMatched, before);
+    // Viettel's token: the lease request is stored for the route's banks.
+    await useToken(tokens.viettel);
+    await page.click('#tab-ducts');
+    await page.click('#duct-request');
+    await page.locator('#duct-lease-status[data-lease-id], #duct-error:not([hidden])').first().waitFor();
+    assert.equal(await page.locator('#duct-error').isVisible(), false, await page.locator('#duct-error').textContent());
+    const id = await page.getAttribute('#duct-lease-status', 'data-lease-id');
+    assert.match(await page.locator('#duct-lease-status').textContent(), new RegExp(`#${id} .*chờ chủ cống duyệt`));
+    const lease = (await api(`/ducts/leases/${id}`)).properties;
+    assert.equal(lease.operator, 'viettel');
+    assert.equal(lease.state, 'requested');
+    assert.equal(lease.cable_diameter_mm, 12);
+    assert.deepEqual(lease.segments.map((s) => s.bank_id), expected.properties.banks.map((b) => b.bank_id));
+    assert.equal((await api('/ducts/leases?limit=1')).numberMatched, before + 1);
+    // Signed in, the duct tiles carry each bank's fill.
+    await settled();
+    const signedIn = await page.evaluate(() => window.map.querySourceFeatures('ducts', { sourceLayer: 'duct_banks' }).map((f) => f.properties));
+    assert.ok(signedIn.some((p) => typeof p.max_fill === 'number'), 'fill for the signed-in');
+    await shot('09-ducts-route-lease');
+    await useToken('');
+    await page.click('#tab-layers');
+  });
+
   test('phone width: the panel and the map share the screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.click('#tab-layers');
@@ -577,7 +685,7 @@ describe('web map', { timeout: 600_000 }, () => {
     const outside = requests.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('data:') && !u.startsWith('blob:'));
     assert.deepEqual(outside, []);
     // The token (rate-limited per token) went with writes and fibre-route reads only.
-    const needless = authorised.filter((r) => r.method === 'GET' && !new URL(r.url).pathname.startsWith('/collections/fibre-routes/'));
+    const needless = authorised.filter((r) => r.method === 'GET' && !perViewer(r.url));
     assert.deepEqual(needless, []);
     assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
     assert.deepEqual(consoleErrors, [], 'no console errors');
