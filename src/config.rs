@@ -143,7 +143,7 @@ pub struct TokenRevokeArgs {
 /// Options of `export`.
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
-    /// Layer: towers, fibre-routes or data-centres.
+    /// Layer: towers, fibre-routes, data-centres, structures or duct-banks.
     #[arg(long)]
     pub layer: String,
     /// Output format.
@@ -166,7 +166,7 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     /// The file to import.
     pub file: PathBuf,
-    /// Target layer: towers, fibre-routes or data-centres.
+    /// Target layer: towers, fibre-routes, data-centres, structures or duct-banks.
     #[arg(long)]
     pub layer: String,
     /// The operator the file belongs to: fills a missing operator column

@@ -23,8 +23,8 @@ pub(super) async fn run(url: Option<&str>, args: &ExportArgs) -> Result<ExitCode
 /// Writes the layer; returns the number of features.
 async fn export_layer(url: Option<&str>, args: &ExportArgs) -> Result<u64> {
     let layer = CollectionId::parse(&args.layer)
-        .filter(|c| *c != CollectionId::Districts && !c.is_duct_network())
-        .context("--layer must be towers, fibre-routes or data-centres")?;
+        .filter(|c| *c != CollectionId::Districts)
+        .context("--layer must be towers, fibre-routes, data-centres, structures or duct-banks")?;
     let pool = super::connect(url, 2).await?;
     let service = super::service(pool.clone(), args.coverage_config.as_deref())?;
     if args.format == ExportFormat::Geojson {

@@ -27,8 +27,8 @@ impl<R: std::io::Read> std::io::Read for Progressing<R> {
 
 pub(super) async fn run(url: Option<&str>, args: &ImportArgs) -> Result<ExitCode> {
     let layer = CollectionId::parse(&args.layer)
-        .filter(|c| *c != CollectionId::Districts && !c.is_duct_network())
-        .context("--layer must be towers, fibre-routes or data-centres")?;
+        .filter(|c| *c != CollectionId::Districts)
+        .context("--layer must be towers, fibre-routes, data-centres, structures or duct-banks")?;
     let format = match args.format {
         Some(f) => f,
         None => Format::from_path(&args.file).with_context(|| {

@@ -169,6 +169,31 @@ pub async fn upsert_data_centre(conn: &mut PgConnection, d: &NewDataCentre) -> D
     }
 }
 
+/// The ids of the stored rows of `table` (`structures` or `duct_banks`)
+/// with these `(owner, external_id)` keys, where the owner is `city` (a
+/// null `owner_id`) or an operator id.
+///
+/// # Errors
+/// On database failure.
+pub async fn existing_owned(
+    conn: &mut PgConnection,
+    table: &'static str,
+    keys: &[(String, String)],
+) -> DbResult<std::collections::HashMap<(String, String), i64>> {
+    let (owners, exts): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(o, e)| (o.as_str(), e.as_str())).unzip();
+    // `table` is one of two literals chosen by the caller, never input.
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+        "select k.owner, k.ext, t.id from unnest($1::text[], $2::text[]) k(owner, ext)
+         join {table} t on coalesce(t.owner_id, 'city') = k.owner and t.external_id = k.ext"
+    ))
+    .bind(&owners)
+    .bind(&exts)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|(o, e, id)| ((o, e), id)).collect())
+}
+
 /// Ids of the live features of `table` (`towers`, `fibre_routes` or
 /// `data_centres`) with these `(operator, external_id)` keys.
 ///

@@ -35,11 +35,14 @@ fn options(raw: Option<&str>) -> ApiResult<ImportOptions> {
     let layer = q
         .parse_with("layer", |v| {
             CollectionId::parse(v)
-                .filter(|c| *c != CollectionId::Districts && !c.is_duct_network())
-                .ok_or("must be towers, fibre-routes or data-centres")
+                .filter(|c| *c != CollectionId::Districts)
+                .ok_or("must be towers, fibre-routes, data-centres, structures or duct-banks")
         })?
         .ok_or_else(|| {
-            ApiError::param("layer", "is required: towers, fibre-routes or data-centres")
+            ApiError::param(
+                "layer",
+                "is required: towers, fibre-routes, data-centres, structures or duct-banks",
+            )
         })?;
     let format = q
         .parse_with("format", |v| {
@@ -131,7 +134,7 @@ async fn spool(st: &AppState, req: Request) -> ApiResult<std::fs::File> {
 /// (nothing stored); 400 for bad parameters.
 #[utoipa::path(post, path = "/imports", tag = "Import",
     params(
-        ("layer" = String, Query, description = "towers, fibre-routes or data-centres"),
+        ("layer" = String, Query, description = "towers, fibre-routes, data-centres, structures or duct-banks"),
         ("format" = String, Query, description = "geojson, csv, opencellid (towers only) or gpkg"),
         ("mode" = Option<String>, Query, description = "dry-run (default: validate, store nothing) or commit (all or nothing)"),
         ("operator" = Option<String>, Query, description = "The operator the file belongs to: fills a missing operator, refuses rows of others"),

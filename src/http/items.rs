@@ -102,7 +102,7 @@ const ITEMS_FORMATS: &[(&str, Option<ExportFormat>)] = &[
 /// `GET /collections/{collectionId}/items`: a page of features as GeoJSON.
 #[utoipa::path(get, path = "/collections/{collectionId}/items", tag = "Features",
     params(
-        ("collectionId" = String, Path, description = "towers, fibre-routes, data-centres or districts"),
+        ("collectionId" = String, Path, description = "towers, fibre-routes, data-centres, districts, structures or duct-banks"),
         ("limit" = Option<i64>, Query, description = "Page size, 1…10000 (larger values are clamped to 10000); default 100", minimum = 1, maximum = 10000),
         ("offset" = Option<i64>, Query, description = "Features to skip (ordered by id); follow `next` links rather than computing it"),
         ("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat in CRS84: features that intersect the box", style = Form, explode = false),
@@ -598,7 +598,8 @@ fn feed_filter(raw: Option<&str>) -> ApiResult<FeedFilter> {
         }
     })?;
     let collection = q.parse_with("collection", |v| {
-        CollectionId::parse(v).ok_or("one of towers, fibre-routes, data-centres, districts")
+        CollectionId::parse(v)
+            .ok_or("one of towers, fibre-routes, data-centres, districts, structures, duct-banks")
     })?;
     let after_id = q.i64("after", 0..)?;
     let limit = q.i64("limit", 1..=1000)?.unwrap_or(100);

@@ -164,7 +164,7 @@ pub async fn collections(
 
 /// `GET /collections/{collectionId}`.
 #[utoipa::path(get, path = "/collections/{collectionId}", tag = "Capabilities",
-    params(("collectionId" = String, Path, description = "towers, fibre-routes, data-centres or districts")),
+    params(("collectionId" = String, Path, description = "towers, fibre-routes, data-centres, districts, structures or duct-banks")),
     responses((status = 200, description = "The collection"), (status = 404, description = "No such collection", body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn collection_one(
     State(st): State<AppState>,

@@ -19,8 +19,10 @@ use serde::Serialize;
 
 use crate::domain::CollectionId;
 use crate::domain::data_centre::NewDataCentre;
+use crate::domain::duct_bank::NewDuctBank;
 use crate::domain::fibre::NewFibreRoute;
 use crate::domain::operator::Operator;
+use crate::domain::structure::NewStructure;
 use crate::domain::tower::NewTower;
 
 pub use opencellid::OpenCellIdOptions;
@@ -99,7 +101,7 @@ impl Mode {
 /// Settings of one import.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
-    /// Target layer: towers, fibre-routes or data-centres.
+    /// Target layer: towers, fibre-routes, data-centres, structures or duct-banks.
     pub layer: CollectionId,
     /// Input format.
     pub format: Format,
@@ -251,6 +253,8 @@ pub(crate) enum Item {
     Tower(NewTower),
     Fibre(NewFibreRoute),
     DataCentre(NewDataCentre),
+    Structure(NewStructure),
+    DuctBank(NewDuctBank),
 }
 
 impl Item {
@@ -291,6 +295,58 @@ pub(crate) struct Context {
     pub area: [f64; 4],
     /// Where asset geometries may lie: a row outside is a problem.
     pub region: crate::domain::region::ServiceRegion,
+    /// The stored structures, for an import of duct banks (whose ends are
+    /// found at them); `None` for other layers.
+    pub structures: Option<std::sync::Arc<StructureIndex>>,
+}
+
+/// The stored structures by position, to find the structure at each end of
+/// an imported duct bank (within [`END_TOLERANCE_M`], as the store checks).
+///
+/// [`END_TOLERANCE_M`]: crate::domain::duct_bank::bounds::END_TOLERANCE_M
+#[derive(Debug, Default)]
+pub(crate) struct StructureIndex {
+    tree: rstar::RTree<rstar::primitives::GeomWithData<[f64; 2], i64>>,
+    by_id: std::collections::HashMap<i64, [f64; 2]>,
+}
+
+impl StructureIndex {
+    /// The index of `(id, lon, lat)` structures.
+    pub(crate) fn new(structures: impl IntoIterator<Item = (i64, f64, f64)>) -> Self {
+        let points: Vec<_> = structures
+            .into_iter()
+            .map(|(id, lon, lat)| rstar::primitives::GeomWithData::new([lon, lat], id))
+            .collect();
+        let by_id = points.iter().map(|p| (p.data, *p.geom())).collect();
+        Self {
+            tree: rstar::RTree::bulk_load(points),
+            by_id,
+        }
+    }
+
+    /// The structure at lon/lat: `given` when it lies within the tolerance
+    /// (an id from the file that is right here), else the nearest one
+    /// within it; `Err` with the distance to the nearest when none is.
+    pub(crate) fn at(&self, lon: f64, lat: f64, given: Option<i64>) -> Result<i64, Option<f64>> {
+        use geo::{Distance, Haversine, Point};
+        let tolerance = crate::domain::duct_bank::bounds::END_TOLERANCE_M;
+        let here = Point::new(lon, lat);
+        let metres = |p: &[f64; 2]| Haversine.distance(here, Point::new(p[0], p[1]));
+        if let Some(id) = given
+            && self.by_id.get(&id).is_some_and(|p| metres(p) <= tolerance)
+        {
+            return Ok(id);
+        }
+        let nearest = self
+            .tree
+            .nearest_neighbor([lon, lat])
+            .map(|p| (p.data, metres(p.geom())));
+        match nearest {
+            Some((id, d)) if d <= tolerance => Ok(id),
+            Some((_, d)) => Err(Some(d)),
+            None => Err(None),
+        }
+    }
 }
 
 impl Context {

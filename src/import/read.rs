@@ -13,8 +13,10 @@ use tokio::sync::mpsc;
 use super::{Candidate, Context, Format, Item, Loc, Msg, Problem, Seen};
 use crate::domain::CollectionId;
 use crate::domain::data_centre::NewDataCentre;
+use crate::domain::duct_bank::NewDuctBank;
 use crate::domain::fibre::NewFibreRoute;
 use crate::domain::geometry::{Counted, GeometryLimits, over_limit};
+use crate::domain::structure::NewStructure;
 use crate::domain::tower::NewTower;
 use crate::format::json::{self, BoundedValue, Budget, Exceeded, JsonLimits};
 use crate::format::{GeometryBudget, GeometryReadError, MAX_GEOMETRY_DEPTH};
@@ -142,21 +144,34 @@ fn validate(
     seen: &mut Seen,
 ) -> Candidate {
     let field = |p: &str| field_name(p, naming);
+    // The duct layers name their owner (`city` or an operator) in `owner`.
+    let owner_key = if ctx.options.layer.is_duct_network() {
+        "owner"
+    } else {
+        "operator"
+    };
     if let Some(op) = &ctx.options.operator {
-        match props.get("operator") {
+        match props.get(owner_key) {
             None | Some(Value::Null) => {
-                props.insert("operator".into(), Value::String(op.clone()));
+                props.insert(owner_key.into(), Value::String(op.clone()));
             }
             Some(Value::String(s)) if s == op => {}
             Some(other) => problems.push(loc.problem(
-                field("/properties/operator"),
+                field(&format!("/properties/{owner_key}")),
                 format!("this file is imported for operator '{op}', not {other}"),
             )),
         }
     }
+    if ctx.options.layer == CollectionId::DuctBanks {
+        bank_ends(ctx, loc, geometry, &mut props, &mut problems, naming);
+    }
     let validated = match ctx.options.layer {
         CollectionId::Towers => NewTower::from_feature(geometry, &props).map(Item::Tower),
         CollectionId::FibreRoutes => NewFibreRoute::from_feature(geometry, &props).map(Item::Fibre),
+        CollectionId::Structures => {
+            NewStructure::from_feature(geometry, &props).map(Item::Structure)
+        }
+        CollectionId::DuctBanks => NewDuctBank::from_feature(geometry, &props).map(Item::DuctBank),
         _ => NewDataCentre::from_feature(geometry, &props).map(Item::DataCentre),
     };
     let item = match validated {
@@ -174,22 +189,34 @@ fn validate(
     if let Some(item) = &item {
         let (operator, external_id, refs, g) = match item {
             Item::Tower(t) => (
-                &t.operator,
+                t.operator.clone(),
                 &t.external_id,
                 t.referenced_operators(),
                 geo::Geometry::Point(geo::Point::new(t.lon, t.lat)),
             ),
             Item::Fibre(f) => (
-                &f.operator,
+                f.operator.clone(),
                 &f.external_id,
                 vec![("/properties/operator".to_owned(), f.operator.clone())],
                 f.geometry.clone(),
             ),
             Item::DataCentre(d) => (
-                &d.operator,
+                d.operator.clone(),
                 &d.external_id,
                 vec![("/properties/operator".to_owned(), d.operator.clone())],
                 d.geometry.clone(),
+            ),
+            Item::Structure(x) => (
+                owner_text(&x.owner),
+                &x.external_id,
+                owner_refs(&x.owner),
+                geo::Geometry::Point(geo::Point::new(x.lon, x.lat)),
+            ),
+            Item::DuctBank(b) => (
+                owner_text(&b.owner),
+                &b.external_id,
+                owner_refs(&b.owner),
+                geo::Geometry::LineString(b.geometry.clone()),
             ),
         };
         for (pointer, id) in refs {
@@ -225,7 +252,7 @@ fn validate(
                 "is required for import: it is the key that makes re-importing a file an update",
             )),
             Some(ext) => {
-                if let Some(first) = seen.check("external_id", operator, ext, loc) {
+                if let Some(first) = seen.check("external_id", &operator, ext, loc) {
                     problems.push(loc.problem(
                         field("/properties/external_id"),
                         format!(
@@ -238,7 +265,7 @@ fn validate(
             }
         }
         if let Item::Tower(t) = item
-            && let Some(first) = seen.check("site_code", operator, &t.site_code, loc)
+            && let Some(first) = seen.check("site_code", &operator, &t.site_code, loc)
         {
             problems.push(loc.problem(
                 field("/properties/site_code"),
@@ -258,6 +285,80 @@ fn validate(
             Some(item) if problems.is_empty() => Ok(item),
             _ => Err(problems),
         },
+    }
+}
+
+/// An owner as the import keys it (`city` or the operator id).
+fn owner_text(o: &crate::domain::structure::Owner) -> String {
+    o.as_str().to_owned()
+}
+
+/// The operator an owner references, to check that it is known.
+fn owner_refs(o: &crate::domain::structure::Owner) -> Vec<(String, String)> {
+    o.column()
+        .map(|op| vec![("/properties/owner".to_owned(), op.to_owned())])
+        .unwrap_or_default()
+}
+
+/// Sets a duct bank's `from_structure_id` and `to_structure_id` to the
+/// stored structures at its first and last positions (within the 1 m the
+/// store checks): an id the file gives is kept when that structure is
+/// there, else the nearest one there is taken (so an export of another
+/// database imports by position). A bank end with no structure there is a
+/// problem: import the structures first.
+fn bank_ends(
+    ctx: &Context,
+    loc: Loc,
+    geometry: Option<&Value>,
+    props: &mut Map<String, Value>,
+    problems: &mut Vec<Problem>,
+    naming: Naming,
+) {
+    let Some(index) = &ctx.structures else {
+        return;
+    };
+    let Some(coords) = geometry
+        .and_then(|g| g.get("coordinates"))
+        .and_then(Value::as_array)
+        .filter(|c| c.len() >= 2)
+    else {
+        return; // the validator reports the geometry
+    };
+    let position = |v: Option<&Value>| -> Option<(f64, f64)> {
+        let p = v?.as_array()?;
+        Some((p.first()?.as_f64()?, p.get(1)?.as_f64()?))
+    };
+    for (key, end, which) in [
+        ("from_structure_id", coords.first(), "first"),
+        ("to_structure_id", coords.last(), "last"),
+    ] {
+        let Some((lon, lat)) = position(end) else {
+            return;
+        };
+        let given = props.get(key).and_then(Value::as_i64);
+        match index.at(lon, lat, given) {
+            Ok(id) => {
+                props.insert(key.into(), Value::from(id));
+            }
+            Err(nearest) => {
+                let how_far = nearest.map_or_else(
+                    || "there are no structures yet".to_owned(),
+                    |d| format!("the nearest is {d:.1} m away"),
+                );
+                problems.push(loc.problem(
+                    field_name(&format!("/properties/{key}"), naming),
+                    format!(
+                        "no structure within {} m of the bank's {which} position (lon {lon}, lat {lat}); {how_far}: import the structures first",
+                        crate::domain::duct_bank::bounds::END_TOLERANCE_M
+                    ),
+                ));
+                // Keep the validator from reporting the missing id again.
+                props.insert(
+                    key.into(),
+                    Value::from(i64::MAX - i64::from(which == "last")),
+                );
+            }
+        }
     }
 }
 
@@ -409,6 +510,9 @@ fn geojson(input: impl Read, ctx: &Context, sink: &mut Sink<'_>) {
 /// CSV columns read as numbers (when they parse as one).
 const NUMERIC: &[&str] = &[
     "height_m",
+    "depth_m",
+    "from_structure_id",
+    "to_structure_id",
     "fibre_count",
     "capacity_gbps",
     "tier",
@@ -457,13 +561,15 @@ pub(crate) fn cell_value(
                 .map(|t| Value::String(t.into()))
                 .collect(),
         ),
-        "tenants" | "sectors" => match json::from_slice(text.as_bytes(), JsonLimits::default()) {
-            Ok(v) => v,
-            Err(e) => {
-                problems.push(loc.problem(column, format!("is not valid JSON: {e}")));
-                return None;
+        "tenants" | "sectors" | "ducts" => {
+            match json::from_slice(text.as_bytes(), JsonLimits::default()) {
+                Ok(v) => v,
+                Err(e) => {
+                    problems.push(loc.problem(column, format!("is not valid JSON: {e}")));
+                    return None;
+                }
             }
-        },
+        }
         _ => Value::String(text.into()),
     })
 }

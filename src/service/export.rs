@@ -9,7 +9,13 @@
 //! - fibre routes: `external_id,operator,name,placement,fibre_count,
 //!   capacity_gbps,status,synthetic,length_m,wkt`;
 //! - data centres: `external_id,operator,name,tier,power_mw,racks,status,
-//!   synthetic,wkt`.
+//!   synthetic,wkt`;
+//! - structures: `external_id,owner,kind,name,status,synthetic,lon,lat`
+//!   (`owner`: `city` or an operator id);
+//! - duct banks: `external_id,owner,name,configuration,encasement,depth_m,
+//!   status,synthetic,length_m,ducts,wkt`, with `ducts` a JSON array of the
+//!   ducts and their subducts as the API takes them (no ids). The structures
+//!   at a bank's ends are not named: an import finds them at its ends.
 //!
 //! Ids and timestamps are left out, so an export imported into another
 //! database exports the same again.
@@ -83,20 +89,12 @@ impl Service {
     /// [`ServiceError::Denied`] for a CSV or GeoPackage of fibre routes that
     /// holds routes the viewer may not see exactly.
     pub fn check_export(&self, viewer: &Viewer, req: &ExportRequest) -> ServiceResult<()> {
-        if req.layer.is_duct_network() && req.format != ExportFormat::Geojson {
-            return Err(ServiceError::BadOption {
-                option: "f",
-                detail: format!(
-                    "{} exports as f=geojson (a duct bank's ducts and subducts are nested; \
-                     CSV and GeoPackage exports of the duct layers are not available yet)",
-                    req.layer
-                ),
-            });
-        }
         if req.layer == CollectionId::Districts {
             return Err(ServiceError::BadOption {
                 option: "f",
-                detail: "exports are available for towers, fibre-routes and data-centres".into(),
+                detail: "exports are available for towers, fibre-routes, data-centres, structures \
+                         and duct-banks"
+                    .into(),
             });
         }
         if req.layer == CollectionId::FibreRoutes && req.format != ExportFormat::Geojson {
@@ -233,6 +231,29 @@ pub fn csv_header(layer: CollectionId) -> &'static [&'static str] {
             "length_m",
             "wkt",
         ],
+        CollectionId::Structures => &[
+            "external_id",
+            "owner",
+            "kind",
+            "name",
+            "status",
+            "synthetic",
+            "lon",
+            "lat",
+        ],
+        CollectionId::DuctBanks => &[
+            "external_id",
+            "owner",
+            "name",
+            "configuration",
+            "encasement",
+            "depth_m",
+            "status",
+            "synthetic",
+            "length_m",
+            "ducts",
+            "wkt",
+        ],
         _ => &[
             "external_id",
             "operator",
@@ -351,14 +372,47 @@ async fn write_layer(
             CollectionId::Structures => {
                 let rows = db::structures::list(pool, &filter).await?;
                 for s in &rows {
-                    push(serde_json::to_vec(&StructureFeature(s, None)).unwrap_or_default());
+                    push(match format {
+                        ExportFormat::Geojson => {
+                            serde_json::to_vec(&StructureFeature(s, None)).unwrap_or_default()
+                        }
+                        ExportFormat::Csv | ExportFormat::Gpkg => csv_line(&[
+                            opt(s.external_id.as_deref()),
+                            s.owner.as_str().to_owned(),
+                            s.kind.as_str().to_owned(),
+                            opt(s.name.as_deref()),
+                            s.status.as_str().to_owned(),
+                            s.synthetic.to_string(),
+                            num(s.lon),
+                            num(s.lat),
+                        ]),
+                    });
                 }
                 rows.len()
             }
             CollectionId::DuctBanks => {
                 let rows = db::duct_banks::list(pool, &filter).await?;
                 for b in &rows {
-                    push(serde_json::to_vec(&DuctBankFeature(b, None)).unwrap_or_default());
+                    push(match format {
+                        ExportFormat::Geojson => {
+                            serde_json::to_vec(&DuctBankFeature(b, None)).unwrap_or_default()
+                        }
+                        ExportFormat::Csv | ExportFormat::Gpkg => csv_line(&[
+                            opt(b.external_id.as_deref()),
+                            b.owner.as_str().to_owned(),
+                            opt(b.name.as_deref()),
+                            opt(b.configuration.as_deref()),
+                            opt(b
+                                .encasement
+                                .map(crate::domain::duct_bank::Encasement::as_str)),
+                            opt(b.depth_m),
+                            b.status.as_str().to_owned(),
+                            b.synthetic.to_string(),
+                            num(b.length_m),
+                            ducts_as_input(&b.ducts).to_string(),
+                            wkt(&geo::Geometry::LineString(b.geometry.clone())),
+                        ]),
+                    });
                 }
                 rows.len()
             }
@@ -408,7 +462,7 @@ fn gpkg_columns(layer: CollectionId) -> Vec<(&'static str, &'static str)> {
         .filter(|c| !matches!(**c, "lon" | "lat" | "wkt"))
         .map(|c| {
             let t = match *c {
-                "height_m" | "capacity_gbps" | "length_m" | "power_mw" => "REAL",
+                "height_m" | "capacity_gbps" | "length_m" | "power_mw" | "depth_m" => "REAL",
                 "fibre_count" | "tier" | "racks" => "INTEGER",
                 "synthetic" => "BOOLEAN",
                 _ => "TEXT",
@@ -434,10 +488,10 @@ async fn write_gpkg(
 ) -> ServiceResult<u64> {
     use rusqlite::types::Value as Sql;
     let table = layer.as_str().replace('-', "_");
-    let geometry_type = if layer == CollectionId::Towers {
-        "POINT"
-    } else {
-        "GEOMETRY"
+    let geometry_type = match layer {
+        CollectionId::Towers | CollectionId::Structures => "POINT",
+        CollectionId::DuctBanks => "LINESTRING",
+        _ => "GEOMETRY",
     };
     let columns = gpkg_columns(layer);
     let mut conn = {
@@ -508,6 +562,43 @@ async fn write_gpkg(
                     ));
                 }
             }
+            CollectionId::Structures => {
+                for s in db::structures::list(pool, &filter).await? {
+                    rows.push((
+                        geo::Geometry::Point(geo::Point::new(s.lon, s.lat)),
+                        vec![
+                            opt_text(s.external_id.as_deref()),
+                            text(s.owner.as_str()),
+                            text(s.kind.as_str()),
+                            opt_text(s.name.as_deref()),
+                            text(s.status.as_str()),
+                            Sql::Integer(i64::from(s.synthetic)),
+                        ],
+                    ));
+                }
+            }
+            CollectionId::DuctBanks => {
+                for b in db::duct_banks::list(pool, &filter).await? {
+                    rows.push((
+                        geo::Geometry::LineString(b.geometry.clone()),
+                        vec![
+                            opt_text(b.external_id.as_deref()),
+                            text(b.owner.as_str()),
+                            opt_text(b.name.as_deref()),
+                            opt_text(b.configuration.as_deref()),
+                            opt_text(
+                                b.encasement
+                                    .map(crate::domain::duct_bank::Encasement::as_str),
+                            ),
+                            real(b.depth_m),
+                            text(b.status.as_str()),
+                            Sql::Integer(i64::from(b.synthetic)),
+                            Sql::Real(b.length_m),
+                            text(&ducts_as_input(&b.ducts).to_string()),
+                        ],
+                    ));
+                }
+            }
             _ => {
                 for d in db::data_centres::list(pool, &filter).await? {
                     rows.push((
@@ -560,6 +651,37 @@ async fn write_gpkg(
     }
     gpkg::finish(&conn, &table, extent).map_err(gpkg_failed)?;
     Ok(written)
+}
+
+/// A bank's ducts and their subducts as the API takes them on input (no
+/// ids), for the `ducts` column of CSV and GeoPackage exports.
+fn ducts_as_input(ducts: &[crate::domain::duct_bank::Duct]) -> serde_json::Value {
+    serde_json::Value::Array(
+        ducts
+            .iter()
+            .map(|d| {
+                let mut v = json!({
+                    "position": d.position,
+                    "inner_diameter_mm": d.inner_diameter_mm,
+                    "subducts": d.subducts.iter().map(|x| {
+                        let mut s = json!({
+                            "position": x.position,
+                            "inner_diameter_mm": x.inner_diameter_mm,
+                            "outer_diameter_mm": x.outer_diameter_mm,
+                        });
+                        if let Some(c) = &x.colour {
+                            s["colour"] = json!(c);
+                        }
+                        s
+                    }).collect::<Vec<_>>(),
+                });
+                if let Some(m) = d.material {
+                    v["material"] = json!(m.as_str());
+                }
+                v
+            })
+            .collect(),
+    )
 }
 
 /// A tower's sectors as the API takes them on input (no ids, no derived

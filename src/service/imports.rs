@@ -90,12 +90,10 @@ impl Service {
         let who = caller.account("importing")?;
         self.authorize_import(&caller.actor, &mut options)?;
         let pool = &self.pool;
-        if matches!(
-            options.layer,
-            CollectionId::Districts | CollectionId::Structures | CollectionId::DuctBanks
-        ) {
+        if options.layer == CollectionId::Districts {
             return Err(ServiceError::Unsupported(format!(
-                "{} cannot be imported; layers are towers, fibre-routes and data-centres",
+                "{} cannot be imported; layers are towers, fibre-routes, data-centres, \
+                 structures and duct-banks",
                 options.layer
             )));
         }
@@ -112,11 +110,22 @@ impl Service {
                 "unknown operator '{op}' (GET /operators lists them)"
             )));
         }
+        // Duct banks are anchored at the stored structures: their ends are
+        // found among them (the writer's transaction checks them again).
+        let structures = if options.layer == CollectionId::DuctBanks {
+            let all = db::structures::all(pool).await?;
+            Some(std::sync::Arc::new(crate::import::StructureIndex::new(
+                all.iter().map(|s| (s.id, s.lon, s.lat)),
+            )))
+        } else {
+            None
+        };
         let ctx = Context {
             area: service_area(pool).await?,
             region: (*self.region).clone(),
             operators,
             options: options.clone(),
+            structures,
         };
         let mut report = Report::new(&options);
         let (tx, mut rx) = mpsc::channel::<Msg>(2);
@@ -207,6 +216,9 @@ async fn write_batch(
 ) -> ServiceResult<()> {
     let max = options.max_problems;
     let layer = options.layer;
+    if layer.is_duct_network() {
+        return write_owned_batch(conn, batch, report, options, who, caller).await;
+    }
     let table = match layer {
         CollectionId::Towers => "towers",
         CollectionId::FibreRoutes => "fibre_routes",
@@ -220,7 +232,7 @@ async fn write_batch(
             Ok(Item::Tower(t)) => Some((t.operator.clone(), t.external_id.clone()?)),
             Ok(Item::Fibre(f)) => Some((f.operator.clone(), f.external_id.clone()?)),
             Ok(Item::DataCentre(d)) => Some((d.operator.clone(), d.external_id.clone()?)),
-            Err(_) => None,
+            Ok(Item::Structure(_) | Item::DuctBank(_)) | Err(_) => None,
         })
         .collect();
     let existing = db::imports::existing_ids(conn, table, &keys).await?;
@@ -288,6 +300,8 @@ async fn write_batch(
                     };
                 tally(report, max, c.loc, c.rows, outcome, &mut changed)?;
             }
+            // Written by write_owned_batch.
+            Ok(Item::Structure(_) | Item::DuctBank(_)) => {}
         }
     }
     if !towers.is_empty() {
@@ -324,6 +338,188 @@ async fn write_batch(
         })
         .collect();
     Ok(db::history::record_many(conn, &changes).await?)
+}
+
+/// [`write_batch`] for the duct layers (structures, duct banks): each row
+/// upserted by its owner (`city` or an operator) and `external_id`, with
+/// the same store functions, checks and permission rules as the features
+/// API (a bank's ends at its structures, a duct a lease holds kept), each
+/// in a savepoint so a refused row leaves the rest of the batch intact.
+/// A structure that moves takes its banks' ends along (as through the
+/// API), and those banks' changes are in the history too.
+async fn write_owned_batch(
+    conn: &mut sqlx::PgConnection,
+    batch: Vec<Candidate>,
+    report: &mut Report,
+    options: &ImportOptions,
+    who: &Account,
+    caller: &Caller,
+) -> ServiceResult<()> {
+    let max = options.max_problems;
+    let layer = options.layer;
+    let keys: Vec<(String, String)> = batch
+        .iter()
+        .filter_map(|c| match &c.result {
+            Ok(Item::Structure(s)) => Some((s.owner.as_str().to_owned(), s.external_id.clone()?)),
+            Ok(Item::DuctBank(b)) => Some((b.owner.as_str().to_owned(), b.external_id.clone()?)),
+            _ => None,
+        })
+        .collect();
+    let table = if layer == CollectionId::Structures {
+        "structures"
+    } else {
+        "duct_banks"
+    };
+    let owned = db::imports::existing_owned(conn, table, &keys).await?;
+    let ids: Vec<i64> = owned.values().copied().collect();
+    let before = stored_documents(conn, layer, &ids).await?;
+    let mut changed: Vec<i64> = Vec::new();
+    // Banks moved with their structures: id → stored form before.
+    let mut followers: HashMap<i64, Value> = HashMap::new();
+    for c in batch {
+        report.rows += c.rows;
+        let item = match c.result {
+            Err(problems) => {
+                report.rejected += c.rows;
+                for p in problems {
+                    report.problem(max, p);
+                }
+                continue;
+            }
+            Ok(item) => item,
+        };
+        let (owner, ext) = match &item {
+            Item::Structure(s) => (&s.owner, &s.external_id),
+            Item::DuctBank(b) => (&b.owner, &b.external_id),
+            _ => continue,
+        };
+        let id = ext
+            .as_ref()
+            .and_then(|e| owned.get(&(owner.as_str().to_owned(), e.clone())))
+            .copied();
+        let action = if id.is_some() {
+            Action::Update
+        } else {
+            Action::Create
+        };
+        let outcome = match authorize(&caller.actor, action, layer, owner.column()) {
+            Err(denied) => Ok(db::imports::Outcome::Refused(
+                "owner".into(),
+                denied.to_string(),
+            )),
+            Ok(()) => {
+                if let (Item::Structure(_), Some(id)) = (&item, id) {
+                    for bank in db::structures::banks_at(conn, id).await? {
+                        if let std::collections::hash_map::Entry::Vacant(e) = followers.entry(bank)
+                            && let Some(doc) =
+                                stored_documents(conn, CollectionId::DuctBanks, &[bank])
+                                    .await?
+                                    .remove(&bank)
+                        {
+                            e.insert(doc);
+                        }
+                    }
+                }
+                upsert_owned(conn, id, &item).await
+            }
+        };
+        tally(report, max, c.loc, c.rows, outcome, &mut changed)?;
+    }
+    let after: Vec<(i64, Value)> = stored_documents(conn, layer, &changed)
+        .await?
+        .into_iter()
+        .collect();
+    let bank_ids: Vec<i64> = followers.keys().copied().collect();
+    let banks_after = stored_documents(conn, CollectionId::DuctBanks, &bank_ids).await?;
+    let moved: Vec<(i64, &Value, &Value)> = followers
+        .iter()
+        .filter_map(|(id, old)| {
+            let new = banks_after.get(id)?;
+            (new != old).then_some((*id, old, new))
+        })
+        .collect();
+    let fids: Vec<String> = after
+        .iter()
+        .map(|(id, _)| id.to_string())
+        .chain(moved.iter().map(|(id, _, _)| id.to_string()))
+        .collect();
+    let mut changes: Vec<Change<'_>> = Vec::with_capacity(fids.len());
+    for ((id, doc), fid) in after.iter().zip(&fids) {
+        let old = before.get(id);
+        changes.push(Change {
+            collection: layer,
+            feature_id: fid,
+            op: if old.is_some() {
+                Op::Update
+            } else {
+                Op::Create
+            },
+            actor: who,
+            request_id: caller.request_id.as_deref(),
+            before: old,
+            after: Some(doc),
+        });
+    }
+    for ((_, old, new), fid) in moved.iter().zip(&fids[after.len()..]) {
+        changes.push(Change {
+            collection: CollectionId::DuctBanks,
+            feature_id: fid,
+            op: Op::Update,
+            actor: who,
+            request_id: caller.request_id.as_deref(),
+            before: Some(old),
+            after: Some(new),
+        });
+    }
+    Ok(db::history::record_many(conn, &changes).await?)
+}
+
+/// Stores one structure or duct bank over `id` (or as a new one) in a
+/// savepoint: rolled back alone when the store refuses it.
+async fn upsert_owned(
+    conn: &mut sqlx::PgConnection,
+    id: Option<i64>,
+    item: &Item,
+) -> Result<db::imports::Outcome, DbError> {
+    use db::imports::Outcome;
+    use sqlx::Acquire;
+    let mut sp = conn.begin().await?;
+    let result: Result<Outcome, DbError> = async {
+        Ok(match (item, id) {
+            (Item::Structure(s), Some(id)) => match db::structures::get(&mut sp, id).await? {
+                Some(stored) if s.same_as(&stored) => Outcome::Unchanged,
+                _ => {
+                    db::structures::replace(&mut sp, id, s).await?;
+                    Outcome::Updated(id)
+                }
+            },
+            (Item::Structure(s), None) => {
+                Outcome::Created(db::structures::insert(&mut sp, s).await?)
+            }
+            (Item::DuctBank(b), Some(id)) => match db::duct_banks::get(&mut sp, id).await? {
+                Some(stored) if b.same_as(&stored) => Outcome::Unchanged,
+                _ => {
+                    db::duct_banks::replace(&mut sp, id, b).await?;
+                    Outcome::Updated(id)
+                }
+            },
+            (Item::DuctBank(b), None) => {
+                Outcome::Created(db::duct_banks::insert(&mut sp, b).await?)
+            }
+            _ => Outcome::Unchanged,
+        })
+    }
+    .await;
+    match result {
+        Ok(o) => {
+            sp.commit().await?;
+            Ok(o)
+        }
+        Err(e) => {
+            sp.rollback().await?;
+            Err(e)
+        }
+    }
 }
 
 /// Adds one outcome to the report; a refused write (a conflict or invalid

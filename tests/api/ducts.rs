@@ -855,7 +855,7 @@ async fn the_undergrounding_programme_counts_fibre_to_move_moved_and_near_room_p
 }
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
-async fn the_duct_layers_export_as_geojson_with_their_ducts_and_refuse_csv_clearly(pool: PgPool) {
+async fn the_duct_layers_export_as_geojson_with_their_ducts(pool: PgPool) {
     let st = state(&pool).await;
     network(&pool, &st).await;
     let r = send_raw(
@@ -885,16 +885,170 @@ async fn the_duct_layers_export_as_geojson_with_their_ducts_and_refuse_csv_clear
     )
     .await;
     assert_eq!(r.json()["features"].as_array().unwrap().len(), 3);
-    let p = send_raw(
-        &st,
-        Method::GET,
-        "/collections/duct-banks/items?f=csv",
-        None,
-        &[],
+}
+
+/// `GET {uri}` as `token`; the body as text (200 expected).
+async fn text_of(st: &AppState, token: &str, uri: &str) -> Vec<u8> {
+    let r = as_role(st, token, Method::GET, uri, None).await;
+    assert_eq!(r.status, 200, "{uri}: {}", String::from_utf8_lossy(&r.body));
+    r.body
+}
+
+/// `POST /imports?{query}` of `body` as `token`; the report.
+async fn import_as(st: &AppState, token: &str, query: &str, body: Vec<u8>) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let r = send_raw(
+        st,
+        Method::POST,
+        &format!("/imports?{query}"),
+        Some(("application/octet-stream", body)),
+        &[("authorization", &auth)],
     )
+    .await;
+    let status = r.status.as_u16();
+    let v = r.json();
+    (status, v.get("report").cloned().unwrap_or(v))
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn the_duct_layers_round_trip_through_csv_and_geopackage_and_banks_find_their_structures(
+    pool: PgPool,
+) {
+    let st = state(&pool).await;
+    let (admin, _, _) = network(&pool, &st).await;
+    sqlx::query("update structures set external_id = 'MH-' || id")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "update duct_banks set external_id = 'DB-' || id, encasement = 'concrete', depth_m = 0.8",
+    )
+    .execute(&pool)
     .await
-    .problem(400);
-    assert!(p["detail"].as_str().unwrap().contains("f=geojson"), "{p}");
+    .unwrap();
+    let structures_csv = text_of(&st, &admin, "/collections/structures/items?f=csv").await;
+    let banks_csv = text_of(&st, &admin, "/collections/duct-banks/items?f=csv").await;
+    let banks_gpkg = text_of(&st, &admin, "/collections/duct-banks/items?f=gpkg").await;
+    // (The GeoJSON export names the structures by this database's ids.)
+    let banks_geojson = text_of(&st, &admin, "/collections/duct-banks/items?f=geojson").await;
+    let head = String::from_utf8_lossy(&banks_csv);
+    assert!(
+        head.starts_with("external_id,owner,name,configuration,encasement,depth_m,status,synthetic,length_m,ducts,wkt"),
+        "{head}"
+    );
+    assert!(head.contains("LINESTRING"), "{head}");
+    // An empty network: banks cannot come before their structures.
+    sqlx::query("truncate duct_lease_segments, duct_leases, subducts, ducts, duct_banks, structures cascade")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let before = common::fingerprint(&pool).await;
+    let (status, report) = import_as(
+        &st,
+        &admin,
+        "layer=duct-banks&format=csv&mode=commit",
+        banks_csv.clone(),
+    )
+    .await;
+    assert_eq!(status, 422, "{report}");
+    assert_eq!(report["rejected"], 2, "{report}");
+    let reason = report["problems"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("import the structures first"), "{report}");
+    assert_eq!(report["problems"][0]["field"], "from_structure_id");
+    assert_eq!(common::fingerprint(&pool).await, before, "nothing stored");
+    // Structures, then banks: the banks' ends are found at the structures.
+    let (status, report) = import_as(
+        &st,
+        &admin,
+        "layer=structures&format=csv&mode=commit",
+        structures_csv.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, report["created"].as_i64()),
+        (200, Some(3)),
+        "{report}"
+    );
+    let (status, report) = import_as(
+        &st,
+        &admin,
+        "layer=duct-banks&format=csv&mode=commit",
+        banks_csv.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, report["created"].as_i64()),
+        (200, Some(2)),
+        "{report}"
+    );
+    // The same exports again (ids are new; exports leave them out).
+    assert_eq!(
+        text_of(&st, &admin, "/collections/structures/items?f=csv").await,
+        structures_csv
+    );
+    assert_eq!(
+        text_of(&st, &admin, "/collections/duct-banks/items?f=csv").await,
+        banks_csv
+    );
+    let ends: Vec<(i64, i64)> = sqlx::query_as(
+        "select (select count(*) from structures s where s.id = b.from_structure_id
+                 and ST_DWithin(s.geom::geography, ST_StartPoint(b.geom)::geography, 1)),
+                (select count(*) from structures s where s.id = b.to_structure_id
+                 and ST_DWithin(s.geom::geography, ST_EndPoint(b.geom)::geography, 1))
+         from duct_banks b",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(ends, vec![(1, 1), (1, 1)]);
+    // The GeoPackage export reads back as the same banks (a dry run: all
+    // unchanged), and every import is in the history.
+    let (status, report) = import_as(
+        &st,
+        &admin,
+        "layer=duct-banks&format=gpkg&mode=dry-run",
+        banks_gpkg,
+    )
+    .await;
+    assert_eq!(
+        (status, report["unchanged"].as_i64()),
+        (200, Some(2)),
+        "{report}"
+    );
+    // So does the GeoJSON export, whose structure ids are stale now: the
+    // structures are found at the banks' ends.
+    let (status, report) = import_as(
+        &st,
+        &admin,
+        "layer=duct-banks&format=geojson&mode=dry-run",
+        banks_geojson,
+    )
+    .await;
+    assert_eq!(
+        (status, report["unchanged"].as_i64()),
+        (200, Some(2)),
+        "{report}"
+    );
+    let created: i64 = sqlx::query_scalar(
+        "select count(*) from feature_history where collection in ('structures', 'duct-banks') and op = 'create'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(created, 3 + 2 + 3 + 2, "network creation and the imports");
+    // A carrier may not import the city's banks: every row refused.
+    let viettel = token(&pool, "carrier", Some("viettel")).await;
+    let before = common::fingerprint(&pool).await;
+    let (status, report) = import_as(
+        &st,
+        &viettel,
+        "layer=structures&format=csv&mode=commit",
+        structures_csv,
+    )
+    .await;
+    assert_eq!(status, 422, "{report}");
+    assert_eq!(report["problems"][0]["field"], "owner", "{report}");
+    assert_eq!(common::fingerprint(&pool).await, before);
 }
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
