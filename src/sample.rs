@@ -59,6 +59,8 @@ impl From<sqlx::Error> for SampleError {
 pub struct LoadReport {
     /// Districts inserted or updated.
     pub districts: usize,
+    /// Main streets inserted or updated (the roads of the transport file).
+    pub streets: usize,
     /// Towers inserted (existing site codes are skipped).
     pub towers_inserted: usize,
     /// Fibre routes inserted.
@@ -120,6 +122,57 @@ pub fn read_districts(data_dir: &Path) -> Result<Vec<NewDistrict>, SampleError> 
         .collect()
 }
 
+/// Reads the main streets of `data_dir`: the road lines (not the railway)
+/// of the transport file, with their names.
+///
+/// # Errors
+/// When the file is missing or a feature has no usable line or name.
+pub fn read_streets(data_dir: &Path) -> Result<Vec<db::streets::NewStreet>, SampleError> {
+    let path = data_dir.join(TRANSPORT_FILE);
+    let bad = |reason: String| SampleError::File {
+        path: path.display().to_string(),
+        reason,
+    };
+    let fc = read_fc(&path)?;
+    let mut out = Vec::new();
+    for (i, f) in fc.features.iter().enumerate() {
+        let text = |k: &str| {
+            f.property(k)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .filter(|s| !s.is_empty())
+        };
+        if text("class_en").as_deref() == Some("railway") {
+            continue;
+        }
+        let name = text("name").ok_or_else(|| bad(format!("feature {i}: no name")))?;
+        let gid = f
+            .property("source_gid")
+            .and_then(Value::as_i64)
+            .and_then(|g| i32::try_from(g).ok())
+            .ok_or_else(|| bad(format!("feature {i}: no source_gid")))?;
+        let g: geo::Geometry<f64> = f
+            .geometry
+            .clone()
+            .ok_or_else(|| bad(format!("feature {i}: no geometry")))?
+            .try_into()
+            .map_err(|e| bad(format!("feature {i}: {e}")))?;
+        let geometry = match g {
+            geo::Geometry::LineString(l) => geo::MultiLineString(vec![l]),
+            geo::Geometry::MultiLineString(m) => m,
+            _ => return Err(bad(format!("feature {i}: not a line"))),
+        };
+        out.push(db::streets::NewStreet {
+            source_gid: gid,
+            name,
+            class: text("class_en"),
+            level: text("level_en"),
+            geometry,
+        });
+    }
+    Ok(out)
+}
+
 /// Generates the synthetic assets for `args` over the districts of its data folder.
 ///
 /// # Errors
@@ -154,6 +207,7 @@ fn parts(f: &geojson::Feature) -> (Option<Value>, serde_json::Map<String, Value>
 /// On any failure; the database is then left unchanged.
 pub async fn load(pool: &PgPool, args: &GeneratorArgs) -> Result<LoadReport, SampleError> {
     let districts = read_districts(&args.data_dir)?;
+    let streets = read_streets(&args.data_dir)?;
     let assets = generate_assets(args)?;
     let mut report = LoadReport::default();
     let mut tx = pool.begin().await?;
@@ -169,6 +223,10 @@ pub async fn load(pool: &PgPool, args: &GeneratorArgs) -> Result<LoadReport, Sam
     for d in &districts {
         db::districts::upsert(&mut tx, d).await?;
         report.districts += 1;
+    }
+    for s in &streets {
+        db::streets::upsert(&mut tx, s).await?;
+        report.streets += 1;
     }
     let existing: std::collections::HashSet<(String, String)> =
         db::towers::site_codes(&mut tx).await?.into_iter().collect();

@@ -13,6 +13,7 @@ pub(super) async fn run(url: Option<&str>, args: &SampleArgs) -> Result<ExitCode
     let r = sample::load(&pool, &args.generator).await?;
     tracing::info!(
         districts = r.districts,
+        streets = r.streets,
         towers = r.towers_inserted,
         fibre_routes = r.fibre_routes_inserted,
         data_centres = r.data_centres_inserted,

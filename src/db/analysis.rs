@@ -168,3 +168,58 @@ pub async fn undergrounding(
     tx.commit().await?;
     Ok(rows)
 }
+
+/// One street segment of the undergrounding programme (a main street's
+/// part inside one district; issue 17).
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow, serde::Serialize)]
+pub struct StreetSegmentRow {
+    /// The street's id.
+    pub street_id: i64,
+    /// Street name.
+    pub name: String,
+    /// District code.
+    pub code: String,
+    /// District name.
+    pub district: String,
+    /// The segment's geodesic length, km.
+    pub length_km: f64,
+    /// Operational aerial fibre along it (within the corridor), km: still to move.
+    pub aerial_km: f64,
+    /// Fibre along it moved from aerial to underground (the history holds the change), km.
+    pub moved_km: f64,
+    /// Active duct banks along it, km.
+    pub bank_km: f64,
+    /// Of which banks with room, km.
+    pub bank_km_with_room: f64,
+}
+
+/// The undergrounding programme per street segment: along each main
+/// street's part inside each district, within `corridor_m` metres, the
+/// aerial fibre to move, the fibre moved, and the duct banks (with room for
+/// a cable of `room_mm` under the fill limits `(one, two, three or more)`),
+/// the segments with the most aerial fibre first.
+///
+/// # Errors
+/// On database failure.
+pub async fn undergrounding_streets(
+    pool: &PgPool,
+    limits: (f64, f64, f64),
+    room_mm: f64,
+    corridor_m: f64,
+) -> DbResult<Vec<StreetSegmentRow>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("set local jit = off").execute(&mut *tx).await?;
+    let rows = sqlx::query_as(concat!(
+        include_str!("sql/duct_room.sql"),
+        include_str!("sql/undergrounding_streets.sql")
+    ))
+    .bind(limits.0)
+    .bind(limits.1)
+    .bind(limits.2)
+    .bind(room_mm)
+    .bind(corridor_m)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}

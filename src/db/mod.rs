@@ -16,6 +16,7 @@ pub mod history;
 pub mod imports;
 pub mod layers;
 pub mod operators;
+pub mod streets;
 pub mod structures;
 pub mod tiles;
 pub mod tokens;

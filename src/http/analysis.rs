@@ -248,13 +248,7 @@ pub async fn undergrounding(
         .format(&[("json", false), ("csv", true)])?
         .unwrap_or(false);
     q.finish()?;
-    let p = st.ducts.policy;
-    let rows = crate::db::analysis::undergrounding(
-        &st.pool,
-        (p.one_cable, p.two_cables, p.three_or_more),
-        crate::service::ducts::LOW_FROM_MM,
-    )
-    .await?;
+    let rows = st.service().undergrounding().await?;
     let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
     if csv {
         let mut w = csv::Writer::from_writer(Vec::new());
@@ -312,6 +306,99 @@ pub async fn undergrounding(
             "aerial_km_near_room": sum(|r| r.aerial_km_near_room),
             "bank_km": sum(|r| r.bank_km),
         },
+        "room": format!(
+            "a duct bank has room when one of its conduits still takes a cable of {} mm under the fill limits",
+            crate::service::ducts::LOW_FROM_MM
+        ),
+    }))
+    .map_err(ApiError::internal)?;
+    Ok(json_response(StatusCode::OK, "application/json", body))
+}
+
+/// Default corridor of a street segment, metres.
+const STREET_CORRIDOR_M: f64 = 30.0;
+
+/// `GET /analysis/undergrounding/streets`: per street segment (a main
+/// street's part inside one district), within `corridor_m` of it, the aerial
+/// fibre still to move, the fibre moved, and the duct banks with and without
+/// room; the segments with the most aerial fibre first; `f=csv` for a table.
+#[utoipa::path(get, path = "/analysis/undergrounding/streets", tag = "Analysis",
+    params(
+        ("corridor_m" = Option<f64>, Query, description = "Half-width of the street's corridor, metres (1–200, default 30)"),
+        ("f" = Option<String>, Query, description = "json (default) or csv")),
+    responses(
+        (status = 200, description = "Street segments: street_id, name, code, district, length_km, aerial_km (to move), moved_km, bank_km, bank_km_with_room"),
+        (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn undergrounding_streets(
+    State(st): State<AppState>,
+    actor: Actor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    authorize_public(&actor)?;
+    let mut q = Query::parse(raw.as_deref())?;
+    let csv = q
+        .format(&[("json", false), ("csv", true)])?
+        .unwrap_or(false);
+    let corridor_m = q
+        .f64("corridor_m", 1.0..=200.0)?
+        .unwrap_or(STREET_CORRIDOR_M);
+    q.finish()?;
+    let rows = st.service().undergrounding_streets(corridor_m).await?;
+    let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    if csv {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record([
+            "street_id",
+            "name",
+            "code",
+            "district",
+            "length_km",
+            "aerial_km",
+            "moved_km",
+            "bank_km",
+            "bank_km_with_room",
+        ])
+        .map_err(ApiError::internal)?;
+        for r in &rows {
+            w.write_record([
+                r.street_id.to_string(),
+                r.name.clone(),
+                r.code.clone(),
+                r.district.clone(),
+                r3(r.length_km).to_string(),
+                r3(r.aerial_km).to_string(),
+                r3(r.moved_km).to_string(),
+                r3(r.bank_km).to_string(),
+                r3(r.bank_km_with_room).to_string(),
+            ])
+            .map_err(ApiError::internal)?;
+        }
+        let body = w
+            .into_inner()
+            .map_err(|e| ApiError::internal(e.into_error()))?;
+        return Ok(json_response(
+            StatusCode::OK,
+            "text/csv; charset=utf-8",
+            body,
+        ));
+    }
+    let segments: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "street_id": r.street_id, "name": r.name, "code": r.code, "district": r.district,
+                "length_km": r3(r.length_km),
+                "aerial_km": r3(r.aerial_km),
+                "moved_km": r3(r.moved_km),
+                "bank_km": r3(r.bank_km),
+                "bank_km_with_room": r3(r.bank_km_with_room),
+            })
+        })
+        .collect();
+    let body = serde_json::to_vec(&json!({
+        "corridor_m": corridor_m,
+        "segments": segments,
         "room": format!(
             "a duct bank has room when one of its conduits still takes a cable of {} mm under the fill limits",
             crate::service::ducts::LOW_FROM_MM

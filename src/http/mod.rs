@@ -158,6 +158,10 @@ pub fn app(state: AppState) -> Router {
         .route("/analysis/summary", get(analysis::summary))
         .route("/analysis/undergrounding", get(analysis::undergrounding))
         .route(
+            "/analysis/undergrounding/streets",
+            get(analysis::undergrounding_streets),
+        )
+        .route(
             "/coverage/points",
             axum::routing::post(coverage::points)
                 .layer(DefaultBodyLimit::max(coverage::MAX_POINTS_BODY_BYTES)),

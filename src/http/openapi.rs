@@ -47,6 +47,7 @@ use super::json_response;
         super::analysis::district,
         super::analysis::summary,
         super::analysis::undergrounding,
+        super::analysis::undergrounding_streets,
         super::ducts::route,
         super::ducts::capacity,
         super::ducts::leases,

@@ -565,6 +565,43 @@ impl Service {
     }
 }
 
+impl Service {
+    /// The undergrounding programme per district under the city's fill
+    /// limits (see [`db::analysis::undergrounding`]).
+    ///
+    /// # Errors
+    /// [`ServiceError::Db`].
+    pub async fn undergrounding(&self) -> ServiceResult<Vec<db::analysis::UndergroundingRow>> {
+        let p = self.ducts.policy;
+        Ok(db::analysis::undergrounding(
+            &self.pool,
+            (p.one_cable, p.two_cables, p.three_or_more),
+            LOW_FROM_MM,
+        )
+        .await?)
+    }
+
+    /// The undergrounding programme per street segment, within
+    /// `corridor_m` metres of each (see
+    /// [`db::analysis::undergrounding_streets`]).
+    ///
+    /// # Errors
+    /// [`ServiceError::Db`].
+    pub async fn undergrounding_streets(
+        &self,
+        corridor_m: f64,
+    ) -> ServiceResult<Vec<db::analysis::StreetSegmentRow>> {
+        let p = self.ducts.policy;
+        Ok(db::analysis::undergrounding_streets(
+            &self.pool,
+            (p.one_cable, p.two_cables, p.three_or_more),
+            LOW_FROM_MM,
+            corridor_m,
+        )
+        .await?)
+    }
+}
+
 fn denied_leases(actor: &super::policy::Actor) -> super::policy::Denied {
     match actor {
         super::policy::Actor::Anonymous => sign_in_required("reading duct leases (occupancy)"),

@@ -855,6 +855,159 @@ async fn the_undergrounding_programme_counts_fibre_to_move_moved_and_near_room_p
 }
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn the_programme_per_street_segment_counts_what_runs_along_each_street_inside_each_district(
+    pool: PgPool,
+) {
+    let st = state(&pool).await;
+    let (admin, _, _) = network(&pool, &st).await;
+    let district = json!({"type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [[[108.215, 16.04], [108.235, 16.04], [108.235, 16.06], [108.215, 16.06], [108.215, 16.04]]]},
+        "properties": {"code": "T02", "name": "Khu thử nghiệm", "population": 1000}});
+    let r = as_role(
+        &st,
+        &admin,
+        Method::POST,
+        "/collections/districts/items",
+        Some(&district),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let north = A[1] + 0.00018; // 20 m north of the banks
+    let south = A[1] - 0.005; // 555 m south
+    // Street 1 runs 20 m north of the banks and leaves the district at
+    // 108.235; street 2 runs along the route that moves underground.
+    for (gid, name, lat, east) in [
+        (1, "Bạch Đằng", north, 108.24),
+        (2, "Trần Phú", south, 108.226),
+    ] {
+        sqlx::query(
+            "insert into streets (source_gid, name, class, level, geom)
+             values ($1, $2, 'road', 'city', ST_Multi(ST_MakeLine(ST_MakePoint(108.218, $3), ST_MakePoint($4, $3)))::geometry(MultiLineString, 4326))",
+        )
+        .bind(gid)
+        .bind(name)
+        .bind(lat)
+        .bind(east)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let aerial = |lat: f64| {
+        json!({"type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": [[A[0], lat], [C[0], lat]]},
+        "properties": {"operator": "vnpt", "placement": "aerial", "fibre_count": 24}})
+    };
+    create(&st, &admin, "fibre-routes", &aerial(north)).await; // along street 1
+    create(&st, &admin, "fibre-routes", &aerial(A[1] + 0.009)).await; // 1 km away: no street
+    let moved = create(&st, &admin, "fibre-routes", &aerial(south)).await;
+    let uri = format!("/collections/fibre-routes/items/{moved}");
+    let etag = as_role(&st, &admin, Method::GET, &uri, None).await.headers["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let auth = format!("Bearer {admin}");
+    let patch = serde_json::to_vec(&json!({"properties": {"placement": "underground"}})).unwrap();
+    let r = send_raw(
+        &st,
+        Method::PATCH,
+        &uri,
+        Some(("application/merge-patch+json", patch)),
+        &[("authorization", &auth), ("if-match", &etag)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Oracles: the routes' and banks' geodesic lengths (each lies wholly
+    // within 30 m of its street), and the segment's length on the WGS 84
+    // ellipsoid (Karney's geodesic, as PostGIS's geography).
+    let one: f64 = sqlx::query_scalar(
+        "select ST_Length(geom::geography) / 1000 from fibre_routes order by id limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let banks: f64 = sqlx::query_scalar("select sum(length_m) / 1000 from duct_banks")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let geodesic_km = |dlon: f64, lat: f64| {
+        use geo::{Distance, Geodesic, Point};
+        Geodesic.distance(Point::new(108.218, lat), Point::new(108.218 + dlon, lat)) / 1000.0
+    };
+    let doc = send_raw(
+        &st,
+        Method::GET,
+        "/analysis/undergrounding/streets",
+        None,
+        &[],
+    )
+    .await
+    .json();
+    assert_eq!(doc["corridor_m"], 30.0);
+    let segs = doc["segments"].as_array().unwrap();
+    assert_eq!(segs.len(), 2, "{doc}");
+    let (first, second) = (&segs[0], &segs[1]);
+    assert_eq!(
+        (first["name"].as_str(), first["code"].as_str()),
+        (Some("Bạch Đằng"), Some("T02"))
+    );
+    let close = |seg: &Value, k: &str, v: f64| {
+        assert!(
+            (seg[k].as_f64().unwrap() - v).abs() < 0.002,
+            "{k}: {seg} vs {v}"
+        );
+    };
+    close(first, "length_km", geodesic_km(108.235 - 108.218, north));
+    close(first, "aerial_km", one);
+    close(first, "moved_km", 0.0);
+    close(first, "bank_km", banks);
+    close(first, "bank_km_with_room", banks);
+    assert_eq!(second["name"], "Trần Phú");
+    close(second, "aerial_km", 0.0);
+    close(second, "moved_km", one);
+    close(second, "bank_km", 0.0);
+    // A corridor of 10 m leaves out the banks 20 m from street 1.
+    let narrow = send_raw(
+        &st,
+        Method::GET,
+        "/analysis/undergrounding/streets?corridor_m=10",
+        None,
+        &[],
+    )
+    .await
+    .json();
+    close(&narrow["segments"][0], "bank_km", 0.0);
+    close(&narrow["segments"][0], "aerial_km", one);
+    let csv = send_raw(
+        &st,
+        Method::GET,
+        "/analysis/undergrounding/streets?f=csv",
+        None,
+        &[],
+    )
+    .await;
+    assert!(csv.content_type.starts_with("text/csv"));
+    assert!(
+        String::from_utf8_lossy(&csv.body).starts_with("street_id,name,code,district,length_km,")
+    );
+    for bad in [
+        "corridor_m=0",
+        "corridor_m=500",
+        "corridor_m=x",
+        "by=street",
+    ] {
+        send_raw(
+            &st,
+            Method::GET,
+            &format!("/analysis/undergrounding/streets?{bad}"),
+            None,
+            &[],
+        )
+        .await
+        .problem(400);
+    }
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
 async fn the_duct_layers_export_as_geojson_with_their_ducts(pool: PgPool) {
     let st = state(&pool).await;
     network(&pool, &st).await;

@@ -43,6 +43,14 @@ async fn the_real_districts_keep_their_census_population_and_area(pool: PgPool) 
         .await
         .unwrap();
     assert_eq!(name, "Ngũ Hành Sơn");
+    // The main streets: the seven road lines of the transport file (no
+    // railway), Quốc lộ 1A in two parts.
+    let (streets, names): (i64, i64) =
+        sqlx::query_as("select count(*), count(distinct name) from streets")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((streets, names), (7, 6));
 }
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
