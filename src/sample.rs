@@ -173,6 +173,40 @@ pub fn read_streets(data_dir: &Path) -> Result<Vec<db::streets::NewStreet>, Samp
     Ok(out)
 }
 
+/// The parts of `streets` inside the urban districts of `data_dir` (those
+/// whose `unit_type_en` is `urban district`: not the rural Hòa Vang), where
+/// the sample lays duct banks along the main streets.
+///
+/// # Errors
+/// When the districts file cannot be read.
+pub fn urban_streets(
+    data_dir: &Path,
+    streets: &[db::streets::NewStreet],
+) -> Result<Vec<geo::LineString<f64>>, SampleError> {
+    use geo::BooleanOps;
+    let fc = read_fc(&data_dir.join(DISTRICTS_FILE))?;
+    let mut urban: Vec<geo::Polygon<f64>> = Vec::new();
+    for f in &fc.features {
+        if f.property("unit_type_en").and_then(Value::as_str) != Some("urban district") {
+            continue;
+        }
+        let Some(g) = f.geometry.clone() else {
+            continue;
+        };
+        match geo::Geometry::<f64>::try_from(g) {
+            Ok(geo::Geometry::Polygon(p)) => urban.push(p),
+            Ok(geo::Geometry::MultiPolygon(m)) => urban.extend(m.0),
+            _ => {}
+        }
+    }
+    let area = geo::MultiPolygon(urban);
+    Ok(streets
+        .iter()
+        .flat_map(|s| area.clip(&s.geometry, false).0)
+        .filter(|l| l.0.len() >= 2)
+        .collect())
+}
+
 /// Generates the synthetic assets for `args` over the districts of its data folder.
 ///
 /// # Errors
@@ -288,7 +322,11 @@ pub async fn load(pool: &PgPool, args: &GeneratorArgs) -> Result<LoadReport, Sam
             report.data_centres_inserted += 1;
         }
     }
-    let ducts = generate::ducts::generate(args.seed, &assets.fibre_routes);
+    let ducts = generate::ducts::generate(
+        args.seed,
+        &assets.fibre_routes,
+        &urban_streets(&args.data_dir, &streets)?,
+    );
     load_ducts(&mut tx, &ducts, &mut report).await?;
     tx.commit().await?;
     Ok(report)

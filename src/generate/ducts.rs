@@ -4,7 +4,9 @@
 //! that put each underground route's cable in a duct along its path, chosen
 //! as the smallest conduit with room under the default fill limits. A few
 //! banks are filled near their limit by extra cables; a tenth of the leases
-//! are still pending. Everything is marked synthetic.
+//! are still pending. Then banks along the main streets of the urban
+//! districts, the city's empty corridors where no route runs yet (sharing
+//! the routes' structures where they meet). Everything is marked synthetic.
 //!
 //! Pure and seeded like the rest of the generator: the same seed and routes
 //! give the same network.
@@ -352,8 +354,15 @@ fn path<R: Rng>(b: &mut Builder, rng: &mut R, line: &[Coord<f64>]) -> Vec<usize>
 }
 
 /// Generates the duct network of the underground routes of `fibre_routes`
-/// (a FeatureCollection as the generator writes it) with `seed`.
-pub fn generate(seed: u64, fibre_routes: &geojson::FeatureCollection) -> DuctSample {
+/// (a FeatureCollection as the generator writes it) and along `streets`
+/// (lon/lat lines: the main streets of the urban districts) with `seed`.
+/// The streets draw from their own random stream, so the routes' network
+/// is the same with or without them.
+pub fn generate(
+    seed: u64,
+    fibre_routes: &geojson::FeatureCollection,
+    streets: &[geo::LineString<f64>],
+) -> DuctSample {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(4);
     let mut b = Builder {
@@ -447,6 +456,12 @@ pub fn generate(seed: u64, fibre_routes: &geojson::FeatureCollection) -> DuctSam
             });
         }
     }
+    // Banks along the main streets, empty: where a carrier could lease.
+    let mut street_rng = ChaCha8Rng::seed_from_u64(seed);
+    street_rng.set_stream(5);
+    for line in streets {
+        path(&mut b, &mut street_rng, &line.0);
+    }
     b.sample
 }
 
@@ -487,7 +502,7 @@ mod tests {
 
     #[test]
     fn structures_are_80_to_200_m_apart_and_banks_end_at_them() {
-        let s = generate(7, &routes());
+        let s = generate(7, &routes(), &[]);
         assert!(s.banks.len() >= 10, "{}", s.banks.len());
         for bank in &s.banks {
             let (a, z) = (s.structures[bank.from].at, s.structures[bank.to].at);
@@ -502,7 +517,7 @@ mod tests {
 
     #[test]
     fn routes_on_the_same_street_share_structures_and_banks_and_respect_the_fill_limits() {
-        let s = generate(7, &routes());
+        let s = generate(7, &routes(), &[]);
         let vnpt: Vec<usize> = s
             .leases
             .iter()
@@ -551,7 +566,7 @@ mod tests {
             vec![108.21, 16.05],
             vec![108.20, 16.05],
         ])));
-        let s = generate(11, &fc);
+        let s = generate(11, &fc, &[]);
         for l in &s.leases {
             let mut banks: Vec<usize> = l.segments.iter().map(|x| x.0).collect();
             banks.sort_unstable();
@@ -563,6 +578,22 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_network() {
-        assert_eq!(generate(3, &routes()), generate(3, &routes()));
+        assert_eq!(generate(3, &routes(), &[]), generate(3, &routes(), &[]));
+    }
+
+    #[test]
+    fn streets_add_empty_banks_and_leave_the_routes_network_as_it_was() {
+        let alone = generate(7, &routes(), &[]);
+        // 0.01° of longitude at 16.06° N: about 1.07 km.
+        let street = geo::LineString::from(vec![(108.20, 16.06), (108.21, 16.06)]);
+        let with = generate(7, &routes(), &[street]);
+        assert_eq!(with.leases, alone.leases, "no cable in the street's banks");
+        assert_eq!(
+            with.structures[..alone.structures.len()],
+            alone.structures[..]
+        );
+        assert_eq!(with.banks[..alone.banks.len()], alone.banks[..]);
+        let added = with.banks.len() - alone.banks.len();
+        assert!((5..=15).contains(&added), "{added} banks along 1.07 km");
     }
 }
