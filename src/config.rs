@@ -326,6 +326,12 @@ pub struct ServeArgs {
     /// or a comma-separated list such as `https://gis.example.org`.
     #[arg(long, env = "CORS_ALLOW_ORIGINS", default_value = "*")]
     pub cors_allow_origins: CorsOrigins,
+    /// The city's duct fill limits: one cable, two, three or more, as
+    /// shares or percentages of a duct's cross-section; default NEC
+    /// Chapter 9 Table 1. Leases are admitted, free capacity computed
+    /// (capacity map, tiles, routes, indicators) under them.
+    #[arg(long, env = "DUCT_FILL_LIMITS", default_value = "0.53,0.31,0.40")]
+    pub duct_fill_limits: crate::domain::duct::CapacityPolicy,
 }
 
 /// Rate limits of `serve` (see docs/limits.md "Rate limits"): each budget

@@ -32,6 +32,39 @@ impl Default for CapacityPolicy {
     }
 }
 
+impl std::str::FromStr for CapacityPolicy {
+    type Err = String;
+
+    /// Reads `one,two,more`: the limits for one cable, two, and three or
+    /// more, as shares (`0.53,0.31,0.40`) or percentages (`53,31,40`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+        let [one, two, more] = parts.as_slice() else {
+            return Err(format!(
+                "'{s}' is not three fill limits: one cable, two, three or more, e.g. 0.53,0.31,0.40"
+            ));
+        };
+        let read = |t: &str| -> Result<f64, String> {
+            let x: f64 = t
+                .parse()
+                .map_err(|_| format!("fill limit '{t}' is not a number"))?;
+            let share = if x > 1.0 { x / 100.0 } else { x };
+            if share.is_finite() && share > 0.0 && share <= 1.0 {
+                Ok(share)
+            } else {
+                Err(format!(
+                    "fill limit '{t}' must lie in (0, 1] (or be a percentage up to 100)"
+                ))
+            }
+        };
+        Ok(Self {
+            one_cable: read(one)?,
+            two_cables: read(two)?,
+            three_or_more: read(more)?,
+        })
+    }
+}
+
 /// A cable that does not fit: how full the duct would be, against what.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 #[error(
@@ -236,6 +269,27 @@ mod tests {
         // Three or more: 40 %.
         assert!(p.admit(100.0, &[30.0, 30.0], 40.0).is_ok());
         assert_eq!(p.limit(7), 0.40);
+    }
+
+    #[test]
+    fn a_city_sets_its_limits_as_shares_or_percentages_and_nonsense_is_refused() {
+        let p: CapacityPolicy = "0.5, 0.3, 0.35".parse().unwrap();
+        assert_eq!(
+            (p.one_cable, p.two_cables, p.three_or_more),
+            (0.5, 0.3, 0.35)
+        );
+        let q: CapacityPolicy = "53,31,40".parse().unwrap();
+        assert!((q.two_cables - 0.31).abs() < 1e-12);
+        for bad in [
+            "0.5,0.3",
+            "0,0.3,0.4",
+            "0.5,x,0.4",
+            "0.5,0.3,150",
+            "-1,0.3,0.4",
+            "NaN,1,1",
+        ] {
+            assert!(bad.parse::<CapacityPolicy>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub async fn run(url: Option<&str>, args: ServeArgs) -> Result<ExitCode> {
         },
         cors_origins: args.cors_allow_origins,
         region: Arc::new(region),
+        ducts: Arc::new(crate::service::ducts::DuctState::new(args.duct_fill_limits)),
         ..AppState::new(pool)
     };
     let metrics = state.metrics.clone();

@@ -772,18 +772,18 @@ async fn the_summary_counts_duct_km_fill_and_aerial_fibre_beside_banks_with_room
     );
 }
 
-#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
-async fn the_undergrounding_programme_counts_fibre_to_move_moved_and_near_room_per_district(
-    pool: PgPool,
-) {
-    let st = state(&pool).await;
-    let (admin, _, _) = network(&pool, &st).await;
+/// The programme's test area on top of [`network`]: district T02 around
+/// the banks, and three aerial routes from A to C — 20 m north of the
+/// banks, 1 km north, and 555 m south, that one then moved underground
+/// (a PATCH, so the history holds the move). Returns the length of one
+/// route and of all banks, km (PostGIS geodesic).
+async fn programme_network(pool: &PgPool, st: &AppState, admin: &str) -> (f64, f64) {
     let district = json!({"type": "Feature",
         "geometry": {"type": "Polygon", "coordinates": [[[108.215, 16.04], [108.235, 16.04], [108.235, 16.06], [108.215, 16.06], [108.215, 16.04]]]},
         "properties": {"code": "T02", "name": "Khu thử nghiệm", "population": 1000}});
     let r = as_role(
-        &st,
-        &admin,
+        st,
+        admin,
         Method::POST,
         "/collections/districts/items",
         Some(&district),
@@ -796,19 +796,19 @@ async fn the_undergrounding_programme_counts_fibre_to_move_moved_and_near_room_p
         "properties": {"operator": "vnpt", "placement": "aerial", "fibre_count": 24}})
     };
     // 20 m north of the banks: near room. 1 km north: not near.
-    create(&st, &admin, "fibre-routes", &aerial(A[1] + 0.00018)).await;
-    create(&st, &admin, "fibre-routes", &aerial(A[1] + 0.009)).await;
+    create(st, admin, "fibre-routes", &aerial(A[1] + 0.00018)).await;
+    create(st, admin, "fibre-routes", &aerial(A[1] + 0.009)).await;
     // A third one moved underground.
-    let moved = create(&st, &admin, "fibre-routes", &aerial(A[1] - 0.005)).await;
+    let moved = create(st, admin, "fibre-routes", &aerial(A[1] - 0.005)).await;
     let uri = format!("/collections/fibre-routes/items/{moved}");
-    let etag = as_role(&st, &admin, Method::GET, &uri, None).await.headers["etag"]
+    let etag = as_role(st, admin, Method::GET, &uri, None).await.headers["etag"]
         .to_str()
         .unwrap()
         .to_owned();
     let auth = format!("Bearer {admin}");
     let patch = serde_json::to_vec(&json!({"properties": {"placement": "underground"}})).unwrap();
     let r = send_raw(
-        &st,
+        st,
         Method::PATCH,
         &uri,
         Some(("application/merge-patch+json", patch)),
@@ -819,13 +819,23 @@ async fn the_undergrounding_programme_counts_fibre_to_move_moved_and_near_room_p
     let one: f64 = sqlx::query_scalar(
         "select ST_Length(geom::geography) / 1000 from fibre_routes order by id limit 1",
     )
-    .fetch_one(&pool)
+    .fetch_one(pool)
     .await
     .unwrap();
     let banks: f64 = sqlx::query_scalar("select sum(length_m) / 1000 from duct_banks")
-        .fetch_one(&pool)
+        .fetch_one(pool)
         .await
         .unwrap();
+    (one, banks)
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn the_undergrounding_programme_counts_fibre_to_move_moved_and_near_room_per_district(
+    pool: PgPool,
+) {
+    let st = state(&pool).await;
+    let (admin, _, _) = network(&pool, &st).await;
+    let (one, banks) = programme_network(&pool, &st, &admin).await;
     let doc = send_raw(&st, Method::GET, "/analysis/undergrounding", None, &[])
         .await
         .json();
@@ -860,18 +870,7 @@ async fn the_programme_per_street_segment_counts_what_runs_along_each_street_ins
 ) {
     let st = state(&pool).await;
     let (admin, _, _) = network(&pool, &st).await;
-    let district = json!({"type": "Feature",
-        "geometry": {"type": "Polygon", "coordinates": [[[108.215, 16.04], [108.235, 16.04], [108.235, 16.06], [108.215, 16.06], [108.215, 16.04]]]},
-        "properties": {"code": "T02", "name": "Khu thử nghiệm", "population": 1000}});
-    let r = as_role(
-        &st,
-        &admin,
-        Method::POST,
-        "/collections/districts/items",
-        Some(&district),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let (one, banks) = programme_network(&pool, &st, &admin).await;
     let north = A[1] + 0.00018; // 20 m north of the banks
     let south = A[1] - 0.005; // 555 m south
     // Street 1 runs 20 m north of the banks and leaves the district at
@@ -892,43 +891,9 @@ async fn the_programme_per_street_segment_counts_what_runs_along_each_street_ins
         .await
         .unwrap();
     }
-    let aerial = |lat: f64| {
-        json!({"type": "Feature",
-        "geometry": {"type": "LineString", "coordinates": [[A[0], lat], [C[0], lat]]},
-        "properties": {"operator": "vnpt", "placement": "aerial", "fibre_count": 24}})
-    };
-    create(&st, &admin, "fibre-routes", &aerial(north)).await; // along street 1
-    create(&st, &admin, "fibre-routes", &aerial(A[1] + 0.009)).await; // 1 km away: no street
-    let moved = create(&st, &admin, "fibre-routes", &aerial(south)).await;
-    let uri = format!("/collections/fibre-routes/items/{moved}");
-    let etag = as_role(&st, &admin, Method::GET, &uri, None).await.headers["etag"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let auth = format!("Bearer {admin}");
-    let patch = serde_json::to_vec(&json!({"properties": {"placement": "underground"}})).unwrap();
-    let r = send_raw(
-        &st,
-        Method::PATCH,
-        &uri,
-        Some(("application/merge-patch+json", patch)),
-        &[("authorization", &auth), ("if-match", &etag)],
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     // Oracles: the routes' and banks' geodesic lengths (each lies wholly
     // within 30 m of its street), and the segment's length on the WGS 84
     // ellipsoid (Karney's geodesic, as PostGIS's geography).
-    let one: f64 = sqlx::query_scalar(
-        "select ST_Length(geom::geography) / 1000 from fibre_routes order by id limit 1",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    let banks: f64 = sqlx::query_scalar("select sum(length_m) / 1000 from duct_banks")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
     let geodesic_km = |dlon: f64, lat: f64| {
         use geo::{Distance, Geodesic, Point};
         Geodesic.distance(Point::new(108.218, lat), Point::new(108.218 + dlon, lat)) / 1000.0
@@ -1005,6 +970,69 @@ async fn the_programme_per_street_segment_counts_what_runs_along_each_street_ins
         .await
         .problem(400);
     }
+}
+
+#[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
+async fn a_city_with_stricter_fill_limits_gets_them_in_admission_capacity_and_tiles(pool: PgPool) {
+    // One cable may take 20 % of a duct (NEC: 53 %).
+    let policy: telecom_gis::domain::duct::CapacityPolicy = "20,31,40".parse().unwrap();
+    let st = AppState {
+        ducts: std::sync::Arc::new(telecom_gis::service::ducts::DuctState::new(policy)),
+        ..state(&pool).await
+    };
+    let (admin, [ab, _], _) = network(&pool, &st).await;
+    let viettel = token(&pool, "carrier", Some("viettel")).await;
+    // A2 of ab is 50 mm: a 25 mm cable fills it to 25 % — admitted under
+    // NEC, refused here.
+    let body = lease(None, 25.0, json!([{"bank_id": ab, "duct": "A2"}]));
+    let before = common::fingerprint(&pool).await;
+    let r = as_role(&st, &viettel, Method::POST, "/ducts/leases", Some(&body)).await;
+    let p = r.problem(409);
+    assert!(p["detail"].as_str().unwrap().contains("20.0 %"), "{p}");
+    assert_eq!(common::fingerprint(&pool).await, before);
+    // The empty 50 mm duct A2 takes 50·√0.2 = 22.4 mm.
+    let map = as_role(&st, &admin, Method::GET, "/ducts/capacity", None)
+        .await
+        .json();
+    assert_eq!(map["fill_limits"]["one_cable"], 0.2);
+    let conduits = map["features"][0]["properties"]["conduits"]
+        .as_array()
+        .unwrap();
+    let a2 = conduits.iter().find(|c| c["duct"] == "A2").unwrap();
+    assert!(
+        (a2["largest_cable_mm"].as_f64().unwrap() - 50.0 * 0.2f64.sqrt()).abs() < 0.01,
+        "{a2}"
+    );
+    // The tile's fill details use the same limits.
+    let largest = map["features"][0]["properties"]["largest_cable_mm"]
+        .as_f64()
+        .unwrap();
+    let uri = {
+        use telecom_gis::tiles::{MERCATOR_HALF_M, to_3857};
+        let z = 16u32;
+        let n = f64::from(1u32 << z);
+        let (x, y) = to_3857((A[0] + B[0]) / 2.0, A[1]);
+        let col = ((x + MERCATOR_HALF_M) / (2.0 * MERCATOR_HALF_M) * n) as u32;
+        let row = ((MERCATOR_HALF_M - y) / (2.0 * MERCATOR_HALF_M) * n) as u32;
+        format!("/collections/duct-banks/tiles/WebMercatorQuad/{z}/{row}/{col}")
+    };
+    let r = as_role(&st, &admin, Method::GET, &uri, None).await;
+    assert_eq!(r.status, 200);
+    use geozero::mvt::Message;
+    let tile = geozero::mvt::Tile::decode(r.body.as_slice()).unwrap();
+    let layer = &tile.layers[0];
+    let key = layer
+        .keys
+        .iter()
+        .position(|k| k == "largest_cable_mm")
+        .unwrap() as u32;
+    let f = layer
+        .features
+        .iter()
+        .find(|f| f.id == Some(ab as u64))
+        .unwrap();
+    let v = f.tags.chunks(2).find(|kv| kv[0] == key).unwrap()[1];
+    assert_eq!(layer.values[v as usize].double_value, Some(largest));
 }
 
 #[sqlx::test(migrator = "telecom_gis::db::MIGRATOR")]
