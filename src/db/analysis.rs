@@ -157,6 +157,7 @@ pub async fn undergrounding(
     sqlx::query("set local jit = off").execute(&mut *tx).await?;
     let rows = sqlx::query_as(concat!(
         include_str!("sql/duct_room.sql"),
+        include_str!("sql/fibre_moved.sql"),
         include_str!("sql/undergrounding.sql")
     ))
     .bind(limits.0)
@@ -211,6 +212,7 @@ pub async fn undergrounding_streets(
     sqlx::query("set local jit = off").execute(&mut *tx).await?;
     let rows = sqlx::query_as(concat!(
         include_str!("sql/duct_room.sql"),
+        include_str!("sql/fibre_moved.sql"),
         include_str!("sql/undergrounding_streets.sql")
     ))
     .bind(limits.0)

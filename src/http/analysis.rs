@@ -251,37 +251,28 @@ pub async fn undergrounding(
     let rows = st.service().undergrounding().await?;
     let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
     if csv {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record([
-            "code",
-            "name",
-            "aerial_km",
-            "underground_km",
-            "moved_km",
-            "aerial_km_near_room",
-            "bank_km",
-        ])
-        .map_err(ApiError::internal)?;
-        for r in &rows {
-            w.write_record([
-                r.code.clone(),
-                r.name.clone(),
-                r3(r.aerial_km).to_string(),
-                r3(r.underground_km).to_string(),
-                r3(r.moved_km).to_string(),
-                r3(r.aerial_km_near_room).to_string(),
-                r3(r.bank_km).to_string(),
-            ])
-            .map_err(ApiError::internal)?;
-        }
-        let body = w
-            .into_inner()
-            .map_err(|e| ApiError::internal(e.into_error()))?;
-        return Ok(json_response(
-            StatusCode::OK,
-            "text/csv; charset=utf-8",
-            body,
-        ));
+        return csv_table(
+            &[
+                "code",
+                "name",
+                "aerial_km",
+                "underground_km",
+                "moved_km",
+                "aerial_km_near_room",
+                "bank_km",
+            ],
+            rows.iter().map(|r| {
+                vec![
+                    r.code.clone(),
+                    r.name.clone(),
+                    r3(r.aerial_km).to_string(),
+                    r3(r.underground_km).to_string(),
+                    r3(r.moved_km).to_string(),
+                    r3(r.aerial_km_near_room).to_string(),
+                    r3(r.bank_km).to_string(),
+                ]
+            }),
+        );
     }
     let sum = |f: fn(&crate::db::analysis::UndergroundingRow) -> f64| r3(rows.iter().map(f).sum());
     let districts: Vec<serde_json::Value> = rows
@@ -313,6 +304,23 @@ pub async fn undergrounding(
     }))
     .map_err(ApiError::internal)?;
     Ok(json_response(StatusCode::OK, "application/json", body))
+}
+
+/// A `text/csv` answer of `header` and `rows`.
+fn csv_table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> ApiResult<Response> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header).map_err(ApiError::internal)?;
+    for r in rows {
+        w.write_record(&r).map_err(ApiError::internal)?;
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| ApiError::internal(e.into_error()))?;
+    Ok(json_response(
+        StatusCode::OK,
+        "text/csv; charset=utf-8",
+        body,
+    ))
 }
 
 /// Default corridor of a street segment, metres.
@@ -347,41 +355,32 @@ pub async fn undergrounding_streets(
     let rows = st.service().undergrounding_streets(corridor_m).await?;
     let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
     if csv {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record([
-            "street_id",
-            "name",
-            "code",
-            "district",
-            "length_km",
-            "aerial_km",
-            "moved_km",
-            "bank_km",
-            "bank_km_with_room",
-        ])
-        .map_err(ApiError::internal)?;
-        for r in &rows {
-            w.write_record([
-                r.street_id.to_string(),
-                r.name.clone(),
-                r.code.clone(),
-                r.district.clone(),
-                r3(r.length_km).to_string(),
-                r3(r.aerial_km).to_string(),
-                r3(r.moved_km).to_string(),
-                r3(r.bank_km).to_string(),
-                r3(r.bank_km_with_room).to_string(),
-            ])
-            .map_err(ApiError::internal)?;
-        }
-        let body = w
-            .into_inner()
-            .map_err(|e| ApiError::internal(e.into_error()))?;
-        return Ok(json_response(
-            StatusCode::OK,
-            "text/csv; charset=utf-8",
-            body,
-        ));
+        return csv_table(
+            &[
+                "street_id",
+                "name",
+                "code",
+                "district",
+                "length_km",
+                "aerial_km",
+                "moved_km",
+                "bank_km",
+                "bank_km_with_room",
+            ],
+            rows.iter().map(|r| {
+                vec![
+                    r.street_id.to_string(),
+                    r.name.clone(),
+                    r.code.clone(),
+                    r.district.clone(),
+                    r3(r.length_km).to_string(),
+                    r3(r.aerial_km).to_string(),
+                    r3(r.moved_km).to_string(),
+                    r3(r.bank_km).to_string(),
+                    r3(r.bank_km_with_room).to_string(),
+                ]
+            }),
+        );
     }
     let segments: Vec<serde_json::Value> = rows
         .iter()

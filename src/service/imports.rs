@@ -317,26 +317,7 @@ async fn write_batch(
         .into_iter()
         .collect();
     let ids: Vec<String> = after.iter().map(|(id, _)| id.to_string()).collect();
-    let changes: Vec<Change<'_>> = after
-        .iter()
-        .zip(&ids)
-        .map(|((id, doc), fid)| {
-            let old = before.get(id);
-            Change {
-                collection: layer,
-                feature_id: fid,
-                op: if old.is_some() {
-                    Op::Update
-                } else {
-                    Op::Create
-                },
-                actor: who,
-                request_id: caller.request_id.as_deref(),
-                before: old,
-                after: Some(doc),
-            }
-        })
-        .collect();
+    let changes = import_changes(layer, &after, &before, &ids, who, caller);
     Ok(db::history::record_many(conn, &changes).await?)
 }
 
@@ -443,23 +424,7 @@ async fn write_owned_batch(
         .map(|(id, _)| id.to_string())
         .chain(moved.iter().map(|(id, _, _)| id.to_string()))
         .collect();
-    let mut changes: Vec<Change<'_>> = Vec::with_capacity(fids.len());
-    for ((id, doc), fid) in after.iter().zip(&fids) {
-        let old = before.get(id);
-        changes.push(Change {
-            collection: layer,
-            feature_id: fid,
-            op: if old.is_some() {
-                Op::Update
-            } else {
-                Op::Create
-            },
-            actor: who,
-            request_id: caller.request_id.as_deref(),
-            before: old,
-            after: Some(doc),
-        });
-    }
+    let mut changes = import_changes(layer, &after, &before, &fids[..after.len()], who, caller);
     for ((_, old, new), fid) in moved.iter().zip(&fids[after.len()..]) {
         changes.push(Change {
             collection: CollectionId::DuctBanks,
@@ -472,6 +437,39 @@ async fn write_owned_batch(
         });
     }
     Ok(db::history::record_many(conn, &changes).await?)
+}
+
+/// The history rows of the features of `layer` an import stored: each one's
+/// stored form in `after` (feature ids `fids`, in the same order) against
+/// its form `before` the import (none: it was created).
+fn import_changes<'a>(
+    layer: CollectionId,
+    after: &'a [(i64, Value)],
+    before: &'a HashMap<i64, Value>,
+    fids: &'a [String],
+    who: &'a Account,
+    caller: &'a Caller,
+) -> Vec<Change<'a>> {
+    after
+        .iter()
+        .zip(fids)
+        .map(|((id, doc), fid)| {
+            let old = before.get(id);
+            Change {
+                collection: layer,
+                feature_id: fid,
+                op: if old.is_some() {
+                    Op::Update
+                } else {
+                    Op::Create
+                },
+                actor: who,
+                request_id: caller.request_id.as_deref(),
+                before: old,
+                after: Some(doc),
+            }
+        })
+        .collect()
 }
 
 /// Stores one structure or duct bank over `id` (or as a new one) in a

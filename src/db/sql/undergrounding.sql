@@ -3,14 +3,9 @@
 -- history holds such a change and which are underground now), and the
 -- aerial fibre within 50 m of a duct bank with room. Lengths are geodesic
 -- km of each route's part inside the district.
--- After the WITH list of duct_room.sql (same parameters).
-, moved as materialized (
-    select distinct h.feature_seq as id
-    from feature_history h
-    where h.collection = 'fibre-routes' and h.op = 'update'
-      and h.before -> 'properties' ->> 'placement' = 'aerial'
-      and h.after -> 'properties' ->> 'placement' = 'underground'
-), parts as materialized (
+-- After the WITH lists of duct_room.sql (same parameters) and
+-- fibre_moved.sql.
+, parts as materialized (
     select d.code, f.id, f.placement, ST_Intersection(f.geom, d.geom) as g
     from districts d join fibre_routes f on ST_Intersects(f.geom, d.geom)
     where f.status = 'operational' and f.placement in ('aerial', 'underground')

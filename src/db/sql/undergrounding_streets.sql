@@ -7,14 +7,9 @@
 -- at most 10 m (geodesic); a piece counts when its middle lies within $5 m,
 -- so a route along the street counts for its length beside it and a route
 -- crossing it for about the corridor's width. Lengths in geodesic km.
--- After the WITH list of duct_room.sql (its parameters $1–$4).
-, moved as materialized (
-    select distinct h.feature_seq as id
-    from feature_history h
-    where h.collection = 'fibre-routes' and h.op = 'update'
-      and h.before -> 'properties' ->> 'placement' = 'aerial'
-      and h.after -> 'properties' ->> 'placement' = 'underground'
-), segment as materialized (
+-- After the WITH lists of duct_room.sql (its parameters $1–$4) and
+-- fibre_moved.sql.
+, segment as materialized (
     select s.id as street_id, s.name, d.code, d.name as district,
            ST_Multi(ST_CollectionExtract(ST_Intersection(s.geom, d.geom), 2)) as g
     from streets s join districts d on ST_Intersects(s.geom, d.geom)
