@@ -201,3 +201,87 @@ pub fn rss_mb() -> f64 {
         .unwrap_or(0.0);
     pages * 4096.0 / 1e6
 }
+
+/// A xorshift stream of uniform numbers in [0, 1) from `seed`.
+pub fn xorshift(seed: u64) -> impl FnMut() -> f64 {
+    let mut s = seed.max(1);
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A synthetic duct network of about `banks_wanted` banks (the route
+/// benches'): a jittered street grid over central Đà Nẵng with a structure
+/// every 80–200 m, one to four ducts per bank of 32–110 mm, each holding
+/// random cables. Returns the structures, the banks and the grid's side.
+pub fn duct_grid(
+    banks_wanted: usize,
+    next: &mut dyn FnMut() -> f64,
+) -> (
+    Vec<telecom_gis::spatial::duct_route::Structure>,
+    Vec<telecom_gis::spatial::duct_route::Bank>,
+    usize,
+) {
+    use telecom_gis::spatial::duct_route::{Bank, Conduit, Structure};
+    // A side × side grid has about 2 × side² banks.
+    let side = ((banks_wanted as f64 / 2.0).sqrt().ceil() as usize).max(2);
+    let (m_lon, m_lat) = (107_034.4, 110_658.7);
+    let mut structures = Vec::with_capacity(side * side);
+    let (mut xs, mut ys) = (vec![0.0; side], vec![0.0; side]);
+    for i in 1..side {
+        xs[i] = xs[i - 1] + 80.0 + next() * 120.0;
+        ys[i] = ys[i - 1] + 80.0 + next() * 120.0;
+    }
+    for (r, y) in ys.iter().enumerate() {
+        for (c, x) in xs.iter().enumerate() {
+            structures.push(Structure {
+                id: (r * side + c) as i64 + 1,
+                lon: 108.05 + (x + (next() - 0.5) * 20.0) / m_lon,
+                lat: 15.95 + (y + (next() - 0.5) * 20.0) / m_lat,
+            });
+        }
+    }
+    let mut banks = Vec::with_capacity(2 * side * side);
+    let mut add = |a: usize, b: usize, next: &mut dyn FnMut() -> f64| {
+        let (sa, sb): (&Structure, &Structure) = (&structures[a], &structures[b]);
+        let d = ((sa.lon - sb.lon) * m_lon).hypot((sa.lat - sb.lat) * m_lat);
+        let id = banks.len() as i64 + 1;
+        let conduits = (0..1 + (next() * 4.0) as usize)
+            .map(|k| {
+                let inner = 32.0 + next() * 78.0;
+                let held = (0..(next() * 4.0) as usize)
+                    .map(|_| 6.0 + next() * inner * 0.3)
+                    .collect();
+                Conduit {
+                    duct_id: id * 10 + k as i64,
+                    subduct_id: None,
+                    inner_mm: inner,
+                    held_mm: held,
+                }
+            })
+            .collect();
+        banks.push(Bank {
+            id,
+            from: sa.id,
+            to: sb.id,
+            length_m: d * (1.0 + next() * 0.05),
+            city_owned: next() < 0.6,
+            conduits,
+        });
+    };
+    for r in 0..side {
+        for c in 0..side {
+            let i = r * side + c;
+            if c + 1 < side {
+                add(i, i + 1, &mut *next);
+            }
+            if r + 1 < side {
+                add(i, i + side, &mut *next);
+            }
+        }
+    }
+    (structures, banks, side)
+}
