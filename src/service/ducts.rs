@@ -60,14 +60,16 @@ struct BankInfo {
     conduits: Vec<ConduitInfo>,
 }
 
-/// The duct network as of one pair of layer versions.
+/// The duct network as of one pair of layer versions. A copy shares its
+/// parts with the original (a persistent map of banks, shared topology and
+/// R-tree), so a lease's patch copies little more than what it changes.
 #[derive(Debug, Clone)]
 pub struct DuctSnapshot {
     versions: (i64, i64),
     /// The graph.
     pub network: DuctNetwork,
-    banks: HashMap<i64, BankInfo>,
-    tree: RTree<GeomWithData<Rectangle<[f64; 2]>, i64>>,
+    banks: imbl::HashMap<i64, Arc<BankInfo>>,
+    tree: Arc<RTree<GeomWithData<Rectangle<[f64; 2]>, i64>>>,
 }
 
 /// The duct use-cases' shared state: the capacity policy and the snapshot.
@@ -254,8 +256,12 @@ impl Service {
         }
         for (bank, (conduits, infos)) in grouped {
             next.network.set_conduits(bank, conduits);
-            if let Some(info) = next.banks.get_mut(&bank) {
-                info.conduits = infos;
+            if let Some(info) = next.banks.get(&bank) {
+                let patched = BankInfo {
+                    conduits: infos,
+                    ..(**info).clone()
+                };
+                next.banks.insert(bank, Arc::new(patched));
             }
         }
         next.versions.1 = now;
@@ -727,8 +733,8 @@ fn build_snapshot(
     DuctSnapshot {
         versions,
         network: DuctNetwork::new(&nodes, banks, policy),
-        banks: infos,
-        tree,
+        banks: infos.into_iter().map(|(id, b)| (id, Arc::new(b))).collect(),
+        tree: Arc::new(tree),
     }
 }
 

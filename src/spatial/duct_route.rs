@@ -17,12 +17,18 @@
 //! the distance between its structures, so the heuristic never
 //! overestimates and the path is a shortest one.
 //!
+//! **Copies.** The topology (graph, indexes) is shared by every copy of a
+//! network; what each bank holds is behind its own pointer, so a copy
+//! patched after a lease ([`DuctNetwork::set_conduits`]) costs a vector of
+//! pointers, not the network.
+//!
 //! **No room.** When no path has room, the answer names the first bank
 //! without room along the shortest path that ignores capacity (the one a
 //! planner would have to enlarge first), or says the ends are not
 //! connected at all.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use petgraph::graph::{EdgeIndex, NodeIndex, UnGraph};
 use petgraph::visit::{EdgeFiltered, EdgeRef};
@@ -78,22 +84,32 @@ impl Bank {
     /// The smallest conduit with room for a cable of `cable_mm` under
     /// `policy` (a subduct only when empty).
     pub fn room_for(&self, cable_mm: f64, policy: &CapacityPolicy) -> Option<&Conduit> {
-        self.conduits
-            .iter()
-            .filter(|c| {
-                if c.subduct_id.is_some() {
-                    c.held_mm.is_empty() && policy.admit(c.inner_mm, &[], cable_mm).is_ok()
-                } else {
-                    policy.admit(c.inner_mm, &c.held_mm, cable_mm).is_ok()
-                }
-            })
-            .min_by(|a, b| {
-                a.inner_mm
-                    .total_cmp(&b.inner_mm)
-                    .then(a.duct_id.cmp(&b.duct_id))
-                    .then(a.subduct_id.cmp(&b.subduct_id))
-            })
+        room_in(&self.conduits, cable_mm, policy)
     }
+}
+
+/// The smallest of `conduits` with room for a cable of `cable_mm` (see
+/// [`Bank::room_for`]).
+fn room_in<'a>(
+    conduits: &'a [Conduit],
+    cable_mm: f64,
+    policy: &CapacityPolicy,
+) -> Option<&'a Conduit> {
+    conduits
+        .iter()
+        .filter(|c| {
+            if c.subduct_id.is_some() {
+                c.held_mm.is_empty() && policy.admit(c.inner_mm, &[], cable_mm).is_ok()
+            } else {
+                policy.admit(c.inner_mm, &c.held_mm, cable_mm).is_ok()
+            }
+        })
+        .min_by(|a, b| {
+            a.inner_mm
+                .total_cmp(&b.inner_mm)
+                .then(a.duct_id.cmp(&b.duct_id))
+                .then(a.subduct_id.cmp(&b.subduct_id))
+        })
 }
 
 /// What a route search asks.
@@ -162,13 +178,21 @@ pub enum NoRoute {
 /// cloned and patched bank by bank after a lease: [`DuctNetwork::set_conduits`]).
 #[derive(Debug, Clone)]
 pub struct DuctNetwork {
+    topology: Arc<Topology>,
+    /// What each bank holds, by edge index (the graph's banks carry none).
+    conduits: Arc<Vec<Arc<[Conduit]>>>,
+    /// The capacity rules.
+    pub policy: CapacityPolicy,
+}
+
+/// What does not change between a network and its patched copies.
+#[derive(Debug)]
+struct Topology {
     graph: UnGraph<Structure, Bank>,
     nodes: HashMap<i64, NodeIndex>,
     edges: HashMap<i64, EdgeIndex>,
     tree: RTree<GeomWithData<[f64; 2], NodeIndex>>,
     frame: LocalFrame,
-    /// The capacity rules.
-    pub policy: CapacityPolicy,
 }
 
 /// The plane distance between two structures, metres.
@@ -194,9 +218,12 @@ impl DuctNetwork {
             LocalFrame::for_extent(w, s, e, n)
         };
         let mut edges = HashMap::with_capacity(banks.len());
-        for b in banks {
+        let mut conduits: Vec<Arc<[Conduit]>> = Vec::with_capacity(banks.len());
+        for mut b in banks {
             if let (Some(&a), Some(&z)) = (nodes.get(&b.from), nodes.get(&b.to)) {
                 let id = b.id;
+                // Edge indices count up from 0 in insertion order.
+                conduits.push(std::mem::take(&mut b.conduits).into());
                 edges.insert(id, graph.add_edge(a, z, b));
             }
         }
@@ -207,42 +234,53 @@ impl DuctNetwork {
                 .collect(),
         );
         Self {
-            graph,
-            nodes,
-            edges,
-            tree,
-            frame,
+            topology: Arc::new(Topology {
+                graph,
+                nodes,
+                edges,
+                tree,
+                frame,
+            }),
+            conduits: Arc::new(conduits),
             policy,
         }
     }
 
     /// Replaces the conduits of bank `bank_id` (what its ducts hold
-    /// changed); false when the network has no such bank.
+    /// changed); false when the network has no such bank. A copy of the
+    /// network shares the rest: the first patch of a copy copies the
+    /// pointers to each bank's conduits, O(banks) pointers.
     pub fn set_conduits(&mut self, bank_id: i64, conduits: Vec<Conduit>) -> bool {
-        match self.edges.get(&bank_id) {
+        match self.topology.edges.get(&bank_id) {
             Some(&e) => {
-                self.graph[e].conduits = conduits;
+                Arc::make_mut(&mut self.conduits)[e.index()] = conduits.into();
                 true
             }
             None => false,
         }
     }
 
+    /// The conduit of bank `e` with room for `cable_mm`, if any.
+    fn room(&self, e: EdgeIndex, cable_mm: f64) -> Option<&Conduit> {
+        room_in(self.conduits.get(e.index())?, cable_mm, &self.policy)
+    }
+
     /// Structures held.
     pub fn structure_count(&self) -> usize {
-        self.graph.node_count()
+        self.topology.graph.node_count()
     }
 
     /// Banks held.
     pub fn bank_count(&self) -> usize {
-        self.graph.edge_count()
+        self.topology.graph.edge_count()
     }
 
     /// The structure nearest (`lon`, `lat`), not among `avoid`.
     pub fn nearest(&self, lon: f64, lat: f64, avoid: &HashSet<i64>) -> Option<&Structure> {
-        self.tree
-            .nearest_neighbor_iter(self.frame.fwd(lon, lat))
-            .map(|g| &self.graph[g.data])
+        let t = &*self.topology;
+        t.tree
+            .nearest_neighbor_iter(t.frame.fwd(lon, lat))
+            .map(|g| &t.graph[g.data])
             .find(|s| !avoid.contains(&s.id))
     }
 
@@ -250,11 +288,12 @@ impl DuctNetwork {
     /// distance, so the heuristic stays a lower bound), raised for a bank
     /// the city does not own.
     fn cost(&self, e: EdgeIndex, penalty: f64) -> f64 {
-        let b = &self.graph[e];
-        let Some((a, z)) = self.graph.edge_endpoints(e) else {
+        let graph = &self.topology.graph;
+        let b = &graph[e];
+        let Some((a, z)) = graph.edge_endpoints(e) else {
             return f64::INFINITY;
         };
-        let base = b.length_m.max(distance_m(&self.graph[a], &self.graph[z]));
+        let base = b.length_m.max(distance_m(&graph[a], &graph[z]));
         if b.city_owned {
             base
         } else {
@@ -274,15 +313,18 @@ impl DuctNetwork {
         let goal = self
             .nearest(q.to.0, q.to.1, &q.avoid)
             .ok_or(NoRoute::Empty)?;
-        let (s, g) = (self.nodes[&start.id], self.nodes[&goal.id]);
+        let graph = &self.topology.graph;
+        let (s, g) = (
+            self.topology.nodes[&start.id],
+            self.topology.nodes[&goal.id],
+        );
         let open = |e: EdgeIndex| {
-            let Some((a, z)) = self.graph.edge_endpoints(e) else {
+            let Some((a, z)) = graph.edge_endpoints(e) else {
                 return false;
             };
-            !q.avoid.contains(&self.graph[a].id) && !q.avoid.contains(&self.graph[z].id)
+            !q.avoid.contains(&graph[a].id) && !q.avoid.contains(&graph[z].id)
         };
-        let with_room =
-            |e: EdgeIndex| open(e) && self.graph[e].room_for(q.cable_mm, &self.policy).is_some();
+        let with_room = |e: EdgeIndex| open(e) && self.room(e, q.cable_mm).is_some();
         if let Some(nodes) = self.search(s, g, &with_room, q.non_city_penalty) {
             return Ok(self.route_of(&nodes, &with_room, q).0);
         }
@@ -292,7 +334,7 @@ impl DuctNetwork {
         let (_, edges) = self.route_of(&nodes, &open, q);
         match edges.into_iter().find(|e| !with_room(*e)) {
             Some(e) => Err(NoRoute::Blocked {
-                bank_id: self.graph[e].id,
+                bank_id: graph[e].id,
             }),
             None => Err(NoRoute::Disconnected),
         }
@@ -307,14 +349,15 @@ impl DuctNetwork {
         usable: &dyn Fn(EdgeIndex) -> bool,
         penalty: f64,
     ) -> Option<Vec<NodeIndex>> {
-        let filtered = EdgeFiltered::from_fn(&self.graph, |e| usable(e.id()));
-        let goal = self.graph[g];
+        let graph = &self.topology.graph;
+        let filtered = EdgeFiltered::from_fn(graph, |e| usable(e.id()));
+        let goal = graph[g];
         petgraph::algo::astar(
             &filtered,
             s,
             |n| n == g,
             |e| self.cost(e.id(), penalty),
-            |n| 0.999 * distance_m(&self.graph[n], &goal),
+            |n| 0.999 * distance_m(&graph[n], &goal),
         )
         .map(|(_, nodes)| nodes)
     }
@@ -328,11 +371,11 @@ impl DuctNetwork {
         usable: &dyn Fn(EdgeIndex) -> bool,
         q: &RouteQuery,
     ) -> (Route, Vec<EdgeIndex>) {
+        let graph = &self.topology.graph;
         let mut legs = Vec::with_capacity(nodes.len().saturating_sub(1));
         let mut edges = Vec::with_capacity(legs.capacity());
         for w in nodes.windows(2) {
-            let best = self
-                .graph
+            let best = graph
                 .edges_connecting(w[0], w[1])
                 .filter(|e| usable(e.id()))
                 .min_by(|a, b| {
@@ -343,11 +386,11 @@ impl DuctNetwork {
             if let Some(e) = best {
                 edges.push(e.id());
                 let b = e.weight();
-                let conduit = b.room_for(q.cable_mm, &self.policy);
+                let conduit = self.room(e.id(), q.cable_mm);
                 legs.push(Leg {
                     bank_id: b.id,
-                    from: self.graph[w[0]].id,
-                    to: self.graph[w[1]].id,
+                    from: graph[w[0]].id,
+                    to: graph[w[1]].id,
                     length_m: b.length_m,
                     duct_id: conduit.map_or(0, |c| c.duct_id),
                     subduct_id: conduit.and_then(|c| c.subduct_id),
@@ -356,7 +399,7 @@ impl DuctNetwork {
         }
         let route = Route {
             length_m: legs.iter().map(|l| l.length_m).sum(),
-            structures: nodes.iter().map(|n| self.graph[*n].id).collect(),
+            structures: nodes.iter().map(|n| graph[*n].id).collect(),
             legs,
         };
         (route, edges)
