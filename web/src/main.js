@@ -179,6 +179,20 @@ async function main() {
     }
   };
   tgis.showTower = showTower;
+  /** A duct bank: the tile's attributes at once, then its ducts from the API (unless another click came first). */
+  let shownBank = null;
+  const showDuctBank = async (props, geometry) => {
+    showTab('tab-details');
+    select(geometry);
+    shownBank = props.id;
+    panel.feature('ductbank', props);
+    try {
+      const item = await api.getFeature('duct-banks', props.id);
+      if (shownBank === props.id) panel.ductBank(props, item);
+    } catch (e) {
+      console.warn('telecom-gis: the duct bank could not be read', e);
+    }
+  };
 
   const visible = (ids) => ids.filter((id) => map.getLayer(id) && map.getLayoutProperty(id, 'visibility') !== 'none');
   /** The clicked feature: points and lines within 6 px first, then the polygon under the cursor. */
@@ -220,6 +234,7 @@ async function main() {
       return;
     }
     const f = pick(e.point);
+    shownBank = null;
     if (!f) {
       select(null);
       panel.clear();
@@ -228,6 +243,10 @@ async function main() {
     const kind = KIND_OF_LAYER[f.layer.id];
     if (kind === 'tower') {
       showTower(f.properties.id ?? f.id, f.geometry);
+      return;
+    }
+    if (kind === 'ductbank') {
+      showDuctBank(f.properties, f.geometry);
       return;
     }
     showTab('tab-details');

@@ -111,6 +111,32 @@ export class DetailsPanel {
     ));
   }
 
+  /**
+   * A duct bank: `props` from its tile (capacity class, and fill when
+   * signed in) and `item`, the bank read from the API, for its ducts and
+   * their subducts.
+   */
+  ductBank(props, item) {
+    const ducts = item.properties.ducts || [];
+    const rows = ducts.map((d) => h('tr', {},
+      h('td', {}, d.position),
+      h('td', { class: 'n' }, num(d.inner_diameter_mm, 1)),
+      h('td', {}, d.material || '—'),
+      h('td', {}, (d.subducts || []).map((x) => `${x.position}: ${num(x.inner_diameter_mm, 1)}/${num(x.outer_diameter_mm, 1)} mm${x.colour ? ` (${x.colour})` : ''}`).join(', ') || '—')));
+    this.show(() => this.root.replaceChildren(
+      this.header('ductbank', props.name || `#${props.id}`),
+      this.attributes({ ...props, from_structure_id: item.properties.from_structure_id, to_structure_id: item.properties.to_structure_id },
+        ['id', 'name', 'owner', 'status', 'capacity_class', 'largest_cable_mm', 'max_fill', 'configuration']),
+      h('h3', { id: 'ducts-h' }, `${t('duct_list')} (${ducts.length})`),
+      ducts.length
+        ? h('div', { class: 'scroll-x', tabindex: 0, role: 'region', 'aria-labelledby': 'ducts-h' },
+          h('table', { class: 'grid', 'data-testid': 'ducts-table' },
+            h('thead', {}, h('tr', {}, ['duct', 'duct_inner_mm', 'duct_material', 'duct_subducts'].map((c) => h('th', { scope: 'col' }, t(c))))),
+            h('tbody', {}, rows)))
+        : h('p', { class: 'muted' }, t('duct_none')),
+    ));
+  }
+
   /** A tower read from the API (GeoJSON Feature), with its sectors. */
   tower(feature) {
     const p = { id: feature.id, ...feature.properties };

@@ -603,6 +603,13 @@ describe('web map', { timeout: 600_000 }, () => {
       await clickMap(bankXY);
       await page.locator('#details td[data-key=capacity_class]').waitFor();
       assert.match(await page.locator('#details-title').textContent(), /Tuyến cống bể/);
+      // Then its ducts, read from the API.
+      await page.locator('[data-testid=ducts-table]').waitFor();
+      const bankId = (await page.locator('#details td[data-key=id]').textContent()).trim();
+      const item = await api(`/collections/duct-banks/items/${bankId}`);
+      const positions = await page.locator('[data-testid=ducts-table] tbody tr td:first-child').allTextContents();
+      assert.deepEqual(positions, item.properties.ducts.map((d) => d.position));
+      await shot('09b-duct-bank-details');
     }
 
     // The route finder: the start picked on the map, the end typed.
