@@ -88,17 +88,7 @@ fn report(name: &str, mut t: Vec<Duration>) {
 #[tokio::main]
 async fn main() {
     let runs = support::env_usize("LEASE_RUNS", 200);
-    let pool = support::bench_db("telecom_gis_bench_ducts").await;
-    let banks: i64 = sqlx::query_scalar("select count(*) from duct_banks")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    if banks == 0 {
-        eprintln!("loading the sample (once) …");
-        telecom_gis::sample::load(&pool, &support::args(1500))
-            .await
-            .unwrap();
-    }
+    let pool = support::duct_sample_db().await;
     let (banks, leases): (i64, i64) = sqlx::query_as(
         "select (select count(*) from duct_banks), (select count(*) from duct_leases)",
     )

@@ -63,17 +63,7 @@ async fn get(state: &AppState, uri: &str, token: Option<&str>) -> (Duration, usi
 async fn main() {
     let per_zoom = support::env_usize("BENCH_TILES", 20);
     let runs = support::env_usize("BENCH_RUNS", 5);
-    let pool = support::bench_db("telecom_gis_bench_ducts").await;
-    let banks: i64 = sqlx::query_scalar("select count(*) from duct_banks")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    if banks == 0 {
-        eprintln!("loading the sample (once) …");
-        telecom_gis::sample::load(&pool, &support::args(1500))
-            .await
-            .unwrap();
-    }
+    let pool = support::duct_sample_db().await;
     // No rate limit: the benchmark asks far more than 10 tiles a second.
     let state = AppState {
         limits: std::sync::Arc::new(telecom_gis::http::limits::RateLimits::disabled()),

@@ -285,3 +285,18 @@ pub fn duct_grid(
     }
     (structures, banks, side)
 }
+
+/// The duct benches' database, `telecom_gis_bench_ducts`: the Đà Nẵng
+/// sample (1,500 towers, seed 2019, with its duct network), loaded once.
+pub async fn duct_sample_db() -> PgPool {
+    let pool = bench_db("telecom_gis_bench_ducts").await;
+    let banks: i64 = sqlx::query_scalar("select count(*) from duct_banks")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    if banks == 0 {
+        eprintln!("loading the sample (once) …");
+        sample::load(&pool, &args(1500)).await.unwrap();
+    }
+    pool
+}
