@@ -588,6 +588,24 @@ impl Input {
     }
 }
 
+/// The duct banks that end at structure `id`, with their stored forms: what
+/// follows the structure when it moves (their changes go to the history).
+///
+/// # Errors
+/// [`ServiceError::Db`].
+pub(crate) async fn banks_following(
+    conn: &mut PgConnection,
+    id: i64,
+) -> ServiceResult<Vec<(i64, Value)>> {
+    let mut docs = Vec::new();
+    for bank in db::structures::banks_at(conn, id).await? {
+        if let Some(b) = Record::load(conn, CollectionId::DuctBanks, &Key::Id(bank)).await? {
+            docs.push((bank, b.stored_document()?));
+        }
+    }
+    Ok(docs)
+}
+
 /// What a replace or patch sends: a whole feature, or a merge patch of its
 /// stored form.
 #[derive(Debug, Clone)]
@@ -1269,23 +1287,14 @@ impl Service {
         input.authorize(&caller.actor, Some(&old), c)?;
         // The duct banks that end at a structure follow it when it moves.
         let followers = match (c, key) {
-            (CollectionId::Structures, Key::Id(id)) => {
-                let mut docs = Vec::new();
-                for bank in db::structures::banks_at(&mut tx, *id).await? {
-                    if let Some(b) =
-                        Record::load(&mut tx, CollectionId::DuctBanks, &Key::Id(bank)).await?
-                    {
-                        docs.push((Key::Id(bank), b.stored_document()?));
-                    }
-                }
-                docs
-            }
+            (CollectionId::Structures, Key::Id(id)) => banks_following(&mut tx, *id).await?,
             _ => Vec::new(),
         };
         if !input.replace(&mut tx, key).await? {
             return Err(not_found(c, key));
         }
         for (bank, before) in followers {
+            let bank = Key::Id(bank);
             let Some(now) = Record::load(&mut tx, CollectionId::DuctBanks, &bank).await? else {
                 continue;
             };

@@ -390,15 +390,8 @@ async fn write_owned_batch(
             )),
             Ok(()) => {
                 if let (Item::Structure(_), Some(id)) = (&item, id) {
-                    for bank in db::structures::banks_at(conn, id).await? {
-                        if let std::collections::hash_map::Entry::Vacant(e) = followers.entry(bank)
-                            && let Some(doc) =
-                                stored_documents(conn, CollectionId::DuctBanks, &[bank])
-                                    .await?
-                                    .remove(&bank)
-                        {
-                            e.insert(doc);
-                        }
+                    for (bank, doc) in super::features::banks_following(conn, id).await? {
+                        followers.entry(bank).or_insert(doc);
                     }
                 }
                 upsert_owned(conn, id, &item).await
